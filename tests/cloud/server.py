@@ -1,0 +1,219 @@
+"""The local cloud: moto's server plus AWS's SAM translator and the fidelity
+fixes listed in shared/spec/local-cloud.md, applied at import time.
+
+Usage: python server.py [--host 127.0.0.1] [--port 0] [--exit-on-stdin-eof]
+
+Prints ``READY http://HOST:PORT`` on stdout once it accepts requests. With
+``--exit-on-stdin-eof`` it stops when its stdin closes, so a test process that
+dies never leaves a server behind.
+"""
+
+import argparse
+import copy
+import inspect
+import os
+import sys
+import threading
+from urllib.parse import urlparse
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+from moto.apigateway import models as apigw_models  # noqa: E402
+from moto.apigateway.exceptions import NoIntegrationDefined, NoMethodDefined  # noqa: E402
+from moto.awslambda import models as lambda_models  # noqa: E402
+from moto.cloudformation import models as cfn_models  # noqa: E402
+from moto.cloudformation import responses as cfn_responses  # noqa: E402
+from moto.cloudformation import utils as cfn_utils  # noqa: E402
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+
+
+# Fix 1: apply the SAM transform, which moto lacks.
+class _NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+def _has_sam_transform(template):
+    transform = template.get("Transform") if isinstance(template, dict) else None
+    if isinstance(transform, list):
+        return SAM_TRANSFORM in transform
+    return transform == SAM_TRANSFORM
+
+
+def sam_transform(template, parameters):
+    if not _has_sam_transform(template):
+        return template
+    from samtranslator.translator.transform import transform
+
+    return transform(copy.deepcopy(template), dict(parameters or {}), _NoManagedPolicies())
+
+
+_stack_parse = cfn_models.Stack._parse_template
+
+
+def _stack_parse_template(self):
+    _stack_parse(self)
+    self.template_dict = sam_transform(self.template_dict, getattr(self, "parameters", None))
+
+
+cfn_models.Stack._parse_template = _stack_parse_template
+
+# The Stack constructor parses its template before it stores its parameters:
+# store them first so `!Ref Param` in Serverless properties resolves.
+_stack_init = cfn_models.Stack.__init__
+_stack_init_sig = inspect.signature(_stack_init)
+
+
+def _stack_init_with_parameters(self, *args, **kwargs):
+    bound = _stack_init_sig.bind(self, *args, **kwargs)
+    self.parameters = bound.arguments.get("parameters") or {}
+    _stack_init(self, *args, **kwargs)
+
+
+cfn_models.Stack.__init__ = _stack_init_with_parameters
+
+_stack_update = cfn_models.Stack.update
+
+
+def _stack_update_with_parameters(self, *args, **kwargs):
+    bound = inspect.signature(_stack_update).bind(self, *args, **kwargs)
+    if bound.arguments.get("parameters"):
+        self.parameters = bound.arguments["parameters"]
+    return _stack_update(self, *args, **kwargs)
+
+
+cfn_models.Stack.update = _stack_update_with_parameters
+
+_changeset_parse = cfn_models.ChangeSet._parse_template
+
+
+def _changeset_parse_template(self):
+    _changeset_parse(self)
+    self.template_dict = sam_transform(self.template_dict, getattr(self, "parameters", None))
+
+
+cfn_models.ChangeSet._parse_template = _changeset_parse_template
+
+
+# Fix 2: a REST API translated from SAM carries only a Body, no Name.
+_restapi_from_cfn = apigw_models.RestAPI.create_from_cloudformation_json.__func__
+
+
+def _restapi_create_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    props = cloudformation_json.setdefault("Properties", {})
+    if "Name" not in props:
+        body = props.get("Body") if isinstance(props.get("Body"), dict) else {}
+        props["Name"] = (body.get("info") or {}).get("title") or resource_name
+    api = _restapi_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    api.accel_has_body = "Body" in props or "BodyS3Location" in props
+    return api
+
+
+apigw_models.RestAPI.create_from_cloudformation_json = classmethod(_restapi_create_from_cfn)
+
+
+# Fix 3: moto ignores Body, so a deployment of a Body-defined API has no
+# methods. Let such deployments through rather than import Swagger 2.0.
+_create_deployment = apigw_models.APIGatewayBackend.create_deployment
+
+
+def _create_deployment_relaxed(self, function_id, name, description="", stage_variables=None):
+    try:
+        return _create_deployment(self, function_id, name, description, stage_variables)
+    except (NoMethodDefined, NoIntegrationDefined):
+        api = self.get_rest_api(function_id)
+        if not getattr(api, "accel_has_body", False):
+            raise
+        return api.create_deployment(name, description, stage_variables or {})
+
+
+apigw_models.APIGatewayBackend.create_deployment = _create_deployment_relaxed
+
+
+# Fix 4: a TemplateURL on a loopback endpoint is path-style.
+_get_stack_from_s3_url = cfn_utils.get_stack_from_s3_url
+
+
+def get_stack_from_s3_url(template_url, account_id, partition):
+    host = urlparse(template_url).netloc
+    if not host.split(":")[0].endswith("amazonaws.com"):
+        from moto.s3.models import s3_backends
+
+        bucket, key = urlparse(template_url).path.lstrip("/").split("/", 1)
+        obj = s3_backends[account_id][partition].get_object(bucket, key)
+        return obj.value.decode("utf-8")
+    return _get_stack_from_s3_url(template_url, account_id, partition)
+
+
+for module in (cfn_utils, cfn_models, cfn_responses):
+    module.get_stack_from_s3_url = get_stack_from_s3_url
+
+
+# Fix 5: `Fn::GetAtt NestedStack.Outputs.Name`.
+def _stack_get_cfn_attribute(self, attribute_name):
+    if attribute_name.startswith("Outputs."):
+        wanted = attribute_name[len("Outputs."):]
+        for output in self.outputs or []:
+            if output["OutputKey"] == wanted:
+                return output["OutputValue"]
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+    raise UnformattedGetAttTemplateException()
+
+
+cfn_models.Stack.get_cfn_attribute = _stack_get_cfn_attribute
+
+
+# Extra fix: moto's short-form reader splits `!GetAtt A.Outputs.B` at every
+# dot (CloudFormation splits at the first) and leaves list forms as raw nodes.
+def yaml_tag_constructor(loader, tag, node):
+    import yaml
+
+    key = "Ref" if tag == "!Ref" else f"Fn::{tag[1:]}"
+    if isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        value = loader.construct_scalar(node)
+        if tag == "!GetAtt":
+            value = value.split(".", 1)
+    return {key: value}
+
+
+for module in (cfn_utils, cfn_models, cfn_responses):
+    module.yaml_tag_constructor = yaml_tag_constructor
+
+
+# Fix 7: `Ref` to a layer version is its ARN.
+lambda_models.LayerVersion.physical_resource_id = property(lambda self: self.arn)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--exit-on-stdin-eof", action="store_true")
+    args = parser.parse_args()
+
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    print(f"READY http://{host}:{port}", flush=True)
+
+    stop = threading.Event()
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
