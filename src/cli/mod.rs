@@ -1,0 +1,393 @@
+//! The command line: flag definitions ([`args`]), samconfig files
+//! ([`samconfig`]) and the parse that combines them with sam's precedence:
+//! command line > environment variable > samconfig > built-in default.
+
+pub mod args;
+pub mod samconfig;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+
+pub use args::{BuildArgs, Cli, Command, GlobalArgs, LogsArgs, SyncArgs, TemplateArgs};
+use samconfig::{OptionKind, SamConfig, SamConfigError};
+
+/// The parsed command line with the samconfig values that filled it in.
+#[derive(Debug)]
+pub struct Invocation {
+    /// Flags after samconfig values were applied.
+    pub cli: Cli,
+    /// The samconfig parameters that were read (empty when there is no file).
+    pub config: SamConfig,
+}
+
+/// Errors of the parse itself; clap's own errors carry their exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Usage error, `--help` or `--version`: clap prints and picks the exit code.
+    #[error(transparent)]
+    Clap(#[from] clap::Error),
+    /// The samconfig file could not be used.
+    #[error(transparent)]
+    SamConfig(#[from] SamConfigError),
+}
+
+/// Parses `argv` (program name first), applying the samconfig file found next
+/// to the template.
+pub fn parse<I, T>(argv: I, cwd: &Path) -> Result<Invocation, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let mut argv = rewrite_two_letter_shorts(argv.into_iter().map(Into::into).collect());
+    let mut config = SamConfig::default();
+
+    // A forgiving first pass finds the command, the template and the config
+    // file; the strict parse runs once the config values are in argv.
+    let probe = Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(&argv);
+    if let Ok(matches) = probe
+        && let Some((name, sub)) = matches.subcommand()
+    {
+        let template = sub.try_get_one::<PathBuf>("template_file").ok().flatten();
+        let dir = project_dir(cwd, template.map(PathBuf::as_path));
+        let file = string_arg(sub, "config_file").unwrap_or(samconfig::DEFAULT_CONFIG_FILE.into());
+        let env = string_arg(sub, "config_env").unwrap_or("default".into());
+        if let Some(path) = samconfig::locate(&dir, &file)? {
+            config = samconfig::load(&path, &env, name)?;
+            let extra = config_tokens(name, &matches, sub, &config);
+            let at = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
+            argv.splice(at..at, extra);
+        }
+    }
+    let matches = Cli::command().try_get_matches_from(&argv)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    Ok(Invocation { cli, config })
+}
+
+/// The folder whose samconfig applies: the template's, else the cwd.
+pub fn project_dir(cwd: &Path, template: Option<&Path>) -> PathBuf {
+    template
+        .map(|t| cwd.join(t))
+        .and_then(|t| t.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| cwd.to_path_buf())
+}
+
+fn string_arg(matches: &ArgMatches, id: &str) -> Option<String> {
+    matches.try_get_one::<String>(id).ok().flatten().cloned()
+}
+
+/// Rewrites `-bi`, `-cd`, `-ef`, `-mw` (also `-bi=x`) to their long forms.
+pub fn rewrite_two_letter_shorts(argv: Vec<OsString>) -> Vec<OsString> {
+    let mut after_terminator = false;
+    argv.into_iter()
+        .map(|arg| {
+            if after_terminator {
+                return arg;
+            }
+            let Some(text) = arg.to_str() else { return arg };
+            if text == "--" {
+                after_terminator = true;
+                return arg;
+            }
+            for (short, long) in args::TWO_LETTER_SHORTS {
+                if text == short {
+                    return OsString::from(long);
+                }
+                if let Some(value) = text
+                    .strip_prefix(short)
+                    .and_then(|rest| rest.strip_prefix('='))
+                {
+                    return OsString::from(format!("{long}={value}"));
+                }
+            }
+            arg
+        })
+        .collect()
+}
+
+/// Command-line tokens for the config values the user did not give on the
+/// command line or through an environment variable.
+fn config_tokens(
+    command: &str,
+    top: &ArgMatches,
+    sub: &ArgMatches,
+    config: &SamConfig,
+) -> Vec<OsString> {
+    let mut root = Cli::command();
+    root.build();
+    let Some(cmd) = root.find_subcommand(command) else {
+        return Vec::new();
+    };
+    let given = |id: &str| {
+        [top, sub].iter().any(|m| {
+            matches!(
+                m.try_contains_id(id).ok().and_then(|_| m.value_source(id)),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        })
+    };
+    let mut tokens = Vec::new();
+    for (key, value) in &config.parameters {
+        let long = key.replace('_', "-");
+        let Some(arg) = cmd.get_arguments().find(|a| {
+            a.get_long() == Some(long.as_str())
+                || a.get_all_aliases()
+                    .is_some_and(|al| al.contains(&long.as_str()))
+        }) else {
+            continue; // sam ignores keys that are not options of the command
+        };
+        let long = arg.get_long().unwrap_or_default().to_string();
+        let negation = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some(format!("no-{long}").as_str()));
+        if given(arg.get_id().as_str()) || negation.is_some_and(|n| given(n.get_id().as_str())) {
+            continue;
+        }
+        let max = arg.get_num_args().map(|r| r.max_values()).unwrap_or(1);
+        let kind = if max == 0 {
+            OptionKind::Switch
+        } else if max > 1 || matches!(arg.get_action(), clap::ArgAction::Append) {
+            OptionKind::Many
+        } else {
+            OptionKind::Single
+        };
+        tokens.extend(samconfig::tokens_for(
+            &long,
+            kind,
+            negation.and_then(|n| n.get_long()),
+            value,
+        ));
+    }
+    tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn two_letter_shorts_are_rewritten_before_the_terminator_only() {
+        let out =
+            rewrite_two_letter_shorts(os(&["accel", "build", "-bi", "img", "-cd=c", "--", "-mw"]));
+        assert_eq!(
+            out,
+            os(&[
+                "accel",
+                "build",
+                "--build-image",
+                "img",
+                "--cache-dir=c",
+                "--",
+                "-mw"
+            ])
+        );
+    }
+
+    #[test]
+    fn samconfig_fills_only_what_the_command_line_leaves_open() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("samconfig.toml"),
+            "version = 0.1\n[default.sync.parameters]\nstack_name = \"from-config\"\nwatch = true\ns3_prefix = \"p\"\ncapabilities = \"CAPABILITY_IAM\"\n[default.build.parameters]\ncached = true\n",
+        )
+        .unwrap();
+        let inv = parse(os(&["accel", "sync", "--no-watch"]), dir.path()).unwrap();
+        let Command::Sync(sync) = inv.cli.command else {
+            panic!("sync expected")
+        };
+        assert_eq!(sync.stack_name, "from-config");
+        assert!(
+            !sync.watch && sync.no_watch,
+            "--no-watch on the command line beats watch = true"
+        );
+        assert_eq!(sync.s3_prefix.as_deref(), Some("p"));
+        assert_eq!(sync.capabilities, ["CAPABILITY_IAM"]);
+
+        let inv = parse(os(&["accel", "sync", "--stack-name", "cli"]), dir.path()).unwrap();
+        let Command::Sync(sync) = inv.cli.command else {
+            panic!("sync expected")
+        };
+        assert_eq!(sync.stack_name, "cli");
+
+        let inv = parse(os(&["accel", "build", "--no-cached"]), dir.path()).unwrap();
+        let Command::Build(build) = inv.cli.command else {
+            panic!("build expected")
+        };
+        assert!(!build.cached);
+        let inv = parse(os(&["accel", "build"]), dir.path()).unwrap();
+        let Command::Build(build) = inv.cli.command else {
+            panic!("build expected")
+        };
+        assert!(build.cached);
+    }
+
+    #[test]
+    fn config_env_selects_the_section() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("samconfig.toml"),
+            "version = 0.1\n[prod.logs.parameters]\nstack_name = \"prod-stack\"\n[prod.global.parameters]\nregion = \"eu-west-1\"\n",
+        )
+        .unwrap();
+        let inv = parse(os(&["accel", "logs", "--config-env", "prod"]), dir.path()).unwrap();
+        assert_eq!(inv.cli.global.region.as_deref(), Some("eu-west-1"));
+        let Command::Logs(logs) = inv.cli.command else {
+            panic!("logs expected")
+        };
+        assert_eq!(logs.stack_name.as_deref(), Some("prod-stack"));
+    }
+
+    #[test]
+    fn samconfig_is_read_next_to_the_template() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("app")).unwrap();
+        std::fs::write(
+            dir.path().join("app/samconfig.toml"),
+            "version = 0.1\n[default.build.parameters]\nexclude = [\"A\", \"B\"]\n",
+        )
+        .unwrap();
+        let inv = parse(
+            os(&["accel", "build", "-t", "app/template.yaml"]),
+            dir.path(),
+        )
+        .unwrap();
+        let Command::Build(build) = inv.cli.command else {
+            panic!("build expected")
+        };
+        assert_eq!(build.exclude, ["A", "B"]);
+    }
+}
+
+/// Usage errors that sam reports with exit code 2, checked once samconfig
+/// values are in.
+pub fn check_usage(cli: &Cli) -> Result<(), clap::Error> {
+    let usage = |command: &str, message: String| {
+        let mut root = Cli::command();
+        let sub = root
+            .find_subcommand_mut(command)
+            .cloned()
+            .unwrap_or_default();
+        sub.bin_name(format!("accel {command}"))
+            .error(clap::error::ErrorKind::MissingRequiredArgument, message)
+    };
+    let needs_container = |command: &str, flag: &str| {
+        usage(
+            command,
+            format!(
+                "Missing required parameter, need the --use-container flag in order to use --{flag} flag."
+            ),
+        )
+    };
+    let container_checks = |command: &str, c: &args::ContainerArgs, in_source: bool| {
+        if !c.use_container {
+            if !c.build_image.is_empty() {
+                return Err(needs_container(command, "build-image"));
+            }
+            if c.container_env_var_file.is_some() {
+                return Err(needs_container(command, "container-env-var-file"));
+            }
+        } else if in_source {
+            return Err(usage(
+                command,
+                "You must not provide both the --build-in-source and --use-container parameters."
+                    .into(),
+            ));
+        }
+        Ok(())
+    };
+    match &cli.command {
+        Command::Build(b) => {
+            container_checks("build", &b.container, b.template.build_in_source)?;
+            if !b.container.use_container {
+                if !b.container_env_var.is_empty() {
+                    return Err(needs_container("build", "container-env-var"));
+                }
+                if b.mount_with.is_some() {
+                    return Err(needs_container("build", "mount-with"));
+                }
+            }
+            if b.hook_name.is_none()
+                && (b.skip_prepare_infra
+                    || b.prepare_infra
+                    || b.terraform_project_root_path.is_some())
+            {
+                return Err(usage(
+                    "build",
+                    "Missing required parameter --hook-name.".into(),
+                ));
+            }
+            if let Ok(mode) = std::env::var("SAM_BUILD_MODE")
+                && !mode.is_empty()
+                && mode != "debug"
+            {
+                return Err(usage(
+                    "build",
+                    "Invalid value for 'mode': invalid choice (SAM_BUILD_MODE must be 'debug')"
+                        .into(),
+                ));
+            }
+        }
+        Command::Sync(s) => container_checks("sync", &s.container, s.template.build_in_source)?,
+        Command::Logs(l) => {
+            if l.stack_name.is_none() && l.cw_log_group.is_empty() {
+                return Err(usage(
+                    "logs",
+                    "Missing option. Please provide '--stack-name' or '--cw-log-group'".into(),
+                ));
+            }
+            if l.stack_name.is_none() && !l.name.is_empty() {
+                return Err(usage(
+                    "logs",
+                    "Missing option. Please provide '--stack-name' when using '--name' option"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Flags accel accepts for compatibility but whose feature it does not
+/// provide (Docker, hooks): the one-line reason, naming the missing piece.
+pub fn unsupported_feature(cli: &Cli) -> Option<String> {
+    let docker = |flag: &str| {
+        Some(format!(
+            "{flag} needs Docker, which accel does not use: it builds and syncs Zip packages on the host. Run without {flag}, or use `sam` for container builds and image functions."
+        ))
+    };
+    let (template, container) = match &cli.command {
+        Command::Build(b) => {
+            if b.use_buildkit {
+                return docker("--use-buildkit");
+            }
+            if let Some(hook) = &b.hook_name {
+                return Some(format!(
+                    "--hook-name {hook}: hooks (Terraform projects) are not supported by accel; it builds SAM templates."
+                ));
+            }
+            (&b.template, &b.container)
+        }
+        Command::Sync(s) => {
+            if s.image_repository.is_some() || !s.image_repositories.is_empty() {
+                return docker("--image-repository");
+            }
+            (&s.template, &s.container)
+        }
+        Command::Logs(_) => return None,
+    };
+    if container.use_container {
+        return docker("--use-container");
+    }
+    if template.language_extensions {
+        return Some("--language-extensions: local expansion of Fn::ForEach is not supported yet; deploy such templates with `sam`.".into());
+    }
+    None
+}

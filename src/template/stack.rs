@@ -1,0 +1,622 @@
+//! Loading a template and its nested stacks into a tree of [`Stack`]s whose
+//! resources carry their full path (`Child/Logical`), their properties with
+//! Globals merged and intrinsics resolved, and their line in the file.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::globals::Globals;
+use super::intrinsics::{self, Pseudo, Resolver};
+use super::parameters::Overrides;
+use super::{TemplateError, yaml};
+
+/// How to load a template.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--parameter-overrides` for the root stack.
+    pub overrides: Overrides,
+    /// Pseudo-parameter values.
+    pub pseudo: Pseudo,
+    /// `--base-dir`: the root of relative code paths in every stack. Without
+    /// it, paths are relative to the template that holds them.
+    pub base_dir: Option<PathBuf>,
+}
+
+/// One resource, as a build or sync sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    /// Logical id within its stack.
+    pub logical_id: String,
+    /// `LogicalId` in the root stack, `Child/LogicalId` in nested ones.
+    pub full_path: String,
+    /// `Type`, e.g. `AWS::Serverless::Function`.
+    pub resource_type: String,
+    /// Properties with Globals merged and intrinsics resolved where possible.
+    pub properties: Value,
+    /// The `Metadata` attribute.
+    pub metadata: Value,
+    /// The `Condition` attribute.
+    pub condition: Option<String>,
+    /// Created by SAM from events (`ServerlessRestApi`, `ServerlessHttpApi`).
+    pub implicit: bool,
+    /// 1-based line of the resource in its template, when found.
+    pub line: Option<usize>,
+}
+
+impl Resource {
+    /// A property by name.
+    pub fn property(&self, name: &str) -> Option<&Value> {
+        self.properties.get(name)
+    }
+
+    /// A string property by name.
+    pub fn string(&self, name: &str) -> Option<&str> {
+        self.property(name).and_then(Value::as_str)
+    }
+
+    /// A `Metadata` entry by name.
+    pub fn metadata(&self, name: &str) -> Option<&Value> {
+        self.metadata.get(name)
+    }
+}
+
+/// A template and the stacks nested in it.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// Absolute path of the template file.
+    pub file: PathBuf,
+    /// `""` for the root, else the chain of nested-stack logical ids.
+    pub stack_path: String,
+    /// The template as written (long-form intrinsics), for writing it back.
+    pub template: Value,
+    /// Resources in template order, implicit APIs last.
+    pub resources: Vec<Resource>,
+    /// Nested stacks with a local template.
+    pub children: Vec<Stack>,
+    /// Nested stacks whose template is remote and therefore not loaded.
+    pub remote_children: Vec<String>,
+    /// Folder relative code paths are taken from.
+    pub base_dir: PathBuf,
+    source: String,
+    resolver: Resolver,
+}
+
+const NESTED_TYPES: [(&str, &str); 2] = [
+    ("AWS::Serverless::Application", "Location"),
+    ("AWS::CloudFormation::Stack", "TemplateURL"),
+];
+
+impl Stack {
+    /// Loads `file` and, recursively, every nested stack with a local template.
+    pub fn load(file: &Path, options: &LoadOptions) -> Result<Stack, TemplateError> {
+        let file = absolute(file);
+        Self::load_nested(
+            &file,
+            String::new(),
+            &options.overrides,
+            options,
+            &mut Vec::new(),
+        )
+    }
+
+    fn load_nested(
+        file: &Path,
+        stack_path: String,
+        overrides: &Overrides,
+        options: &LoadOptions,
+        chain: &mut Vec<PathBuf>,
+    ) -> Result<Stack, TemplateError> {
+        let source = std::fs::read_to_string(file)
+            .map_err(|_| TemplateError::NotFound(file.to_path_buf()))?;
+        let template = yaml::parse(&source).map_err(|e| TemplateError::Parse {
+            file: file.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
+        let invalid = |line: Option<usize>, message: String| TemplateError::Invalid {
+            file: file.to_path_buf(),
+            line,
+            message,
+        };
+        if !template.is_object() {
+            return Err(invalid(
+                Some(1),
+                "a template must be a mapping of sections".into(),
+            ));
+        }
+        let resources_section = match template.get("Resources") {
+            None => Map::new(),
+            Some(Value::Object(map)) => map.clone(),
+            Some(_) => {
+                return Err(invalid(
+                    section_line(&source, "Resources"),
+                    "'Resources' must be a mapping".into(),
+                ));
+            }
+        };
+        let globals = Globals::parse(&template)
+            .map_err(|e| invalid(section_line(&source, "Globals"), e.to_string()))?;
+        let resolver = Resolver::new(&template, overrides, options.pseudo.clone());
+        let base_dir = options
+            .base_dir
+            .clone()
+            .unwrap_or_else(|| file.parent().map(Path::to_path_buf).unwrap_or_default());
+        let full_path = |id: &str| {
+            if stack_path.is_empty() {
+                id.to_string()
+            } else {
+                format!("{stack_path}/{id}")
+            }
+        };
+
+        let mut resources = Vec::new();
+        for (id, raw) in &resources_section {
+            let line = resource_line(&source, id);
+            let fail = |message: String| TemplateError::Resource {
+                file: file.to_path_buf(),
+                line,
+                resource: full_path(id),
+                message,
+            };
+            let Some(resource_type) = raw.get("Type").and_then(Value::as_str) else {
+                return Err(fail("has no Type".into()));
+            };
+            let merged = globals
+                .merge(resource_type, raw)
+                .map_err(|e| fail(e.to_string()))?;
+            resources.push(Resource {
+                logical_id: id.clone(),
+                full_path: full_path(id),
+                resource_type: resource_type.to_string(),
+                properties: resolver.resolve(&merged),
+                metadata: raw.get("Metadata").cloned().unwrap_or(Value::Null),
+                condition: raw
+                    .get("Condition")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                implicit: false,
+                line,
+            });
+        }
+        add_implicit_apis(&mut resources, &globals, &full_path);
+
+        chain.push(file.to_path_buf());
+        let mut children = Vec::new();
+        let mut remote_children = Vec::new();
+        for resource in &resources {
+            let Some((_, property)) = NESTED_TYPES
+                .iter()
+                .find(|(t, _)| *t == resource.resource_type)
+            else {
+                continue;
+            };
+            let fail = |message: String| TemplateError::Resource {
+                file: file.to_path_buf(),
+                line: resource.line,
+                resource: resource.full_path.clone(),
+                message,
+            };
+            let Some(location) = resource.string(property).filter(|l| is_local(l)) else {
+                remote_children.push(resource.full_path.clone());
+                continue;
+            };
+            let child_file = absolute(
+                &file
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(location.trim_start_matches("file://")),
+            );
+            if chain.contains(&child_file) {
+                let cycle: Vec<String> = chain
+                    .iter()
+                    .chain([&child_file])
+                    .map(|p| p.display().to_string())
+                    .collect();
+                return Err(fail(format!(
+                    "nested stacks form a cycle: {}",
+                    cycle.join(" -> ")
+                )));
+            }
+            if !child_file.is_file() {
+                return Err(fail(format!(
+                    "{property} '{location}' does not exist ({})",
+                    child_file.display()
+                )));
+            }
+            let child_overrides = nested_parameters(resource);
+            children.push(Self::load_nested(
+                &child_file,
+                resource.full_path.clone(),
+                &child_overrides,
+                options,
+                chain,
+            )?);
+        }
+        chain.pop();
+
+        Ok(Stack {
+            file: file.to_path_buf(),
+            stack_path,
+            template,
+            resources,
+            children,
+            remote_children,
+            base_dir,
+            source,
+            resolver,
+        })
+    }
+
+    /// This stack and every stack nested in it, parents first.
+    pub fn stacks(&self) -> Vec<&Stack> {
+        let mut out = vec![self];
+        for child in &self.children {
+            out.extend(child.stacks());
+        }
+        out
+    }
+
+    /// Every resource of every stack, parents first.
+    pub fn all_resources(&self) -> impl Iterator<Item = (&Stack, &Resource)> {
+        self.stacks()
+            .into_iter()
+            .flat_map(|s| s.resources.iter().map(move |r| (s, r)))
+    }
+
+    /// A resource by full path (`Child/Logical`), or by logical id when that
+    /// id is unique across the stacks, as sam accepts both.
+    pub fn find(&self, id: &str) -> Option<(&Stack, &Resource)> {
+        if let Some(found) = self.all_resources().find(|(_, r)| r.full_path == id) {
+            return Some(found);
+        }
+        let mut by_logical = self.all_resources().filter(|(_, r)| r.logical_id == id);
+        match (by_logical.next(), by_logical.next()) {
+            (Some(found), None) => Some(found),
+            _ => None,
+        }
+    }
+
+    /// The resolver of this stack's intrinsics.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// Checks what a build or sync relies on, in this stack and the nested
+    /// ones: every reference names something that exists, and every local
+    /// code or definition path exists.
+    pub fn validate(&self) -> Result<(), TemplateError> {
+        for stack in self.stacks() {
+            stack.validate_references()?;
+            stack.validate_paths()?;
+        }
+        Ok(())
+    }
+
+    fn validate_references(&self) -> Result<(), TemplateError> {
+        let section = |name: &str| {
+            self.template
+                .get(name)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let resources = section("Resources");
+        let parameters = section("Parameters");
+        let conditions = section("Conditions");
+        // SAM generates resources named after their source (`FnRole`,
+        // `MyApiProdStage`, `FnAliaslive` …): accept references with such a prefix.
+        let serverless: Vec<&String> = resources
+            .iter()
+            .filter(|(_, r)| {
+                r.get("Type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.starts_with("AWS::Serverless::"))
+            })
+            .map(|(id, _)| id)
+            .collect();
+        let known = |name: &str| {
+            resources.contains_key(name)
+                || parameters.contains_key(name)
+                || intrinsics::PSEUDO_PARAMETERS.contains(&name)
+                || self
+                    .resources
+                    .iter()
+                    .any(|r| r.implicit && r.logical_id == name)
+                || serverless.iter().any(|id| name.starts_with(id.as_str()))
+        };
+        let mut scopes: Vec<(Option<&String>, &Value)> =
+            resources.iter().map(|(id, r)| (Some(id), r)).collect();
+        let outputs = self.template.get("Outputs").cloned().unwrap_or(Value::Null);
+        scopes.push((None, &outputs));
+        for (id, value) in scopes {
+            let mut refs = References::default();
+            refs.collect(value);
+            if let Some(depends) = value.get("DependsOn") {
+                match depends {
+                    Value::String(s) => refs.names.push(s.clone()),
+                    Value::Array(items) => refs
+                        .names
+                        .extend(items.iter().filter_map(Value::as_str).map(str::to_string)),
+                    _ => {}
+                }
+            }
+            if let Some(c) = value.get("Condition").and_then(Value::as_str) {
+                refs.conditions.push(c.to_string());
+            }
+            let missing_name = refs
+                .names
+                .iter()
+                .find(|n| !known(n))
+                .map(|n| ("resource or parameter", n));
+            let missing_condition = refs
+                .conditions
+                .iter()
+                .find(|c| !conditions.contains_key(*c))
+                .map(|c| ("condition", c));
+            if let Some((what, name)) = missing_name.or(missing_condition) {
+                let message = format!("refers to unknown {what} '{name}'");
+                return Err(match id {
+                    Some(id) => TemplateError::Resource {
+                        file: self.file.clone(),
+                        line: line_within(&self.source, resource_line(&self.source, id), name),
+                        resource: self.full_path_of(id),
+                        message,
+                    },
+                    None => TemplateError::Invalid {
+                        file: self.file.clone(),
+                        line: line_within(
+                            &self.source,
+                            section_line(&self.source, "Outputs"),
+                            name,
+                        ),
+                        message: format!("Outputs {message}"),
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_paths(&self) -> Result<(), TemplateError> {
+        for resource in &self.resources {
+            for (property, path) in super::resources::local_paths(self, resource) {
+                if !path.exists() {
+                    let shown = resource.string(property).unwrap_or_default();
+                    return Err(TemplateError::Resource {
+                        file: self.file.clone(),
+                        line: line_within(&self.source, resource.line, property).or(resource.line),
+                        resource: resource.full_path.clone(),
+                        message: format!(
+                            "{property} '{shown}' does not exist ({})",
+                            path.display()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn full_path_of(&self, id: &str) -> String {
+        if self.stack_path.is_empty() {
+            id.to_string()
+        } else {
+            format!("{}/{id}", self.stack_path)
+        }
+    }
+}
+
+/// Names a value refers to: `Ref`, `Fn::GetAtt`, `Fn::Sub` variables, and
+/// conditions of `Fn::If` / `Condition`.
+#[derive(Default)]
+struct References {
+    names: Vec<String>,
+    conditions: Vec<String>,
+}
+
+impl References {
+    fn collect(&mut self, value: &Value) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| self.collect(v)),
+            Value::Object(map) => {
+                if let Some((key, args)) = intrinsics::single_entry(value) {
+                    match (key, args) {
+                        ("Ref", Value::String(name)) => self.names.push(name.clone()),
+                        ("Fn::GetAtt", Value::Array(parts)) => {
+                            self.names
+                                .extend(parts.first().and_then(Value::as_str).map(str::to_string));
+                        }
+                        ("Fn::GetAtt", Value::String(s)) => self
+                            .names
+                            .push(s.split('.').next().unwrap_or(s).to_string()),
+                        ("Fn::Sub", args) => self.collect_sub(args),
+                        ("Condition", Value::String(name)) => self.conditions.push(name.clone()),
+                        ("Fn::If", Value::Array(parts)) => {
+                            self.conditions
+                                .extend(parts.first().and_then(Value::as_str).map(str::to_string));
+                        }
+                        _ => {}
+                    }
+                }
+                // `Properties.Definition…` of state machines hold ASL, whose
+                // `${Var}` are DefinitionSubstitutions, not references: only
+                // intrinsic arguments are walked for Fn::Sub.
+                map.values().for_each(|v| self.collect(v));
+            }
+            _ => {}
+        }
+    }
+
+    fn collect_sub(&mut self, args: &Value) {
+        let (text, locals) = match args {
+            Value::String(s) => (s.as_str(), Map::new()),
+            Value::Array(items) => (
+                items.first().and_then(Value::as_str).unwrap_or_default(),
+                items
+                    .get(1)
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            _ => return,
+        };
+        self.names.extend(
+            intrinsics::sub_references(text)
+                .into_iter()
+                .filter(|n| !locals.contains_key(n)),
+        );
+    }
+}
+
+/// SAM creates `ServerlessRestApi` / `ServerlessHttpApi` for `Api` / `HttpApi`
+/// events that name no API of their own.
+fn add_implicit_apis(
+    resources: &mut Vec<Resource>,
+    globals: &Globals,
+    full_path: &dyn Fn(&str) -> String,
+) {
+    let mut wanted = Vec::new();
+    for resource in resources
+        .iter()
+        .filter(|r| r.resource_type == "AWS::Serverless::Function")
+    {
+        let Some(events) = resource.property("Events").and_then(Value::as_object) else {
+            continue;
+        };
+        for event in events.values() {
+            let props = event.get("Properties");
+            let own = |key: &str| props.and_then(|p| p.get(key)).is_some();
+            match event.get("Type").and_then(Value::as_str) {
+                Some("Api") if !own("RestApiId") => {
+                    wanted.push(("ServerlessRestApi", "AWS::Serverless::Api", "Prod"))
+                }
+                Some("HttpApi") if !own("ApiId") => {
+                    wanted.push(("ServerlessHttpApi", "AWS::Serverless::HttpApi", "$default"))
+                }
+                _ => {}
+            }
+        }
+    }
+    for (id, resource_type, stage) in wanted {
+        if resources.iter().any(|r| r.logical_id == id) {
+            continue;
+        }
+        let mut raw = Map::new();
+        raw.insert(
+            "Properties".into(),
+            serde_json::json!({ "StageName": stage }),
+        );
+        let properties = globals
+            .merge(resource_type, &Value::Object(raw))
+            .unwrap_or(Value::Null);
+        resources.push(Resource {
+            logical_id: id.to_string(),
+            full_path: full_path(id),
+            resource_type: resource_type.to_string(),
+            properties,
+            metadata: Value::Null,
+            condition: None,
+            implicit: true,
+            line: None,
+        });
+    }
+}
+
+/// Parameter values a nested stack receives from its parent, where they are
+/// known locally.
+fn nested_parameters(resource: &Resource) -> Overrides {
+    let Some(params) = resource.property("Parameters").and_then(Value::as_object) else {
+        return Overrides::new();
+    };
+    params
+        .iter()
+        .filter_map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()?
+                    .join(","),
+                _ => return None,
+            };
+            Some((k.clone(), value))
+        })
+        .collect()
+}
+
+/// A path on this machine, not `s3://`, `http(s)://` or a mapping.
+pub(crate) fn is_local(location: &str) -> bool {
+    !(location.starts_with("s3://")
+        || location.starts_with("http://")
+        || location.starts_with("https://"))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    // Lexical normalisation: `a/../b` must compare equal for cycle detection
+    // even when a folder does not exist.
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Line of a top-level section (`Resources:` or `"Resources":`).
+fn section_line(source: &str, name: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|l| {
+            let t = l
+                .trim_start()
+                .trim_start_matches(['"', '{'])
+                .trim_start_matches('"');
+            t.starts_with(name)
+                && t[name.len()..]
+                    .trim_start_matches('"')
+                    .trim_start()
+                    .starts_with(':')
+        })
+        .map(|i| i + 1)
+}
+
+/// Line of a resource's key below `Resources`.
+fn resource_line(source: &str, id: &str) -> Option<usize> {
+    let start = section_line(source, "Resources")?;
+    source.lines().enumerate().skip(start).find_map(|(i, l)| {
+        let t = l.trim_start();
+        let key = t
+            .strip_prefix('"')
+            .and_then(|r| r.strip_prefix(id))
+            .and_then(|r| r.strip_prefix('"'));
+        let key = key.or_else(|| t.strip_prefix(id));
+        key.filter(|r| r.trim_start().starts_with(':'))
+            .map(|_| i + 1)
+    })
+}
+
+/// First line at or after `from` that mentions `needle`.
+fn line_within(source: &str, from: Option<usize>, needle: &str) -> Option<usize> {
+    let from = from?;
+    source
+        .lines()
+        .enumerate()
+        .skip(from - 1)
+        .find(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
+}
