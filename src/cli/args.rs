@@ -64,6 +64,7 @@ impl Command {
 
 /// Options that every command accepts.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Turn on debug logging.
     #[arg(long, global = true, env = "SAM_DEBUG", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
@@ -145,6 +146,24 @@ pub struct BuildArgs {
     /// Build everything from scratch.
     #[arg(long, overrides_with = "cached")]
     pub no_cached: bool,
+    /// Output folder.
+    #[arg(short = 'b', long, default_value = ".aws-sam/build")]
+    pub build_dir: PathBuf,
+    /// Cache folder, used with --cached.
+    #[arg(long, default_value = ".aws-sam/cache")]
+    pub cache_dir: PathBuf,
+    /// Hook package that prepares a non-SAM project (only `terraform` exists; not supported by accel).
+    #[arg(long)]
+    pub hook_name: Option<String>,
+    /// Skip the hook's infrastructure preparation (needs --hook-name).
+    #[arg(long, overrides_with = "prepare_infra")]
+    pub skip_prepare_infra: bool,
+    /// Run the hook's infrastructure preparation (needs --hook-name).
+    #[arg(long, overrides_with = "skip_prepare_infra")]
+    pub prepare_infra: bool,
+    /// Terraform project root (needs --hook-name).
+    #[arg(long)]
+    pub terraform_project_root_path: Option<PathBuf>,
     #[command(flatten)]
     pub container: ContainerArgs,
     /// Build inside containers with `docker buildx` (needs Docker).
@@ -171,28 +190,11 @@ pub struct BuildArgs {
     /// Do not mount symlinks into build containers.
     #[arg(long, overrides_with = "mount_symlinks")]
     pub no_mount_symlinks: bool,
-    /// Output folder.
-    #[arg(short = 'b', long, default_value = ".aws-sam/build")]
-    pub build_dir: PathBuf,
-    /// Cache folder, used with --cached.
-    #[arg(long, default_value = ".aws-sam/cache")]
-    pub cache_dir: PathBuf,
-    /// Hook package that prepares a non-SAM project (only `terraform` exists; not supported by accel).
-    #[arg(long)]
-    pub hook_name: Option<String>,
-    /// Skip the hook's infrastructure preparation (needs --hook-name).
-    #[arg(long, overrides_with = "prepare_infra")]
-    pub skip_prepare_infra: bool,
-    /// Run the hook's infrastructure preparation (needs --hook-name).
-    #[arg(long, overrides_with = "skip_prepare_infra")]
-    pub prepare_infra: bool,
-    /// Terraform project root (needs --hook-name).
-    #[arg(long)]
-    pub terraform_project_root_path: Option<PathBuf>,
 }
 
 /// Flags of container builds, which need Docker.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Container options (need Docker)")]
 pub struct ContainerArgs {
     /// Build inside Lambda-like containers (needs Docker).
     #[arg(short = 'u', long, overrides_with = "no_use_container")]
@@ -252,14 +254,6 @@ pub struct SyncArgs {
     /// Ignore changes matching `ResourceId=path-fragment` in watch mode (repeatable).
     #[arg(long, action = clap::ArgAction::Append, value_parser = parse_key_value)]
     pub watch_exclude: Vec<String>,
-    #[command(flatten)]
-    pub container: ContainerArgs,
-    /// ECR repository for every image function (image functions need Docker).
-    #[arg(long, conflicts_with = "image_repositories")]
-    pub image_repository: Option<String>,
-    /// ECR repository for one image function: `FuncId=uri` (repeatable).
-    #[arg(long, action = clap::ArgAction::Append, value_parser = parse_key_value)]
-    pub image_repositories: Vec<String>,
     /// S3 bucket for artifacts [default: the bucket of the managed stack aws-sam-cli-managed-default].
     #[arg(long)]
     pub s3_bucket: Option<String>,
@@ -284,6 +278,14 @@ pub struct SyncArgs {
     /// S3 object metadata for uploads: `k=v,k2=v2` or a JSON object.
     #[arg(long)]
     pub metadata: Option<String>,
+    #[command(flatten)]
+    pub container: ContainerArgs,
+    /// ECR repository for every image function (image functions need Docker).
+    #[arg(long, conflicts_with = "image_repositories")]
+    pub image_repository: Option<String>,
+    /// ECR repository for one image function: `FuncId=uri` (repeatable).
+    #[arg(long, action = clap::ArgAction::Append, value_parser = parse_key_value)]
+    pub image_repositories: Vec<String>,
 }
 
 /// `accel logs` flags (spec §4.1).
