@@ -149,7 +149,7 @@ pub struct BuildArgs {
     /// Output folder.
     #[arg(short = 'b', long, default_value = ".aws-sam/build")]
     pub build_dir: PathBuf,
-    /// Cache folder, used with --cached.
+    /// Cache folder, used with --cached (short -cd).
     #[arg(long, default_value = ".aws-sam/cache")]
     pub cache_dir: PathBuf,
     /// Hook package that prepares a non-SAM project (only `terraform` exists; not supported by accel).
@@ -175,7 +175,7 @@ pub struct BuildArgs {
     /// Environment variable for build containers: `Func.VAR=value` or `VAR=value` (repeatable; needs --use-container).
     #[arg(short = 'e', long, action = clap::ArgAction::Append)]
     pub container_env_var: Vec<String>,
-    /// How the source is mounted into build containers: READ or WRITE (needs --use-container).
+    /// How the source is mounted into build containers: READ or WRITE (needs --use-container; short -mw).
     #[arg(long, ignore_case = true, value_enum)]
     pub mount_with: Option<MountMode>,
     /// Do not pull build images (needs --use-container).

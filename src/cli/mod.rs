@@ -3,6 +3,7 @@
 //! command line > environment variable > samconfig > built-in default.
 
 pub mod args;
+mod checks;
 pub mod samconfig;
 
 use std::ffi::OsString;
@@ -12,6 +13,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 pub use args::{BuildArgs, Cli, Command, GlobalArgs, LogsArgs, SyncArgs, TemplateArgs};
+pub use checks::{check_usage, unsupported_feature};
 use samconfig::{OptionKind, SamConfig, SamConfigError};
 
 /// The parsed command line with the samconfig values that filled it in.
@@ -63,7 +65,9 @@ where
             argv.splice(at..at, extra);
         }
     }
-    let matches = Cli::command().try_get_matches_from(&argv)?;
+    let matches = Cli::command()
+        .try_get_matches_from(&argv)
+        .map_err(|e| with_usage(e, &argv))?;
     let cli = Cli::from_arg_matches(&matches)?;
     Ok(Invocation { cli, config })
 }
@@ -74,6 +78,30 @@ pub fn project_dir(cwd: &Path, template: Option<&Path>) -> PathBuf {
         .map(|t| cwd.join(t))
         .and_then(|t| t.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| cwd.to_path_buf())
+}
+
+/// sam prints the usage line with every usage error; clap leaves it out of
+/// some (invalid values), so add the command's usage where it is missing.
+fn with_usage(mut error: clap::Error, argv: &[OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) || error.get(ContextKind::Usage).is_some()
+    {
+        return error;
+    }
+    let mut root = Cli::command();
+    root.build();
+    let usage = match argv.iter().find_map(|a| root.find_subcommand(a.to_str()?)) {
+        Some(sub) => sub
+            .clone()
+            .bin_name(format!("accel {}", sub.get_name()))
+            .render_usage(),
+        None => root.render_usage(),
+    };
+    error.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
+    error
 }
 
 fn string_arg(matches: &ArgMatches, id: &str) -> Option<String> {
@@ -264,130 +292,4 @@ mod tests {
         };
         assert_eq!(build.exclude, ["A", "B"]);
     }
-}
-
-/// Usage errors that sam reports with exit code 2, checked once samconfig
-/// values are in.
-pub fn check_usage(cli: &Cli) -> Result<(), clap::Error> {
-    let usage = |command: &str, message: String| {
-        let mut root = Cli::command();
-        let sub = root
-            .find_subcommand_mut(command)
-            .cloned()
-            .unwrap_or_default();
-        sub.bin_name(format!("accel {command}"))
-            .error(clap::error::ErrorKind::MissingRequiredArgument, message)
-    };
-    let needs_container = |command: &str, flag: &str| {
-        usage(
-            command,
-            format!(
-                "Missing required parameter, need the --use-container flag in order to use --{flag} flag."
-            ),
-        )
-    };
-    let container_checks = |command: &str, c: &args::ContainerArgs, in_source: bool| {
-        if !c.use_container {
-            if !c.build_image.is_empty() {
-                return Err(needs_container(command, "build-image"));
-            }
-            if c.container_env_var_file.is_some() {
-                return Err(needs_container(command, "container-env-var-file"));
-            }
-        } else if in_source {
-            return Err(usage(
-                command,
-                "You must not provide both the --build-in-source and --use-container parameters."
-                    .into(),
-            ));
-        }
-        Ok(())
-    };
-    match &cli.command {
-        Command::Build(b) => {
-            container_checks("build", &b.container, b.template.build_in_source)?;
-            if !b.container.use_container {
-                if !b.container_env_var.is_empty() {
-                    return Err(needs_container("build", "container-env-var"));
-                }
-                if b.mount_with.is_some() {
-                    return Err(needs_container("build", "mount-with"));
-                }
-            }
-            if b.hook_name.is_none()
-                && (b.skip_prepare_infra
-                    || b.prepare_infra
-                    || b.terraform_project_root_path.is_some())
-            {
-                return Err(usage(
-                    "build",
-                    "Missing required parameter --hook-name.".into(),
-                ));
-            }
-            if let Ok(mode) = std::env::var("SAM_BUILD_MODE")
-                && !mode.is_empty()
-                && mode != "debug"
-            {
-                return Err(usage(
-                    "build",
-                    "Invalid value for 'mode': invalid choice (SAM_BUILD_MODE must be 'debug')"
-                        .into(),
-                ));
-            }
-        }
-        Command::Sync(s) => container_checks("sync", &s.container, s.template.build_in_source)?,
-        Command::Logs(l) => {
-            if l.stack_name.is_none() && l.cw_log_group.is_empty() {
-                return Err(usage(
-                    "logs",
-                    "Missing option. Please provide '--stack-name' or '--cw-log-group'".into(),
-                ));
-            }
-            if l.stack_name.is_none() && !l.name.is_empty() {
-                return Err(usage(
-                    "logs",
-                    "Missing option. Please provide '--stack-name' when using '--name' option"
-                        .into(),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Flags accel accepts for compatibility but whose feature it does not
-/// provide (Docker, hooks): the one-line reason, naming the missing piece.
-pub fn unsupported_feature(cli: &Cli) -> Option<String> {
-    let docker = |flag: &str| {
-        Some(format!(
-            "{flag} needs Docker, which accel does not use: it builds and syncs Zip packages on the host. Run without {flag}, or use `sam` for container builds and image functions."
-        ))
-    };
-    let (template, container) = match &cli.command {
-        Command::Build(b) => {
-            if b.use_buildkit {
-                return docker("--use-buildkit");
-            }
-            if let Some(hook) = &b.hook_name {
-                return Some(format!(
-                    "--hook-name {hook}: hooks (Terraform projects) are not supported by accel; it builds SAM templates."
-                ));
-            }
-            (&b.template, &b.container)
-        }
-        Command::Sync(s) => {
-            if s.image_repository.is_some() || !s.image_repositories.is_empty() {
-                return docker("--image-repository");
-            }
-            (&s.template, &s.container)
-        }
-        Command::Logs(_) => return None,
-    };
-    if container.use_container {
-        return docker("--use-container");
-    }
-    if template.language_extensions {
-        return Some("--language-extensions: local expansion of Fn::ForEach is not supported yet; deploy such templates with `sam`.".into());
-    }
-    None
 }

@@ -100,12 +100,21 @@ fn parse_document(path: &Path, text: &str) -> Result<Value, SamConfigError> {
         message,
     };
     match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => toml::from_str::<Value>(text).map_err(|e| parse_err(e.to_string())),
+        Some("toml") => toml::from_str::<Value>(text).map_err(|e| {
+            // toml's Display spans several lines with a snippet; keep one.
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            parse_err(format!(
+                "line {}: {}",
+                line.unwrap_or(1),
+                e.message().trim()
+            ))
+        }),
         Some("yaml" | "yml") => {
             if text.trim().is_empty() {
                 return Ok(Value::Null);
             }
-            serde_yaml::from_str::<Value>(text).map_err(|e| parse_err(e.to_string()))
+            serde_yaml::from_str::<Value>(text)
+                .map_err(|e| parse_err(e.to_string().replace('\n', " ")))
         }
         _ => Err(SamConfigError::Extension(path.to_path_buf())),
     }
