@@ -45,6 +45,7 @@ where
 {
     let mut argv = rewrite_two_letter_shorts(argv.into_iter().map(Into::into).collect());
     let mut config = SamConfig::default();
+    let mut save_to = None;
 
     // A forgiving first pass finds the command, the template and the config
     // file; the strict parse runs once the config values are in argv.
@@ -58,6 +59,10 @@ where
         let dir = project_dir(cwd, template.map(PathBuf::as_path));
         let file = string_arg(sub, "config_file").unwrap_or(samconfig::DEFAULT_CONFIG_FILE.into());
         let env = string_arg(sub, "config_env").unwrap_or("default".into());
+        if sub.get_flag("save_params") {
+            let params = given_parameters(name, &matches, sub);
+            save_to = Some((dir.join(&file), env.clone(), name.to_string(), params));
+        }
         if let Some(path) = samconfig::locate(&dir, &file)? {
             config = samconfig::load(&path, &env, name)?;
             let extra = config_tokens(name, &matches, sub, &config);
@@ -69,6 +74,10 @@ where
         .try_get_matches_from(&argv)
         .map_err(|e| with_usage(e, &argv))?;
     let cli = Cli::from_arg_matches(&matches)?;
+    if let Some((path, env, command, params)) = save_to {
+        let path = config.path.clone().unwrap_or(path);
+        samconfig::save(&path, &env, &command, &params)?;
+    }
     Ok(Invocation { cli, config })
 }
 
@@ -78,6 +87,66 @@ pub fn project_dir(cwd: &Path, template: Option<&Path>) -> PathBuf {
         .map(|t| cwd.join(t))
         .and_then(|t| t.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| cwd.to_path_buf())
+}
+
+/// The options given on the command line, as samconfig keys and values, for
+/// `--save-params` (which saves neither itself nor the config file's name).
+fn given_parameters(
+    command: &str,
+    top: &ArgMatches,
+    sub: &ArgMatches,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let mut root = Cli::command();
+    root.build();
+    let mut params = serde_json::Map::new();
+    let Some(cmd) = root.find_subcommand(command) else {
+        return params;
+    };
+    for arg in cmd.get_arguments() {
+        let id = arg.get_id().as_str();
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(
+            id,
+            "save_params" | "config_file" | "config_env" | "help" | "version"
+        ) {
+            continue;
+        }
+        let Some(m) = [sub, top]
+            .into_iter()
+            .find(|m| source(m, id) == Some(ValueSource::CommandLine))
+        else {
+            continue;
+        };
+        let raw: Vec<String> = m
+            .get_raw(id)
+            .map(|vals| vals.map(|v| v.to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let max = arg.get_num_args().map(|r| r.max_values()).unwrap_or(1);
+        let (key, value) = if max == 0 {
+            match long.strip_prefix("no-") {
+                Some(positive) if cmd.get_arguments().any(|a| a.get_long() == Some(positive)) => {
+                    (positive.replace('-', "_"), Value::Bool(false))
+                }
+                _ => (id.to_string(), Value::Bool(true)),
+            }
+        } else if max > 1 || matches!(arg.get_action(), clap::ArgAction::Append) {
+            (
+                id.to_string(),
+                Value::Array(raw.into_iter().map(Value::String).collect()),
+            )
+        } else {
+            (
+                id.to_string(),
+                raw.into_iter()
+                    .next()
+                    .map(Value::String)
+                    .unwrap_or(Value::Null),
+            )
+        };
+        params.insert(key, value);
+    }
+    params
 }
 
 /// sam prints the usage line with every usage error; clap leaves it out of
@@ -102,6 +171,13 @@ fn with_usage(mut error: clap::Error, argv: &[OsString]) -> clap::Error {
     };
     error.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
     error
+}
+
+/// Where an argument's value came from; `None` also for ids the matches do
+/// not know (`value_source` panics on those).
+fn source(matches: &ArgMatches, id: &str) -> Option<ValueSource> {
+    matches.try_contains_id(id).ok()?;
+    matches.value_source(id)
 }
 
 fn string_arg(matches: &ArgMatches, id: &str) -> Option<String> {
@@ -153,7 +229,7 @@ fn config_tokens(
     let given = |id: &str| {
         [top, sub].iter().any(|m| {
             matches!(
-                m.try_contains_id(id).ok().and_then(|_| m.value_source(id)),
+                source(m, id),
                 Some(ValueSource::CommandLine | ValueSource::EnvVariable)
             )
         })
@@ -255,6 +331,63 @@ mod tests {
             panic!("build expected")
         };
         assert!(build.cached);
+    }
+
+    #[test]
+    fn save_params_writes_what_the_command_line_gave() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("samconfig.toml"),
+            "# team config\nversion = 0.1\n[default.sync.parameters]\nwatch = true\n",
+        )
+        .unwrap();
+        let argv = [
+            "accel",
+            "sync",
+            "--stack-name",
+            "blog",
+            "--no-dependency-layer",
+            "--region",
+            "eu-west-1",
+            "--tags",
+            "a=1",
+            "b=2",
+            "--save-params",
+        ];
+        parse(os(&argv), dir.path()).unwrap();
+        let saved = std::fs::read_to_string(dir.path().join("samconfig.toml")).unwrap();
+        assert!(
+            saved.starts_with("# team config"),
+            "comments survive: {saved}"
+        );
+        let config =
+            samconfig::load(&dir.path().join("samconfig.toml"), "default", "sync").unwrap();
+        assert_eq!(config.parameters["stack_name"], serde_json::json!("blog"));
+        assert_eq!(
+            config.parameters["dependency_layer"],
+            serde_json::json!(false)
+        );
+        assert_eq!(config.parameters["tags"], serde_json::json!(["a=1", "b=2"]));
+        assert_eq!(
+            config.parameters["watch"],
+            serde_json::json!(true),
+            "other keys stay"
+        );
+        assert_eq!(
+            config.parameters["region"],
+            serde_json::json!("eu-west-1"),
+            "region goes to the global section"
+        );
+        assert!(!config.parameters.contains_key("save_params"));
+        // The saved file then drives a run with no flags.
+        let inv = parse(os(&["accel", "sync"]), dir.path()).unwrap();
+        let Command::Sync(sync) = inv.cli.command else {
+            panic!("sync expected")
+        };
+        assert_eq!(
+            (sync.stack_name.as_str(), sync.no_dependency_layer),
+            ("blog", true)
+        );
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub enum SamConfigError {
     /// The file has content but no numeric `version`.
     #[error("{0}: 'version' key is not present or is in unrecognized format.")]
     Version(PathBuf),
+    /// `--save-params` could not write the file.
+    #[error("cannot save parameters to {path}: {message}")]
+    Save { path: PathBuf, message: String },
     /// Neither .toml, .yaml nor .yml.
     #[error("{0}: unsupported samconfig format (use .toml, .yaml or .yml)")]
     Extension(PathBuf),
@@ -92,6 +95,97 @@ pub fn load(path: &Path, env: &str, command: &str) -> Result<SamConfig, SamConfi
         path: Some(path.to_path_buf()),
         parameters,
     })
+}
+
+/// Writes `params` into `[<env>.<command>.parameters]` of `path` (creating
+/// it), the region into `[<env>.global.parameters]`, and `version = 0.1` when
+/// missing. TOML keeps its comments and layout; the write is atomic.
+pub fn save(
+    path: &Path,
+    env: &str,
+    command: &str,
+    params: &Map<String, Value>,
+) -> Result<(), SamConfigError> {
+    let fail = |message: String| SamConfigError::Save {
+        path: path.to_path_buf(),
+        message,
+    };
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let command = command.replace([' ', '-'], "_");
+    let section = |key: &str| {
+        if key == "region" {
+            "global"
+        } else {
+            command.as_str()
+        }
+    };
+    let text = match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => {
+            let mut doc: toml_edit::DocumentMut = existing
+                .parse()
+                .map_err(|e: toml_edit::TomlError| fail(e.message().to_string()))?;
+            if !doc.contains_key("version") {
+                doc.insert("version", toml_edit::value(0.1));
+            }
+            for (key, value) in params {
+                let table = implicit_table(doc.as_table_mut(), env)
+                    .and_then(|t| implicit_table(t, section(key)))
+                    .and_then(|t| implicit_table(t, "parameters"))
+                    .ok_or_else(|| fail(format!("[{env}.{}] is not a table", section(key))))?;
+                table.insert(key, toml_edit::value(toml_value(value)));
+            }
+            doc.to_string()
+        }
+        Some("yaml" | "yml") => {
+            let mut doc: Value = if existing.trim().is_empty() {
+                Value::Object(Map::new())
+            } else {
+                serde_yaml::from_str(&existing).map_err(|e| fail(e.to_string()))?
+            };
+            let root = doc
+                .as_object_mut()
+                .ok_or_else(|| fail("not a mapping".into()))?;
+            root.entry("version").or_insert(serde_json::json!(0.1));
+            for (key, value) in params {
+                root.entry(env).or_insert_with(|| Value::Object(Map::new()))[section(key)]["parameters"]
+                    [key] = value.clone();
+            }
+            serde_yaml::to_string(&doc).map_err(|e| fail(e.to_string()))?
+        }
+        _ => return Err(SamConfigError::Extension(path.to_path_buf())),
+    };
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temp, text)
+        .and_then(|()| std::fs::rename(&temp, path))
+        .map_err(|e| fail(e.to_string()))
+}
+
+fn implicit_table<'t>(
+    parent: &'t mut toml_edit::Table,
+    key: &str,
+) -> Option<&'t mut toml_edit::Table> {
+    let item = parent.entry(key).or_insert_with(|| {
+        let mut table = toml_edit::Table::new();
+        table.set_implicit(true);
+        toml_edit::Item::Table(table)
+    });
+    item.as_table_mut()
+}
+
+fn toml_value(value: &Value) -> toml_edit::Value {
+    match value {
+        Value::Bool(b) => (*b).into(),
+        Value::Array(items) => items
+            .iter()
+            .map(toml_value)
+            .collect::<toml_edit::Array>()
+            .into(),
+        Value::Number(n) => n
+            .as_i64()
+            .map_or_else(|| n.to_string().into(), toml_edit::Value::from),
+        Value::String(s) => s.as_str().into(),
+        other => other.to_string().into(),
+    }
 }
 
 fn parse_document(path: &Path, text: &str) -> Result<Value, SamConfigError> {
