@@ -173,6 +173,18 @@ fn with_usage(mut error: clap::Error, argv: &[OsString]) -> clap::Error {
     error
 }
 
+/// How an option takes values: none (a switch), one, or several.
+fn option_kind(arg: &clap::Arg) -> OptionKind {
+    let max = arg.get_num_args().map(|r| r.max_values()).unwrap_or(1);
+    if max == 0 {
+        OptionKind::Switch
+    } else if max > 1 || matches!(arg.get_action(), clap::ArgAction::Append) {
+        OptionKind::Many
+    } else {
+        OptionKind::Single
+    }
+}
+
 /// Where an argument's value came from; `None` also for ids the matches do
 /// not know (`value_source` panics on those).
 fn source(matches: &ArgMatches, id: &str) -> Option<ValueSource> {
@@ -251,14 +263,7 @@ fn config_tokens(
         if given(arg.get_id().as_str()) || negation.is_some_and(|n| given(n.get_id().as_str())) {
             continue;
         }
-        let max = arg.get_num_args().map(|r| r.max_values()).unwrap_or(1);
-        let kind = if max == 0 {
-            OptionKind::Switch
-        } else if max > 1 || matches!(arg.get_action(), clap::ArgAction::Append) {
-            OptionKind::Many
-        } else {
-            OptionKind::Single
-        };
+        let kind = option_kind(arg);
         tokens.extend(samconfig::tokens_for(
             &long,
             kind,
