@@ -6,6 +6,7 @@
 //! then into actions against AWS ([`aws`]).
 
 pub mod aws;
+pub mod build;
 pub mod cli;
 pub mod project;
 pub mod template;

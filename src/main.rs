@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use accel::cli::{self, CliError, Command, Invocation};
+use accel::build::graph::Selection;
+use accel::build::{self, BuildOptions};
+use accel::cli::{self, BuildArgs, CliError, Command, GlobalArgs, Invocation};
 use accel::project::Project;
 use anyhow::{Result, bail};
 
@@ -45,12 +47,7 @@ async fn run(invocation: Invocation, cwd: &Path) -> Result<()> {
         bail!(reason);
     }
     match &cli.command {
-        Command::Build(args) => {
-            Project::load(cwd, &args.template, &cli.global)?;
-            bail!(
-                "`accel build` is not implemented yet: the template is valid, but nothing was built"
-            )
-        }
+        Command::Build(args) => run_build(cwd, args, &cli.global).await,
         Command::Sync(args) => {
             Project::load(cwd, &args.template, &cli.global)?;
             bail!(
@@ -59,4 +56,48 @@ async fn run(invocation: Invocation, cwd: &Path) -> Result<()> {
         }
         Command::Logs(_) => bail!("`accel logs` is not implemented yet"),
     }
+}
+
+async fn run_build(cwd: &Path, args: &BuildArgs, global: &GlobalArgs) -> Result<()> {
+    let project = Project::load(cwd, &args.template, global)?;
+    if let Some(id) = &args.resource_logical_id
+        && args.exclude.contains(id)
+    {
+        eprintln!("Resource expected to be built, but marked as excluded.\nBuilding anyways...");
+    }
+    let options = BuildOptions {
+        build_dir: cwd.join(&args.build_dir),
+        cache_dir: cwd.join(&args.cache_dir),
+        deps_dir: cwd.join(".aws-sam/deps"),
+        cached: args.cached,
+        selection: Selection {
+            resource: args.resource_logical_id.clone(),
+            exclude: args.exclude.clone(),
+            manifest: args.manifest.as_ref().map(|m| cwd.join(m)),
+        },
+        jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
+    if let Err(e) = build::build(&project.stack, cwd, &options, |unit| eprintln!("{unit}")).await {
+        println!("\nBuild Failed");
+        return Err(e.into());
+    }
+    let shown = |p: &Path| p.strip_prefix(cwd).unwrap_or(p).display().to_string();
+    let template = options.build_dir.join("template.yaml");
+    let custom = args.build_dir != Path::new(".aws-sam/build");
+    let template_flag = if custom {
+        format!(" -t {}", shown(&template))
+    } else {
+        String::new()
+    };
+    let deploy_flag = if custom {
+        format!(" --template-file {}", shown(&template))
+    } else {
+        String::new()
+    };
+    println!(
+        "\nBuild Succeeded\n\nBuilt Artifacts  : {}\nBuilt Template   : {}\n\nCommands you can use next\n=========================\n[*] Validate SAM template: sam validate\n[*] Invoke Function: sam local invoke{template_flag}\n[*] Test Function in the Cloud: accel sync --stack-name {{{{stack-name}}}} --watch\n[*] Deploy: sam deploy --guided{deploy_flag}",
+        shown(&options.build_dir),
+        shown(&template)
+    );
+    Ok(())
 }

@@ -143,9 +143,60 @@ fn long_form(tagged: TaggedValue) -> Result<Value, ParseError> {
 /// Writes a template as YAML: block style, long-form intrinsics, keys in the
 /// model's order.
 pub fn to_yaml(value: &Value) -> String {
-    // serde_yaml quotes every string that would read back as another type
-    // (numbers with leading zeros, `yes`, dates), which is what sam does.
-    serde_yaml::to_string(value).expect("a JSON value always serialises as YAML")
+    // serde_yaml quotes strings that would read back as numbers or booleans
+    // (`'0123'`, `'yes'`); dates it leaves bare, which YAML 1.1 readers such
+    // as PyYAML turn into dates, so quote those as sam does.
+    let text = serde_yaml::to_string(value).expect("a JSON value always serialises as YAML");
+    let mut out = String::with_capacity(text.len());
+    let mut block_scalar_indent: Option<usize> = None;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        // Lines of a block scalar (`|`, `|-` …) are content, never touched.
+        if let Some(block) = block_scalar_indent {
+            if line.trim().is_empty() || indent > block {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
+            block_scalar_indent = None;
+        }
+        if [" |", " |-", " |+", " >", " >-", " >+"]
+            .iter()
+            .any(|end| line.ends_with(end))
+            || line.trim_start() == "|-"
+        {
+            block_scalar_indent = Some(indent);
+        }
+        let split = line.rfind(": ").map(|i| i + 2).or_else(|| {
+            line.trim_start()
+                .starts_with("- ")
+                .then(|| line.find("- ").unwrap_or(0) + 2)
+        });
+        match split {
+            Some(at) if looks_like_date(&line[at..]) => {
+                out.push_str(&line[..at]);
+                out.push('\'');
+                out.push_str(&line[at..]);
+                out.push('\'');
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `YYYY-MM-DD`, optionally followed by a time: YAML 1.1's timestamp.
+fn looks_like_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit)
+        && (b.len() == 10 || matches!(b[10], b'T' | b't' | b' '))
+        && !s.contains('\'')
 }
 
 #[cfg(test)]

@@ -1,0 +1,130 @@
+//! The build cache: two content-addressed stores, one for installed
+//! dependencies (keyed by the manifest and lock files) and one for built code
+//! (keyed by the source tree), each entry published atomically. Keys never
+//! depend on where the project lives, so a moved checkout keeps its cache.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use super::fsops;
+use super::graph::BuildUnit;
+use super::workflow::Workflow;
+
+/// Version of the key scheme and entry layout: a change starts a new bucket.
+const BUCKET: &str = "accel-v1";
+
+/// Entries no build has used for this long are removed after a full build.
+const STALE_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The two stores.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    deps_root: PathBuf,
+    code_root: PathBuf,
+}
+
+impl Cache {
+    /// Dependencies under `<deps_dir>/accel-v1`, code under `<cache_dir>/accel-v1`.
+    pub fn new(deps_dir: &Path, cache_dir: &Path) -> Self {
+        Cache {
+            deps_root: deps_dir.join(BUCKET),
+            code_root: cache_dir.join(BUCKET),
+        }
+    }
+
+    /// Where the dependencies with `key` live.
+    pub fn deps_entry(&self, key: &str) -> PathBuf {
+        self.deps_root.join(key)
+    }
+
+    /// Where the code with `key` lives.
+    pub fn code_entry(&self, key: &str) -> PathBuf {
+        self.code_root.join(key)
+    }
+
+    /// Marks an entry as used now, so that cleaning keeps it.
+    pub fn touch(entry: &Path) {
+        if let Ok(dir) = std::fs::File::open(entry) {
+            let _ = dir.set_modified(SystemTime::now());
+        }
+    }
+
+    /// Removes entries that are not in `keep` and that no build has used
+    /// for a day: other templates built from the same folder keep theirs.
+    pub fn clean(&self, keep: &[PathBuf]) -> usize {
+        let mut removed = 0;
+        for root in [&self.deps_root, &self.code_root] {
+            let Ok(entries) = std::fs::read_dir(root) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let stale = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > STALE_AFTER);
+                if !keep.contains(&path) && stale && std::fs::remove_dir_all(&path).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+}
+
+/// The key of a unit's dependencies: manifest and lock files, runtime,
+/// architecture, workflow and build properties. `None` without a manifest.
+pub fn deps_key(unit: &BuildUnit) -> std::io::Result<Option<String>> {
+    let Some(manifest) = &unit.manifest else {
+        return Ok(None);
+    };
+    let mut h = Sha256::new();
+    field(&mut h, "deps");
+    field(&mut h, &format!("{:?}", unit.workflow));
+    field(&mut h, &unit.runtime);
+    field(&mut h, &unit.architecture);
+    field(&mut h, &unit.build_properties().to_string());
+    h.update(Sha256::digest(std::fs::read(manifest)?));
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    for lock in unit.workflow.lockfiles() {
+        if let Ok(bytes) = std::fs::read(dir.join(lock)) {
+            field(&mut h, lock);
+            h.update(Sha256::digest(bytes));
+        }
+    }
+    Ok(Some(hex::encode(h.finalize())))
+}
+
+/// The key of a unit's built code: the source tree (without excluded files),
+/// runtime, architecture, metadata, the make target for makefile builds, and
+/// the dependencies' key when the code step reads them (esbuild bundles).
+pub fn code_key(unit: &BuildUnit, deps_key: Option<&str>) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    field(&mut h, "code");
+    field(&mut h, &format!("{:?}", unit.workflow));
+    field(&mut h, &unit.runtime);
+    field(&mut h, &unit.architecture);
+    field(&mut h, &unit.metadata.to_string());
+    field(&mut h, unit.handler.as_deref().unwrap_or_default());
+    if unit.workflow == Workflow::Makefile {
+        // The make target is named after the resource.
+        field(&mut h, &unit.logical_ids[0]);
+    }
+    field(
+        &mut h,
+        &fsops::tree_hash(&unit.source_dir, unit.workflow.excludes())?,
+    );
+    if unit.workflow.code_uses_dependencies() {
+        field(&mut h, deps_key.unwrap_or_default());
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn field(h: &mut Sha256, value: &str) {
+    h.update(value.len().to_le_bytes());
+    h.update(value.as_bytes());
+}

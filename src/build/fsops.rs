@@ -1,0 +1,209 @@
+//! File-system work of a build: copying trees with exclusions, linking
+//! cached trees into place, hashing source trees, and publishing folders
+//! atomically.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Whether a file or folder name matches one of `patterns` (exact names, or
+/// `*.ext` suffixes).
+fn excluded(name: &str, patterns: &[&str]) -> bool {
+    patterns.iter().any(|p| match p.strip_prefix('*') {
+        Some(suffix) => name.ends_with(suffix),
+        None => name == *p,
+    })
+}
+
+/// Files below `root` (following symlinks), relative and sorted, skipping
+/// names that match `excludes`.
+pub fn list_files(root: &Path, excludes: &[&str]) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    walk(root, Path::new(""), excludes, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn walk(root: &Path, rel: &Path, excludes: &[&str], out: &mut Vec<PathBuf>) -> io::Result<()> {
+    let dir = root.join(rel);
+    if dir.is_file() {
+        // A CodeUri can name a single file.
+        out.push(rel.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if excluded(&name.to_string_lossy(), excludes) {
+            continue;
+        }
+        let rel = rel.join(&name);
+        let meta = std::fs::metadata(entry.path())?;
+        if meta.is_dir() {
+            walk(root, &rel, excludes, out)?;
+        } else {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// SHA-256 over the sorted relative paths, contents and executable bits of a
+/// tree: the same source anywhere on disk gives the same hash.
+pub fn tree_hash(root: &Path, excludes: &[&str]) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    for rel in list_files(root, excludes)? {
+        let path = if rel.as_os_str().is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&rel)
+        };
+        hasher.update(rel.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(Sha256::digest(std::fs::read(&path)?));
+        hasher.update([u8::from(is_executable(&path))]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &Path) -> bool {
+    false
+}
+
+/// Copies one file, creating the parent folder.
+pub fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(from, to).map(|_| ())
+}
+
+/// Copies the tree at `from` into `to` (symlinks followed), skipping
+/// `excludes`.
+pub fn copy_tree(from: &Path, to: &Path, excludes: &[&str]) -> io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for rel in list_files(from, excludes)? {
+        if rel.as_os_str().is_empty() {
+            copy_file(from, &to.join(from.file_name().unwrap_or_default()))?;
+        } else {
+            copy_file(&from.join(&rel), &to.join(&rel))?;
+        }
+    }
+    Ok(())
+}
+
+/// Places the tree at `from` into `to` with hard links, falling back to
+/// copies (another file system, or no link support). Returns the number of
+/// files placed.
+pub fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
+    let files = list_files(from, &[])?;
+    std::fs::create_dir_all(to)?;
+    for rel in &files {
+        let (src, dst) = (from.join(rel), to.join(rel));
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(files.len())
+}
+
+/// A fresh temporary folder beside `dest`, on the same file system so that
+/// [`publish`] can rename it into place.
+pub fn staging_dir(dest: &Path) -> io::Result<tempfile::TempDir> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    tempfile::Builder::new()
+        .prefix(".accel-tmp-")
+        .tempdir_in(parent)
+}
+
+/// Moves a finished `staging` folder to `dest`, replacing what was there. A
+/// reader sees the old folder or the new one, never a half-written one.
+pub fn publish(staging: tempfile::TempDir, dest: &Path) -> io::Result<()> {
+    let staged = staging.keep();
+    if dest.exists() {
+        // Move the old one aside first: rename cannot replace a non-empty folder.
+        let old = staging_dir(dest)?.keep();
+        std::fs::remove_dir(&old)?;
+        std::fs::rename(dest, &old)?;
+        let result = std::fs::rename(&staged, dest);
+        let _ = std::fs::remove_dir_all(&old);
+        return result;
+    }
+    match std::fs::rename(&staged, dest) {
+        // A concurrent build published the same content-addressed entry first.
+        Err(_) if dest.exists() => std::fs::remove_dir_all(&staged),
+        other => other,
+    }
+}
+
+/// Writes a file atomically (temp file + rename).
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let mut temp = tempfile::NamedTempFile::new_in(parent)?;
+    io::Write::write_all(&mut temp, contents)?;
+    temp.persist(path).map(|_| ()).map_err(|e| e.error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_hash_ignores_location_and_excludes_but_sees_content() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        for dir in [a.path(), b.path()] {
+            std::fs::create_dir_all(dir.join("pkg/__pycache__")).unwrap();
+            std::fs::write(dir.join("pkg/app.py"), "x = 1").unwrap();
+            std::fs::write(
+                dir.join("pkg/__pycache__/app.pyc"),
+                dir.to_string_lossy().as_bytes(),
+            )
+            .unwrap();
+        }
+        let excludes = ["__pycache__"];
+        assert_eq!(
+            tree_hash(a.path(), &excludes).unwrap(),
+            tree_hash(b.path(), &excludes).unwrap()
+        );
+        std::fs::write(b.path().join("pkg/app.py"), "x = 2").unwrap();
+        assert_ne!(
+            tree_hash(a.path(), &excludes).unwrap(),
+            tree_hash(b.path(), &excludes).unwrap()
+        );
+    }
+
+    #[test]
+    fn copy_skips_excludes_and_publish_replaces() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("node_modules/x")).unwrap();
+        std::fs::write(src.path().join("node_modules/x/i.js"), "").unwrap();
+        std::fs::write(src.path().join("index.js"), "1").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("out");
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::write(dest.join("stale.js"), "").unwrap();
+        let staging = staging_dir(&dest).unwrap();
+        copy_tree(src.path(), staging.path(), &["node_modules"]).unwrap();
+        publish(staging, &dest).unwrap();
+        assert!(dest.join("index.js").is_file());
+        assert!(!dest.join("stale.js").exists() && !dest.join("node_modules").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no staging folders left behind");
+    }
+}

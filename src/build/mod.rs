@@ -1,0 +1,362 @@
+//! `accel build`: the build graph ([`graph`]), the language workflows
+//! ([`workflow`]), the cache split into dependencies and code ([`cache`]),
+//! and the output sam expects ([`output`]).
+//!
+//! A build runs in two phases. First every unit's dependencies and code are
+//! built into the content-addressed cache, concurrently. Only when all of
+//! them succeeded are the artifact folders, templates and `build.toml`
+//! updated, so a failed build leaves the previous good one in place.
+
+pub mod cache;
+mod fsops;
+pub mod graph;
+mod output;
+pub mod workflow;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cache::Cache;
+use graph::{BuildUnit, Selection};
+
+use crate::template::Stack;
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The positional resource id names nothing buildable.
+    #[error("Unable to find a function or layer with name '{0}'")]
+    NotFound(String),
+    /// A resource cannot be built (bad runtime, failing tool …).
+    #[error("{resource}: {message}")]
+    Resource {
+        /// Full path of the resource (`A, B` for a shared build).
+        resource: String,
+        /// What went wrong; tool output included.
+        message: String,
+    },
+    /// `--build-dir` is the current folder, which a build would overwrite.
+    #[error(
+        "Failing build: Running a build with build-dir as current working directory is extremely dangerous since the build-dir contents is first removed. This is no longer supported, please remove the '--build-dir' option from the command to allow the build artifacts to be placed in the directory your template is in."
+    )]
+    BuildDirIsCwd,
+    /// A file-system error.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where and how to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// `--build-dir` (absolute).
+    pub build_dir: PathBuf,
+    /// `--cache-dir` (absolute): built code.
+    pub cache_dir: PathBuf,
+    /// `.aws-sam/deps` (absolute): installed dependencies.
+    pub deps_dir: PathBuf,
+    /// `--cached`: reuse cache entries and unchanged artifacts.
+    pub cached: bool,
+    /// What to build.
+    pub selection: Selection,
+    /// How many units build at once.
+    pub jobs: usize,
+}
+
+/// What happened to one step of a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing to do (no manifest, or no dependency step).
+    None,
+    /// Taken from the cache.
+    Reused,
+    /// Run now.
+    Built,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::None => "-",
+            Step::Reused => "reused",
+            Step::Built => "built",
+        })
+    }
+}
+
+/// What one unit did.
+#[derive(Debug, Clone)]
+pub struct UnitReport {
+    /// The resources, e.g. `HelloFunction, WorldFunction`.
+    pub label: String,
+    /// Runtime or build method.
+    pub runtime: String,
+    /// The dependency step.
+    pub deps: Step,
+    /// The code step.
+    pub code: Step,
+    /// Artifact folders rewritten (0 when all were already up to date).
+    pub artifacts_written: usize,
+    /// Wall time of the unit.
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for UnitReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let artifacts = if self.artifacts_written == 0 {
+            "unchanged".to_string()
+        } else {
+            format!("{} written", self.artifacts_written)
+        };
+        write!(
+            f,
+            "{:<32} {:<16} deps {:<7} code {:<7} artifact {:<10} {:>6} ms",
+            self.label,
+            self.runtime,
+            self.deps.to_string(),
+            self.code.to_string(),
+            artifacts,
+            self.elapsed.as_millis()
+        )
+    }
+}
+
+/// The outcome of a build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildReport {
+    /// One entry per unit, layers first.
+    pub units: Vec<UnitReport>,
+    /// Stale cache entries removed.
+    pub cleaned: usize,
+}
+
+/// What phase one produced for a unit.
+struct Built {
+    unit: BuildUnit,
+    deps: Option<(String, PathBuf)>,
+    code: (String, PathBuf),
+    deps_step: Step,
+    code_step: Step,
+    elapsed: Duration,
+}
+
+/// Builds `stack` (the root of a template tree) as `options` say.
+pub async fn build(
+    stack: &Stack,
+    cwd: &Path,
+    options: &BuildOptions,
+    on_unit: impl Fn(&UnitReport),
+) -> Result<BuildReport, BuildError> {
+    if options.build_dir == cwd {
+        return Err(BuildError::BuildDirIsCwd);
+    }
+    let units = graph::plan(stack, &options.selection)?;
+    let cache = Cache::new(&options.deps_dir, &options.cache_dir);
+
+    // Phase one: dependencies and code into the cache; layers first.
+    let (layers, functions): (Vec<_>, Vec<_>) = units.into_iter().partition(BuildUnit::is_layer);
+    let mut built = run_all(layers, &cache, options).await?;
+    built.extend(run_all(functions, &cache, options).await?);
+
+    // Phase two: artifacts, templates, build.toml, state.
+    let state_file = options
+        .build_dir
+        .parent()
+        .unwrap_or(cwd)
+        .join("accel-build.json");
+    let mut state: BTreeMap<String, String> = std::fs::read(&state_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut report = BuildReport::default();
+    let mut definitions = Vec::new();
+    let mut keep = Vec::new();
+    for b in &built {
+        let started = Instant::now();
+        let mut written = 0;
+        for (logical_id, _) in b.unit.logical_ids.iter().zip(b.unit.resources()) {
+            let artifact = options.build_dir.join(&b.unit.stack_path).join(logical_id);
+            let subfolder = if b.unit.is_layer() {
+                b.unit
+                    .workflow
+                    .layer_subfolder(&b.unit.runtime)
+                    .unwrap_or("")
+            } else {
+                ""
+            };
+            let key = format!(
+                "{}+{}+{subfolder}",
+                b.code.0,
+                b.deps.as_ref().map(|d| d.0.as_str()).unwrap_or("-")
+            );
+            let state_key = artifact.to_string_lossy().into_owned();
+            if options.cached && artifact.is_dir() && state.get(&state_key) == Some(&key) {
+                continue;
+            }
+            let staging = fsops::staging_dir(&artifact).map_err(io_error(&artifact))?;
+            let target = staging.path().join(subfolder);
+            fsops::link_tree(&b.code.1, &target).map_err(io_error(&b.code.1))?;
+            if let (Some((_, deps)), Some(sub)) =
+                (&b.deps, b.unit.workflow.dependencies_subfolder())
+            {
+                fsops::link_tree(deps, &target.join(sub)).map_err(io_error(deps))?;
+            }
+            fsops::publish(staging, &artifact).map_err(io_error(&artifact))?;
+            state.insert(state_key, key);
+            written += 1;
+        }
+        keep.push(b.code.1.clone());
+        keep.extend(b.deps.as_ref().map(|d| d.1.clone()));
+        let manifest_md5 = b
+            .unit
+            .manifest
+            .as_ref()
+            .and_then(|m| std::fs::read(m).ok())
+            .map(|bytes| {
+                use md5::Digest;
+                hex::encode(md5::Md5::digest(bytes))
+            });
+        definitions.push((b.unit.clone(), manifest_md5, b.code.0.clone()));
+        let unit_report = UnitReport {
+            label: b.unit.label(),
+            runtime: b.unit.runtime.clone(),
+            deps: b.deps_step,
+            code: b.code_step,
+            artifacts_written: written,
+            elapsed: b.elapsed + started.elapsed(),
+        };
+        on_unit(&unit_report);
+        report.units.push(unit_report);
+    }
+
+    let artifacts = artifact_paths(stack, &options.build_dir, &state);
+    output::write_templates(stack, &options.build_dir, &artifacts)
+        .map_err(io_error(&options.build_dir))?;
+    let full_build = options.selection.resource.is_none();
+    if full_build {
+        let toml_path = options.build_dir.parent().unwrap_or(cwd).join("build.toml");
+        fsops::write_atomic(&toml_path, output::build_toml(&definitions).as_bytes())
+            .map_err(io_error(&toml_path))?;
+    }
+    let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
+    fsops::write_atomic(&state_file, &state_bytes).map_err(io_error(&state_file))?;
+    if full_build && options.cached {
+        report.cleaned = cache.clean(&keep);
+    }
+    Ok(report)
+}
+
+/// Every resource with a built artifact folder, from this build or an earlier
+/// one (a single-resource build keeps the others).
+fn artifact_paths(
+    stack: &Stack,
+    build_dir: &Path,
+    state: &BTreeMap<String, String>,
+) -> HashMap<String, PathBuf> {
+    stack
+        .all_resources()
+        .filter_map(|(s, r)| {
+            let dir = build_dir.join(&s.stack_path).join(&r.logical_id);
+            (state.contains_key(dir.to_string_lossy().as_ref()) && dir.is_dir())
+                .then(|| (r.full_path.clone(), dir))
+        })
+        .collect()
+}
+
+/// Runs phase one for `units` concurrently; the first error wins, after all
+/// have finished (as sam does).
+async fn run_all(
+    units: Vec<BuildUnit>,
+    cache: &Cache,
+    options: &BuildOptions,
+) -> Result<Vec<Built>, BuildError> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, unit) in units.into_iter().enumerate() {
+        let (cache, limit, cached) = (cache.clone(), limit.clone(), options.cached);
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            (index, build_unit(unit, &cache, cached).await)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(result) => results.push(result),
+            Err(e) => {
+                return Err(BuildError::Resource {
+                    resource: "build".into(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool) -> Result<Built, BuildError> {
+    let started = Instant::now();
+    let fail = |message: String| BuildError::Resource {
+        resource: unit.label(),
+        message,
+    };
+    let deps_key =
+        cache::deps_key(&unit).map_err(|e| fail(format!("cannot read the manifest: {e}")))?;
+    let mut deps_step = Step::None;
+    let deps = match (&deps_key, &unit.manifest) {
+        (Some(key), Some(manifest)) => {
+            let entry = cache.deps_entry(key);
+            if cached && entry.is_dir() {
+                deps_step = Step::Reused;
+                Cache::touch(&entry);
+            } else {
+                let staging = fsops::staging_dir(&entry).map_err(io_error(&entry))?;
+                unit.workflow
+                    .install_dependencies(&unit, manifest, staging.path())
+                    .await
+                    .map_err(fail)?;
+                fsops::publish(staging, &entry).map_err(io_error(&entry))?;
+                deps_step = Step::Built;
+            }
+            Some((key.clone(), entry))
+        }
+        _ => None,
+    };
+    let code_key = cache::code_key(&unit, deps_key.as_deref())
+        .map_err(|e| fail(format!("cannot read the source: {e}")))?;
+    let entry = cache.code_entry(&code_key);
+    let code_step = if cached && entry.is_dir() {
+        Cache::touch(&entry);
+        Step::Reused
+    } else {
+        let staging = fsops::staging_dir(&entry).map_err(io_error(&entry))?;
+        unit.workflow
+            .build_code(&unit, deps.as_ref().map(|d| d.1.as_path()), staging.path())
+            .await
+            .map_err(fail)?;
+        fsops::publish(staging, &entry).map_err(io_error(&entry))?;
+        Step::Built
+    };
+    Ok(Built {
+        unit,
+        deps,
+        code: (code_key, entry),
+        deps_step,
+        code_step,
+        elapsed: started.elapsed(),
+    })
+}

@@ -1,0 +1,265 @@
+//! What a build leaves for `sam deploy`/`sam package` and for sam itself:
+//! `.aws-sam/build/template.yaml` (and nested templates) with artifact paths
+//! rewritten relative to the build folder (spec §1.6), and `build.toml` in
+//! sam's format (spec §1.7).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::graph::{BuildUnit, UnitKind};
+use crate::template::Stack;
+use crate::template::yaml;
+
+/// Properties that hold local paths, per resource type (as `aws cloudformation
+/// package` knows them); the first entry is what a build sets.
+const PATH_PROPERTIES: &[(&str, &[&str])] = &[
+    ("AWS::Serverless::Function", &["CodeUri"]),
+    ("AWS::Lambda::Function", &["Code"]),
+    ("AWS::Serverless::LayerVersion", &["ContentUri"]),
+    ("AWS::Lambda::LayerVersion", &["Content"]),
+    ("AWS::Serverless::Api", &["DefinitionUri"]),
+    ("AWS::Serverless::HttpApi", &["DefinitionUri"]),
+    ("AWS::Serverless::StateMachine", &["DefinitionUri"]),
+    ("AWS::Serverless::GraphQLApi", &["SchemaUri", "CodeUri"]),
+    ("AWS::ApiGateway::RestApi", &["BodyS3Location"]),
+    ("AWS::ApiGatewayV2::Api", &["BodyS3Location"]),
+    (
+        "AWS::StepFunctions::StateMachine",
+        &["DefinitionS3Location"],
+    ),
+    ("AWS::AppSync::GraphQLSchema", &["DefinitionS3Location"]),
+    (
+        "AWS::AppSync::Resolver",
+        &[
+            "RequestMappingTemplateS3Location",
+            "ResponseMappingTemplateS3Location",
+            "CodeS3Location",
+        ],
+    ),
+    (
+        "AWS::AppSync::FunctionConfiguration",
+        &[
+            "RequestMappingTemplateS3Location",
+            "ResponseMappingTemplateS3Location",
+            "CodeS3Location",
+        ],
+    ),
+    (
+        "AWS::ElasticBeanstalk::ApplicationVersion",
+        &["SourceBundle"],
+    ),
+    ("AWS::CloudFormation::ModuleVersion", &["ModulePackage"]),
+    (
+        "AWS::CloudFormation::ResourceVersion",
+        &["SchemaHandlerPackage"],
+    ),
+    ("AWS::Serverless::Application", &["Location"]),
+    ("AWS::CloudFormation::Stack", &["TemplateURL"]),
+    ("AWS::CloudFormation::StackSet", &["TemplateURL"]),
+];
+
+/// Writes `template.yaml` for every stack of `root` under `build_dir`.
+/// `artifacts` maps a resource's full path to its built folder.
+pub fn write_templates(
+    root: &Stack,
+    build_dir: &Path,
+    artifacts: &HashMap<String, PathBuf>,
+) -> std::io::Result<()> {
+    for stack in root.stacks() {
+        let out_dir = build_dir.join(&stack.stack_path);
+        let template = rewrite(stack, build_dir, artifacts);
+        super::fsops::write_atomic(
+            &out_dir.join("template.yaml"),
+            yaml::to_yaml(&template).as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>) -> Value {
+    let out_dir = &build_dir.join(&stack.stack_path);
+    let mut template = stack.template.clone();
+    let source_dir = stack.file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let Some(resources) = template.get_mut("Resources").and_then(Value::as_object_mut) else {
+        return template;
+    };
+    for (id, resource) in resources.iter_mut() {
+        let Some(kind) = resource
+            .get("Type")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let Some((_, properties)) = PATH_PROPERTIES.iter().find(|(t, _)| *t == kind) else {
+            continue;
+        };
+        let full_path = if stack.stack_path.is_empty() {
+            id.clone()
+        } else {
+            format!("{}/{id}", stack.stack_path)
+        };
+        let child = stack.children.iter().find(|c| c.stack_path == full_path);
+        let Some(resource) = resource.as_object_mut() else {
+            continue;
+        };
+        let props = resource
+            .entry("Properties")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(artifact) = artifacts.get(&full_path) {
+            props[properties[0]] = Value::String(relative(artifact, out_dir));
+            let metadata = resource
+                .entry("Metadata")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(metadata) = metadata.as_object_mut() {
+                metadata.insert("SamResourceId".into(), Value::String(id.clone()));
+            }
+            continue;
+        }
+        if let Some(child) = child {
+            let child_template = build_dir.join(&child.stack_path).join("template.yaml");
+            props[properties[0]] = Value::String(relative(&child_template, out_dir));
+            continue;
+        }
+        // Any other relative local path must stay valid from the new location.
+        let base = stack.base_dir.clone();
+        for property in *properties {
+            if let Some(Value::String(path)) = props.get(*property)
+                && is_relative_local(path)
+            {
+                let absolute = if property.contains("TemplateURL") || *property == "Location" {
+                    source_dir.join(path)
+                } else {
+                    base.join(path)
+                };
+                props[*property] = Value::String(relative(&absolute, out_dir));
+            }
+        }
+    }
+    template
+}
+
+fn is_relative_local(path: &str) -> bool {
+    !(path.starts_with("s3://")
+        || path.starts_with("http://")
+        || path.starts_with("https://")
+        || Path::new(path).is_absolute())
+}
+
+fn relative(path: &Path, from: &Path) -> String {
+    let rel = pathdiff::diff_paths(path, from).unwrap_or_else(|| path.to_path_buf());
+    let text = rel.to_string_lossy().into_owned();
+    if text.is_empty() { ".".into() } else { text }
+}
+
+/// `build.toml` in sam's format: one definition per unit, with a stable id
+/// derived from what the unit builds (sam uses random uuids; any id works).
+pub fn build_toml(units: &[(BuildUnit, Option<String>, String)]) -> String {
+    let mut doc = toml_edit::DocumentMut::new();
+    doc.decor_mut()
+        .set_prefix("# This file is auto generated by SAM CLI build command\n\n");
+    let mut functions = toml_edit::Table::new();
+    let mut layers = toml_edit::Table::new();
+    functions.set_implicit(true);
+    layers.set_implicit(true);
+    for (unit, manifest_md5, source_hash) in units {
+        let mut t = toml_edit::Table::new();
+        let resources = unit.resources();
+        let id = stable_uuid(unit);
+        let codeuri = unit.source_dir.to_string_lossy().into_owned();
+        match &unit.kind {
+            UnitKind::Functions(_) => {
+                t["codeuri"] = toml_edit::value(codeuri);
+                t["runtime"] = toml_edit::value(unit.runtime.clone());
+                t["architecture"] = toml_edit::value(unit.architecture.clone());
+                t["handler"] = toml_edit::value(unit.handler.clone().unwrap_or_default());
+                t["source_hash"] = toml_edit::value(source_hash.clone());
+                t["manifest_hash"] = toml_edit::value(manifest_md5.clone().unwrap_or_default());
+                t["packagetype"] = toml_edit::value("Zip");
+                t["functions"] = toml_edit::value(
+                    resources
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<toml_edit::Array>(),
+                );
+                if let Some(meta) = unit.metadata.as_object().filter(|m| !m.is_empty()) {
+                    t["metadata"] = toml_edit::Item::Table(json_table(meta));
+                }
+                functions[&id] = toml_edit::Item::Table(t);
+            }
+            UnitKind::Layer(path) => {
+                t["layer_name"] = toml_edit::value(path.clone());
+                t["codeuri"] = toml_edit::value(codeuri);
+                t["build_method"] = toml_edit::value(unit.runtime.clone());
+                t["compatible_runtimes"] = toml_edit::value(toml_edit::Array::new());
+                t["architecture"] = toml_edit::value(unit.architecture.clone());
+                t["source_hash"] = toml_edit::value(source_hash.clone());
+                t["manifest_hash"] = toml_edit::value(manifest_md5.clone().unwrap_or_default());
+                t["layer"] = toml_edit::value(path.clone());
+                layers[&id] = toml_edit::Item::Table(t);
+            }
+        }
+    }
+    doc["function_build_definitions"] = toml_edit::Item::Table(functions);
+    doc["layer_build_definitions"] = toml_edit::Item::Table(layers);
+    doc.to_string()
+}
+
+fn json_table(map: &Map<String, Value>) -> toml_edit::Table {
+    let mut t = toml_edit::Table::new();
+    for (k, v) in map {
+        t[k] = match v {
+            Value::Object(inner) => toml_edit::Item::Table(json_table(inner)),
+            other => toml_edit::value(json_value(other)),
+        };
+    }
+    t
+}
+
+fn json_value(v: &Value) -> toml_edit::Value {
+    match v {
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => n.as_i64().map_or_else(
+            || n.as_f64().unwrap_or_default().into(),
+            toml_edit::Value::from,
+        ),
+        Value::String(s) => s.as_str().into(),
+        Value::Array(items) => items
+            .iter()
+            .map(json_value)
+            .collect::<toml_edit::Array>()
+            .into(),
+        Value::Object(map) => {
+            let mut inline = toml_edit::InlineTable::new();
+            for (k, v) in map {
+                inline.insert(k, json_value(v));
+            }
+            inline.into()
+        }
+        Value::Null => "".into(),
+    }
+}
+
+/// A UUID-shaped id from what the unit builds, so that it is stable across
+/// builds and checkouts.
+fn stable_uuid(unit: &BuildUnit) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!(
+        "{}|{}|{}|{}",
+        unit.label(),
+        unit.runtime,
+        unit.architecture,
+        unit.metadata
+    ));
+    let h = hex::encode(&digest[..16]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

@@ -1,0 +1,492 @@
+//! The language workflows, each split into a dependency step (keyed by the
+//! manifest) and a code step (keyed by the source), so that each is cached
+//! and reused on its own (spec §1.3, §1.4).
+
+use std::path::{Path, PathBuf};
+
+use tokio::process::Command;
+
+use super::fsops;
+use super::graph::BuildUnit;
+
+/// A build workflow, chosen by `Metadata.BuildMethod`, else by `Runtime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Workflow {
+    /// Python with pip (`requirements.txt`).
+    Pip,
+    /// Node.js with npm (`package.json`).
+    Npm,
+    /// Node.js bundled with esbuild.
+    Esbuild,
+    /// `make build-<LogicalId>` with `ARTIFACTS_DIR`.
+    Makefile,
+    /// Go modules.
+    Go,
+}
+
+/// Runtimes sam no longer builds.
+const DEPRECATED: [&str; 14] = [
+    "nodejs4.3",
+    "nodejs6.10",
+    "nodejs8.10",
+    "nodejs10.x",
+    "nodejs12.x",
+    "nodejs14.x",
+    "dotnetcore2.0",
+    "dotnetcore2.1",
+    "dotnetcore3.1",
+    "java8",
+    "python2.7",
+    "python3.6",
+    "python3.7",
+    "ruby2.7",
+];
+
+/// Workflows sam has and accel does not (yet): the tool each needs.
+const NOT_YET: [(&str, &str); 5] = [
+    ("java", "Maven/Gradle"),
+    ("ruby", "Bundler"),
+    ("dotnet", ".NET"),
+    ("rust-cargolambda", "cargo-lambda"),
+    ("python-uv", "uv"),
+];
+
+impl Workflow {
+    /// The workflow for a build method or runtime, or sam's error message.
+    pub fn select(build_method: Option<&str>, runtime: &str) -> Result<Workflow, String> {
+        let key = build_method.unwrap_or(runtime);
+        if DEPRECATED.contains(&key) || (build_method.is_none() && DEPRECATED.contains(&runtime)) {
+            return Err(format!(
+                "Building functions with {key} is no longer supported"
+            ));
+        }
+        if let Some((_, tool)) = NOT_YET.iter().find(|(prefix, _)| key.starts_with(prefix)) {
+            return Err(format!(
+                "'{key}' builds ({tool}) are not supported by accel yet; build this resource with `sam build`"
+            ));
+        }
+        Ok(match key {
+            "esbuild" => Workflow::Esbuild,
+            "makefile" | "provided" | "provided.al2" | "provided.al2023" => Workflow::Makefile,
+            "go1.x" => Workflow::Go,
+            k if k.starts_with("python3.") => Workflow::Pip,
+            k if k.starts_with("nodejs") && k.ends_with(".x") => Workflow::Npm,
+            _ if build_method.is_some() => {
+                return Err(format!("'{key}' does not have a supported builder"));
+            }
+            _ => return Err(format!("'{key}' runtime is not supported")),
+        })
+    }
+
+    /// The dependency manifest this workflow reads.
+    pub fn manifest_name(self) -> Option<&'static str> {
+        match self {
+            Workflow::Pip => Some("requirements.txt"),
+            Workflow::Npm | Workflow::Esbuild => Some("package.json"),
+            Workflow::Go => Some("go.mod"),
+            Workflow::Makefile => None,
+        }
+    }
+
+    /// Lock files hashed with the manifest: a change in them reinstalls.
+    pub fn lockfiles(self) -> &'static [&'static str] {
+        match self {
+            Workflow::Npm | Workflow::Esbuild => &["package-lock.json", "npm-shrinkwrap.json"],
+            Workflow::Go => &["go.sum"],
+            _ => &[],
+        }
+    }
+
+    /// Where a layer's content goes inside its artifact folder, by build method.
+    pub fn layer_subfolder(self, method: &str) -> Option<&'static str> {
+        match self {
+            Workflow::Pip => Some("python"),
+            Workflow::Npm => Some("nodejs"),
+            Workflow::Makefile => Some(""),
+            _ if method.starts_with("python") => Some("python"),
+            _ => None,
+        }
+    }
+
+    /// Folder and file names never copied from the source.
+    pub fn excludes(self) -> &'static [&'static str] {
+        match self {
+            Workflow::Pip => &[
+                ".aws-sam",
+                ".chalice",
+                ".git",
+                ".gitignore",
+                "*.pyc",
+                "__pycache__",
+                "*.so",
+                ".Python",
+                "*.egg-info",
+                "*.egg",
+                "pip-log.txt",
+                "pip-delete-this-directory.txt",
+                "htmlcov",
+                ".tox",
+                ".nox",
+                ".coverage",
+                ".cache",
+                ".pytest_cache",
+                ".python-version",
+                ".mypy_cache",
+                ".dmypy.json",
+                ".pyre",
+                ".env",
+                ".venv",
+                "venv",
+                "venv.bak",
+                "env.bak",
+                "ENV",
+                "env",
+                ".vscode",
+                ".idea",
+            ],
+            Workflow::Npm | Workflow::Esbuild => &[".aws-sam", ".git", "node_modules"],
+            Workflow::Makefile | Workflow::Go => &[".aws-sam", ".git"],
+        }
+    }
+
+    /// Whether the code step reads the installed dependencies (so its cache
+    /// key must include theirs).
+    pub fn code_uses_dependencies(self) -> bool {
+        self == Workflow::Esbuild
+    }
+
+    /// Installs the dependencies of `unit` into `out` (a fresh folder).
+    pub async fn install_dependencies(
+        self,
+        unit: &BuildUnit,
+        manifest: &Path,
+        out: &Path,
+    ) -> Result<(), String> {
+        match self {
+            Workflow::Pip => {
+                let version = unit.runtime.trim_start_matches("python");
+                let platform = match unit.architecture.as_str() {
+                    "arm64" => "manylinux2014_aarch64",
+                    _ => "manylinux2014_x86_64",
+                };
+                let python = python_command();
+                // Wheels for Lambda's platform and Python, not the host's.
+                let mut pip = Command::new(&python);
+                // --no-compile: bytecode of the host's Python is of no use on Lambda.
+                pip.args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                    "--no-compile",
+                ])
+                .args(["--target"])
+                .arg(out)
+                .args([
+                    "--platform",
+                    platform,
+                    "--implementation",
+                    "cp",
+                    "--python-version",
+                    version,
+                ])
+                .args(["--only-binary=:all:", "--upgrade", "-r"])
+                .arg(manifest);
+                run(pip, "PythonPipBuilder:ResolveDependencies").await
+            }
+            Workflow::Npm | Workflow::Esbuild => {
+                let dir = manifest.parent().unwrap_or(Path::new("."));
+                fsops::copy_file(manifest, &out.join("package.json")).map_err(|e| e.to_string())?;
+                for lock in self.lockfiles().iter().chain(&[".npmrc"]) {
+                    let from = dir.join(lock);
+                    if from.is_file() {
+                        fsops::copy_file(&from, &out.join(lock)).map_err(|e| e.to_string())?;
+                    }
+                }
+                let mut npm = Command::new("npm");
+                npm.current_dir(out).args([
+                    "install",
+                    "-q",
+                    "--no-audit",
+                    "--no-fund",
+                    "--no-save",
+                    "--unsafe-perm",
+                ]);
+                if self == Workflow::Npm {
+                    npm.arg("--omit=dev");
+                }
+                run(npm, "NodejsNpmBuilder:NpmInstall").await?;
+                for name in self.lockfiles().iter().chain(&[".npmrc", "package.json"]) {
+                    let _ = std::fs::remove_file(out.join(name));
+                }
+                Ok(())
+            }
+            Workflow::Go | Workflow::Makefile => Ok(()),
+        }
+    }
+
+    /// Builds the code of `unit` into `out` (a fresh folder), using the
+    /// installed dependencies in `deps` where the workflow needs them.
+    pub async fn build_code(
+        self,
+        unit: &BuildUnit,
+        deps: Option<&Path>,
+        out: &Path,
+    ) -> Result<(), String> {
+        match self {
+            Workflow::Pip | Workflow::Npm => {
+                fsops::copy_tree(&unit.source_dir, out, self.excludes()).map_err(|e| e.to_string())
+            }
+            Workflow::Esbuild => esbuild(unit, deps, out).await,
+            Workflow::Makefile => makefile(unit, out).await,
+            Workflow::Go => go_build(unit, out).await,
+        }
+    }
+
+    /// Where the installed dependencies go inside an artifact folder.
+    pub fn dependencies_subfolder(self) -> Option<&'static str> {
+        match self {
+            Workflow::Pip => Some(""),
+            Workflow::Npm => Some("node_modules"),
+            _ => None,
+        }
+    }
+}
+
+fn python_command() -> PathBuf {
+    std::env::var_os("ACCEL_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "python3".into())
+}
+
+async fn esbuild(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<(), String> {
+    let props = unit
+        .build_properties()
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let entry_points: Vec<String> = match props.get("EntryPoints").and_then(|e| e.as_array()) {
+        Some(list) => list
+            .iter()
+            .filter_map(|e| e.as_str().map(str::to_string))
+            .collect(),
+        None => {
+            let handler = unit.handler.clone().unwrap_or_default();
+            let module = handler
+                .rsplit_once('.')
+                .map_or(handler.as_str(), |(m, _)| m)
+                .to_string();
+            vec![module]
+        }
+    };
+    let node_modules = deps.map(|d| d.join("node_modules"));
+    let binary = node_modules
+        .as_ref()
+        .map(|n| n.join(".bin/esbuild"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("esbuild"));
+    let mut cmd = Command::new(binary);
+    cmd.current_dir(&unit.source_dir);
+    for entry in &entry_points {
+        let file = resolve_entry(&unit.source_dir, entry);
+        cmd.arg(file);
+    }
+    cmd.args(["--bundle", "--platform=node"])
+        .arg(format!("--outdir={}", out.display()));
+    if let Some(n) = &node_modules {
+        cmd.env("NODE_PATH", n);
+    }
+    let mut defaults = vec![("Target", "es2020"), ("Format", "cjs"), ("Minify", "true")];
+    for (key, value) in &props {
+        if matches!(key.as_str(), "EntryPoints" | "UseNpmCi") {
+            continue;
+        }
+        defaults.retain(|(k, _)| k != key);
+        cmd.args(esbuild_flag(key, value));
+    }
+    for (key, value) in defaults {
+        let value = if value == "true" {
+            serde_json::Value::Bool(true)
+        } else {
+            value.into()
+        };
+        cmd.args(esbuild_flag(key, &value));
+    }
+    run(cmd, "NodejsNpmEsbuildBuilder:EsbuildBundle").await
+}
+
+/// `Minify: true` → `--minify`; `Target: es2020` → `--target=es2020`;
+/// `External: [a, b]` → `--external:a --external:b`.
+fn esbuild_flag(key: &str, value: &serde_json::Value) -> Vec<String> {
+    let mut kebab = String::new();
+    for (i, c) in key.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            kebab.push('-');
+        }
+        kebab.push(c.to_ascii_lowercase());
+    }
+    match value {
+        serde_json::Value::Bool(true) => vec![format!("--{kebab}")],
+        serde_json::Value::Bool(false) | serde_json::Value::Null => vec![],
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str())
+            .map(|i| format!("--{kebab}:{i}"))
+            .collect(),
+        serde_json::Value::String(s) => vec![format!("--{kebab}={s}")],
+        other => vec![format!("--{kebab}={other}")],
+    }
+}
+
+/// An entry point as written may omit its extension.
+fn resolve_entry(source: &Path, entry: &str) -> String {
+    if source.join(entry).is_file() {
+        return entry.to_string();
+    }
+    ["ts", "js", "mjs", "cjs", "tsx", "jsx"]
+        .iter()
+        .map(|ext| format!("{entry}.{ext}"))
+        .find(|candidate| source.join(candidate).is_file())
+        .unwrap_or_else(|| entry.to_string())
+}
+
+async fn makefile(unit: &BuildUnit, out: &Path) -> Result<(), String> {
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    fsops::copy_tree(
+        &unit.source_dir,
+        scratch.path(),
+        Workflow::Makefile.excludes(),
+    )
+    .map_err(|e| e.to_string())?;
+    let makefile = scratch.path().join("Makefile");
+    if !makefile.is_file() {
+        return Err(format!(
+            "Makefile not found at {}",
+            unit.source_dir.join("Makefile").display()
+        ));
+    }
+    let mut make = Command::new("make");
+    make.current_dir(scratch.path())
+        .arg("--makefile")
+        .arg(&makefile)
+        .arg(format!("build-{}", unit.logical_ids[0]))
+        .env("ARTIFACTS_DIR", out);
+    run(make, "CustomMakeBuilder:MakeBuild").await
+}
+
+async fn go_build(unit: &BuildUnit, out: &Path) -> Result<(), String> {
+    let binary = if unit.runtime.starts_with("provided") {
+        "bootstrap".to_string()
+    } else {
+        unit.handler.clone().unwrap_or_default()
+    };
+    let arch = if unit.architecture == "arm64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let mut go = Command::new("go");
+    go.current_dir(&unit.source_dir)
+        .args(["build", "-trimpath", "-o"])
+        .arg(out.join(binary))
+        .arg(".")
+        .env("GOOS", "linux")
+        .env("GOARCH", arch)
+        .env("CGO_ENABLED", "0");
+    run(go, "GoModulesBuilder:Build").await
+}
+
+/// Runs a build tool; on failure, its output and sam's `<Workflow>:<Action>`.
+async fn run(mut command: Command, action: &str) -> Result<(), String> {
+    let program = command
+        .as_std()
+        .get_program()
+        .to_string_lossy()
+        .into_owned();
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("{action} - cannot run {program}: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !stdout.trim().is_empty() {
+        text = format!("{}\n{text}", stdout.trim());
+    }
+    Err(format!(
+        "{action} - {program} failed ({}):\n{text}",
+        output.status
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn selection_follows_build_method_then_runtime() {
+        assert_eq!(Workflow::select(None, "python3.12"), Ok(Workflow::Pip));
+        assert_eq!(Workflow::select(None, "nodejs22.x"), Ok(Workflow::Npm));
+        assert_eq!(
+            Workflow::select(Some("esbuild"), "nodejs22.x"),
+            Ok(Workflow::Esbuild)
+        );
+        assert_eq!(
+            Workflow::select(Some("makefile"), "python3.12"),
+            Ok(Workflow::Makefile)
+        );
+        assert_eq!(
+            Workflow::select(None, "provided.al2023"),
+            Ok(Workflow::Makefile)
+        );
+        assert_eq!(
+            Workflow::select(Some("python3.12"), "python3.12"),
+            Ok(Workflow::Pip)
+        );
+        assert_eq!(
+            Workflow::select(None, "python3.7").unwrap_err(),
+            "Building functions with python3.7 is no longer supported"
+        );
+        assert_eq!(
+            Workflow::select(Some("magic"), "python3.12").unwrap_err(),
+            "'magic' does not have a supported builder"
+        );
+        assert_eq!(
+            Workflow::select(None, "cobol1.x").unwrap_err(),
+            "'cobol1.x' runtime is not supported"
+        );
+        assert!(
+            Workflow::select(None, "java21")
+                .unwrap_err()
+                .contains("Maven/Gradle")
+        );
+    }
+
+    #[test]
+    fn esbuild_properties_become_flags() {
+        assert_eq!(esbuild_flag("Minify", &json!(true)), ["--minify"]);
+        assert!(esbuild_flag("Sourcemap", &json!(false)).is_empty());
+        assert_eq!(
+            esbuild_flag("Target", &json!("es2022")),
+            ["--target=es2022"]
+        );
+        assert_eq!(
+            esbuild_flag("MainFields", &json!("module,main")),
+            ["--main-fields=module,main"]
+        );
+        assert_eq!(
+            esbuild_flag("External", &json!(["a", "b"])),
+            ["--external:a", "--external:b"]
+        );
+        assert_eq!(
+            esbuild_flag("Loader", &json!([".png=file"])),
+            ["--loader:.png=file"]
+        );
+    }
+}
