@@ -394,11 +394,6 @@ fn unimplemented_commands_say_so() {
     let dir = project(&[("template.yaml", GOOD_FUNCTION), ("src/app.py", "")]);
     assert_error_line(
         dir.path(),
-        &["build"],
-        &["`accel build` is not implemented yet"],
-    );
-    assert_error_line(
-        dir.path(),
         &["sync", "--stack-name", "s"],
         &["`accel sync` is not implemented yet"],
     );
