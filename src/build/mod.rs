@@ -202,17 +202,23 @@ pub async fn build(
                 b.code.0,
                 b.deps.as_ref().map(|d| d.0.as_str()).unwrap_or("-")
             );
-            let state_key = artifact.to_string_lossy().into_owned();
+            // Relative to the build folder: a moved project keeps its state.
+            let state_key = Path::new(&b.unit.stack_path)
+                .join(logical_id)
+                .to_string_lossy()
+                .into_owned();
             if options.cached && artifact.is_dir() && state.get(&state_key) == Some(&key) {
                 continue;
             }
             let staging = fsops::staging_dir(&artifact).map_err(io_error(&artifact))?;
             let target = staging.path().join(subfolder);
             fsops::link_tree(&b.code.1, &target).map_err(io_error(&b.code.1))?;
-            if let (Some((_, deps)), Some(sub)) =
-                (&b.deps, b.unit.workflow.dependencies_subfolder())
+            if let Some((_, deps)) = b
+                .deps
+                .as_ref()
+                .filter(|_| b.unit.workflow.ships_dependencies())
             {
-                fsops::link_tree(deps, &target.join(sub)).map_err(io_error(deps))?;
+                fsops::link_tree(deps, &target).map_err(io_error(deps))?;
             }
             fsops::publish(staging, &artifact).map_err(io_error(&artifact))?;
             state.insert(state_key, key);
@@ -269,8 +275,9 @@ fn artifact_paths(
     stack
         .all_resources()
         .filter_map(|(s, r)| {
-            let dir = build_dir.join(&s.stack_path).join(&r.logical_id);
-            (state.contains_key(dir.to_string_lossy().as_ref()) && dir.is_dir())
+            let key = Path::new(&s.stack_path).join(&r.logical_id);
+            let dir = build_dir.join(&key);
+            (state.contains_key(key.to_string_lossy().as_ref()) && dir.is_dir())
                 .then(|| (r.full_path.clone(), dir))
         })
         .collect()

@@ -245,13 +245,10 @@ impl Workflow {
         }
     }
 
-    /// Where the installed dependencies go inside an artifact folder.
-    pub fn dependencies_subfolder(self) -> Option<&'static str> {
-        match self {
-            Workflow::Pip => Some(""),
-            Workflow::Npm => Some("node_modules"),
-            _ => None,
-        }
+    /// Whether the installed dependencies go into the artifact (pip's
+    /// packages at its root, npm's `node_modules/`); esbuild bundles them.
+    pub fn ships_dependencies(self) -> bool {
+        matches!(self, Workflow::Pip | Workflow::Npm)
     }
 }
 
