@@ -23,10 +23,7 @@ fn main() -> ExitCode {
     if let Err(e) = cli::check_usage(&invocation.cli) {
         e.exit();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return fail(e.into()),
     };
@@ -50,9 +47,7 @@ async fn run(invocation: Invocation, cwd: &Path) -> Result<()> {
         Command::Build(args) => run_build(cwd, args, &cli.global).await,
         Command::Sync(args) => {
             Project::load(cwd, &args.template, &cli.global)?;
-            bail!(
-                "`accel sync` is not implemented yet: the template is valid, but nothing was deployed"
-            )
+            bail!("`accel sync` is not implemented yet: the template is valid, but nothing was deployed")
         }
         Command::Logs(_) => bail!("`accel logs` is not implemented yet"),
     }
@@ -84,16 +79,8 @@ async fn run_build(cwd: &Path, args: &BuildArgs, global: &GlobalArgs) -> Result<
     let shown = |p: &Path| p.strip_prefix(cwd).unwrap_or(p).display().to_string();
     let template = options.build_dir.join("template.yaml");
     let custom = args.build_dir != Path::new(".aws-sam/build");
-    let template_flag = if custom {
-        format!(" -t {}", shown(&template))
-    } else {
-        String::new()
-    };
-    let deploy_flag = if custom {
-        format!(" --template-file {}", shown(&template))
-    } else {
-        String::new()
-    };
+    let template_flag = if custom { format!(" -t {}", shown(&template)) } else { String::new() };
+    let deploy_flag = if custom { format!(" --template-file {}", shown(&template)) } else { String::new() };
     println!(
         "\nBuild Succeeded\n\nBuilt Artifacts  : {}\nBuilt Template   : {}\n\nCommands you can use next\n=========================\n[*] Validate SAM template: sam validate\n[*] Invoke Function: sam local invoke{template_flag}\n[*] Test Function in the Cloud: accel sync --stack-name {{{{stack-name}}}} --watch\n[*] Deploy: sam deploy --guided{deploy_flag}",
         shown(&options.build_dir),

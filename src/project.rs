@@ -30,26 +30,16 @@ pub struct Project {
 impl Project {
     /// Finds, loads and validates the template named by `args` (or the
     /// default one in `cwd`).
-    pub fn load(
-        cwd: &Path,
-        args: &TemplateArgs,
-        global: &GlobalArgs,
-    ) -> Result<Self, ProjectError> {
+    pub fn load(cwd: &Path, args: &TemplateArgs, global: &GlobalArgs) -> Result<Self, ProjectError> {
         let template_file = template::resolve_template_path(cwd, args.template_file.as_deref());
         let options = LoadOptions {
             overrides: parameters::parse(&args.parameter_overrides, cwd)?,
-            pseudo: Pseudo {
-                region: local_region(global),
-                ..Pseudo::default()
-            },
+            pseudo: Pseudo { region: local_region(global), ..Pseudo::default() },
             base_dir: args.base_dir.as_ref().map(|b| cwd.join(b)),
         };
         let stack = Stack::load(&template_file, &options)?;
         stack.validate()?;
-        Ok(Project {
-            template_file,
-            stack,
-        })
+        Ok(Project { template_file, stack })
     }
 }
 

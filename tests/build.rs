@@ -16,17 +16,8 @@ fn work(output: &std::process::Output) -> HashMap<String, (String, String, Strin
         .filter(|l| l.contains(" deps ") && l.contains(" code "))
         .map(|l| {
             let words: Vec<&str> = l[32..].split_whitespace().collect();
-            let after = |w: &str| {
-                words
-                    .iter()
-                    .position(|x| *x == w)
-                    .map(|i| words[i + 1].to_string())
-                    .unwrap()
-            };
-            (
-                l[..32].trim().to_string(),
-                (after("deps"), after("code"), after("artifact")),
-            )
+            let after = |w: &str| words.iter().position(|x| *x == w).map(|i| words[i + 1].to_string()).unwrap();
+            (l[..32].trim().to_string(), (after("deps"), after("code"), after("artifact")))
         })
         .collect()
 }
@@ -35,12 +26,7 @@ fn build(dir: &Path, args: &[&str]) -> std::process::Output {
     let mut all = vec!["build"];
     all.extend(args);
     let out = accel(dir, &all);
-    assert!(
-        out.status.success(),
-        "accel {all:?} failed:\n{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert!(out.status.success(), "accel {all:?} failed:\n{}\n{}", stdout(&out), stderr(&out));
     out
 }
 
@@ -60,39 +46,21 @@ fn every_workflow_produces_sams_layout() {
     let b = dir.path().join(".aws-sam/build");
     // Python with dependencies, built once for two functions sharing CodeUri.
     for f in ["PyFunction", "PyTwinFunction"] {
-        assert!(
-            b.join(f).join("app.py").is_file() && b.join(f).join("six.py").is_file(),
-            "{f}"
-        );
+        assert!(b.join(f).join("app.py").is_file() && b.join(f).join("six.py").is_file(), "{f}");
         assert!(!b.join(f).join("__pycache__").exists(), "no host bytecode");
     }
-    assert_eq!(
-        work(&out)["PyFunction, PyTwinFunction"].2,
-        "2",
-        "one build, two artifact folders"
-    );
+    assert_eq!(work(&out)["PyFunction, PyTwinFunction"].2, "2", "one build, two artifact folders");
     // A Python layer: code and dependencies under python/.
-    assert!(
-        b.join("PyLayer/python/helper.py").is_file()
-            && b.join("PyLayer/python/idna/__init__.py").is_file()
-    );
+    assert!(b.join("PyLayer/python/helper.py").is_file() && b.join("PyLayer/python/idna/__init__.py").is_file());
     // npm: production dependencies only.
     assert!(b.join("NodeFunction/index.js").is_file());
-    assert!(
-        b.join("NodeFunction/node_modules/is-number/index.js")
-            .is_file()
-    );
-    assert!(
-        !b.join("NodeFunction/node_modules/is-odd").exists(),
-        "no dev dependencies"
-    );
+    assert!(b.join("NodeFunction/node_modules/is-number/index.js").is_file());
+    assert!(!b.join("NodeFunction/node_modules/is-odd").exists(), "no dev dependencies");
     // esbuild: one bundle, dependency inlined, no node_modules.
     let bundle = std::fs::read_to_string(b.join("EsbuildFunction/app.js")).unwrap();
-    assert!(
-        bundle.contains("ts:") && bundle.contains("Number.isFinite"),
-        "bundle holds the code and is-number"
-    );
+    assert!(bundle.contains("ts:") && bundle.contains("Number.isFinite"), "bundle holds the code and is-number");
     assert!(!b.join("EsbuildFunction/node_modules").exists());
+    assert!(b.join("EsbuildFunction/app.js.map").is_file(), "Sourcemap: true");
     // makefile function and layer.
     assert!(b.join("MakeFunction/bootstrap").is_file() && b.join("MakeLayer/bin/tool").is_file());
     // Nested stack: its own template and artifacts.
@@ -104,60 +72,32 @@ fn every_workflow_produces_sams_layout() {
     assert_eq!(r["PyFunction"]["Metadata"]["SamResourceId"], "PyFunction");
     assert_eq!(r["PyLayer"]["Properties"]["ContentUri"], "PyLayer");
     assert_eq!(r["MakeLayer"]["Properties"]["ContentUri"], "MakeLayer");
-    assert_eq!(
-        r["Flow"]["Properties"]["DefinitionUri"], "../../flow.asl.json",
-        "other paths stay valid"
-    );
+    assert_eq!(r["Flow"]["Properties"]["DefinitionUri"], "../../flow.asl.json", "other paths stay valid");
     assert_eq!(r["Child"]["Properties"]["Location"], "Child/template.yaml");
-    assert_eq!(
-        r["InlineFunction"]["Properties"]["InlineCode"],
-        "def handler(e, c): return 1"
-    );
-    assert_eq!(
-        r["PyFunction"]["Properties"]["Layers"][0]["Ref"], "PyLayer",
-        "long-form intrinsics"
-    );
-    assert_eq!(
-        template["Globals"]["Function"]["Timeout"], 5,
-        "Globals stay, as sam leaves them"
-    );
+    let esbuild = &r["EsbuildFunction"]["Properties"];
+    assert_eq!(esbuild["Handler"], "app.handler", "the bundle sits at the artifact's root");
+    assert_eq!(esbuild["Environment"]["Variables"]["NODE_OPTIONS"], "--max-old-space-size=256 --enable-source-maps");
+    assert_eq!(r["InlineFunction"]["Properties"]["InlineCode"], "def handler(e, c): return 1");
+    assert_eq!(r["PyFunction"]["Properties"]["Layers"][0]["Ref"], "PyLayer", "long-form intrinsics");
+    assert_eq!(template["Globals"]["Function"]["Timeout"], 5, "Globals stay, as sam leaves them");
     let child = yaml(&b.join("Child/template.yaml"));
-    assert_eq!(
-        child["Resources"]["ChildFunction"]["Properties"]["CodeUri"],
-        "ChildFunction"
-    );
+    assert_eq!(child["Resources"]["ChildFunction"]["Properties"]["CodeUri"], "ChildFunction");
 
     // build.toml parses in sam's format.
     let text = std::fs::read_to_string(dir.path().join(".aws-sam/build.toml")).unwrap();
     assert!(text.starts_with("# This file is auto generated by SAM CLI build command"));
     let toml: toml::Value = toml::from_str(&text).unwrap();
     let functions = toml["function_build_definitions"].as_table().unwrap();
-    let shared = functions
-        .values()
-        .find(|d| d["functions"].as_array().unwrap().len() == 2)
-        .expect("the shared definition");
+    let shared =
+        functions.values().find(|d| d["functions"].as_array().unwrap().len() == 2).expect("the shared definition");
     assert_eq!(shared["runtime"].as_str(), Some("python3.12"));
     assert_eq!(shared["packagetype"].as_str(), Some("Zip"));
-    assert_eq!(
-        shared["manifest_hash"].as_str().map(str::len),
-        Some(32),
-        "md5 of requirements.txt"
-    );
+    assert_eq!(shared["manifest_hash"].as_str().map(str::len), Some(32), "md5 of requirements.txt");
     let method = |d: &toml::Value| {
-        d.get("metadata")
-            .and_then(|m| m.get("BuildMethod"))
-            .and_then(|b| b.as_str().map(str::to_string))
+        d.get("metadata").and_then(|m| m.get("BuildMethod")).and_then(|b| b.as_str().map(str::to_string))
     };
-    assert!(
-        functions
-            .values()
-            .any(|d| method(d).as_deref() == Some("makefile"))
-    );
-    assert!(
-        functions
-            .values()
-            .any(|d| d["functions"][0].as_str() == Some("Child/ChildFunction"))
-    );
+    assert!(functions.values().any(|d| method(d).as_deref() == Some("makefile")));
+    assert!(functions.values().any(|d| d["functions"][0].as_str() == Some("Child/ChildFunction")));
     let layers = toml["layer_build_definitions"].as_table().unwrap();
     assert_eq!(layers.len(), 2);
 }
@@ -171,29 +111,17 @@ fn cache_reuses_dependencies_and_code_independently() {
     let out = build(dir.path(), &["--cached"]);
     for (label, (deps, code, artifact)) in work(&out) {
         assert!(deps == "reused" || deps == "-", "{label}: deps {deps}");
-        assert_eq!(
-            (code.as_str(), artifact.as_str()),
-            ("reused", "unchanged"),
-            "{label}"
-        );
+        assert_eq!((code.as_str(), artifact.as_str()), ("reused", "unchanged"), "{label}");
     }
 
     // One source file: only that unit's code.
-    std::fs::write(
-        dir.path().join("py/app.py"),
-        "def handler(e, c):\n    return 'edited'\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("py/app.py"), "def handler(e, c):\n    return 'edited'\n").unwrap();
     let w = work(&build(dir.path(), &["--cached"]));
-    assert_eq!(
-        w["PyFunction, PyTwinFunction"],
-        ("reused".into(), "built".into(), "2".into())
-    );
+    assert_eq!(w["PyFunction, PyTwinFunction"], ("reused".into(), "built".into(), "2".into()));
     for (label, (_, code, _)) in w.iter().filter(|(l, _)| !l.starts_with("PyFunction")) {
         assert_eq!(code, "reused", "{label}");
     }
-    let built =
-        std::fs::read_to_string(dir.path().join(".aws-sam/build/PyTwinFunction/app.py")).unwrap();
+    let built = std::fs::read_to_string(dir.path().join(".aws-sam/build/PyTwinFunction/app.py")).unwrap();
     assert!(built.contains("edited"));
 
     // A manifest: only that unit's dependencies.
@@ -203,23 +131,13 @@ fn cache_reuses_dependencies_and_code_independently() {
     for (label, (deps, _, _)) in w.iter().filter(|(l, _)| *l != "PyLayer") {
         assert_ne!(deps, "built", "{label}");
     }
-    let meta = dir
-        .path()
-        .join(".aws-sam/build/PyLayer/python/idna-3.9.dist-info");
+    let meta = dir.path().join(".aws-sam/build/PyLayer/python/idna-3.9.dist-info");
     assert!(meta.is_dir(), "the new version is in the layer");
-    assert!(
-        !dir.path()
-            .join(".aws-sam/build/PyLayer/python/idna-3.10.dist-info")
-            .exists()
-    );
+    assert!(!dir.path().join(".aws-sam/build/PyLayer/python/idna-3.10.dist-info").exists());
 
     // Functions without dependencies are not reinstalled (sam's miss).
     assert_eq!(w["Child/ChildFunction"].0, "-");
-    assert_eq!(
-        w["MakeFunction"],
-        ("-".into(), "reused".into(), "unchanged".into()),
-        "makefile builds are cached"
-    );
+    assert_eq!(w["MakeFunction"], ("-".into(), "reused".into(), "unchanged".into()), "makefile builds are cached");
 }
 
 #[test]
@@ -233,11 +151,7 @@ fn a_moved_project_keeps_its_cache() {
     assert_eq!(w.len(), 7);
     for (label, (deps, code, artifact)) in w {
         assert!(deps == "reused" || deps == "-", "{label}: deps {deps}");
-        assert_eq!(
-            (code.as_str(), artifact.as_str()),
-            ("reused", "unchanged"),
-            "{label}"
-        );
+        assert_eq!((code.as_str(), artifact.as_str()), ("reused", "unchanged"), "{label}");
     }
 }
 
@@ -247,33 +161,18 @@ fn a_failing_build_names_the_resource_and_keeps_the_previous_build() {
     build(dir.path(), &[]);
     let before = std::fs::read_to_string(dir.path().join(".aws-sam/build/template.yaml")).unwrap();
     std::fs::write(dir.path().join("py/app.py"), "changed = True\n").unwrap();
-    std::fs::write(
-        dir.path().join("py/requirements.txt"),
-        "no-such-package-accel-test==9.9.9\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("py/requirements.txt"), "no-such-package-accel-test==9.9.9\n").unwrap();
     let out = accel(dir.path(), &["build", "--cached"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("Build Failed"));
     let err = stderr(&out);
-    assert!(
-        err.contains("Error: PyFunction, PyTwinFunction: PythonPipBuilder:ResolveDependencies"),
-        "{err}"
-    );
-    assert!(
-        err.contains("no-such-package-accel-test"),
-        "the tool's output is shown: {err}"
-    );
+    assert!(err.contains("Error: PyFunction, PyTwinFunction: PythonPipBuilder:ResolveDependencies"), "{err}");
+    assert!(err.contains("no-such-package-accel-test"), "the tool's output is shown: {err}");
     let after = std::fs::read_to_string(dir.path().join(".aws-sam/build/template.yaml")).unwrap();
     assert_eq!(before, after);
-    let code =
-        std::fs::read_to_string(dir.path().join(".aws-sam/build/PyFunction/app.py")).unwrap();
+    let code = std::fs::read_to_string(dir.path().join(".aws-sam/build/PyFunction/app.py")).unwrap();
     assert!(code.contains("six"), "the previous artifact is untouched");
-    assert!(
-        dir.path()
-            .join(".aws-sam/build/NodeFunction/index.js")
-            .is_file()
-    );
+    assert!(dir.path().join(".aws-sam/build/NodeFunction/index.js").is_file());
 }
 
 #[test]
@@ -283,21 +182,11 @@ fn single_resource_build_keeps_the_others() {
     let w = work(&build(dir.path(), &["PyFunction"]));
     let mut labels: Vec<_> = w.keys().cloned().collect();
     labels.sort();
-    assert_eq!(
-        labels,
-        ["PyFunction", "PyLayer"],
-        "the function and its layer only"
-    );
+    assert_eq!(labels, ["PyFunction", "PyLayer"], "the function and its layer only");
     let b = dir.path().join(".aws-sam/build");
-    assert!(
-        b.join("NodeFunction/index.js").is_file(),
-        "sam would have wiped it"
-    );
+    assert!(b.join("NodeFunction/index.js").is_file(), "sam would have wiped it");
     let template = yaml(&b.join("template.yaml"));
-    assert_eq!(
-        template["Resources"]["NodeFunction"]["Properties"]["CodeUri"],
-        "NodeFunction"
-    );
+    assert_eq!(template["Resources"]["NodeFunction"]["Properties"]["CodeUri"], "NodeFunction");
 
     let out = accel(dir.path(), &["build", "Nope"]);
     assert_eq!(out.status.code(), Some(1));
@@ -320,17 +209,10 @@ fn an_interrupted_build_leaves_a_usable_cache() {
     child.wait().unwrap();
     build(dir.path(), &["--cached"]);
     let b = dir.path().join(".aws-sam/build");
-    assert!(
-        b.join("PyFunction/six.py").is_file()
-            && b.join("NodeFunction/node_modules/is-number").is_dir()
-    );
+    assert!(b.join("PyFunction/six.py").is_file() && b.join("NodeFunction/node_modules/is-number").is_dir());
     assert!(b.join("PyLayer/python/idna").is_dir());
     // And the next one has nothing to do.
     for (label, (_, code, artifact)) in work(&build(dir.path(), &["--cached"])) {
-        assert_eq!(
-            (code.as_str(), artifact.as_str()),
-            ("reused", "unchanged"),
-            "{label}"
-        );
+        assert_eq!((code.as_str(), artifact.as_str()), ("reused", "unchanged"), "{label}");
     }
 }

@@ -126,18 +126,12 @@ fn help_lists_every_flag_of_the_spec() {
         "--output",
     ];
     let dir = tempfile::tempdir().unwrap();
-    for (command, flags) in [
-        ("build", &build[..]),
-        ("sync", &sync[..]),
-        ("logs", &logs[..]),
-    ] {
+    for (command, flags) in [("build", &build[..]), ("sync", &sync[..]), ("logs", &logs[..])] {
         let out = accel(dir.path(), &[command, "--help"]);
         assert!(out.status.success(), "{command} --help");
         let help = stdout(&out);
         for flag in flags.iter().chain(GLOBAL) {
-            let shown = help
-                .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
-                .any(|w| w == *flag);
+            let shown = help.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')).any(|w| w == *flag);
             assert!(shown, "`accel {command} --help` does not list {flag}");
         }
     }
@@ -147,10 +141,7 @@ fn help_lists_every_flag_of_the_spec() {
 fn version() {
     let out = accel(Path::new("."), &["--version"]);
     assert!(out.status.success());
-    assert_eq!(
-        stdout(&out).trim(),
-        format!("accel {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(stdout(&out).trim(), format!("accel {}", env!("CARGO_PKG_VERSION")));
 }
 
 /// Exit code 2, a usage line, and sam's message.
@@ -159,52 +150,28 @@ fn assert_usage_error(args: &[&str], message: &str) {
     let out = accel(dir.path(), args);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-    assert!(
-        err.contains("Usage: accel"),
-        "{args:?}: no usage line in {err}"
-    );
-    assert!(
-        err.contains(message),
-        "{args:?}: expected {message:?} in {err}"
-    );
+    assert!(err.contains("Usage: accel"), "{args:?}: no usage line in {err}");
+    assert!(err.contains(message), "{args:?}: expected {message:?} in {err}");
 }
 
 #[test]
 fn usage_errors_exit_2() {
     assert_usage_error(&["sync"], "--stack-name");
     assert_usage_error(&["build", "--bogus"], "--bogus");
-    assert_usage_error(
-        &["logs"],
-        "Missing option. Please provide '--stack-name' or '--cw-log-group'",
-    );
+    assert_usage_error(&["logs"], "Missing option. Please provide '--stack-name' or '--cw-log-group'");
     assert_usage_error(
         &["logs", "-n", "Fn", "--cw-log-group", "g"],
         "Please provide '--stack-name' when using '--name' option",
     );
-    assert_usage_error(
-        &["build", "-bi", "img"],
-        "need the --use-container flag in order to use --build-image flag",
-    );
-    assert_usage_error(
-        &["build", "-e", "A=1"],
-        "in order to use --container-env-var flag",
-    );
-    assert_usage_error(
-        &["build", "-mw", "WRITE"],
-        "in order to use --mount-with flag",
-    );
+    assert_usage_error(&["build", "-bi", "img"], "need the --use-container flag in order to use --build-image flag");
+    assert_usage_error(&["build", "-e", "A=1"], "in order to use --container-env-var flag");
+    assert_usage_error(&["build", "-mw", "WRITE"], "in order to use --mount-with flag");
     assert_usage_error(
         &["sync", "--stack-name", "s", "-ef", "env.json"],
         "in order to use --container-env-var-file flag",
     );
-    assert_usage_error(
-        &["sync", "--stack-name", "s", "--watch-exclude", "Fn"],
-        "Key=Value",
-    );
-    assert_usage_error(
-        &["sync", "--stack-name", "s", "--resource", "AWS::SQS::Queue"],
-        "AWS::SQS::Queue",
-    );
+    assert_usage_error(&["sync", "--stack-name", "s", "--watch-exclude", "Fn"], "Key=Value");
+    assert_usage_error(&["sync", "--stack-name", "s", "--resource", "AWS::SQS::Queue"], "AWS::SQS::Queue");
     assert_usage_error(
         &["build", "--region", "not_a_region"],
         "Provided region: not_a_region doesn't match a supported format",
@@ -230,10 +197,7 @@ fn assert_error_line(cwd: &Path, args: &[&str], parts: &[&str]) {
     assert_eq!(lines.len(), 1, "{args:?}: one line expected, got {err}");
     assert!(lines[0].starts_with("Error: "), "{err}");
     for part in parts {
-        assert!(
-            lines[0].contains(part),
-            "{args:?}: expected {part:?} in {err}"
-        );
+        assert!(lines[0].contains(part), "{args:?}: expected {part:?} in {err}");
     }
 }
 
@@ -253,22 +217,12 @@ const GOOD_FUNCTION: &str = "Resources:\n  Fn:\n    Type: AWS::Serverless::Funct
 fn missing_template() {
     let dir = tempfile::tempdir().unwrap();
     let expected = dir.path().join("template.yml");
-    assert_error_line(
-        dir.path(),
-        &["build"],
-        &[&format!(
-            "Template file not found at {}",
-            expected.display()
-        )],
-    );
+    assert_error_line(dir.path(), &["build"], &[&format!("Template file not found at {}", expected.display())]);
     let expected = dir.path().join("nope.yaml");
     assert_error_line(
         dir.path(),
         &["sync", "--stack-name", "s", "-t", "nope.yaml"],
-        &[&format!(
-            "Template file not found at {}",
-            expected.display()
-        )],
+        &[&format!("Template file not found at {}", expected.display())],
     );
 }
 
@@ -280,11 +234,7 @@ fn invalid_yaml_names_file_and_line() {
     )]);
     assert_error_line(dir.path(), &["build"], &["template.yaml:5", "invalid YAML"]);
     let dir = project(&[("template.yaml", "Resources:\n  Fn:\n    Type: !Bogus x\n")]);
-    assert_error_line(
-        dir.path(),
-        &["build"],
-        &["template.yaml:3", "unknown tag !Bogus"],
-    );
+    assert_error_line(dir.path(), &["build"], &["template.yaml:3", "unknown tag !Bogus"]);
 }
 
 #[test]
@@ -294,21 +244,14 @@ fn unknown_reference_names_resource_and_line() {
     assert_error_line(
         dir.path(),
         &["build"],
-        &[
-            "template.yaml:9",
-            "resource Fn",
-            "unknown resource or parameter 'MissingLayer'",
-        ],
+        &["template.yaml:9", "resource Fn", "unknown resource or parameter 'MissingLayer'"],
     );
     let text = format!("{GOOD_FUNCTION}Outputs:\n  Arn:\n    Value: !Sub '${{Nope.Arn}}'\n");
     let dir = project(&[("template.yaml", &text), ("src/app.py", "")]);
     assert_error_line(
         dir.path(),
         &["build"],
-        &[
-            "template.yaml:10",
-            "Outputs refers to unknown resource or parameter 'Nope'",
-        ],
+        &["template.yaml:10", "Outputs refers to unknown resource or parameter 'Nope'"],
     );
 }
 
@@ -319,29 +262,17 @@ fn missing_code_uri_names_resource_and_line() {
     assert_error_line(
         dir.path(),
         &["build"],
-        &[
-            "template.yaml:5",
-            "resource Fn",
-            "CodeUri 'src' does not exist",
-            &path.display().to_string(),
-        ],
+        &["template.yaml:5", "resource Fn", "CodeUri 'src' does not exist", &path.display().to_string()],
     );
 }
 
 #[test]
 fn nested_stack_cycle_is_reported() {
-    let parent = "Resources:\n  Child:\n    Type: AWS::Serverless::Application\n    Properties:\n      Location: child.yaml\n";
+    let parent =
+        "Resources:\n  Child:\n    Type: AWS::Serverless::Application\n    Properties:\n      Location: child.yaml\n";
     let child = "Resources:\n  Back:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n      TemplateURL: ./template.yaml\n";
     let dir = project(&[("template.yaml", parent), ("child.yaml", child)]);
-    assert_error_line(
-        dir.path(),
-        &["build"],
-        &[
-            "child.yaml:2",
-            "resource Child/Back",
-            "nested stacks form a cycle",
-        ],
-    );
+    assert_error_line(dir.path(), &["build"], &["child.yaml:2", "resource Child/Back", "nested stacks form a cycle"]);
 }
 
 #[test]
@@ -351,10 +282,7 @@ fn bad_globals_and_parameter_overrides() {
     assert_error_line(
         dir.path(),
         &["build"],
-        &[
-            "template.yaml:1",
-            "'FunctionName' is not a supported property of 'Function'",
-        ],
+        &["template.yaml:1", "'FunctionName' is not a supported property of 'Function'"],
     );
     let dir = project(&[("template.yaml", GOOD_FUNCTION), ("src/app.py", "")]);
     assert_error_line(
@@ -367,122 +295,61 @@ fn bad_globals_and_parameter_overrides() {
 #[test]
 fn docker_features_are_refused_by_name() {
     let dir = project(&[("template.yaml", GOOD_FUNCTION), ("src/app.py", "")]);
-    assert_error_line(
-        dir.path(),
-        &["build", "--use-container"],
-        &["--use-container needs Docker"],
-    );
-    assert_error_line(
-        dir.path(),
-        &["build", "-u", "-bi", "img"],
-        &["--use-container needs Docker"],
-    );
+    assert_error_line(dir.path(), &["build", "--use-container"], &["--use-container needs Docker"]);
+    assert_error_line(dir.path(), &["build", "-u", "-bi", "img"], &["--use-container needs Docker"]);
     assert_error_line(
         dir.path(),
         &["sync", "--stack-name", "s", "--image-repository", "r"],
         &["--image-repository needs Docker"],
     );
-    assert_error_line(
-        dir.path(),
-        &["build", "--hook-name", "terraform"],
-        &["--hook-name terraform", "not supported"],
-    );
+    assert_error_line(dir.path(), &["build", "--hook-name", "terraform"], &["--hook-name terraform", "not supported"]);
 }
 
 #[test]
 fn unimplemented_commands_say_so() {
     let dir = project(&[("template.yaml", GOOD_FUNCTION), ("src/app.py", "")]);
-    assert_error_line(
-        dir.path(),
-        &["sync", "--stack-name", "s"],
-        &["`accel sync` is not implemented yet"],
-    );
-    assert_error_line(
-        dir.path(),
-        &["logs", "--stack-name", "s"],
-        &["`accel logs` is not implemented yet"],
-    );
+    assert_error_line(dir.path(), &["sync", "--stack-name", "s"], &["`accel sync` is not implemented yet"]);
+    assert_error_line(dir.path(), &["logs", "--stack-name", "s"], &["`accel logs` is not implemented yet"]);
 }
 
 #[test]
 fn samconfig_precedence_flag_over_env_over_file() {
     let dir = project(&[
-        (
-            "samconfig.toml",
-            "version = 0.1\n[default.build.parameters]\ntemplate_file = \"from-config.yaml\"\n",
-        ),
+        ("samconfig.toml", "version = 0.1\n[default.build.parameters]\ntemplate_file = \"from-config.yaml\"\n"),
         ("src/app.py", ""),
     ]);
-    let not_found = |name: &str| {
-        format!(
-            "Template file not found at {}",
-            dir.path().join(name).display()
-        )
-    };
+    let not_found = |name: &str| format!("Template file not found at {}", dir.path().join(name).display());
     // samconfig alone
     assert_error_line(dir.path(), &["build"], &[&not_found("from-config.yaml")]);
     // the environment variable beats samconfig
-    let out = accel_with_env(
-        dir.path(),
-        &["build"],
-        &[("SAM_TEMPLATE_FILE", "from-env.yaml")],
-    );
-    assert!(
-        stderr(&out).contains(&not_found("from-env.yaml")),
-        "{}",
-        stderr(&out)
-    );
+    let out = accel_with_env(dir.path(), &["build"], &[("SAM_TEMPLATE_FILE", "from-env.yaml")]);
+    assert!(stderr(&out).contains(&not_found("from-env.yaml")), "{}", stderr(&out));
     // the flag beats both
-    let out = accel_with_env(
-        dir.path(),
-        &["build", "-t", "from-flag.yaml"],
-        &[("SAM_TEMPLATE_FILE", "from-env.yaml")],
-    );
-    assert!(
-        stderr(&out).contains(&not_found("from-flag.yaml")),
-        "{}",
-        stderr(&out)
-    );
+    let out = accel_with_env(dir.path(), &["build", "-t", "from-flag.yaml"], &[("SAM_TEMPLATE_FILE", "from-env.yaml")]);
+    assert!(stderr(&out).contains(&not_found("from-flag.yaml")), "{}", stderr(&out));
 }
 
 #[test]
 fn samconfig_problems_are_one_line_errors() {
-    let dir = project(&[(
-        "samconfig.toml",
-        "[default.build.parameters]\ncached = true\n",
-    )]);
-    assert_error_line(
-        dir.path(),
-        &["build"],
-        &["samconfig.toml", "'version' key is not present"],
-    );
+    let dir = project(&[("samconfig.toml", "[default.build.parameters]\ncached = true\n")]);
+    assert_error_line(dir.path(), &["build"], &["samconfig.toml", "'version' key is not present"]);
     let dir = tempfile::tempdir().unwrap();
     assert_error_line(
         dir.path(),
         &["build", "--config-file", "other.toml"],
         &["Config file", "other.toml does not exist"],
     );
-    let dir = project(&[(
-        "samconfig.toml",
-        "version = 0.1\n[default.sync.parameters\n",
-    )]);
+    let dir = project(&[("samconfig.toml", "version = 0.1\n[default.sync.parameters\n")]);
     assert_error_line(dir.path(), &["sync"], &["samconfig.toml: line 2"]);
 }
 
 #[test]
 fn samconfig_supplies_required_stack_name() {
     let dir = project(&[
-        (
-            "samconfig.toml",
-            "version = 0.1\n[default.sync.parameters]\nstack_name = \"blog\"\n",
-        ),
+        ("samconfig.toml", "version = 0.1\n[default.sync.parameters]\nstack_name = \"blog\"\n"),
         ("template.yaml", GOOD_FUNCTION),
         ("src/app.py", ""),
     ]);
     // No usage error: the stack name came from samconfig.
-    assert_error_line(
-        dir.path(),
-        &["sync"],
-        &["`accel sync` is not implemented yet"],
-    );
+    assert_error_line(dir.path(), &["sync"], &["`accel sync` is not implemented yet"]);
 }

@@ -12,8 +12,7 @@ const APP: &str = "def handler(event, context):\n    return {'statusCode': 200, 
 
 fn zip_of(name: &str, source: &str) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    zip.start_file(name, zip::write::SimpleFileOptions::default())
-        .unwrap();
+    zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
     zip.write_all(source.as_bytes()).unwrap();
     zip.finish().unwrap().into_inner()
 }
@@ -22,13 +21,7 @@ async fn upload(aws: &accel::aws::Aws, bucket: &str, key: &str, body: Vec<u8>) {
     let s3 = aws.s3();
     // Creating a bucket twice in us-east-1 is fine; only the first call creates it.
     let _ = s3.create_bucket().bucket(bucket).send().await;
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(body.into())
-        .send()
-        .await
-        .expect("put_object");
+    s3.put_object().bucket(bucket).key(key).body(body.into()).send().await.expect("put_object");
 }
 
 async fn deploy(aws: &accel::aws::Aws, stack: &str, template: &str, update: bool) -> StackStatus {
@@ -52,16 +45,8 @@ async fn deploy(aws: &accel::aws::Aws, stack: &str, template: &str, update: bool
             .expect("create_stack");
     }
     for _ in 0..100 {
-        let described = cfn
-            .describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await
-            .expect("describe_stacks");
-        let status = described.stacks()[0]
-            .stack_status()
-            .cloned()
-            .expect("status");
+        let described = cfn.describe_stacks().stack_name(stack).send().await.expect("describe_stacks");
+        let status = described.stacks()[0].stack_status().cloned().expect("status");
         if !status.as_str().ends_with("IN_PROGRESS") {
             return status;
         }
@@ -72,13 +57,7 @@ async fn deploy(aws: &accel::aws::Aws, stack: &str, template: &str, update: bool
 
 /// Physical ids of a stack's resources of one type.
 async fn physical_ids(aws: &accel::aws::Aws, stack: &str, resource_type: &str) -> Vec<String> {
-    let listed = aws
-        .cloudformation()
-        .list_stack_resources()
-        .stack_name(stack)
-        .send()
-        .await
-        .expect("list");
+    let listed = aws.cloudformation().list_stack_resources().stack_name(stack).send().await.expect("list");
     listed
         .stack_resource_summaries()
         .iter()
@@ -127,67 +106,25 @@ Outputs:
   Api:
     Value: !Sub "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod/"
 "#;
-    assert_eq!(
-        deploy(&aws, "accel-basic", template, false).await,
-        StackStatus::CreateComplete
-    );
+    assert_eq!(deploy(&aws, "accel-basic", template, false).await, StackStatus::CreateComplete);
 
     let functions = physical_ids(&aws, "accel-basic", "AWS::Lambda::Function").await;
     assert_eq!(functions.len(), 2, "{functions:?}");
     for name in &functions {
-        let got = aws
-            .lambda()
-            .get_function()
-            .function_name(name)
-            .send()
-            .await
-            .expect("function exists");
+        let got = aws.lambda().get_function().function_name(name).send().await.expect("function exists");
         let config = got.configuration().unwrap();
         assert_eq!(config.runtime().map(|r| r.as_str()), Some("python3.12"));
-        let env = config
-            .environment()
-            .and_then(|e| e.variables())
-            .cloned()
-            .unwrap_or_default();
-        assert_eq!(
-            env.get("STAGE").map(String::as_str),
-            Some("dev"),
-            "Globals and !Ref Stage went through"
-        );
+        let env = config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+        assert_eq!(env.get("STAGE").map(String::as_str), Some("dev"), "Globals and !Ref Stage went through");
     }
-    assert_eq!(
-        physical_ids(&aws, "accel-basic", "AWS::StepFunctions::StateMachine")
-            .await
-            .len(),
-        1
-    );
+    assert_eq!(physical_ids(&aws, "accel-basic", "AWS::StepFunctions::StateMachine").await.len(), 1);
     let apis = physical_ids(&aws, "accel-basic", "AWS::ApiGateway::RestApi").await;
     assert_eq!(apis.len(), 1, "the implicit ServerlessRestApi");
-    aws.apigateway()
-        .get_rest_api()
-        .rest_api_id(&apis[0])
-        .send()
-        .await
-        .expect("rest api exists");
+    aws.apigateway().get_rest_api().rest_api_id(&apis[0]).send().await.expect("rest api exists");
 
-    let outputs = aws
-        .cloudformation()
-        .describe_stacks()
-        .stack_name("accel-basic")
-        .send()
-        .await
-        .unwrap();
-    let api_url = outputs.stacks()[0].outputs()[0]
-        .output_value()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        api_url,
-        format!(
-            "https://{}.execute-api.us-east-1.amazonaws.com/Prod/",
-            apis[0]
-        )
-    );
+    let outputs = aws.cloudformation().describe_stacks().stack_name("accel-basic").send().await.unwrap();
+    let api_url = outputs.stacks()[0].outputs()[0].output_value().unwrap().to_string();
+    assert_eq!(api_url, format!("https://{}.execute-api.us-east-1.amazonaws.com/Prod/", apis[0]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -198,13 +135,7 @@ async fn nested_stack_outputs_feed_a_layer_and_survive_an_update() {
     let aws = cloud.aws().await;
     upload(&aws, "accel-test-nested", "app.zip", zip_of("app.py", APP)).await;
     let child = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  DepLayer:\n    Type: AWS::Lambda::LayerVersion\n    Properties:\n      LayerName: deps\n      Content: {S3Bucket: accel-test-nested, S3Key: app.zip}\nOutputs:\n  DepLayer:\n    Value: !Ref DepLayer\n";
-    upload(
-        &aws,
-        "accel-test-nested",
-        "child.template",
-        child.as_bytes().to_vec(),
-    )
-    .await;
+    upload(&aws, "accel-test-nested", "child.template", child.as_bytes().to_vec()).await;
     let template = |memory: u32| {
         format!(
             r#"
@@ -227,29 +158,14 @@ Resources:
             endpoint = cloud.endpoint()
         )
     };
-    assert_eq!(
-        deploy(&aws, "accel-nested", &template(128), false).await,
-        StackStatus::CreateComplete
-    );
-    assert_eq!(
-        deploy(&aws, "accel-nested", &template(256), true).await,
-        StackStatus::UpdateComplete
-    );
+    assert_eq!(deploy(&aws, "accel-nested", &template(128), false).await, StackStatus::CreateComplete);
+    assert_eq!(deploy(&aws, "accel-nested", &template(256), true).await, StackStatus::UpdateComplete);
 
     let functions = physical_ids(&aws, "accel-nested", "AWS::Lambda::Function").await;
-    let config = aws
-        .lambda()
-        .get_function()
-        .function_name(&functions[0])
-        .send()
-        .await
-        .unwrap();
+    let config = aws.lambda().get_function().function_name(&functions[0]).send().await.unwrap();
     let config = config.configuration().unwrap();
     assert_eq!(config.memory_size(), Some(256));
     let layers: Vec<&str> = config.layers().iter().filter_map(|l| l.arn()).collect();
     assert_eq!(layers.len(), 1, "{layers:?}");
-    assert!(
-        layers[0].starts_with("arn:aws:lambda:us-east-1:123456789012:layer:"),
-        "{layers:?}"
-    );
+    assert!(layers[0].starts_with("arn:aws:lambda:us-east-1:123456789012:layer:"), "{layers:?}");
 }

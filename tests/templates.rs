@@ -7,9 +7,7 @@ mod support;
 use std::path::PathBuf;
 
 use accel::template::resources::PackageType;
-use accel::template::{
-    CodeLocation, Definition, Function, HttpApi, Layer, LoadOptions, RestApi, Stack, StateMachine,
-};
+use accel::template::{CodeLocation, Definition, Function, HttpApi, Layer, LoadOptions, RestApi, Stack, StateMachine};
 use serde_json::json;
 
 fn fixture(name: &str) -> PathBuf {
@@ -17,8 +15,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn load(name: &str, file: &str) -> Stack {
-    let stack =
-        Stack::load(&fixture(name).join(file), &LoadOptions::default()).expect("template loads");
+    let stack = Stack::load(&fixture(name).join(file), &LoadOptions::default()).expect("template loads");
     stack.validate().expect("template is valid");
     stack
 }
@@ -34,30 +31,13 @@ fn sync_code_shapes() {
     let dir = fixture("sync_code");
 
     let hello = function(&stack, "HelloWorldFunction");
-    assert_eq!(
-        hello.code,
-        CodeLocation::Local {
-            uri: "function/".into(),
-            path: dir.join("function/")
-        }
-    );
+    assert_eq!(hello.code, CodeLocation::Local { uri: "function/".into(), path: dir.join("function/") });
     assert_eq!(hello.runtime.as_deref(), Some("python3.12"));
     assert_eq!(hello.handler.as_deref(), Some("app.lambda_handler"));
     assert_eq!(hello.auto_publish_alias.as_deref(), Some("live"));
-    assert_eq!(
-        hello.layer_refs(),
-        ["HelloWorldLayer", "HelloWorldLayerWithoutBuildMethod"]
-    );
-    assert_eq!(
-        hello.logging_config,
-        Some(json!({"LogGroup": "/custom/local/hello"})),
-        "Sub with AWS::StackName"
-    );
-    assert_eq!(
-        hello.resource.property("Timeout"),
-        Some(&json!(10)),
-        "Globals merged"
-    );
+    assert_eq!(hello.layer_refs(), ["HelloWorldLayer", "HelloWorldLayerWithoutBuildMethod"]);
+    assert_eq!(hello.logging_config, Some(json!({"LogGroup": "/custom/local/hello"})), "Sub with AWS::StackName");
+    assert_eq!(hello.resource.property("Timeout"), Some(&json!(10)), "Globals merged");
 
     let (s, r) = stack.find("HelloWorldLayer").unwrap();
     let layer = Layer::of(s, r).unwrap();
@@ -78,41 +58,20 @@ fn sync_code_shapes() {
         matches!(api.definition, Definition::Uri(CodeLocation::Local { ref uri, .. }) if uri == "apigateway/definition.json")
     );
     let (s, r) = stack.find("MyHttpApi").unwrap();
-    assert!(matches!(
-        HttpApi::of(s, r).unwrap().definition,
-        Definition::Uri(_)
-    ));
+    assert!(matches!(HttpApi::of(s, r).unwrap().definition, Definition::Uri(_)));
 
     let (s, r) = stack.find("StockStateMachine").unwrap();
     let sm = StateMachine::of(s, r).unwrap();
-    assert!(matches!(
-        sm.definition,
-        Definition::Uri(CodeLocation::Local { .. })
-    ));
-    assert_eq!(
-        sm.substitutions,
-        Some(json!({"HelloArn": {"Fn::GetAtt": ["HelloWorldFunction", "Arn"]}}))
-    );
-    assert_eq!(
-        sm.logging.as_ref().and_then(|l| l.get("Level")),
-        Some(&json!("ALL"))
-    );
+    assert!(matches!(sm.definition, Definition::Uri(CodeLocation::Local { .. })));
+    assert_eq!(sm.substitutions, Some(json!({"HelloArn": {"Fn::GetAtt": ["HelloWorldFunction", "Arn"]}})));
+    assert_eq!(sm.logging.as_ref().and_then(|l| l.get("Level")), Some(&json!("ALL")));
 
     let esbuild = function(&stack, "EsbuildFunction");
     assert_eq!(esbuild.build_method.as_deref(), Some("esbuild"));
-    assert_eq!(
-        esbuild.build_properties["EntryPoints"],
-        json!(["src/app.ts"])
-    );
-    assert_eq!(
-        esbuild.architecture, "arm64",
-        "local Architectures replace the Globals ones"
-    );
+    assert_eq!(esbuild.build_properties["EntryPoints"], json!(["src/app.ts"]));
+    assert_eq!(esbuild.architecture, "arm64", "local Architectures replace the Globals ones");
     assert_eq!(function(&stack, "NodeFunction").architecture, "x86_64");
-    assert_eq!(
-        function(&stack, "MakefileFunction").build_method.as_deref(),
-        Some("makefile")
-    );
+    assert_eq!(function(&stack, "MakefileFunction").build_method.as_deref(), Some("makefile"));
     assert_eq!(
         function(&stack, "PreZippedFunction").code,
         CodeLocation::PreZipped(dir.join("pre_zipped_function.zip"))
@@ -120,10 +79,7 @@ fn sync_code_shapes() {
     assert!(
         matches!(function(&stack, "InlineFunction").code, CodeLocation::Inline(ref src) if src.contains("return \"inline\""))
     );
-    assert_eq!(
-        function(&stack, "RemoteFunction").code,
-        CodeLocation::S3(json!("s3://my-bucket/code.zip"))
-    );
+    assert_eq!(function(&stack, "RemoteFunction").code, CodeLocation::S3(json!("s3://my-bucket/code.zip")));
 
     // Implicit APIs from events, typed like the explicit ones.
     let (s, r) = stack.find("ServerlessRestApi").expect("implicit REST API");
@@ -131,54 +87,30 @@ fn sync_code_shapes() {
     let implicit = RestApi::of(s, r).unwrap();
     assert_eq!(implicit.definition, Definition::Generated);
     assert_eq!(implicit.stage_name.as_deref(), Some("Prod"));
-    let (_, r) = stack
-        .find("ServerlessHttpApi")
-        .expect("implicit HTTP API from NodeFunction's event");
+    let (_, r) = stack.find("ServerlessHttpApi").expect("implicit HTTP API from NodeFunction's event");
     assert_eq!(r.resource_type, "AWS::Serverless::HttpApi");
 }
 
 #[test]
 fn nested_stacks_load_recursively_with_full_paths() {
     let stack = load("nested", "template.yaml");
-    let paths: Vec<&str> = stack
-        .stacks()
-        .iter()
-        .map(|s| s.stack_path.as_str())
-        .collect();
+    let paths: Vec<&str> = stack.stacks().iter().map(|s| s.stack_path.as_str()).collect();
     assert_eq!(paths, ["", "ChildApp", "ChildApp/GrandChild", "OtherStack"]);
-    assert_eq!(
-        stack.remote_children,
-        ["RemoteApp"],
-        "remote applications are not loaded"
-    );
+    assert_eq!(stack.remote_children, ["RemoteApp"], "remote applications are not loaded");
 
     let child = function(&stack, "ChildApp/ChildFunction");
     assert_eq!(child.resource.full_path, "ChildApp/ChildFunction");
-    assert_eq!(
-        child.runtime.as_deref(),
-        Some("python3.12"),
-        "parent passes its parameter down"
-    );
-    assert_eq!(
-        child.resource.property("MemorySize"),
-        Some(&json!("512")),
-        "through the child's Globals"
-    );
+    assert_eq!(child.runtime.as_deref(), Some("python3.12"), "parent passes its parameter down");
+    assert_eq!(child.resource.property("MemorySize"), Some(&json!("512")), "through the child's Globals");
     assert_eq!(
         child.code.local_path().unwrap(),
         &fixture("nested").join("child/src/"),
         "relative to the child template"
     );
     let deep = function(&stack, "DeepFunction");
-    assert_eq!(
-        deep.resource.full_path, "ChildApp/GrandChild/DeepFunction",
-        "found by plain logical id too"
-    );
+    assert_eq!(deep.resource.full_path, "ChildApp/GrandChild/DeepFunction", "found by plain logical id too");
     let raw = function(&stack, "OtherStack/RawFunction");
-    assert_eq!(
-        raw.code.local_path().unwrap(),
-        &fixture("nested").join("stack2/src")
-    );
+    assert_eq!(raw.code.local_path().unwrap(), &fixture("nested").join("stack2/src"));
     assert_eq!(raw.package_type, PackageType::Zip);
 }
 
@@ -198,11 +130,7 @@ fn intrinsics_resolve_where_a_build_needs_them() {
     assert_eq!(f.runtime.as_deref(), Some("python3.12"));
     assert_eq!(f.handler.as_deref(), Some("dev.handler"));
     assert_eq!(f.layers.len(), 2, "a CommaDelimitedList parameter");
-    assert_eq!(
-        f.resource.property("MemorySize"),
-        None,
-        "AWS::NoValue removes the property"
-    );
+    assert_eq!(f.resource.property("MemorySize"), None, "AWS::NoValue removes the property");
     assert_eq!(f.architecture, "x86_64");
 
     let prod = load_with("prod");
@@ -224,45 +152,21 @@ fn raw_cloudformation_twins() {
     let raw = function(&stack, "RawFunction");
     assert_eq!(raw.code.local_path().unwrap(), &dir.join("code"));
     assert_eq!(raw.layer_refs(), ["RawLayer"]);
-    assert!(matches!(
-        function(&stack, "InlineRawFunction").code,
-        CodeLocation::Inline(_)
-    ));
-    assert_eq!(
-        function(&stack, "S3RawFunction").code,
-        CodeLocation::S3(json!({"S3Bucket": "b", "S3Key": "k"}))
-    );
+    assert!(matches!(function(&stack, "InlineRawFunction").code, CodeLocation::Inline(_)));
+    assert_eq!(function(&stack, "S3RawFunction").code, CodeLocation::S3(json!({"S3Bucket": "b", "S3Key": "k"})));
 
     let (s, r) = stack.find("RawLayer").unwrap();
-    assert_eq!(
-        Layer::of(s, r).unwrap().content.local_path().unwrap(),
-        &dir.join("layer")
-    );
+    assert_eq!(Layer::of(s, r).unwrap().content.local_path().unwrap(), &dir.join("layer"));
     let (s, r) = stack.find("RawRestApi").unwrap();
-    assert!(matches!(
-        RestApi::of(s, r).unwrap().definition,
-        Definition::Uri(CodeLocation::Local { .. })
-    ));
+    assert!(matches!(RestApi::of(s, r).unwrap().definition, Definition::Uri(CodeLocation::Local { .. })));
     let (s, r) = stack.find("RawHttpApi").unwrap();
-    assert!(matches!(
-        HttpApi::of(s, r).unwrap().definition,
-        Definition::Uri(CodeLocation::Local { .. })
-    ));
+    assert!(matches!(HttpApi::of(s, r).unwrap().definition, Definition::Uri(CodeLocation::Local { .. })));
     let (s, r) = stack.find("RawStateMachine").unwrap();
     let sm = StateMachine::of(s, r).unwrap();
-    assert!(matches!(
-        sm.definition,
-        Definition::Uri(CodeLocation::Local { .. })
-    ));
-    assert_eq!(
-        sm.logging.as_ref().and_then(|l| l.get("Level")),
-        Some(&json!("ERROR"))
-    );
+    assert!(matches!(sm.definition, Definition::Uri(CodeLocation::Local { .. })));
+    assert_eq!(sm.logging.as_ref().and_then(|l| l.get("Level")), Some(&json!("ERROR")));
     let (s, r) = stack.find("InlineStateMachine").unwrap();
-    assert!(matches!(
-        StateMachine::of(s, r).unwrap().definition,
-        Definition::Inline(_)
-    ));
+    assert!(matches!(StateMachine::of(s, r).unwrap().definition, Definition::Inline(_)));
 }
 
 #[test]
@@ -280,22 +184,10 @@ fn json_template_with_api_globals_and_implicit_apis() {
     );
     let (s, r) = stack.find("ExplicitApi").unwrap();
     let explicit = RestApi::of(s, r).unwrap();
-    assert_eq!(
-        explicit.resource.property("Name"),
-        Some(&json!("from-globals"))
-    );
+    assert_eq!(explicit.resource.property("Name"), Some(&json!("from-globals")));
     assert!(matches!(explicit.definition, Definition::Inline(_)));
-    let (s, r) = stack
-        .find("ServerlessRestApi")
-        .expect("implicit API for the event without RestApiId");
-    assert_eq!(
-        RestApi::of(s, r)
-            .unwrap()
-            .resource
-            .property("TracingEnabled"),
-        Some(&json!(true)),
-        "Api Globals apply"
-    );
+    let (s, r) = stack.find("ServerlessRestApi").expect("implicit API for the event without RestApiId");
+    assert_eq!(RestApi::of(s, r).unwrap().resource.property("TracingEnabled"), Some(&json!(true)), "Api Globals apply");
     let (s, r) = stack.find("ServerlessHttpApi").unwrap();
     let http = HttpApi::of(s, r).unwrap();
     assert_eq!(http.stage_name.as_deref(), Some("$default"));
@@ -304,17 +196,10 @@ fn json_template_with_api_globals_and_implicit_apis() {
 
 #[test]
 fn blog_example_app() {
-    let stack = Stack::load(
-        &support::repo().join("templates/blog/template.yaml"),
-        &LoadOptions::default(),
-    )
-    .unwrap();
+    let stack = Stack::load(&support::repo().join("templates/blog/template.yaml"), &LoadOptions::default()).unwrap();
     stack.validate().unwrap();
-    let functions: Vec<&str> = stack
-        .all_resources()
-        .filter_map(|(s, r)| Function::of(s, r))
-        .map(|f| f.resource.logical_id.as_str())
-        .collect();
+    let functions: Vec<&str> =
+        stack.all_resources().filter_map(|(s, r)| Function::of(s, r)).map(|f| f.resource.logical_id.as_str()).collect();
     assert_eq!(functions, ["HelloWorldFunction", "GreetingFunction"]);
     assert!(stack.find("ServerlessRestApi").is_some());
 }

@@ -44,20 +44,14 @@ impl Aws {
             .region
             .clone()
             .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
-            .or_else(|| {
-                std::env::var("AWS_DEFAULT_REGION")
-                    .ok()
-                    .filter(|r| !r.is_empty())
-            });
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|r| !r.is_empty()));
         if let Some(region) = region {
             loader = loader.region(Region::new(region));
         }
         if let Some(profile) = &options.profile {
             loader = loader.profile_name(profile);
         }
-        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
-            && std::env::var_os("AWS_RETRY_MODE").is_none()
-        {
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
             loader = loader.retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
         }
         Self::from_config(loader.load().await)
@@ -89,9 +83,8 @@ impl Aws {
     /// S3, path-style when the endpoint is overridden: virtual-host buckets
     /// do not resolve on loopback or most S3-compatible endpoints.
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.config)
-            .force_path_style(self.endpoint_url().is_some())
-            .build();
+        let config =
+            aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.endpoint_url().is_some()).build();
         aws_sdk_s3::Client::from_conf(config)
     }
 

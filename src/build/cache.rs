@@ -28,10 +28,7 @@ pub struct Cache {
 impl Cache {
     /// Dependencies under `<deps_dir>/accel-v1`, code under `<cache_dir>/accel-v1`.
     pub fn new(deps_dir: &Path, cache_dir: &Path) -> Self {
-        Cache {
-            deps_root: deps_dir.join(BUCKET),
-            code_root: cache_dir.join(BUCKET),
-        }
+        Cache { deps_root: deps_dir.join(BUCKET), code_root: cache_dir.join(BUCKET) }
     }
 
     /// Where the dependencies with `key` live.
@@ -114,10 +111,7 @@ pub fn code_key(unit: &BuildUnit, deps_key: Option<&str>) -> std::io::Result<Str
         // The make target is named after the resource.
         field(&mut h, &unit.logical_ids[0]);
     }
-    field(
-        &mut h,
-        &fsops::tree_hash(&unit.source_dir, unit.workflow.excludes())?,
-    );
+    field(&mut h, &fsops::tree_hash(&unit.source_dir, unit.workflow.excludes())?);
     if unit.workflow.code_uses_dependencies() {
         field(&mut h, deps_key.unwrap_or_default());
     }

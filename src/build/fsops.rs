@@ -54,11 +54,7 @@ fn walk(root: &Path, rel: &Path, excludes: &[&str], out: &mut Vec<PathBuf>) -> i
 pub fn tree_hash(root: &Path, excludes: &[&str]) -> io::Result<String> {
     let mut hasher = Sha256::new();
     for rel in list_files(root, excludes)? {
-        let path = if rel.as_os_str().is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(&rel)
-        };
+        let path = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update([0]);
         hasher.update(Sha256::digest(std::fs::read(&path)?));
@@ -70,9 +66,7 @@ pub fn tree_hash(root: &Path, excludes: &[&str]) -> io::Result<String> {
 #[cfg(unix)]
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 #[cfg(not(unix))]
@@ -125,9 +119,7 @@ pub fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
 pub fn staging_dir(dest: &Path) -> io::Result<tempfile::TempDir> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
-    tempfile::Builder::new()
-        .prefix(".accel-tmp-")
-        .tempdir_in(parent)
+    tempfile::Builder::new().prefix(".accel-tmp-").tempdir_in(parent)
 }
 
 /// Moves a finished `staging` folder to `dest`, replacing what was there. A
@@ -170,22 +162,12 @@ mod tests {
         for dir in [a.path(), b.path()] {
             std::fs::create_dir_all(dir.join("pkg/__pycache__")).unwrap();
             std::fs::write(dir.join("pkg/app.py"), "x = 1").unwrap();
-            std::fs::write(
-                dir.join("pkg/__pycache__/app.pyc"),
-                dir.to_string_lossy().as_bytes(),
-            )
-            .unwrap();
+            std::fs::write(dir.join("pkg/__pycache__/app.pyc"), dir.to_string_lossy().as_bytes()).unwrap();
         }
         let excludes = ["__pycache__"];
-        assert_eq!(
-            tree_hash(a.path(), &excludes).unwrap(),
-            tree_hash(b.path(), &excludes).unwrap()
-        );
+        assert_eq!(tree_hash(a.path(), &excludes).unwrap(), tree_hash(b.path(), &excludes).unwrap());
         std::fs::write(b.path().join("pkg/app.py"), "x = 2").unwrap();
-        assert_ne!(
-            tree_hash(a.path(), &excludes).unwrap(),
-            tree_hash(b.path(), &excludes).unwrap()
-        );
+        assert_ne!(tree_hash(a.path(), &excludes).unwrap(), tree_hash(b.path(), &excludes).unwrap());
     }
 
     #[test]

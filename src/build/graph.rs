@@ -41,6 +41,8 @@ pub struct BuildUnit {
     pub handler: Option<String>,
     /// `Metadata` without SAM's own keys.
     pub metadata: Value,
+    /// A layer's `CompatibleRuntimes` (empty for functions).
+    pub compatible_runtimes: Vec<String>,
     /// The dependency manifest, when there is one.
     pub manifest: Option<PathBuf>,
 }
@@ -120,12 +122,7 @@ fn wanted_resources(root: &Stack, selection: &Selection) -> Result<Vec<String>, 
         return Ok(root
             .all_resources()
             .map(|(_, r)| r.full_path.clone())
-            .filter(|p| {
-                !selection
-                    .exclude
-                    .iter()
-                    .any(|x| x == p || p.rsplit('/').next() == Some(x.as_str()))
-            })
+            .filter(|p| !selection.exclude.iter().any(|x| x == p || p.rsplit('/').next() == Some(x.as_str())))
             .collect());
     };
     let Some((stack, resource)) = root.find(id) else {
@@ -149,18 +146,13 @@ fn wanted_resources(root: &Stack, selection: &Selection) -> Result<Vec<String>, 
     Ok(wanted)
 }
 
-fn function_unit(
-    stack: &Stack,
-    f: &Function,
-    selection: &Selection,
-) -> Result<Option<BuildUnit>, BuildError> {
+fn function_unit(stack: &Stack, f: &Function, selection: &Selection) -> Result<Option<BuildUnit>, BuildError> {
     let resource = f.resource;
-    let fail = |message: String| BuildError::Resource {
-        resource: resource.full_path.clone(),
-        message,
-    };
+    let fail = |message: String| BuildError::Resource { resource: resource.full_path.clone(), message };
     if f.package_type == PackageType::Image {
-        return Err(fail("image functions need Docker to build, which accel does not use; build them with `sam build`".into()));
+        return Err(fail(
+            "image functions need Docker to build, which accel does not use; build them with `sam build`".into(),
+        ));
     }
     let CodeLocation::Local { path, .. } = &f.code else {
         return Ok(None);
@@ -171,16 +163,10 @@ fn function_unit(
     if f.architectures.len() > 1 {
         return Err(fail("a function can have only one architecture".into()));
     }
-    let runtime = f
-        .runtime
-        .clone()
-        .ok_or_else(|| fail("has no Runtime".into()))?;
+    let runtime = f.runtime.clone().ok_or_else(|| fail("has no Runtime".into()))?;
     let workflow = Workflow::select(f.build_method.as_deref(), &runtime).map_err(fail)?;
     if f.handler.is_none() {
-        return Err(fail(format!(
-            "Could not find handler for function: {}",
-            resource.logical_id
-        )));
+        return Err(fail(format!("Could not find handler for function: {}", resource.logical_id)));
     }
     Ok(Some(BuildUnit {
         kind: UnitKind::Functions(vec![resource.full_path.clone()]),
@@ -193,31 +179,22 @@ fn function_unit(
         architecture: f.architecture.clone(),
         handler: f.handler.clone(),
         metadata: build_metadata(&resource.metadata),
+        compatible_runtimes: Vec::new(),
     }))
 }
 
-fn layer_unit(
-    stack: &Stack,
-    layer: &Layer,
-    selection: &Selection,
-) -> Result<Option<BuildUnit>, BuildError> {
+fn layer_unit(stack: &Stack, layer: &Layer, selection: &Selection) -> Result<Option<BuildUnit>, BuildError> {
     let resource = layer.resource;
-    let (Some(method), CodeLocation::Local { path, .. }) = (&layer.build_method, &layer.content)
-    else {
+    let (Some(method), CodeLocation::Local { path, .. }) = (&layer.build_method, &layer.content) else {
         return Ok(None);
     };
     if layer.skip_build {
         return Ok(None);
     }
-    let fail = |message: String| BuildError::Resource {
-        resource: resource.full_path.clone(),
-        message,
-    };
+    let fail = |message: String| BuildError::Resource { resource: resource.full_path.clone(), message };
     let workflow = Workflow::select(Some(method), method).map_err(fail)?;
     if workflow.layer_subfolder(method).is_none() {
-        return Err(fail(format!(
-            "'{method}' runtime is not supported for layers"
-        )));
+        return Err(fail(format!("'{method}' runtime is not supported for layers")));
     }
     Ok(Some(BuildUnit {
         kind: UnitKind::Layer(resource.full_path.clone()),
@@ -230,20 +207,14 @@ fn layer_unit(
         architecture: layer.build_architecture.clone(),
         handler: None,
         metadata: build_metadata(&resource.metadata),
+        compatible_runtimes: layer.compatible_runtimes.clone(),
     }))
 }
 
-fn manifest(
-    workflow: &Workflow,
-    source: &std::path::Path,
-    selection: &Selection,
-) -> Option<PathBuf> {
+fn manifest(workflow: &Workflow, source: &std::path::Path, selection: &Selection) -> Option<PathBuf> {
     match &selection.manifest {
         Some(m) => Some(m.clone()),
-        None => workflow
-            .manifest_name()
-            .map(|name| source.join(name))
-            .filter(|p| p.is_file()),
+        None => workflow.manifest_name().map(|name| source.join(name)).filter(|p| p.is_file()),
     }
 }
 

@@ -53,10 +53,7 @@ pub enum BuildError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
-    move |source| BuildError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| BuildError::Io { path: path.to_path_buf(), source }
 }
 
 /// Where and how to build.
@@ -172,15 +169,9 @@ pub async fn build(
     built.extend(run_all(functions, &cache, options).await?);
 
     // Phase two: artifacts, templates, build.toml, state.
-    let state_file = options
-        .build_dir
-        .parent()
-        .unwrap_or(cwd)
-        .join("accel-build.json");
-    let mut state: BTreeMap<String, String> = std::fs::read(&state_file)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let state_file = options.build_dir.parent().unwrap_or(cwd).join("accel-build.json");
+    let mut state: BTreeMap<String, String> =
+        std::fs::read(&state_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let mut report = BuildReport::default();
     let mut definitions = Vec::new();
     let mut keep = Vec::new();
@@ -189,35 +180,18 @@ pub async fn build(
         let mut written = 0;
         for (logical_id, _) in b.unit.logical_ids.iter().zip(b.unit.resources()) {
             let artifact = options.build_dir.join(&b.unit.stack_path).join(logical_id);
-            let subfolder = if b.unit.is_layer() {
-                b.unit
-                    .workflow
-                    .layer_subfolder(&b.unit.runtime)
-                    .unwrap_or("")
-            } else {
-                ""
-            };
-            let key = format!(
-                "{}+{}+{subfolder}",
-                b.code.0,
-                b.deps.as_ref().map(|d| d.0.as_str()).unwrap_or("-")
-            );
+            let subfolder =
+                if b.unit.is_layer() { b.unit.workflow.layer_subfolder(&b.unit.runtime).unwrap_or("") } else { "" };
+            let key = format!("{}+{}+{subfolder}", b.code.0, b.deps.as_ref().map(|d| d.0.as_str()).unwrap_or("-"));
             // Relative to the build folder: a moved project keeps its state.
-            let state_key = Path::new(&b.unit.stack_path)
-                .join(logical_id)
-                .to_string_lossy()
-                .into_owned();
+            let state_key = Path::new(&b.unit.stack_path).join(logical_id).to_string_lossy().into_owned();
             if options.cached && artifact.is_dir() && state.get(&state_key) == Some(&key) {
                 continue;
             }
             let staging = fsops::staging_dir(&artifact).map_err(io_error(&artifact))?;
             let target = staging.path().join(subfolder);
             fsops::link_tree(&b.code.1, &target).map_err(io_error(&b.code.1))?;
-            if let Some((_, deps)) = b
-                .deps
-                .as_ref()
-                .filter(|_| b.unit.workflow.ships_dependencies())
-            {
+            if let Some((_, deps)) = b.deps.as_ref().filter(|_| b.unit.workflow.ships_dependencies()) {
                 fsops::link_tree(deps, &target).map_err(io_error(deps))?;
             }
             fsops::publish(staging, &artifact).map_err(io_error(&artifact))?;
@@ -226,15 +200,10 @@ pub async fn build(
         }
         keep.push(b.code.1.clone());
         keep.extend(b.deps.as_ref().map(|d| d.1.clone()));
-        let manifest_md5 = b
-            .unit
-            .manifest
-            .as_ref()
-            .and_then(|m| std::fs::read(m).ok())
-            .map(|bytes| {
-                use md5::Digest;
-                hex::encode(md5::Md5::digest(bytes))
-            });
+        let manifest_md5 = b.unit.manifest.as_ref().and_then(|m| std::fs::read(m).ok()).map(|bytes| {
+            use md5::Digest;
+            hex::encode(md5::Md5::digest(bytes))
+        });
         definitions.push((b.unit.clone(), manifest_md5, b.code.0.clone()));
         let unit_report = UnitReport {
             label: b.unit.label(),
@@ -249,13 +218,12 @@ pub async fn build(
     }
 
     let artifacts = artifact_paths(stack, &options.build_dir, &state);
-    output::write_templates(stack, &options.build_dir, &artifacts)
-        .map_err(io_error(&options.build_dir))?;
+    let patches = esbuild_patches(stack, &built, &artifacts);
+    output::write_templates(stack, &options.build_dir, &artifacts, &patches).map_err(io_error(&options.build_dir))?;
     let full_build = options.selection.resource.is_none();
     if full_build {
         let toml_path = options.build_dir.parent().unwrap_or(cwd).join("build.toml");
-        fsops::write_atomic(&toml_path, output::build_toml(&definitions).as_bytes())
-            .map_err(io_error(&toml_path))?;
+        fsops::write_atomic(&toml_path, output::build_toml(&definitions).as_bytes()).map_err(io_error(&toml_path))?;
     }
     let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
     fsops::write_atomic(&state_file, &state_bytes).map_err(io_error(&state_file))?;
@@ -265,31 +233,38 @@ pub async fn build(
     Ok(report)
 }
 
+fn esbuild_patches(
+    stack: &Stack,
+    built: &[Built],
+    artifacts: &HashMap<String, PathBuf>,
+) -> HashMap<String, output::Patch> {
+    let mut patches = HashMap::new();
+    for b in built.iter().filter(|b| b.unit.workflow == workflow::Workflow::Esbuild) {
+        for path in b.unit.resources() {
+            if let (Some((_, resource)), Some(artifact)) = (stack.find(&path), artifacts.get(&path)) {
+                patches.insert(path.clone(), output::esbuild_patch(resource, artifact, b.unit.build_properties()));
+            }
+        }
+    }
+    patches
+}
+
 /// Every resource with a built artifact folder, from this build or an earlier
 /// one (a single-resource build keeps the others).
-fn artifact_paths(
-    stack: &Stack,
-    build_dir: &Path,
-    state: &BTreeMap<String, String>,
-) -> HashMap<String, PathBuf> {
+fn artifact_paths(stack: &Stack, build_dir: &Path, state: &BTreeMap<String, String>) -> HashMap<String, PathBuf> {
     stack
         .all_resources()
         .filter_map(|(s, r)| {
             let key = Path::new(&s.stack_path).join(&r.logical_id);
             let dir = build_dir.join(&key);
-            (state.contains_key(key.to_string_lossy().as_ref()) && dir.is_dir())
-                .then(|| (r.full_path.clone(), dir))
+            (state.contains_key(key.to_string_lossy().as_ref()) && dir.is_dir()).then(|| (r.full_path.clone(), dir))
         })
         .collect()
 }
 
 /// Runs phase one for `units` concurrently; the first error wins, after all
 /// have finished (as sam does).
-async fn run_all(
-    units: Vec<BuildUnit>,
-    cache: &Cache,
-    options: &BuildOptions,
-) -> Result<Vec<Built>, BuildError> {
+async fn run_all(units: Vec<BuildUnit>, cache: &Cache, options: &BuildOptions) -> Result<Vec<Built>, BuildError> {
     let limit = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, unit) in units.into_iter().enumerate() {
@@ -304,10 +279,7 @@ async fn run_all(
         match joined {
             Ok(result) => results.push(result),
             Err(e) => {
-                return Err(BuildError::Resource {
-                    resource: "build".into(),
-                    message: e.to_string(),
-                });
+                return Err(BuildError::Resource { resource: "build".into(), message: e.to_string() });
             }
         }
     }
@@ -317,12 +289,8 @@ async fn run_all(
 
 async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool) -> Result<Built, BuildError> {
     let started = Instant::now();
-    let fail = |message: String| BuildError::Resource {
-        resource: unit.label(),
-        message,
-    };
-    let deps_key =
-        cache::deps_key(&unit).map_err(|e| fail(format!("cannot read the manifest: {e}")))?;
+    let fail = |message: String| BuildError::Resource { resource: unit.label(), message };
+    let deps_key = cache::deps_key(&unit).map_err(|e| fail(format!("cannot read the manifest: {e}")))?;
     let mut deps_step = Step::None;
     let deps = match (&deps_key, &unit.manifest) {
         (Some(key), Some(manifest)) => {
@@ -332,10 +300,7 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool) -> Result<Buil
                 Cache::touch(&entry);
             } else {
                 let staging = fsops::staging_dir(&entry).map_err(io_error(&entry))?;
-                unit.workflow
-                    .install_dependencies(&unit, manifest, staging.path())
-                    .await
-                    .map_err(fail)?;
+                unit.workflow.install_dependencies(&unit, manifest, staging.path()).await.map_err(fail)?;
                 fsops::publish(staging, &entry).map_err(io_error(&entry))?;
                 deps_step = Step::Built;
             }
@@ -343,27 +308,17 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool) -> Result<Buil
         }
         _ => None,
     };
-    let code_key = cache::code_key(&unit, deps_key.as_deref())
-        .map_err(|e| fail(format!("cannot read the source: {e}")))?;
+    let code_key =
+        cache::code_key(&unit, deps_key.as_deref()).map_err(|e| fail(format!("cannot read the source: {e}")))?;
     let entry = cache.code_entry(&code_key);
     let code_step = if cached && entry.is_dir() {
         Cache::touch(&entry);
         Step::Reused
     } else {
         let staging = fsops::staging_dir(&entry).map_err(io_error(&entry))?;
-        unit.workflow
-            .build_code(&unit, deps.as_ref().map(|d| d.1.as_path()), staging.path())
-            .await
-            .map_err(fail)?;
+        unit.workflow.build_code(&unit, deps.as_ref().map(|d| d.1.as_path()), staging.path()).await.map_err(fail)?;
         fsops::publish(staging, &entry).map_err(io_error(&entry))?;
         Step::Built
     };
-    Ok(Built {
-        unit,
-        deps,
-        code: (code_key, entry),
-        deps_step,
-        code_step,
-        elapsed: started.elapsed(),
-    })
+    Ok(Built { unit, deps, code: (code_key, entry), deps_step, code_step, elapsed: started.elapsed() })
 }

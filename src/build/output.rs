@@ -25,40 +25,32 @@ const PATH_PROPERTIES: &[(&str, &[&str])] = &[
     ("AWS::Serverless::GraphQLApi", &["SchemaUri", "CodeUri"]),
     ("AWS::ApiGateway::RestApi", &["BodyS3Location"]),
     ("AWS::ApiGatewayV2::Api", &["BodyS3Location"]),
-    (
-        "AWS::StepFunctions::StateMachine",
-        &["DefinitionS3Location"],
-    ),
+    ("AWS::StepFunctions::StateMachine", &["DefinitionS3Location"]),
     ("AWS::AppSync::GraphQLSchema", &["DefinitionS3Location"]),
     (
         "AWS::AppSync::Resolver",
-        &[
-            "RequestMappingTemplateS3Location",
-            "ResponseMappingTemplateS3Location",
-            "CodeS3Location",
-        ],
+        &["RequestMappingTemplateS3Location", "ResponseMappingTemplateS3Location", "CodeS3Location"],
     ),
     (
         "AWS::AppSync::FunctionConfiguration",
-        &[
-            "RequestMappingTemplateS3Location",
-            "ResponseMappingTemplateS3Location",
-            "CodeS3Location",
-        ],
+        &["RequestMappingTemplateS3Location", "ResponseMappingTemplateS3Location", "CodeS3Location"],
     ),
-    (
-        "AWS::ElasticBeanstalk::ApplicationVersion",
-        &["SourceBundle"],
-    ),
+    ("AWS::ElasticBeanstalk::ApplicationVersion", &["SourceBundle"]),
     ("AWS::CloudFormation::ModuleVersion", &["ModulePackage"]),
-    (
-        "AWS::CloudFormation::ResourceVersion",
-        &["SchemaHandlerPackage"],
-    ),
+    ("AWS::CloudFormation::ResourceVersion", &["SchemaHandlerPackage"]),
     ("AWS::Serverless::Application", &["Location"]),
     ("AWS::CloudFormation::Stack", &["TemplateURL"]),
     ("AWS::CloudFormation::StackSet", &["TemplateURL"]),
 ];
+
+/// Property changes a workflow asks of the output template (esbuild's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Patch {
+    /// A new `Handler`.
+    pub handler: Option<String>,
+    /// A new `Environment.Variables.NODE_OPTIONS`.
+    pub node_options: Option<String>,
+}
 
 /// Writes `template.yaml` for every stack of `root` under `build_dir`.
 /// `artifacts` maps a resource's full path to its built folder.
@@ -66,14 +58,13 @@ pub fn write_templates(
     root: &Stack,
     build_dir: &Path,
     artifacts: &HashMap<String, PathBuf>,
+    patches: &HashMap<String, Patch>,
 ) -> std::io::Result<()> {
     for stack in root.stacks() {
         let out_dir = build_dir.join(&stack.stack_path);
-        let template = rewrite(stack, build_dir, artifacts);
-        super::fsops::write_atomic(
-            &out_dir.join("template.yaml"),
-            yaml::to_yaml(&template).as_bytes(),
-        )?;
+        let mut template = rewrite(stack, build_dir, artifacts);
+        apply_patches(stack, &mut template, patches);
+        super::fsops::write_atomic(&out_dir.join("template.yaml"), yaml::to_yaml(&template).as_bytes())?;
     }
     Ok(())
 }
@@ -86,33 +77,21 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
         return template;
     };
     for (id, resource) in resources.iter_mut() {
-        let Some(kind) = resource
-            .get("Type")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        else {
+        let Some(kind) = resource.get("Type").and_then(Value::as_str).map(str::to_string) else {
             continue;
         };
         let Some((_, properties)) = PATH_PROPERTIES.iter().find(|(t, _)| *t == kind) else {
             continue;
         };
-        let full_path = if stack.stack_path.is_empty() {
-            id.clone()
-        } else {
-            format!("{}/{id}", stack.stack_path)
-        };
+        let full_path = if stack.stack_path.is_empty() { id.clone() } else { format!("{}/{id}", stack.stack_path) };
         let child = stack.children.iter().find(|c| c.stack_path == full_path);
         let Some(resource) = resource.as_object_mut() else {
             continue;
         };
-        let props = resource
-            .entry("Properties")
-            .or_insert_with(|| Value::Object(Map::new()));
+        let props = resource.entry("Properties").or_insert_with(|| Value::Object(Map::new()));
         if let Some(artifact) = artifacts.get(&full_path) {
             props[properties[0]] = Value::String(relative(artifact, out_dir));
-            let metadata = resource
-                .entry("Metadata")
-                .or_insert_with(|| Value::Object(Map::new()));
+            let metadata = resource.entry("Metadata").or_insert_with(|| Value::Object(Map::new()));
             if let Some(metadata) = metadata.as_object_mut() {
                 metadata.insert("SamResourceId".into(), Value::String(id.clone()));
             }
@@ -141,6 +120,51 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
     template
 }
 
+fn apply_patches(stack: &Stack, template: &mut Value, patches: &HashMap<String, Patch>) {
+    for resource in &stack.resources {
+        let Some(patch) = patches.get(&resource.full_path) else { continue };
+        let Some(props) = template.pointer_mut(&format!("/Resources/{}/Properties", resource.logical_id)) else {
+            continue;
+        };
+        if let Some(handler) = &patch.handler {
+            props["Handler"] = Value::String(handler.clone());
+        }
+        if let Some(options) = &patch.node_options {
+            let env = props.as_object_mut().map(|p| p.entry("Environment").or_insert_with(|| serde_json::json!({})));
+            if let Some(env) = env.and_then(Value::as_object_mut) {
+                let vars = env.entry("Variables").or_insert_with(|| serde_json::json!({}));
+                vars["NODE_OPTIONS"] = Value::String(options.clone());
+            }
+        }
+    }
+}
+
+/// esbuild's template fixes (spec §1.4): a handler whose file the bundle
+/// does not have at its path becomes its basename (`src/app.handler` →
+/// `app.handler`); `Sourcemap: true` needs `--enable-source-maps` in NODE_OPTIONS.
+pub fn esbuild_patch(resource: &crate::template::Resource, artifact: &Path, build_properties: &Value) -> Patch {
+    let mut patch = Patch::default();
+    if let Some(handler) = resource.string("Handler")
+        && let Some((module, function)) = handler.rsplit_once('.')
+        && !handler.starts_with("/opt")
+        && !artifact.join(format!("{module}.js")).is_file()
+    {
+        let base = module.rsplit('/').next().unwrap_or(module);
+        patch.handler = Some(format!("{base}.{function}"));
+    }
+    if build_properties.get("Sourcemap") == Some(&Value::Bool(true)) {
+        let current = resource
+            .property("Environment")
+            .and_then(|e| e.pointer("/Variables/NODE_OPTIONS"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !current.contains("--enable-source-maps") {
+            patch.node_options = Some(format!("{current} --enable-source-maps").trim().to_string());
+        }
+    }
+    patch
+}
+
 fn is_relative_local(path: &str) -> bool {
     !(path.starts_with("s3://")
         || path.starts_with("http://")
@@ -158,8 +182,7 @@ fn relative(path: &Path, from: &Path) -> String {
 /// derived from what the unit builds (sam uses random uuids; any id works).
 pub fn build_toml(units: &[(BuildUnit, Option<String>, String)]) -> String {
     let mut doc = toml_edit::DocumentMut::new();
-    doc.decor_mut()
-        .set_prefix("# This file is auto generated by SAM CLI build command\n\n");
+    doc.decor_mut().set_prefix("# This file is auto generated by SAM CLI build command\n\n");
     let mut functions = toml_edit::Table::new();
     let mut layers = toml_edit::Table::new();
     functions.set_implicit(true);
@@ -178,12 +201,7 @@ pub fn build_toml(units: &[(BuildUnit, Option<String>, String)]) -> String {
                 t["source_hash"] = toml_edit::value(source_hash.clone());
                 t["manifest_hash"] = toml_edit::value(manifest_md5.clone().unwrap_or_default());
                 t["packagetype"] = toml_edit::value("Zip");
-                t["functions"] = toml_edit::value(
-                    resources
-                        .iter()
-                        .map(String::as_str)
-                        .collect::<toml_edit::Array>(),
-                );
+                t["functions"] = toml_edit::value(resources.iter().map(String::as_str).collect::<toml_edit::Array>());
                 if let Some(meta) = unit.metadata.as_object().filter(|m| !m.is_empty()) {
                     t["metadata"] = toml_edit::Item::Table(json_table(meta));
                 }
@@ -193,7 +211,8 @@ pub fn build_toml(units: &[(BuildUnit, Option<String>, String)]) -> String {
                 t["layer_name"] = toml_edit::value(path.clone());
                 t["codeuri"] = toml_edit::value(codeuri);
                 t["build_method"] = toml_edit::value(unit.runtime.clone());
-                t["compatible_runtimes"] = toml_edit::value(toml_edit::Array::new());
+                t["compatible_runtimes"] =
+                    toml_edit::value(unit.compatible_runtimes.iter().map(String::as_str).collect::<toml_edit::Array>());
                 t["architecture"] = toml_edit::value(unit.architecture.clone());
                 t["source_hash"] = toml_edit::value(source_hash.clone());
                 t["manifest_hash"] = toml_edit::value(manifest_md5.clone().unwrap_or_default());
@@ -221,16 +240,9 @@ fn json_table(map: &Map<String, Value>) -> toml_edit::Table {
 fn json_value(v: &Value) -> toml_edit::Value {
     match v {
         Value::Bool(b) => (*b).into(),
-        Value::Number(n) => n.as_i64().map_or_else(
-            || n.as_f64().unwrap_or_default().into(),
-            toml_edit::Value::from,
-        ),
+        Value::Number(n) => n.as_i64().map_or_else(|| n.as_f64().unwrap_or_default().into(), toml_edit::Value::from),
         Value::String(s) => s.as_str().into(),
-        Value::Array(items) => items
-            .iter()
-            .map(json_value)
-            .collect::<toml_edit::Array>()
-            .into(),
+        Value::Array(items) => items.iter().map(json_value).collect::<toml_edit::Array>().into(),
         Value::Object(map) => {
             let mut inline = toml_edit::InlineTable::new();
             for (k, v) in map {
@@ -246,20 +258,7 @@ fn json_value(v: &Value) -> toml_edit::Value {
 /// builds and checkouts.
 fn stable_uuid(unit: &BuildUnit) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!(
-        "{}|{}|{}|{}",
-        unit.label(),
-        unit.runtime,
-        unit.architecture,
-        unit.metadata
-    ));
+    let digest = Sha256::digest(format!("{}|{}|{}|{}", unit.label(), unit.runtime, unit.architecture, unit.metadata));
     let h = hex::encode(&digest[..16]);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }

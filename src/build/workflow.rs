@@ -56,9 +56,7 @@ impl Workflow {
     pub fn select(build_method: Option<&str>, runtime: &str) -> Result<Workflow, String> {
         let key = build_method.unwrap_or(runtime);
         if DEPRECATED.contains(&key) || (build_method.is_none() && DEPRECATED.contains(&runtime)) {
-            return Err(format!(
-                "Building functions with {key} is no longer supported"
-            ));
+            return Err(format!("Building functions with {key} is no longer supported"));
         }
         if let Some((_, tool)) = NOT_YET.iter().find(|(prefix, _)| key.starts_with(prefix)) {
             return Err(format!(
@@ -156,12 +154,7 @@ impl Workflow {
     }
 
     /// Installs the dependencies of `unit` into `out` (a fresh folder).
-    pub async fn install_dependencies(
-        self,
-        unit: &BuildUnit,
-        manifest: &Path,
-        out: &Path,
-    ) -> Result<(), String> {
+    pub async fn install_dependencies(self, unit: &BuildUnit, manifest: &Path, out: &Path) -> Result<(), String> {
         match self {
             Workflow::Pip => {
                 let version = unit.runtime.trim_start_matches("python");
@@ -184,14 +177,7 @@ impl Workflow {
                 ])
                 .args(["--target"])
                 .arg(out)
-                .args([
-                    "--platform",
-                    platform,
-                    "--implementation",
-                    "cp",
-                    "--python-version",
-                    version,
-                ])
+                .args(["--platform", platform, "--implementation", "cp", "--python-version", version])
                 .args(["--only-binary=:all:", "--upgrade", "-r"])
                 .arg(manifest);
                 run(pip, "PythonPipBuilder:ResolveDependencies").await
@@ -206,14 +192,7 @@ impl Workflow {
                     }
                 }
                 let mut npm = Command::new("npm");
-                npm.current_dir(out).args([
-                    "install",
-                    "-q",
-                    "--no-audit",
-                    "--no-fund",
-                    "--no-save",
-                    "--unsafe-perm",
-                ]);
+                npm.current_dir(out).args(["install", "-q", "--no-audit", "--no-fund", "--no-save", "--unsafe-perm"]);
                 if self == Workflow::Npm {
                     npm.arg("--omit=dev");
                 }
@@ -229,12 +208,7 @@ impl Workflow {
 
     /// Builds the code of `unit` into `out` (a fresh folder), using the
     /// installed dependencies in `deps` where the workflow needs them.
-    pub async fn build_code(
-        self,
-        unit: &BuildUnit,
-        deps: Option<&Path>,
-        out: &Path,
-    ) -> Result<(), String> {
+    pub async fn build_code(self, unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<(), String> {
         match self {
             Workflow::Pip | Workflow::Npm => {
                 fsops::copy_tree(&unit.source_dir, out, self.excludes()).map_err(|e| e.to_string())
@@ -253,28 +227,16 @@ impl Workflow {
 }
 
 fn python_command() -> PathBuf {
-    std::env::var_os("ACCEL_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "python3".into())
+    std::env::var_os("ACCEL_PYTHON").map(PathBuf::from).unwrap_or_else(|| "python3".into())
 }
 
 async fn esbuild(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<(), String> {
-    let props = unit
-        .build_properties()
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let props = unit.build_properties().as_object().cloned().unwrap_or_default();
     let entry_points: Vec<String> = match props.get("EntryPoints").and_then(|e| e.as_array()) {
-        Some(list) => list
-            .iter()
-            .filter_map(|e| e.as_str().map(str::to_string))
-            .collect(),
+        Some(list) => list.iter().filter_map(|e| e.as_str().map(str::to_string)).collect(),
         None => {
             let handler = unit.handler.clone().unwrap_or_default();
-            let module = handler
-                .rsplit_once('.')
-                .map_or(handler.as_str(), |(m, _)| m)
-                .to_string();
+            let module = handler.rsplit_once('.').map_or(handler.as_str(), |(m, _)| m).to_string();
             vec![module]
         }
     };
@@ -290,8 +252,7 @@ async fn esbuild(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<()
         let file = resolve_entry(&unit.source_dir, entry);
         cmd.arg(file);
     }
-    cmd.args(["--bundle", "--platform=node"])
-        .arg(format!("--outdir={}", out.display()));
+    cmd.args(["--bundle", "--platform=node"]).arg(format!("--outdir={}", out.display()));
     if let Some(n) = &node_modules {
         cmd.env("NODE_PATH", n);
     }
@@ -304,11 +265,7 @@ async fn esbuild(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<()
         cmd.args(esbuild_flag(key, value));
     }
     for (key, value) in defaults {
-        let value = if value == "true" {
-            serde_json::Value::Bool(true)
-        } else {
-            value.into()
-        };
+        let value = if value == "true" { serde_json::Value::Bool(true) } else { value.into() };
         cmd.args(esbuild_flag(key, &value));
     }
     run(cmd, "NodejsNpmEsbuildBuilder:EsbuildBundle").await
@@ -327,11 +284,9 @@ fn esbuild_flag(key: &str, value: &serde_json::Value) -> Vec<String> {
     match value {
         serde_json::Value::Bool(true) => vec![format!("--{kebab}")],
         serde_json::Value::Bool(false) | serde_json::Value::Null => vec![],
-        serde_json::Value::Array(items) => items
-            .iter()
-            .filter_map(|i| i.as_str())
-            .map(|i| format!("--{kebab}:{i}"))
-            .collect(),
+        serde_json::Value::Array(items) => {
+            items.iter().filter_map(|i| i.as_str()).map(|i| format!("--{kebab}:{i}")).collect()
+        }
         serde_json::Value::String(s) => vec![format!("--{kebab}={s}")],
         other => vec![format!("--{kebab}={other}")],
     }
@@ -351,18 +306,10 @@ fn resolve_entry(source: &Path, entry: &str) -> String {
 
 async fn makefile(unit: &BuildUnit, out: &Path) -> Result<(), String> {
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-    fsops::copy_tree(
-        &unit.source_dir,
-        scratch.path(),
-        Workflow::Makefile.excludes(),
-    )
-    .map_err(|e| e.to_string())?;
+    fsops::copy_tree(&unit.source_dir, scratch.path(), Workflow::Makefile.excludes()).map_err(|e| e.to_string())?;
     let makefile = scratch.path().join("Makefile");
     if !makefile.is_file() {
-        return Err(format!(
-            "Makefile not found at {}",
-            unit.source_dir.join("Makefile").display()
-        ));
+        return Err(format!("Makefile not found at {}", unit.source_dir.join("Makefile").display()));
     }
     let mut make = Command::new("make");
     make.current_dir(scratch.path())
@@ -379,11 +326,7 @@ async fn go_build(unit: &BuildUnit, out: &Path) -> Result<(), String> {
     } else {
         unit.handler.clone().unwrap_or_default()
     };
-    let arch = if unit.architecture == "arm64" {
-        "arm64"
-    } else {
-        "amd64"
-    };
+    let arch = if unit.architecture == "arm64" { "arm64" } else { "amd64" };
     let mut go = Command::new("go");
     go.current_dir(&unit.source_dir)
         .args(["build", "-trimpath", "-o"])
@@ -397,11 +340,7 @@ async fn go_build(unit: &BuildUnit, out: &Path) -> Result<(), String> {
 
 /// Runs a build tool; on failure, its output and sam's `<Workflow>:<Action>`.
 async fn run(mut command: Command, action: &str) -> Result<(), String> {
-    let program = command
-        .as_std()
-        .get_program()
-        .to_string_lossy()
-        .into_owned();
+    let program = command.as_std().get_program().to_string_lossy().into_owned();
     let output = command
         .stdin(std::process::Stdio::null())
         .output()
@@ -415,10 +354,7 @@ async fn run(mut command: Command, action: &str) -> Result<(), String> {
     if !stdout.trim().is_empty() {
         text = format!("{}\n{text}", stdout.trim());
     }
-    Err(format!(
-        "{action} - {program} failed ({}):\n{text}",
-        output.status
-    ))
+    Err(format!("{action} - {program} failed ({}):\n{text}", output.status))
 }
 
 #[cfg(test)]
@@ -430,22 +366,10 @@ mod tests {
     fn selection_follows_build_method_then_runtime() {
         assert_eq!(Workflow::select(None, "python3.12"), Ok(Workflow::Pip));
         assert_eq!(Workflow::select(None, "nodejs22.x"), Ok(Workflow::Npm));
-        assert_eq!(
-            Workflow::select(Some("esbuild"), "nodejs22.x"),
-            Ok(Workflow::Esbuild)
-        );
-        assert_eq!(
-            Workflow::select(Some("makefile"), "python3.12"),
-            Ok(Workflow::Makefile)
-        );
-        assert_eq!(
-            Workflow::select(None, "provided.al2023"),
-            Ok(Workflow::Makefile)
-        );
-        assert_eq!(
-            Workflow::select(Some("python3.12"), "python3.12"),
-            Ok(Workflow::Pip)
-        );
+        assert_eq!(Workflow::select(Some("esbuild"), "nodejs22.x"), Ok(Workflow::Esbuild));
+        assert_eq!(Workflow::select(Some("makefile"), "python3.12"), Ok(Workflow::Makefile));
+        assert_eq!(Workflow::select(None, "provided.al2023"), Ok(Workflow::Makefile));
+        assert_eq!(Workflow::select(Some("python3.12"), "python3.12"), Ok(Workflow::Pip));
         assert_eq!(
             Workflow::select(None, "python3.7").unwrap_err(),
             "Building functions with python3.7 is no longer supported"
@@ -454,36 +378,17 @@ mod tests {
             Workflow::select(Some("magic"), "python3.12").unwrap_err(),
             "'magic' does not have a supported builder"
         );
-        assert_eq!(
-            Workflow::select(None, "cobol1.x").unwrap_err(),
-            "'cobol1.x' runtime is not supported"
-        );
-        assert!(
-            Workflow::select(None, "java21")
-                .unwrap_err()
-                .contains("Maven/Gradle")
-        );
+        assert_eq!(Workflow::select(None, "cobol1.x").unwrap_err(), "'cobol1.x' runtime is not supported");
+        assert!(Workflow::select(None, "java21").unwrap_err().contains("Maven/Gradle"));
     }
 
     #[test]
     fn esbuild_properties_become_flags() {
         assert_eq!(esbuild_flag("Minify", &json!(true)), ["--minify"]);
         assert!(esbuild_flag("Sourcemap", &json!(false)).is_empty());
-        assert_eq!(
-            esbuild_flag("Target", &json!("es2022")),
-            ["--target=es2022"]
-        );
-        assert_eq!(
-            esbuild_flag("MainFields", &json!("module,main")),
-            ["--main-fields=module,main"]
-        );
-        assert_eq!(
-            esbuild_flag("External", &json!(["a", "b"])),
-            ["--external:a", "--external:b"]
-        );
-        assert_eq!(
-            esbuild_flag("Loader", &json!([".png=file"])),
-            ["--loader:.png=file"]
-        );
+        assert_eq!(esbuild_flag("Target", &json!("es2022")), ["--target=es2022"]);
+        assert_eq!(esbuild_flag("MainFields", &json!("module,main")), ["--main-fields=module,main"]);
+        assert_eq!(esbuild_flag("External", &json!(["a", "b"])), ["--external:a", "--external:b"]);
+        assert_eq!(esbuild_flag("Loader", &json!([".png=file"])), ["--loader:.png=file"]);
     }
 }

@@ -23,12 +23,8 @@ pub const CODE_SYNC_TYPES: [&str; 10] = [
 
 /// sam's two-letter short options, which clap cannot declare as shorts; they
 /// are rewritten to their long form before parsing.
-pub const TWO_LETTER_SHORTS: [(&str, &str); 4] = [
-    ("-bi", "--build-image"),
-    ("-cd", "--cache-dir"),
-    ("-ef", "--container-env-var-file"),
-    ("-mw", "--mount-with"),
-];
+pub const TWO_LETTER_SHORTS: [(&str, &str); 4] =
+    [("-bi", "--build-image"), ("-cd", "--cache-dir"), ("-ef", "--container-env-var-file"), ("-mw", "--mount-with")];
 
 /// accel: the fast inner loop for AWS SAM projects.
 #[derive(Debug, Parser)]
@@ -96,12 +92,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TemplateArgs {
     /// SAM template to use [default: the first of template.yaml, template.yml, template.json].
-    #[arg(
-        short = 't',
-        long = "template-file",
-        visible_alias = "template",
-        env = "SAM_TEMPLATE_FILE"
-    )]
+    #[arg(short = 't', long = "template-file", visible_alias = "template", env = "SAM_TEMPLATE_FILE")]
     pub template_file: Option<PathBuf>,
     /// Template parameter values: `Key=Value ...`, `ParameterKey=K,ParameterValue=V ...` or `file://params.toml`.
     #[arg(long, num_args = 1.., action = clap::ArgAction::Append, allow_hyphen_values = true)]
@@ -355,13 +346,7 @@ fn parse_region(value: &str) -> Result<String, String> {
         && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !value.starts_with('-')
         && !value.ends_with('-');
-    if ok {
-        Ok(value.to_string())
-    } else {
-        Err(format!(
-            "Provided region: {value} doesn't match a supported format"
-        ))
-    }
+    if ok { Ok(value.to_string()) } else { Err(format!("Provided region: {value} doesn't match a supported format")) }
 }
 
 /// `Key=Value` with exactly one `=`, as sam demands of --watch-exclude.

@@ -10,19 +10,13 @@ use super::args::{self, Cli, Command};
 pub fn check_usage(cli: &Cli) -> Result<(), clap::Error> {
     let usage = |command: &str, message: String| {
         let mut root = Cli::command();
-        let sub = root
-            .find_subcommand_mut(command)
-            .cloned()
-            .unwrap_or_default();
-        sub.bin_name(format!("accel {command}"))
-            .error(clap::error::ErrorKind::MissingRequiredArgument, message)
+        let sub = root.find_subcommand_mut(command).cloned().unwrap_or_default();
+        sub.bin_name(format!("accel {command}")).error(clap::error::ErrorKind::MissingRequiredArgument, message)
     };
     let needs_container = |command: &str, flag: &str| {
         usage(
             command,
-            format!(
-                "Missing required parameter, need the --use-container flag in order to use --{flag} flag."
-            ),
+            format!("Missing required parameter, need the --use-container flag in order to use --{flag} flag."),
         )
     };
     let container_checks = |command: &str, c: &args::ContainerArgs, in_source: bool| {
@@ -36,8 +30,7 @@ pub fn check_usage(cli: &Cli) -> Result<(), clap::Error> {
         } else if in_source {
             return Err(usage(
                 command,
-                "You must not provide both the --build-in-source and --use-container parameters."
-                    .into(),
+                "You must not provide both the --build-in-source and --use-container parameters.".into(),
             ));
         }
         Ok(())
@@ -54,14 +47,9 @@ pub fn check_usage(cli: &Cli) -> Result<(), clap::Error> {
                 }
             }
             if b.hook_name.is_none()
-                && (b.skip_prepare_infra
-                    || b.prepare_infra
-                    || b.terraform_project_root_path.is_some())
+                && (b.skip_prepare_infra || b.prepare_infra || b.terraform_project_root_path.is_some())
             {
-                return Err(usage(
-                    "build",
-                    "Missing required parameter --hook-name.".into(),
-                ));
+                return Err(usage("build", "Missing required parameter --hook-name.".into()));
             }
             if let Ok(mode) = std::env::var("SAM_BUILD_MODE")
                 && !mode.is_empty()
@@ -69,24 +57,19 @@ pub fn check_usage(cli: &Cli) -> Result<(), clap::Error> {
             {
                 return Err(usage(
                     "build",
-                    "Invalid value for 'mode': invalid choice (SAM_BUILD_MODE must be 'debug')"
-                        .into(),
+                    "Invalid value for 'mode': invalid choice (SAM_BUILD_MODE must be 'debug')".into(),
                 ));
             }
         }
         Command::Sync(s) => container_checks("sync", &s.container, s.template.build_in_source)?,
         Command::Logs(l) => {
             if l.stack_name.is_none() && l.cw_log_group.is_empty() {
-                return Err(usage(
-                    "logs",
-                    "Missing option. Please provide '--stack-name' or '--cw-log-group'".into(),
-                ));
+                return Err(usage("logs", "Missing option. Please provide '--stack-name' or '--cw-log-group'".into()));
             }
             if l.stack_name.is_none() && !l.name.is_empty() {
                 return Err(usage(
                     "logs",
-                    "Missing option. Please provide '--stack-name' when using '--name' option"
-                        .into(),
+                    "Missing option. Please provide '--stack-name' when using '--name' option".into(),
                 ));
             }
         }

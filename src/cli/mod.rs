@@ -49,9 +49,7 @@ where
 
     // A forgiving first pass finds the command, the template and the config
     // file; the strict parse runs once the config values are in argv.
-    let probe = Cli::command()
-        .ignore_errors(true)
-        .try_get_matches_from(&argv);
+    let probe = Cli::command().ignore_errors(true).try_get_matches_from(&argv);
     if let Ok(matches) = probe
         && let Some((name, sub)) = matches.subcommand()
     {
@@ -70,9 +68,7 @@ where
             argv.splice(at..at, extra);
         }
     }
-    let matches = Cli::command()
-        .try_get_matches_from(&argv)
-        .map_err(|e| with_usage(e, &argv))?;
+    let matches = Cli::command().try_get_matches_from(&argv).map_err(|e| with_usage(e, &argv))?;
     let cli = Cli::from_arg_matches(&matches)?;
     if let Some((path, env, command, params)) = save_to {
         let path = config.path.clone().unwrap_or(path);
@@ -83,19 +79,12 @@ where
 
 /// The folder whose samconfig applies: the template's, else the cwd.
 pub fn project_dir(cwd: &Path, template: Option<&Path>) -> PathBuf {
-    template
-        .map(|t| cwd.join(t))
-        .and_then(|t| t.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| cwd.to_path_buf())
+    template.map(|t| cwd.join(t)).and_then(|t| t.parent().map(Path::to_path_buf)).unwrap_or_else(|| cwd.to_path_buf())
 }
 
 /// The options given on the command line, as samconfig keys and values, for
 /// `--save-params` (which saves neither itself nor the config file's name).
-fn given_parameters(
-    command: &str,
-    top: &ArgMatches,
-    sub: &ArgMatches,
-) -> serde_json::Map<String, serde_json::Value> {
+fn given_parameters(command: &str, top: &ArgMatches, sub: &ArgMatches) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::Value;
     let mut root = Cli::command();
     root.build();
@@ -106,22 +95,14 @@ fn given_parameters(
     for arg in cmd.get_arguments() {
         let id = arg.get_id().as_str();
         let Some(long) = arg.get_long() else { continue };
-        if matches!(
-            id,
-            "save_params" | "config_file" | "config_env" | "help" | "version"
-        ) {
+        if matches!(id, "save_params" | "config_file" | "config_env" | "help" | "version") {
             continue;
         }
-        let Some(m) = [sub, top]
-            .into_iter()
-            .find(|m| source(m, id) == Some(ValueSource::CommandLine))
-        else {
+        let Some(m) = [sub, top].into_iter().find(|m| source(m, id) == Some(ValueSource::CommandLine)) else {
             continue;
         };
-        let raw: Vec<String> = m
-            .get_raw(id)
-            .map(|vals| vals.map(|v| v.to_string_lossy().into_owned()).collect())
-            .unwrap_or_default();
+        let raw: Vec<String> =
+            m.get_raw(id).map(|vals| vals.map(|v| v.to_string_lossy().into_owned()).collect()).unwrap_or_default();
         let max = arg.get_num_args().map(|r| r.max_values()).unwrap_or(1);
         let (key, value) = if max == 0 {
             match long.strip_prefix("no-") {
@@ -131,18 +112,9 @@ fn given_parameters(
                 _ => (id.to_string(), Value::Bool(true)),
             }
         } else if max > 1 || matches!(arg.get_action(), clap::ArgAction::Append) {
-            (
-                id.to_string(),
-                Value::Array(raw.into_iter().map(Value::String).collect()),
-            )
+            (id.to_string(), Value::Array(raw.into_iter().map(Value::String).collect()))
         } else {
-            (
-                id.to_string(),
-                raw.into_iter()
-                    .next()
-                    .map(Value::String)
-                    .unwrap_or(Value::Null),
-            )
+            (id.to_string(), raw.into_iter().next().map(Value::String).unwrap_or(Value::Null))
         };
         params.insert(key, value);
     }
@@ -153,20 +125,15 @@ fn given_parameters(
 /// some (invalid values), so add the command's usage where it is missing.
 fn with_usage(mut error: clap::Error, argv: &[OsString]) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if matches!(
-        error.kind(),
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-    ) || error.get(ContextKind::Usage).is_some()
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || error.get(ContextKind::Usage).is_some()
     {
         return error;
     }
     let mut root = Cli::command();
     root.build();
     let usage = match argv.iter().find_map(|a| root.find_subcommand(a.to_str()?)) {
-        Some(sub) => sub
-            .clone()
-            .bin_name(format!("accel {}", sub.get_name()))
-            .render_usage(),
+        Some(sub) => sub.clone().bin_name(format!("accel {}", sub.get_name())).render_usage(),
         None => root.render_usage(),
     };
     error.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
@@ -213,10 +180,7 @@ pub fn rewrite_two_letter_shorts(argv: Vec<OsString>) -> Vec<OsString> {
                 if text == short {
                     return OsString::from(long);
                 }
-                if let Some(value) = text
-                    .strip_prefix(short)
-                    .and_then(|rest| rest.strip_prefix('='))
-                {
+                if let Some(value) = text.strip_prefix(short).and_then(|rest| rest.strip_prefix('=')) {
                     return OsString::from(format!("{long}={value}"));
                 }
             }
@@ -227,49 +191,30 @@ pub fn rewrite_two_letter_shorts(argv: Vec<OsString>) -> Vec<OsString> {
 
 /// Command-line tokens for the config values the user did not give on the
 /// command line or through an environment variable.
-fn config_tokens(
-    command: &str,
-    top: &ArgMatches,
-    sub: &ArgMatches,
-    config: &SamConfig,
-) -> Vec<OsString> {
+fn config_tokens(command: &str, top: &ArgMatches, sub: &ArgMatches, config: &SamConfig) -> Vec<OsString> {
     let mut root = Cli::command();
     root.build();
     let Some(cmd) = root.find_subcommand(command) else {
         return Vec::new();
     };
     let given = |id: &str| {
-        [top, sub].iter().any(|m| {
-            matches!(
-                source(m, id),
-                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-            )
-        })
+        [top, sub].iter().any(|m| matches!(source(m, id), Some(ValueSource::CommandLine | ValueSource::EnvVariable)))
     };
     let mut tokens = Vec::new();
     for (key, value) in &config.parameters {
         let long = key.replace('_', "-");
         let Some(arg) = cmd.get_arguments().find(|a| {
-            a.get_long() == Some(long.as_str())
-                || a.get_all_aliases()
-                    .is_some_and(|al| al.contains(&long.as_str()))
+            a.get_long() == Some(long.as_str()) || a.get_all_aliases().is_some_and(|al| al.contains(&long.as_str()))
         }) else {
             continue; // sam ignores keys that are not options of the command
         };
         let long = arg.get_long().unwrap_or_default().to_string();
-        let negation = cmd
-            .get_arguments()
-            .find(|a| a.get_long() == Some(format!("no-{long}").as_str()));
+        let negation = cmd.get_arguments().find(|a| a.get_long() == Some(format!("no-{long}").as_str()));
         if given(arg.get_id().as_str()) || negation.is_some_and(|n| given(n.get_id().as_str())) {
             continue;
         }
         let kind = option_kind(arg);
-        tokens.extend(samconfig::tokens_for(
-            &long,
-            kind,
-            negation.and_then(|n| n.get_long()),
-            value,
-        ));
+        tokens.extend(samconfig::tokens_for(&long, kind, negation.and_then(|n| n.get_long()), value));
     }
     tokens
 }
@@ -284,20 +229,8 @@ mod tests {
 
     #[test]
     fn two_letter_shorts_are_rewritten_before_the_terminator_only() {
-        let out =
-            rewrite_two_letter_shorts(os(&["accel", "build", "-bi", "img", "-cd=c", "--", "-mw"]));
-        assert_eq!(
-            out,
-            os(&[
-                "accel",
-                "build",
-                "--build-image",
-                "img",
-                "--cache-dir=c",
-                "--",
-                "-mw"
-            ])
-        );
+        let out = rewrite_two_letter_shorts(os(&["accel", "build", "-bi", "img", "-cd=c", "--", "-mw"]));
+        assert_eq!(out, os(&["accel", "build", "--build-image", "img", "--cache-dir=c", "--", "-mw"]));
     }
 
     #[test]
@@ -309,32 +242,21 @@ mod tests {
         )
         .unwrap();
         let inv = parse(os(&["accel", "sync", "--no-watch"]), dir.path()).unwrap();
-        let Command::Sync(sync) = inv.cli.command else {
-            panic!("sync expected")
-        };
+        let Command::Sync(sync) = inv.cli.command else { panic!("sync expected") };
         assert_eq!(sync.stack_name, "from-config");
-        assert!(
-            !sync.watch && sync.no_watch,
-            "--no-watch on the command line beats watch = true"
-        );
+        assert!(!sync.watch && sync.no_watch, "--no-watch on the command line beats watch = true");
         assert_eq!(sync.s3_prefix.as_deref(), Some("p"));
         assert_eq!(sync.capabilities, ["CAPABILITY_IAM"]);
 
         let inv = parse(os(&["accel", "sync", "--stack-name", "cli"]), dir.path()).unwrap();
-        let Command::Sync(sync) = inv.cli.command else {
-            panic!("sync expected")
-        };
+        let Command::Sync(sync) = inv.cli.command else { panic!("sync expected") };
         assert_eq!(sync.stack_name, "cli");
 
         let inv = parse(os(&["accel", "build", "--no-cached"]), dir.path()).unwrap();
-        let Command::Build(build) = inv.cli.command else {
-            panic!("build expected")
-        };
+        let Command::Build(build) = inv.cli.command else { panic!("build expected") };
         assert!(!build.cached);
         let inv = parse(os(&["accel", "build"]), dir.path()).unwrap();
-        let Command::Build(build) = inv.cli.command else {
-            panic!("build expected")
-        };
+        let Command::Build(build) = inv.cli.command else { panic!("build expected") };
         assert!(build.cached);
     }
 
@@ -361,38 +283,18 @@ mod tests {
         ];
         parse(os(&argv), dir.path()).unwrap();
         let saved = std::fs::read_to_string(dir.path().join("samconfig.toml")).unwrap();
-        assert!(
-            saved.starts_with("# team config"),
-            "comments survive: {saved}"
-        );
-        let config =
-            samconfig::load(&dir.path().join("samconfig.toml"), "default", "sync").unwrap();
+        assert!(saved.starts_with("# team config"), "comments survive: {saved}");
+        let config = samconfig::load(&dir.path().join("samconfig.toml"), "default", "sync").unwrap();
         assert_eq!(config.parameters["stack_name"], serde_json::json!("blog"));
-        assert_eq!(
-            config.parameters["dependency_layer"],
-            serde_json::json!(false)
-        );
+        assert_eq!(config.parameters["dependency_layer"], serde_json::json!(false));
         assert_eq!(config.parameters["tags"], serde_json::json!(["a=1", "b=2"]));
-        assert_eq!(
-            config.parameters["watch"],
-            serde_json::json!(true),
-            "other keys stay"
-        );
-        assert_eq!(
-            config.parameters["region"],
-            serde_json::json!("eu-west-1"),
-            "region goes to the global section"
-        );
+        assert_eq!(config.parameters["watch"], serde_json::json!(true), "other keys stay");
+        assert_eq!(config.parameters["region"], serde_json::json!("eu-west-1"), "region goes to the global section");
         assert!(!config.parameters.contains_key("save_params"));
         // The saved file then drives a run with no flags.
         let inv = parse(os(&["accel", "sync"]), dir.path()).unwrap();
-        let Command::Sync(sync) = inv.cli.command else {
-            panic!("sync expected")
-        };
-        assert_eq!(
-            (sync.stack_name.as_str(), sync.no_dependency_layer),
-            ("blog", true)
-        );
+        let Command::Sync(sync) = inv.cli.command else { panic!("sync expected") };
+        assert_eq!((sync.stack_name.as_str(), sync.no_dependency_layer), ("blog", true));
     }
 
     #[test]
@@ -405,9 +307,7 @@ mod tests {
         .unwrap();
         let inv = parse(os(&["accel", "logs", "--config-env", "prod"]), dir.path()).unwrap();
         assert_eq!(inv.cli.global.region.as_deref(), Some("eu-west-1"));
-        let Command::Logs(logs) = inv.cli.command else {
-            panic!("logs expected")
-        };
+        let Command::Logs(logs) = inv.cli.command else { panic!("logs expected") };
         assert_eq!(logs.stack_name.as_deref(), Some("prod-stack"));
     }
 
@@ -420,14 +320,8 @@ mod tests {
             "version = 0.1\n[default.build.parameters]\nexclude = [\"A\", \"B\"]\n",
         )
         .unwrap();
-        let inv = parse(
-            os(&["accel", "build", "-t", "app/template.yaml"]),
-            dir.path(),
-        )
-        .unwrap();
-        let Command::Build(build) = inv.cli.command else {
-            panic!("build expected")
-        };
+        let inv = parse(os(&["accel", "build", "-t", "app/template.yaml"]), dir.path()).unwrap();
+        let Command::Build(build) = inv.cli.command else { panic!("build expected") };
         assert_eq!(build.exclude, ["A", "B"]);
     }
 }

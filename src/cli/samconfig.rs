@@ -47,11 +47,7 @@ pub struct SamConfig {
 pub fn locate(dir: &Path, config_file: &str) -> Result<Option<PathBuf>, SamConfigError> {
     if config_file != DEFAULT_CONFIG_FILE {
         let path = dir.join(config_file);
-        return if path.is_file() {
-            Ok(Some(path))
-        } else {
-            Err(SamConfigError::Missing(path))
-        };
+        return if path.is_file() { Ok(Some(path)) } else { Err(SamConfigError::Missing(path)) };
     }
     let found: Vec<PathBuf> = ["samconfig.toml", "samconfig.yaml", "samconfig.yml"]
         .iter()
@@ -59,24 +55,17 @@ pub fn locate(dir: &Path, config_file: &str) -> Result<Option<PathBuf>, SamConfi
         .filter(|p| p.is_file())
         .collect();
     if found.len() > 1 {
-        eprintln!(
-            "More than one samconfig file found; using {}.",
-            found[0].display()
-        );
+        eprintln!("More than one samconfig file found; using {}.", found[0].display());
     }
     Ok(found.into_iter().next())
 }
 
 /// Reads the parameters of `command` in `env` from `path`.
 pub fn load(path: &Path, env: &str, command: &str) -> Result<SamConfig, SamConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|_| SamConfigError::Missing(path.to_path_buf()))?;
+    let text = std::fs::read_to_string(path).map_err(|_| SamConfigError::Missing(path.to_path_buf()))?;
     let doc = parse_document(path, &text)?;
     let Value::Object(doc) = doc else {
-        return Ok(SamConfig {
-            path: Some(path.to_path_buf()),
-            ..Default::default()
-        });
+        return Ok(SamConfig { path: Some(path.to_path_buf()), ..Default::default() });
     };
     if !doc.is_empty() && !doc.get("version").is_some_and(Value::is_number) {
         return Err(SamConfigError::Version(path.to_path_buf()));
@@ -91,39 +80,23 @@ pub fn load(path: &Path, env: &str, command: &str) -> Result<SamConfig, SamConfi
     };
     let mut parameters = section("global");
     parameters.extend(section(&command.replace([' ', '-'], "_")));
-    Ok(SamConfig {
-        path: Some(path.to_path_buf()),
-        parameters,
-    })
+    Ok(SamConfig { path: Some(path.to_path_buf()), parameters })
 }
 
 /// Writes `params` into `[<env>.<command>.parameters]` of `path` (creating
 /// it), the region into `[<env>.global.parameters]`, and `version = 0.1` when
 /// missing. TOML keeps its comments and layout; the write is atomic.
-pub fn save(
-    path: &Path,
-    env: &str,
-    command: &str,
-    params: &Map<String, Value>,
-) -> Result<(), SamConfigError> {
-    let fail = |message: String| SamConfigError::Save {
-        path: path.to_path_buf(),
-        message,
-    };
+pub fn save(path: &Path, env: &str, command: &str, params: &Map<String, Value>) -> Result<(), SamConfigError> {
+    let fail = |message: String| SamConfigError::Save { path: path.to_path_buf(), message };
     let existing = std::fs::read_to_string(path).unwrap_or_default();
     let command = command.replace([' ', '-'], "_");
     let section = |key: &str| {
-        if key == "region" {
-            "global"
-        } else {
-            command.as_str()
-        }
+        if key == "region" { "global" } else { command.as_str() }
     };
     let text = match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => {
-            let mut doc: toml_edit::DocumentMut = existing
-                .parse()
-                .map_err(|e: toml_edit::TomlError| fail(e.message().to_string()))?;
+            let mut doc: toml_edit::DocumentMut =
+                existing.parse().map_err(|e: toml_edit::TomlError| fail(e.message().to_string()))?;
             if !doc.contains_key("version") {
                 doc.insert("version", toml_edit::value(0.1));
             }
@@ -142,28 +115,21 @@ pub fn save(
             } else {
                 serde_yaml::from_str(&existing).map_err(|e| fail(e.to_string()))?
             };
-            let root = doc
-                .as_object_mut()
-                .ok_or_else(|| fail("not a mapping".into()))?;
+            let root = doc.as_object_mut().ok_or_else(|| fail("not a mapping".into()))?;
             root.entry("version").or_insert(serde_json::json!(0.1));
             for (key, value) in params {
-                root.entry(env).or_insert_with(|| Value::Object(Map::new()))[section(key)]["parameters"]
-                    [key] = value.clone();
+                root.entry(env).or_insert_with(|| Value::Object(Map::new()))[section(key)]["parameters"][key] =
+                    value.clone();
             }
             serde_yaml::to_string(&doc).map_err(|e| fail(e.to_string()))?
         }
         _ => return Err(SamConfigError::Extension(path.to_path_buf())),
     };
     let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temp, text)
-        .and_then(|()| std::fs::rename(&temp, path))
-        .map_err(|e| fail(e.to_string()))
+    std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, path)).map_err(|e| fail(e.to_string()))
 }
 
-fn implicit_table<'t>(
-    parent: &'t mut toml_edit::Table,
-    key: &str,
-) -> Option<&'t mut toml_edit::Table> {
+fn implicit_table<'t>(parent: &'t mut toml_edit::Table, key: &str) -> Option<&'t mut toml_edit::Table> {
     let item = parent.entry(key).or_insert_with(|| {
         let mut table = toml_edit::Table::new();
         table.set_implicit(true);
@@ -175,40 +141,26 @@ fn implicit_table<'t>(
 fn toml_value(value: &Value) -> toml_edit::Value {
     match value {
         Value::Bool(b) => (*b).into(),
-        Value::Array(items) => items
-            .iter()
-            .map(toml_value)
-            .collect::<toml_edit::Array>()
-            .into(),
-        Value::Number(n) => n
-            .as_i64()
-            .map_or_else(|| n.to_string().into(), toml_edit::Value::from),
+        Value::Array(items) => items.iter().map(toml_value).collect::<toml_edit::Array>().into(),
+        Value::Number(n) => n.as_i64().map_or_else(|| n.to_string().into(), toml_edit::Value::from),
         Value::String(s) => s.as_str().into(),
         other => other.to_string().into(),
     }
 }
 
 fn parse_document(path: &Path, text: &str) -> Result<Value, SamConfigError> {
-    let parse_err = |message: String| SamConfigError::Parse {
-        path: path.to_path_buf(),
-        message,
-    };
+    let parse_err = |message: String| SamConfigError::Parse { path: path.to_path_buf(), message };
     match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => toml::from_str::<Value>(text).map_err(|e| {
             // toml's Display spans several lines with a snippet; keep one.
             let line = e.span().map(|s| text[..s.start].lines().count().max(1));
-            parse_err(format!(
-                "line {}: {}",
-                line.unwrap_or(1),
-                e.message().trim()
-            ))
+            parse_err(format!("line {}: {}", line.unwrap_or(1), e.message().trim()))
         }),
         Some("yaml" | "yml") => {
             if text.trim().is_empty() {
                 return Ok(Value::Null);
             }
-            serde_yaml::from_str::<Value>(text)
-                .map_err(|e| parse_err(e.to_string().replace('\n', " ")))
+            serde_yaml::from_str::<Value>(text).map_err(|e| parse_err(e.to_string().replace('\n', " ")))
         }
         _ => Err(SamConfigError::Extension(path.to_path_buf())),
     }
@@ -227,12 +179,7 @@ pub enum OptionKind {
 
 /// Renders a config value as command-line tokens for the option `long`.
 /// `negation` is the long name of the option's `--no-` twin.
-pub fn tokens_for(
-    long: &str,
-    kind: OptionKind,
-    negation: Option<&str>,
-    value: &Value,
-) -> Vec<OsString> {
+pub fn tokens_for(long: &str, kind: OptionKind, negation: Option<&str>, value: &Value) -> Vec<OsString> {
     let flag = |name: &str| OsString::from(format!("--{name}"));
     let with_value = |v: &str| OsString::from(format!("--{long}={v}"));
     match kind {
@@ -241,13 +188,8 @@ pub fn tokens_for(
             Some(false) => negation.map(|n| vec![flag(n)]).unwrap_or_default(),
             None => Vec::new(),
         },
-        OptionKind::Single => scalar(value)
-            .map(|v| vec![with_value(&v)])
-            .unwrap_or_default(),
-        OptionKind::Many => list_items(long, value)
-            .iter()
-            .map(|v| with_value(v))
-            .collect(),
+        OptionKind::Single => scalar(value).map(|v| vec![with_value(&v)]).unwrap_or_default(),
+        OptionKind::Many => list_items(long, value).iter().map(|v| with_value(v)).collect(),
     }
 }
 
@@ -269,13 +211,7 @@ fn scalar(value: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
-        Value::Array(items) => Some(
-            items
-                .iter()
-                .filter_map(scalar)
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
+        Value::Array(items) => Some(items.iter().filter_map(scalar).collect::<Vec<_>>().join(",")),
         _ => None,
     }
 }
@@ -286,23 +222,17 @@ fn scalar(value: &Value) -> Option<String> {
 fn list_items(long: &str, value: &Value) -> Vec<String> {
     match value {
         Value::Array(items) => items.iter().filter_map(scalar).collect(),
-        Value::Object(map) => map
-            .iter()
-            .filter_map(|(k, v)| scalar(v).map(|v| format!("{k}={}", shell_quote(&v))))
-            .collect(),
-        Value::String(s) if long != "parameter-overrides" => {
-            s.split_whitespace().map(str::to_string).collect()
+        Value::Object(map) => {
+            map.iter().filter_map(|(k, v)| scalar(v).map(|v| format!("{k}={}", shell_quote(&v)))).collect()
         }
+        Value::String(s) if long != "parameter-overrides" => s.split_whitespace().map(str::to_string).collect(),
         other => scalar(other).into_iter().collect(),
     }
 }
 
 /// Quotes a value for the `Key=Value` parsers when it holds white space.
 fn shell_quote(value: &str) -> String {
-    if value
-        .chars()
-        .any(|c| c.is_whitespace() || c == '"' || c == '\'')
-    {
+    if value.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'') {
         format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
         value.to_string()
@@ -333,115 +263,50 @@ mod tests {
         assert_eq!(c.parameters["region"], json!("eu-west-1"));
         let c = load(&p, "prod", "sync").unwrap();
         assert_eq!(c.parameters["stack_name"], json!("p"));
-        assert!(
-            !c.parameters.contains_key("region"),
-            "no fallback to the default env"
-        );
+        assert!(!c.parameters.contains_key("region"), "no fallback to the default env");
     }
 
     #[test]
     fn yaml_and_precedence_of_files() {
         let dir = tempfile::tempdir().unwrap();
-        write(
-            dir.path(),
-            "samconfig.yaml",
-            "version: 0.1\ndefault:\n  build:\n    parameters:\n      cached: true\n",
-        );
+        write(dir.path(), "samconfig.yaml", "version: 0.1\ndefault:\n  build:\n    parameters:\n      cached: true\n");
         let found = locate(dir.path(), DEFAULT_CONFIG_FILE).unwrap().unwrap();
         assert!(found.ends_with("samconfig.yaml"));
-        assert_eq!(
-            load(&found, "default", "build").unwrap().parameters["cached"],
-            json!(true)
-        );
+        assert_eq!(load(&found, "default", "build").unwrap().parameters["cached"], json!(true));
         write(dir.path(), "samconfig.toml", "version = 0.1\n");
-        assert!(
-            locate(dir.path(), DEFAULT_CONFIG_FILE)
-                .unwrap()
-                .unwrap()
-                .ends_with("samconfig.toml")
-        );
+        assert!(locate(dir.path(), DEFAULT_CONFIG_FILE).unwrap().unwrap().ends_with("samconfig.toml"));
     }
 
     #[test]
     fn missing_version_and_missing_file() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(
-            dir.path(),
-            "samconfig.toml",
-            "[default.build.parameters]\ncached = true\n",
-        );
-        assert!(matches!(
-            load(&p, "default", "build"),
-            Err(SamConfigError::Version(_))
-        ));
-        assert!(matches!(
-            locate(dir.path(), "other.toml"),
-            Err(SamConfigError::Missing(_))
-        ));
-        assert!(
-            locate(tempfile::tempdir().unwrap().path(), DEFAULT_CONFIG_FILE)
-                .unwrap()
-                .is_none()
-        );
+        let p = write(dir.path(), "samconfig.toml", "[default.build.parameters]\ncached = true\n");
+        assert!(matches!(load(&p, "default", "build"), Err(SamConfigError::Version(_))));
+        assert!(matches!(locate(dir.path(), "other.toml"), Err(SamConfigError::Missing(_))));
+        assert!(locate(tempfile::tempdir().unwrap().path(), DEFAULT_CONFIG_FILE).unwrap().is_none());
     }
 
     #[test]
     fn values_become_tokens() {
         let t = |long, kind, neg, v: Value| {
-            tokens_for(long, kind, neg, &v)
-                .into_iter()
-                .map(|s| s.into_string().unwrap())
-                .collect::<Vec<_>>()
+            tokens_for(long, kind, neg, &v).into_iter().map(|s| s.into_string().unwrap()).collect::<Vec<_>>()
         };
+        assert_eq!(t("cached", OptionKind::Switch, Some("no-cached"), json!(true)), ["--cached"]);
         assert_eq!(
-            t("cached", OptionKind::Switch, Some("no-cached"), json!(true)),
-            ["--cached"]
-        );
-        assert_eq!(
-            t(
-                "dependency-layer",
-                OptionKind::Switch,
-                Some("no-dependency-layer"),
-                json!(false)
-            ),
+            t("dependency-layer", OptionKind::Switch, Some("no-dependency-layer"), json!(false)),
             ["--no-dependency-layer"]
         );
+        assert_eq!(t("stack-name", OptionKind::Single, None, json!("blog")), ["--stack-name=blog"]);
         assert_eq!(
-            t("stack-name", OptionKind::Single, None, json!("blog")),
-            ["--stack-name=blog"]
+            t("capabilities", OptionKind::Many, None, json!("CAPABILITY_IAM CAPABILITY_AUTO_EXPAND")),
+            ["--capabilities=CAPABILITY_IAM", "--capabilities=CAPABILITY_AUTO_EXPAND"]
         );
         assert_eq!(
-            t(
-                "capabilities",
-                OptionKind::Many,
-                None,
-                json!("CAPABILITY_IAM CAPABILITY_AUTO_EXPAND")
-            ),
-            [
-                "--capabilities=CAPABILITY_IAM",
-                "--capabilities=CAPABILITY_AUTO_EXPAND"
-            ]
+            t("parameter-overrides", OptionKind::Many, None, json!({"Stage": "dev", "Msg": "a b", "L": ["x", "y"]})),
+            ["--parameter-overrides=Stage=dev", "--parameter-overrides=Msg=\"a b\"", "--parameter-overrides=L=x,y"]
         );
         assert_eq!(
-            t(
-                "parameter-overrides",
-                OptionKind::Many,
-                None,
-                json!({"Stage": "dev", "Msg": "a b", "L": ["x", "y"]})
-            ),
-            [
-                "--parameter-overrides=Stage=dev",
-                "--parameter-overrides=Msg=\"a b\"",
-                "--parameter-overrides=L=x,y"
-            ]
-        );
-        assert_eq!(
-            t(
-                "parameter-overrides",
-                OptionKind::Many,
-                None,
-                json!("A=1 B=\"x y\"")
-            ),
+            t("parameter-overrides", OptionKind::Many, None, json!("A=1 B=\"x y\"")),
             ["--parameter-overrides=A=1 B=\"x y\""]
         );
     }

@@ -158,33 +158,22 @@ impl Globals {
         for (name, props) in sections {
             let Some((_, allowed)) = SUPPORTED.iter().find(|(n, _)| n == name) else {
                 let names: Vec<&str> = SUPPORTED.iter().map(|(n, _)| *n).collect();
-                return Err(GlobalsError(format!(
-                    "'{name}' is not supported. Must be one of {names:?}"
-                )));
+                return Err(GlobalsError(format!("'{name}' is not supported. Must be one of {names:?}")));
             };
             let Some(props) = props.as_object() else {
-                return Err(GlobalsError(format!(
-                    "Value of {name} must be a dictionary"
-                )));
+                return Err(GlobalsError(format!("Value of {name} must be a dictionary")));
             };
             if let Some(bad) = props.keys().find(|k| !allowed.contains(&k.as_str())) {
-                return Err(GlobalsError(format!(
-                    "'{bad}' is not a supported property of '{name}'"
-                )));
+                return Err(GlobalsError(format!("'{bad}' is not a supported property of '{name}'")));
             }
         }
-        Ok(Globals {
-            sections: sections.clone(),
-        })
+        Ok(Globals { sections: sections.clone() })
     }
 
     /// The properties of a resource of `resource_type` with Globals merged in,
     /// honouring the resource's `IgnoreGlobals` attribute.
     pub fn merge(&self, resource_type: &str, resource: &Value) -> Result<Value, GlobalsError> {
-        let local = resource
-            .get("Properties")
-            .cloned()
-            .unwrap_or_else(|| Value::Object(Map::new()));
+        let local = resource.get("Properties").cloned().unwrap_or_else(|| Value::Object(Map::new()));
         let Some(section) = resource_type.strip_prefix("AWS::Serverless::") else {
             return Ok(local);
         };
@@ -206,9 +195,7 @@ impl Globals {
                 }
             }
             Some(_) => {
-                return Err(GlobalsError(
-                    "invalid resource attribute 'IgnoreGlobals'".into(),
-                ));
+                return Err(GlobalsError("invalid resource attribute 'IgnoreGlobals'".into()));
             }
         }
         Ok(merge_value(section, "", Value::Object(global), local))
@@ -219,19 +206,14 @@ fn merge_value(section: &str, path: &str, global: Value, local: Value) -> Value 
     let replaced = REPLACE.iter().any(|(s, p)| *s == section && *p == path);
     match (global, local) {
         (Value::Object(g), Value::Object(l))
-            if !is_intrinsic(&Value::Object(g.clone()))
-                && !is_intrinsic(&Value::Object(l.clone())) =>
+            if !is_intrinsic(&Value::Object(g.clone())) && !is_intrinsic(&Value::Object(l.clone())) =>
         {
             if replaced {
                 return Value::Object(l);
             }
             let mut merged = g;
             for (key, local_value) in l {
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
                 let value = match merged.remove(&key) {
                     Some(global_value) => merge_value(section, &child, global_value, local_value),
                     None => local_value,
@@ -240,9 +222,7 @@ fn merge_value(section: &str, path: &str, global: Value, local: Value) -> Value 
             }
             Value::Object(merged)
         }
-        (Value::Array(g), Value::Array(l)) if !replaced => {
-            Value::Array(g.into_iter().chain(l).collect())
-        }
+        (Value::Array(g), Value::Array(l)) if !replaced => Value::Array(g.into_iter().chain(l).collect()),
         (_, local) => local,
     }
 }
@@ -278,69 +258,32 @@ mod tests {
         let merged = g.merge("AWS::Serverless::Function", &resource).unwrap();
         assert_eq!(merged["Runtime"], json!("python3.12"), "global fills a gap");
         assert_eq!(merged["Timeout"], json!(30), "local scalar wins");
-        assert_eq!(
-            merged["Environment"]["Variables"],
-            json!({"TABLE": "t", "STAGE": "prod", "EXTRA": "1"})
-        );
-        assert_eq!(
-            merged["Layers"],
-            json!(["arn:global", "arn:local"]),
-            "lists concatenate, global first"
-        );
-        assert_eq!(
-            merged["Architectures"],
-            json!(["arm64"]),
-            "Architectures is replaced"
-        );
-        assert_eq!(
-            merged["CodeUri"],
-            json!({"Bucket": "b", "Key": "k"}),
-            "different types: local wins"
-        );
-        assert_eq!(
-            merged["Tags"],
-            json!({"team": "x"}),
-            "an intrinsic is a scalar: local wins"
-        );
+        assert_eq!(merged["Environment"]["Variables"], json!({"TABLE": "t", "STAGE": "prod", "EXTRA": "1"}));
+        assert_eq!(merged["Layers"], json!(["arn:global", "arn:local"]), "lists concatenate, global first");
+        assert_eq!(merged["Architectures"], json!(["arm64"]), "Architectures is replaced");
+        assert_eq!(merged["CodeUri"], json!({"Bucket": "b", "Key": "k"}), "different types: local wins");
+        assert_eq!(merged["Tags"], json!({"team": "x"}), "an intrinsic is a scalar: local wins");
     }
 
     #[test]
     fn ignore_globals_and_other_types() {
-        let g = globals(
-            json!({"Function": {"Runtime": "python3.12", "Timeout": 3}, "Api": {"Name": "n"}}),
-        );
+        let g = globals(json!({"Function": {"Runtime": "python3.12", "Timeout": 3}, "Api": {"Name": "n"}}));
         let star = json!({"Type": "AWS::Serverless::Function", "IgnoreGlobals": "*", "Properties": {"Handler": "h"}});
-        assert_eq!(
-            g.merge("AWS::Serverless::Function", &star).unwrap(),
-            json!({"Handler": "h"})
-        );
+        assert_eq!(g.merge("AWS::Serverless::Function", &star).unwrap(), json!({"Handler": "h"}));
         let some = json!({"Type": "AWS::Serverless::Function", "IgnoreGlobals": ["Timeout"]});
-        assert_eq!(
-            g.merge("AWS::Serverless::Function", &some).unwrap(),
-            json!({"Runtime": "python3.12"})
-        );
+        assert_eq!(g.merge("AWS::Serverless::Function", &some).unwrap(), json!({"Runtime": "python3.12"}));
         let bad = json!({"Type": "AWS::Serverless::Function", "IgnoreGlobals": ["Nope"]});
         assert!(g.merge("AWS::Serverless::Function", &bad).is_err());
         let raw = json!({"Type": "AWS::Lambda::Function", "Properties": {"Handler": "h"}});
-        assert_eq!(
-            g.merge("AWS::Lambda::Function", &raw).unwrap(),
-            json!({"Handler": "h"})
-        );
+        assert_eq!(g.merge("AWS::Lambda::Function", &raw).unwrap(), json!({"Handler": "h"}));
         let api = json!({"Type": "AWS::Serverless::Api"});
-        assert_eq!(
-            g.merge("AWS::Serverless::Api", &api).unwrap(),
-            json!({"Name": "n"})
-        );
+        assert_eq!(g.merge("AWS::Serverless::Api", &api).unwrap(), json!({"Name": "n"}));
     }
 
     #[test]
     fn unsupported_sections_and_properties_are_errors() {
-        let e =
-            Globals::parse(&json!({"Globals": {"Function": {"FunctionName": "x"}}})).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Globals: 'FunctionName' is not a supported property of 'Function'"
-        );
+        let e = Globals::parse(&json!({"Globals": {"Function": {"FunctionName": "x"}}})).unwrap_err();
+        assert_eq!(e.to_string(), "Globals: 'FunctionName' is not a supported property of 'Function'");
         assert!(Globals::parse(&json!({"Globals": {"Queue": {}}})).is_err());
         assert!(Globals::parse(&json!({"Globals": []})).is_err());
     }

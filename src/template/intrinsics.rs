@@ -23,11 +23,7 @@ pub struct Pseudo {
 impl Default for Pseudo {
     /// The placeholders sam uses when nothing better is known.
     fn default() -> Self {
-        Pseudo {
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-            stack_name: "local".into(),
-        }
+        Pseudo { region: "us-east-1".into(), account_id: "123456789012".into(), stack_name: "local".into() }
     }
 }
 
@@ -49,12 +45,9 @@ impl Pseudo {
             "AWS::AccountId" => self.account_id.clone(),
             "AWS::StackName" => self.stack_name.clone(),
             "AWS::Partition" => self.partition().into(),
-            "AWS::URLSuffix" => if self.region.starts_with("cn-") {
-                "amazonaws.com.cn"
-            } else {
-                "amazonaws.com"
+            "AWS::URLSuffix" => {
+                if self.region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" }.into()
             }
-            .into(),
             "AWS::StackId" => format!(
                 "arn:{}:cloudformation:{}:{}:stack/{}/51af3dc0-da77-11e4-872e-1234567db123",
                 self.partition(),
@@ -96,31 +89,17 @@ impl Resolver {
     /// Builds a resolver for `template`. `overrides` win over parameter
     /// defaults; list-typed parameters become lists.
     pub fn new(template: &Value, overrides: &IndexMap<String, String>, pseudo: Pseudo) -> Self {
-        let section = |name: &str| {
-            template
-                .get(name)
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default()
-        };
+        let section = |name: &str| template.get(name).and_then(Value::as_object).cloned().unwrap_or_default();
         let mut parameters = IndexMap::new();
         for (name, decl) in section("Parameters") {
-            let value = overrides
-                .get(&name)
-                .cloned()
-                .or_else(|| decl.get("Default").and_then(scalar_string));
+            let value = overrides.get(&name).cloned().or_else(|| decl.get("Default").and_then(scalar_string));
             let Some(value) = value else { continue };
             let is_list = decl
                 .get("Type")
                 .and_then(Value::as_str)
                 .is_some_and(|t| t == "CommaDelimitedList" || t.starts_with("List<"));
             let value = if is_list {
-                Value::Array(
-                    value
-                        .split(',')
-                        .map(|s| Value::String(s.trim().to_string()))
-                        .collect(),
-                )
+                Value::Array(value.split(',').map(|s| Value::String(s.trim().to_string())).collect())
             } else {
                 Value::String(value)
             };
@@ -142,10 +121,7 @@ impl Resolver {
 
     /// The value of a parameter or pseudo-parameter, if known locally.
     pub fn parameter(&self, name: &str) -> Option<Value> {
-        self.parameters
-            .get(name)
-            .cloned()
-            .or_else(|| self.pseudo.value(name))
+        self.parameters.get(name).cloned().or_else(|| self.pseudo.value(name))
     }
 
     /// Resolves what can be resolved in `value`. `Ref AWS::NoValue` removes
@@ -161,10 +137,7 @@ impl Resolver {
         }
         // Mark as unknown first so a cycle of conditions ends.
         self.evaluated.borrow_mut().insert(name.to_string(), None);
-        let result = self
-            .conditions
-            .get(name)
-            .and_then(|expr| self.evaluate(expr));
+        let result = self.conditions.get(name).and_then(|expr| self.evaluate(expr));
         self.evaluated.borrow_mut().insert(name.to_string(), result);
         result
     }
@@ -178,10 +151,7 @@ impl Resolver {
                 let [a, b] = list?.as_slice() else {
                     return None;
                 };
-                Some(
-                    scalar_string(&self.resolve_inner(a)?)?
-                        == scalar_string(&self.resolve_inner(b)?)?,
-                )
+                Some(scalar_string(&self.resolve_inner(a)?)? == scalar_string(&self.resolve_inner(b)?)?)
             }
             "Fn::Not" => Some(!self.evaluate(list?.first()?)?),
             "Fn::And" => {
@@ -199,9 +169,7 @@ impl Resolver {
     /// `None` means `AWS::NoValue`.
     fn resolve_inner(&self, value: &Value) -> Option<Value> {
         match value {
-            Value::Array(items) => Some(Value::Array(
-                items.iter().filter_map(|v| self.resolve_inner(v)).collect(),
-            )),
+            Value::Array(items) => Some(Value::Array(items.iter().filter_map(|v| self.resolve_inner(v)).collect())),
             Value::Object(map) => {
                 if let Some((key, args)) = single_entry(value) {
                     if key == "Ref" && args.as_str() == Some("AWS::NoValue") {
@@ -233,11 +201,7 @@ impl Resolver {
                 let [cond, yes, no] = args.as_array()?.as_slice() else {
                     return None;
                 };
-                let branch = if self.condition(cond.as_str()?)? {
-                    yes
-                } else {
-                    no
-                };
+                let branch = if self.condition(cond.as_str()?)? { yes } else { no };
                 Some(self.resolve_inner(branch))
             }
             "Fn::FindInMap" => self.find_in_map(args).map(Some),
@@ -246,8 +210,7 @@ impl Resolver {
                     return None;
                 };
                 let items = self.resolve_inner(items)?;
-                let parts: Option<Vec<String>> =
-                    items.as_array()?.iter().map(scalar_string).collect();
+                let parts: Option<Vec<String>> = items.as_array()?.iter().map(scalar_string).collect();
                 Some(Some(Value::String(parts?.join(delimiter.as_str()?))))
             }
             "Fn::Select" => {
@@ -263,10 +226,7 @@ impl Resolver {
                     return None;
                 };
                 let source = scalar_string(&self.resolve_inner(source)?)?;
-                let parts = source
-                    .split(delimiter.as_str()?)
-                    .map(|s| Value::String(s.to_string()))
-                    .collect();
+                let parts = source.split(delimiter.as_str()?).map(|s| Value::String(s.to_string())).collect();
                 Some(Some(Value::Array(parts)))
             }
             "Fn::Equals" | "Fn::And" | "Fn::Or" | "Fn::Not" => {
@@ -279,23 +239,10 @@ impl Resolver {
 
     fn find_in_map(&self, args: &Value) -> Option<Value> {
         let args = args.as_array()?;
-        let key = |i: usize| {
-            args.get(i)
-                .and_then(|v| self.resolve_inner(v))
-                .and_then(|v| scalar_string(&v))
-        };
-        let found = self
-            .mappings
-            .get(&key(0)?)
-            .and_then(|m| m.get(key(1)?))
-            .and_then(|m| m.get(key(2)?))
-            .cloned();
+        let key = |i: usize| args.get(i).and_then(|v| self.resolve_inner(v)).and_then(|v| scalar_string(&v));
+        let found = self.mappings.get(&key(0)?).and_then(|m| m.get(key(1)?)).and_then(|m| m.get(key(2)?)).cloned();
         // Language extensions allow a fourth `{DefaultValue: …}` argument.
-        found.or_else(|| {
-            args.get(3)?
-                .get("DefaultValue")
-                .and_then(|d| self.resolve_inner(d))
-        })
+        found.or_else(|| args.get(3)?.get("DefaultValue").and_then(|d| self.resolve_inner(d)))
     }
 
     /// Both forms of `Fn::Sub`; `None` when a variable is not known locally.
@@ -364,8 +311,7 @@ pub fn single_entry(value: &Value) -> Option<(&str, &Value)> {
 
 /// Whether `value` is a single intrinsic call (`Ref`, `Condition` or `Fn::*`).
 pub fn is_intrinsic(value: &Value) -> bool {
-    single_entry(value)
-        .is_some_and(|(k, _)| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
+    single_entry(value).is_some_and(|(k, _)| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
 }
 
 fn scalar_string(value: &Value) -> Option<String> {
@@ -383,18 +329,8 @@ mod tests {
     use serde_json::json;
 
     fn resolver(template: Value, overrides: &[(&str, &str)]) -> Resolver {
-        let overrides = overrides
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Resolver::new(
-            &template,
-            &overrides,
-            Pseudo {
-                region: "eu-west-1".into(),
-                ..Pseudo::default()
-            },
-        )
+        let overrides = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Resolver::new(&template, &overrides, Pseudo { region: "eu-west-1".into(), ..Pseudo::default() })
     }
 
     fn template() -> Value {
@@ -419,43 +355,22 @@ mod tests {
         let r = resolver(template(), &[("Env", "prod")]);
         assert_eq!(r.resolve(&json!({"Ref": "Env"})), json!("prod"));
         assert_eq!(r.resolve(&json!({"Ref": "Subnets"})), json!(["a", "b"]));
-        assert_eq!(
-            r.resolve(&json!({"Ref": "AWS::Region"})),
-            json!("eu-west-1")
-        );
+        assert_eq!(r.resolve(&json!({"Ref": "AWS::Region"})), json!("eu-west-1"));
         assert_eq!(r.resolve(&json!({"Ref": "AWS::Partition"})), json!("aws"));
         // Unknown locally: left alone.
-        assert_eq!(
-            r.resolve(&json!({"Ref": "MyBucket"})),
-            json!({"Ref": "MyBucket"})
-        );
-        assert_eq!(
-            r.resolve(&json!({"Ref": "NoDefault"})),
-            json!({"Ref": "NoDefault"})
-        );
+        assert_eq!(r.resolve(&json!({"Ref": "MyBucket"})), json!({"Ref": "MyBucket"}));
+        assert_eq!(r.resolve(&json!({"Ref": "NoDefault"})), json!({"Ref": "NoDefault"}));
     }
 
     #[test]
     fn sub_in_both_forms() {
         let r = resolver(template(), &[]);
-        assert_eq!(
-            r.resolve(&json!({"Fn::Sub": "src/${Env}/${AWS::Region}"})),
-            json!("src/dev/eu-west-1")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::Sub": ["${X}-${Env}", {"X": {"Ref": "Env"}}]})),
-            json!("dev-dev")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::Sub": "${!Literal}-${Env}"})),
-            json!("${Literal}-dev")
-        );
+        assert_eq!(r.resolve(&json!({"Fn::Sub": "src/${Env}/${AWS::Region}"})), json!("src/dev/eu-west-1"));
+        assert_eq!(r.resolve(&json!({"Fn::Sub": ["${X}-${Env}", {"X": {"Ref": "Env"}}]})), json!("dev-dev"));
+        assert_eq!(r.resolve(&json!({"Fn::Sub": "${!Literal}-${Env}"})), json!("${Literal}-dev"));
         let unresolved = json!({"Fn::Sub": "${Fn.Arn}"});
         assert_eq!(r.resolve(&unresolved), unresolved);
-        assert_eq!(
-            sub_references("${A}/${B.Arn}/${!C}/${AWS::Region}"),
-            ["A", "B", "AWS::Region"]
-        );
+        assert_eq!(sub_references("${A}/${B.Arn}/${!C}/${AWS::Region}"), ["A", "B", "AWS::Region"]);
     }
 
     #[test]
@@ -464,11 +379,7 @@ mod tests {
         assert_eq!(r.condition("IsProd"), Some(false));
         assert_eq!(r.condition("NotProd"), Some(true));
         assert_eq!(r.condition("Both"), Some(true));
-        assert_eq!(
-            r.condition("Loop"),
-            None,
-            "a cyclic condition is unknown, not a hang"
-        );
+        assert_eq!(r.condition("Loop"), None, "a cyclic condition is unknown, not a hang");
         let v = json!({"MemorySize": {"Fn::If": ["IsProd", 1024, {"Ref": "AWS::NoValue"}]}, "Layers": [{"Fn::If": ["NotProd", "arn:l", {"Ref": "AWS::NoValue"}]}]});
         assert_eq!(r.resolve(&v), json!({"Layers": ["arn:l"]}));
         let prod = resolver(template(), &[("Env", "prod")]);
@@ -478,26 +389,14 @@ mod tests {
     #[test]
     fn find_in_map_join_select_split() {
         let r = resolver(template(), &[("Env", "prod")]);
-        assert_eq!(
-            r.resolve(&json!({"Fn::FindInMap": ["Runtimes", {"Ref": "Env"}, "py"]})),
-            json!("python3.13")
-        );
+        assert_eq!(r.resolve(&json!({"Fn::FindInMap": ["Runtimes", {"Ref": "Env"}, "py"]})), json!("python3.13"));
         assert_eq!(
             r.resolve(&json!({"Fn::FindInMap": ["Runtimes", "none", "py", {"DefaultValue": "python3.11"}]})),
             json!("python3.11")
         );
-        assert_eq!(
-            r.resolve(&json!({"Fn::Join": ["-", ["a", {"Ref": "Env"}]]})),
-            json!("a-prod")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::Select": ["1", {"Ref": "Subnets"}]})),
-            json!("b")
-        );
-        assert_eq!(
-            r.resolve(&json!({"Fn::Split": [",", "x,y"]})),
-            json!(["x", "y"])
-        );
+        assert_eq!(r.resolve(&json!({"Fn::Join": ["-", ["a", {"Ref": "Env"}]]})), json!("a-prod"));
+        assert_eq!(r.resolve(&json!({"Fn::Select": ["1", {"Ref": "Subnets"}]})), json!("b"));
+        assert_eq!(r.resolve(&json!({"Fn::Split": [",", "x,y"]})), json!(["x", "y"]));
         let getatt = json!({"Fn::Join": ["", [{"Fn::GetAtt": ["F", "Arn"]}]]});
         assert_eq!(r.resolve(&getatt), getatt);
     }

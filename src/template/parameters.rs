@@ -30,8 +30,7 @@ pub fn parse(values: &[String], cwd: &Path) -> Result<Overrides, OverridesError>
             load_file(&cwd.join(path), &mut out, 0)?;
             continue;
         }
-        let tokens =
-            shell_words::split(value).map_err(|_| OverridesError::Format(value.clone()))?;
+        let tokens = shell_words::split(value).map_err(|_| OverridesError::Format(value.clone()))?;
         for token in tokens {
             let (key, val) = parse_token(&token)?;
             out.insert(key, val);
@@ -42,9 +41,7 @@ pub fn parse(values: &[String], cwd: &Path) -> Result<Overrides, OverridesError>
 
 fn parse_token(token: &str) -> Result<(String, String), OverridesError> {
     if let Some(rest) = token.strip_prefix("ParameterKey=") {
-        let (key, value) = rest
-            .split_once(",ParameterValue=")
-            .ok_or_else(|| OverridesError::Format(token.into()))?;
+        let (key, value) = rest.split_once(",ParameterValue=").ok_or_else(|| OverridesError::Format(token.into()))?;
         return Ok((key.to_string(), value.to_string()));
     }
     match token.split_once('=') {
@@ -54,10 +51,7 @@ fn parse_token(token: &str) -> Result<(String, String), OverridesError> {
 }
 
 fn load_file(path: &Path, out: &mut Overrides, depth: usize) -> Result<(), OverridesError> {
-    let fail = |message: String| OverridesError::File {
-        path: path.to_path_buf(),
-        message,
-    };
+    let fail = |message: String| OverridesError::File { path: path.to_path_buf(), message };
     if depth > 10 {
         return Err(fail("$include nests too deep (a cycle?)".into()));
     }
@@ -71,10 +65,7 @@ fn load_file(path: &Path, out: &mut Overrides, depth: usize) -> Result<(), Overr
         Value::Object(map) => map.into_iter().collect(),
         Value::Array(items) => {
             for item in items {
-                let (k, v) = parse_token(
-                    item.as_str()
-                        .ok_or_else(|| fail("list items must be Key=Value".into()))?,
-                )?;
+                let (k, v) = parse_token(item.as_str().ok_or_else(|| fail("list items must be Key=Value".into()))?)?;
                 out.insert(k, v);
             }
             return Ok(());
@@ -90,14 +81,8 @@ fn load_file(path: &Path, out: &mut Overrides, depth: usize) -> Result<(), Overr
                 other => vec![other],
             };
             for include in includes {
-                let name = include
-                    .as_str()
-                    .ok_or_else(|| fail("$include takes a file name".into()))?;
-                load_file(
-                    &dir.join(name.trim_start_matches("file://")),
-                    out,
-                    depth + 1,
-                )?;
+                let name = include.as_str().ok_or_else(|| fail("$include takes a file name".into()))?;
+                load_file(&dir.join(name.trim_start_matches("file://")), out, depth + 1)?;
             }
             continue;
         }
@@ -126,23 +111,8 @@ mod tests {
 
     #[test]
     fn key_value_form_with_quotes() {
-        let o = parse(
-            &[
-                "Env=prod Msg=\"hello world\" Empty=".into(),
-                "Url=a=b".into(),
-            ],
-            Path::new("."),
-        )
-        .unwrap();
-        assert_eq!(
-            kv(&o),
-            [
-                ("Env", "prod"),
-                ("Msg", "hello world"),
-                ("Empty", ""),
-                ("Url", "a=b")
-            ]
-        );
+        let o = parse(&["Env=prod Msg=\"hello world\" Empty=".into(), "Url=a=b".into()], Path::new(".")).unwrap();
+        assert_eq!(kv(&o), [("Env", "prod"), ("Msg", "hello world"), ("Empty", ""), ("Url", "a=b")]);
     }
 
     #[test]
@@ -159,25 +129,17 @@ mod tests {
     fn file_form_with_include() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("base.yaml"), "Env: dev\nSubnets: [a, b]\n").unwrap();
-        std::fs::write(
-            dir.path().join("params.toml"),
-            "\"$include\" = \"base.yaml\"\nEnv = \"prod\"\nSize = 3\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("params.toml"), "\"$include\" = \"base.yaml\"\nEnv = \"prod\"\nSize = 3\n")
+            .unwrap();
         let o = parse(&["file://params.toml".into()], dir.path()).unwrap();
         assert_eq!(kv(&o), [("Env", "prod"), ("Subnets", "a,b"), ("Size", "3")]);
-        assert!(matches!(
-            parse(&["file://nope.toml".into()], dir.path()),
-            Err(OverridesError::File { .. })
-        ));
+        assert!(matches!(parse(&["file://nope.toml".into()], dir.path()), Err(OverridesError::File { .. })));
     }
 
     #[test]
     fn bad_tokens_are_errors() {
         assert_eq!(
-            parse(&["JustAWord".into()], Path::new("."))
-                .unwrap_err()
-                .to_string(),
+            parse(&["JustAWord".into()], Path::new(".")).unwrap_err().to_string(),
             "Invalid value for '--parameter-overrides': JustAWord is not a valid format"
         );
         assert!(parse(&["ParameterKey=A".into()], Path::new(".")).is_err());

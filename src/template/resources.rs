@@ -36,10 +36,7 @@ impl CodeLocation {
                 if uri.ends_with(".zip") {
                     CodeLocation::PreZipped(path)
                 } else {
-                    CodeLocation::Local {
-                        uri: uri.clone(),
-                        path,
-                    }
+                    CodeLocation::Local { uri: uri.clone(), path }
                 }
             }
             Value::String(_) => CodeLocation::S3(value.clone()),
@@ -114,10 +111,7 @@ impl<'a> Function<'a> {
             _ => PackageType::Zip,
         };
         let (code, image_uri) = if serverless {
-            let code = match (
-                resource.property("InlineCode"),
-                resource.property("CodeUri"),
-            ) {
+            let code = match (resource.property("InlineCode"), resource.property("CodeUri")) {
                 (Some(Value::String(src)), _) => CodeLocation::Inline(src.clone()),
                 (_, Some(uri)) => CodeLocation::from_uri(stack, uri),
                 // sam builds a function without CodeUri from the template's folder.
@@ -142,28 +136,12 @@ impl<'a> Function<'a> {
             image_uri,
             handler: resource.string("Handler").map(str::to_string),
             runtime: resource.string("Runtime").map(str::to_string),
-            architecture: architectures
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "x86_64".into()),
+            architecture: architectures.first().cloned().unwrap_or_else(|| "x86_64".into()),
             architectures,
-            layers: resource
-                .property("Layers")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            build_method: resource
-                .metadata("BuildMethod")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            build_properties: resource
-                .metadata("BuildProperties")
-                .cloned()
-                .unwrap_or(Value::Null),
-            skip_build: resource
-                .metadata("SkipBuild")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            layers: resource.property("Layers").and_then(Value::as_array).cloned().unwrap_or_default(),
+            build_method: resource.metadata("BuildMethod").and_then(Value::as_str).map(str::to_string),
+            build_properties: resource.metadata("BuildProperties").cloned().unwrap_or(Value::Null),
+            skip_build: resource.metadata("SkipBuild").and_then(Value::as_bool).unwrap_or(false),
             auto_publish_alias: resource.string("AutoPublishAlias").map(str::to_string),
             logging_config: resource.property("LoggingConfig").cloned(),
         })
@@ -171,10 +149,7 @@ impl<'a> Function<'a> {
 
     /// The layers of this function defined in the same template (`Ref Layer`).
     pub fn layer_refs(&self) -> Vec<&str> {
-        self.layers
-            .iter()
-            .filter_map(|l| l.get("Ref").and_then(Value::as_str))
-            .collect()
+        self.layers.iter().filter_map(|l| l.get("Ref").and_then(Value::as_str)).collect()
     }
 }
 
@@ -214,32 +189,19 @@ impl<'a> Layer<'a> {
         let architectures = string_list(resource.property("CompatibleArchitectures"));
         Some(Layer {
             resource,
-            content: CodeLocation::from_uri(
-                stack,
-                resource.property(property).unwrap_or(&Value::Null),
-            ),
-            build_method: resource
-                .metadata("BuildMethod")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            content: CodeLocation::from_uri(stack, resource.property(property).unwrap_or(&Value::Null)),
+            build_method: resource.metadata("BuildMethod").and_then(Value::as_str).map(str::to_string),
             build_architecture: resource
                 .metadata("BuildArchitecture")
                 .and_then(Value::as_str)
                 .unwrap_or("x86_64")
                 .to_string(),
             compatible_runtimes: string_list(resource.property("CompatibleRuntimes")),
-            compatible_architectures: if architectures.is_empty() {
-                vec!["x86_64".into()]
-            } else {
-                architectures
-            },
+            compatible_architectures: if architectures.is_empty() { vec!["x86_64".into()] } else { architectures },
             layer_name: resource.string("LayerName").map(str::to_string),
             description: resource.string("Description").map(str::to_string),
             license_info: resource.string("LicenseInfo").map(str::to_string),
-            skip_build: resource
-                .metadata("SkipBuild")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            skip_build: resource.metadata("SkipBuild").and_then(Value::as_bool).unwrap_or(false),
         })
     }
 }
@@ -280,17 +242,11 @@ impl<'a> RestApi<'a> {
     /// The view of `resource`, if it is a REST API.
     pub fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
         let definition = match resource.resource_type.as_str() {
-            "AWS::Serverless::Api" => {
-                Definition::of(stack, resource, "DefinitionUri", "DefinitionBody")
-            }
+            "AWS::Serverless::Api" => Definition::of(stack, resource, "DefinitionUri", "DefinitionBody"),
             "AWS::ApiGateway::RestApi" => Definition::of(stack, resource, "BodyS3Location", "Body"),
             _ => return None,
         };
-        Some(RestApi {
-            resource,
-            definition,
-            stage_name: resource.string("StageName").map(str::to_string),
-        })
+        Some(RestApi { resource, definition, stage_name: resource.string("StageName").map(str::to_string) })
     }
 }
 
@@ -311,9 +267,7 @@ impl<'a> HttpApi<'a> {
     /// The view of `resource`, if it is an HTTP API.
     pub fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
         let definition = match resource.resource_type.as_str() {
-            "AWS::Serverless::HttpApi" => {
-                Definition::of(stack, resource, "DefinitionUri", "DefinitionBody")
-            }
+            "AWS::Serverless::HttpApi" => Definition::of(stack, resource, "DefinitionUri", "DefinitionBody"),
             "AWS::ApiGatewayV2::Api" => Definition::of(stack, resource, "BodyS3Location", "Body"),
             _ => return None,
         };
@@ -343,10 +297,9 @@ impl<'a> StateMachine<'a> {
     /// The view of `resource`, if it is a state machine.
     pub fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
         let (definition, logging) = match resource.resource_type.as_str() {
-            "AWS::Serverless::StateMachine" => (
-                Definition::of(stack, resource, "DefinitionUri", "Definition"),
-                "Logging",
-            ),
+            "AWS::Serverless::StateMachine" => {
+                (Definition::of(stack, resource, "DefinitionUri", "Definition"), "Logging")
+            }
             "AWS::StepFunctions::StateMachine" => {
                 let definition = match resource.property("DefinitionString") {
                     Some(s) => Definition::Inline(s.clone()),
@@ -372,20 +325,10 @@ pub(crate) fn local_paths(stack: &Stack, resource: &Resource) -> Vec<(&'static s
         _ => None,
     };
     let found = if let Some(f) = Function::of(stack, resource) {
-        let name = if resource.resource_type == "AWS::Serverless::Function" {
-            "CodeUri"
-        } else {
-            "Code"
-        };
-        (f.package_type == PackageType::Zip)
-            .then(|| f.code.local_path().map(|p| (name, p.clone())))
-            .flatten()
+        let name = if resource.resource_type == "AWS::Serverless::Function" { "CodeUri" } else { "Code" };
+        (f.package_type == PackageType::Zip).then(|| f.code.local_path().map(|p| (name, p.clone()))).flatten()
     } else if let Some(l) = Layer::of(stack, resource) {
-        let name = if resource.resource_type == "AWS::Serverless::LayerVersion" {
-            "ContentUri"
-        } else {
-            "Content"
-        };
+        let name = if resource.resource_type == "AWS::Serverless::LayerVersion" { "ContentUri" } else { "Content" };
         l.content.local_path().map(|p| (name, p.clone()))
     } else if let Some(api) = RestApi::of(stack, resource) {
         uri_property(&api.definition, definition_uri_name(resource))
@@ -410,12 +353,6 @@ fn definition_uri_name(resource: &Resource) -> &'static str {
 fn string_list(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+        .map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default()
 }

@@ -82,22 +82,14 @@ pub struct Stack {
     resolver: Resolver,
 }
 
-const NESTED_TYPES: [(&str, &str); 2] = [
-    ("AWS::Serverless::Application", "Location"),
-    ("AWS::CloudFormation::Stack", "TemplateURL"),
-];
+const NESTED_TYPES: [(&str, &str); 2] =
+    [("AWS::Serverless::Application", "Location"), ("AWS::CloudFormation::Stack", "TemplateURL")];
 
 impl Stack {
     /// Loads `file` and, recursively, every nested stack with a local template.
     pub fn load(file: &Path, options: &LoadOptions) -> Result<Stack, TemplateError> {
         let file = absolute(file);
-        Self::load_nested(
-            &file,
-            String::new(),
-            &options.overrides,
-            options,
-            &mut Vec::new(),
-        )
+        Self::load_nested(&file, String::new(), &options.overrides, options, &mut Vec::new())
     }
 
     fn load_nested(
@@ -107,48 +99,32 @@ impl Stack {
         options: &LoadOptions,
         chain: &mut Vec<PathBuf>,
     ) -> Result<Stack, TemplateError> {
-        let source = std::fs::read_to_string(file)
-            .map_err(|_| TemplateError::NotFound(file.to_path_buf()))?;
+        let source = std::fs::read_to_string(file).map_err(|_| TemplateError::NotFound(file.to_path_buf()))?;
         let template = yaml::parse(&source).map_err(|e| TemplateError::Parse {
             file: file.to_path_buf(),
             line: e.line,
             column: e.column,
             message: e.message,
         })?;
-        let invalid = |line: Option<usize>, message: String| TemplateError::Invalid {
-            file: file.to_path_buf(),
-            line,
-            message,
-        };
+        let invalid =
+            |line: Option<usize>, message: String| TemplateError::Invalid { file: file.to_path_buf(), line, message };
         if !template.is_object() {
-            return Err(invalid(
-                Some(1),
-                "a template must be a mapping of sections".into(),
-            ));
+            return Err(invalid(Some(1), "a template must be a mapping of sections".into()));
         }
         let resources_section = match template.get("Resources") {
             None => Map::new(),
             Some(Value::Object(map)) => map.clone(),
             Some(_) => {
-                return Err(invalid(
-                    section_line(&source, "Resources"),
-                    "'Resources' must be a mapping".into(),
-                ));
+                return Err(invalid(section_line(&source, "Resources"), "'Resources' must be a mapping".into()));
             }
         };
-        let globals = Globals::parse(&template)
-            .map_err(|e| invalid(section_line(&source, "Globals"), e.to_string()))?;
+        let globals =
+            Globals::parse(&template).map_err(|e| invalid(section_line(&source, "Globals"), e.to_string()))?;
         let resolver = Resolver::new(&template, overrides, options.pseudo.clone());
-        let base_dir = options
-            .base_dir
-            .clone()
-            .unwrap_or_else(|| file.parent().map(Path::to_path_buf).unwrap_or_default());
+        let base_dir =
+            options.base_dir.clone().unwrap_or_else(|| file.parent().map(Path::to_path_buf).unwrap_or_default());
         let full_path = |id: &str| {
-            if stack_path.is_empty() {
-                id.to_string()
-            } else {
-                format!("{stack_path}/{id}")
-            }
+            if stack_path.is_empty() { id.to_string() } else { format!("{stack_path}/{id}") }
         };
 
         let mut resources = Vec::new();
@@ -163,19 +139,14 @@ impl Stack {
             let Some(resource_type) = raw.get("Type").and_then(Value::as_str) else {
                 return Err(fail("has no Type".into()));
             };
-            let merged = globals
-                .merge(resource_type, raw)
-                .map_err(|e| fail(e.to_string()))?;
+            let merged = globals.merge(resource_type, raw).map_err(|e| fail(e.to_string()))?;
             resources.push(Resource {
                 logical_id: id.clone(),
                 full_path: full_path(id),
                 resource_type: resource_type.to_string(),
                 properties: resolver.resolve(&merged),
                 metadata: raw.get("Metadata").cloned().unwrap_or(Value::Null),
-                condition: raw
-                    .get("Condition")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                condition: raw.get("Condition").and_then(Value::as_str).map(str::to_string),
                 implicit: false,
                 line,
             });
@@ -186,10 +157,7 @@ impl Stack {
         let mut children = Vec::new();
         let mut remote_children = Vec::new();
         for resource in &resources {
-            let Some((_, property)) = NESTED_TYPES
-                .iter()
-                .find(|(t, _)| *t == resource.resource_type)
-            else {
+            let Some((_, property)) = NESTED_TYPES.iter().find(|(t, _)| *t == resource.resource_type) else {
                 continue;
             };
             let fail = |message: String| TemplateError::Resource {
@@ -202,28 +170,14 @@ impl Stack {
                 remote_children.push(resource.full_path.clone());
                 continue;
             };
-            let child_file = absolute(
-                &file
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join(location.trim_start_matches("file://")),
-            );
+            let child_file =
+                absolute(&file.parent().unwrap_or(Path::new(".")).join(location.trim_start_matches("file://")));
             if chain.contains(&child_file) {
-                let cycle: Vec<String> = chain
-                    .iter()
-                    .chain([&child_file])
-                    .map(|p| p.display().to_string())
-                    .collect();
-                return Err(fail(format!(
-                    "nested stacks form a cycle: {}",
-                    cycle.join(" -> ")
-                )));
+                let cycle: Vec<String> = chain.iter().chain([&child_file]).map(|p| p.display().to_string()).collect();
+                return Err(fail(format!("nested stacks form a cycle: {}", cycle.join(" -> "))));
             }
             if !child_file.is_file() {
-                return Err(fail(format!(
-                    "{property} '{location}' does not exist ({})",
-                    child_file.display()
-                )));
+                return Err(fail(format!("{property} '{location}' does not exist ({})", child_file.display())));
             }
             let child_overrides = nested_parameters(resource);
             children.push(Self::load_nested(
@@ -260,9 +214,7 @@ impl Stack {
 
     /// Every resource of every stack, parents first.
     pub fn all_resources(&self) -> impl Iterator<Item = (&Stack, &Resource)> {
-        self.stacks()
-            .into_iter()
-            .flat_map(|s| s.resources.iter().map(move |r| (s, r)))
+        self.stacks().into_iter().flat_map(|s| s.resources.iter().map(move |r| (s, r)))
     }
 
     /// A resource by full path (`Child/Logical`), or by logical id when that
@@ -295,13 +247,7 @@ impl Stack {
     }
 
     fn validate_references(&self) -> Result<(), TemplateError> {
-        let section = |name: &str| {
-            self.template
-                .get(name)
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default()
-        };
+        let section = |name: &str| self.template.get(name).and_then(Value::as_object).cloned().unwrap_or_default();
         let resources = section("Resources");
         let parameters = section("Parameters");
         let conditions = section("Conditions");
@@ -309,25 +255,17 @@ impl Stack {
         // `MyApiProdStage`, `FnAliaslive` …): accept references with such a prefix.
         let serverless: Vec<&String> = resources
             .iter()
-            .filter(|(_, r)| {
-                r.get("Type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.starts_with("AWS::Serverless::"))
-            })
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str).is_some_and(|t| t.starts_with("AWS::Serverless::")))
             .map(|(id, _)| id)
             .collect();
         let known = |name: &str| {
             resources.contains_key(name)
                 || parameters.contains_key(name)
                 || intrinsics::PSEUDO_PARAMETERS.contains(&name)
-                || self
-                    .resources
-                    .iter()
-                    .any(|r| r.implicit && r.logical_id == name)
+                || self.resources.iter().any(|r| r.implicit && r.logical_id == name)
                 || serverless.iter().any(|id| name.starts_with(id.as_str()))
         };
-        let mut scopes: Vec<(Option<&String>, &Value)> =
-            resources.iter().map(|(id, r)| (Some(id), r)).collect();
+        let mut scopes: Vec<(Option<&String>, &Value)> = resources.iter().map(|(id, r)| (Some(id), r)).collect();
         let outputs = self.template.get("Outputs").cloned().unwrap_or(Value::Null);
         scopes.push((None, &outputs));
         for (id, value) in scopes {
@@ -336,25 +274,18 @@ impl Stack {
             if let Some(depends) = value.get("DependsOn") {
                 match depends {
                     Value::String(s) => refs.names.push(s.clone()),
-                    Value::Array(items) => refs
-                        .names
-                        .extend(items.iter().filter_map(Value::as_str).map(str::to_string)),
+                    Value::Array(items) => {
+                        refs.names.extend(items.iter().filter_map(Value::as_str).map(str::to_string))
+                    }
                     _ => {}
                 }
             }
             if let Some(c) = value.get("Condition").and_then(Value::as_str) {
                 refs.conditions.push(c.to_string());
             }
-            let missing_name = refs
-                .names
-                .iter()
-                .find(|n| !known(n))
-                .map(|n| ("resource or parameter", n));
-            let missing_condition = refs
-                .conditions
-                .iter()
-                .find(|c| !conditions.contains_key(*c))
-                .map(|c| ("condition", c));
+            let missing_name = refs.names.iter().find(|n| !known(n)).map(|n| ("resource or parameter", n));
+            let missing_condition =
+                refs.conditions.iter().find(|c| !conditions.contains_key(*c)).map(|c| ("condition", c));
             if let Some((what, name)) = missing_name.or(missing_condition) {
                 let message = format!("refers to unknown {what} '{name}'");
                 return Err(match id {
@@ -366,11 +297,7 @@ impl Stack {
                     },
                     None => TemplateError::Invalid {
                         file: self.file.clone(),
-                        line: line_within(
-                            &self.source,
-                            section_line(&self.source, "Outputs"),
-                            name,
-                        ),
+                        line: line_within(&self.source, section_line(&self.source, "Outputs"), name),
                         message: format!("Outputs {message}"),
                     },
                 });
@@ -388,10 +315,7 @@ impl Stack {
                         file: self.file.clone(),
                         line: line_within(&self.source, resource.line, property).or(resource.line),
                         resource: resource.full_path.clone(),
-                        message: format!(
-                            "{property} '{shown}' does not exist ({})",
-                            path.display()
-                        ),
+                        message: format!("{property} '{shown}' does not exist ({})", path.display()),
                     });
                 }
             }
@@ -400,11 +324,7 @@ impl Stack {
     }
 
     fn full_path_of(&self, id: &str) -> String {
-        if self.stack_path.is_empty() {
-            id.to_string()
-        } else {
-            format!("{}/{id}", self.stack_path)
-        }
+        if self.stack_path.is_empty() { id.to_string() } else { format!("{}/{id}", self.stack_path) }
     }
 }
 
@@ -425,17 +345,15 @@ impl References {
                     match (key, args) {
                         ("Ref", Value::String(name)) => self.names.push(name.clone()),
                         ("Fn::GetAtt", Value::Array(parts)) => {
-                            self.names
-                                .extend(parts.first().and_then(Value::as_str).map(str::to_string));
+                            self.names.extend(parts.first().and_then(Value::as_str).map(str::to_string));
                         }
-                        ("Fn::GetAtt", Value::String(s)) => self
-                            .names
-                            .push(s.split('.').next().unwrap_or(s).to_string()),
+                        ("Fn::GetAtt", Value::String(s)) => {
+                            self.names.push(s.split('.').next().unwrap_or(s).to_string())
+                        }
                         ("Fn::Sub", args) => self.collect_sub(args),
                         ("Condition", Value::String(name)) => self.conditions.push(name.clone()),
                         ("Fn::If", Value::Array(parts)) => {
-                            self.conditions
-                                .extend(parts.first().and_then(Value::as_str).map(str::to_string));
+                            self.conditions.extend(parts.first().and_then(Value::as_str).map(str::to_string));
                         }
                         _ => {}
                     }
@@ -454,34 +372,19 @@ impl References {
             Value::String(s) => (s.as_str(), Map::new()),
             Value::Array(items) => (
                 items.first().and_then(Value::as_str).unwrap_or_default(),
-                items
-                    .get(1)
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default(),
+                items.get(1).and_then(Value::as_object).cloned().unwrap_or_default(),
             ),
             _ => return,
         };
-        self.names.extend(
-            intrinsics::sub_references(text)
-                .into_iter()
-                .filter(|n| !locals.contains_key(n)),
-        );
+        self.names.extend(intrinsics::sub_references(text).into_iter().filter(|n| !locals.contains_key(n)));
     }
 }
 
 /// SAM creates `ServerlessRestApi` / `ServerlessHttpApi` for `Api` / `HttpApi`
 /// events that name no API of their own.
-fn add_implicit_apis(
-    resources: &mut Vec<Resource>,
-    globals: &Globals,
-    full_path: &dyn Fn(&str) -> String,
-) {
+fn add_implicit_apis(resources: &mut Vec<Resource>, globals: &Globals, full_path: &dyn Fn(&str) -> String) {
     let mut wanted = Vec::new();
-    for resource in resources
-        .iter()
-        .filter(|r| r.resource_type == "AWS::Serverless::Function")
-    {
+    for resource in resources.iter().filter(|r| r.resource_type == "AWS::Serverless::Function") {
         let Some(events) = resource.property("Events").and_then(Value::as_object) else {
             continue;
         };
@@ -489,9 +392,7 @@ fn add_implicit_apis(
             let props = event.get("Properties");
             let own = |key: &str| props.and_then(|p| p.get(key)).is_some();
             match event.get("Type").and_then(Value::as_str) {
-                Some("Api") if !own("RestApiId") => {
-                    wanted.push(("ServerlessRestApi", "AWS::Serverless::Api", "Prod"))
-                }
+                Some("Api") if !own("RestApiId") => wanted.push(("ServerlessRestApi", "AWS::Serverless::Api", "Prod")),
                 Some("HttpApi") if !own("ApiId") => {
                     wanted.push(("ServerlessHttpApi", "AWS::Serverless::HttpApi", "$default"))
                 }
@@ -504,13 +405,8 @@ fn add_implicit_apis(
             continue;
         }
         let mut raw = Map::new();
-        raw.insert(
-            "Properties".into(),
-            serde_json::json!({ "StageName": stage }),
-        );
-        let properties = globals
-            .merge(resource_type, &Value::Object(raw))
-            .unwrap_or(Value::Null);
+        raw.insert("Properties".into(), serde_json::json!({ "StageName": stage }));
+        let properties = globals.merge(resource_type, &Value::Object(raw)).unwrap_or(Value::Null);
         resources.push(Resource {
             logical_id: id.to_string(),
             full_path: full_path(id),
@@ -537,11 +433,9 @@ fn nested_parameters(resource: &Resource) -> Overrides {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
-                Value::Array(items) => items
-                    .iter()
-                    .map(|i| i.as_str().map(str::to_string))
-                    .collect::<Option<Vec<_>>>()?
-                    .join(","),
+                Value::Array(items) => {
+                    items.iter().map(|i| i.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()?.join(",")
+                }
                 _ => return None,
             };
             Some((k.clone(), value))
@@ -551,17 +445,12 @@ fn nested_parameters(resource: &Resource) -> Overrides {
 
 /// A path on this machine, not `s3://`, `http(s)://` or a mapping.
 pub(crate) fn is_local(location: &str) -> bool {
-    !(location.starts_with("s3://")
-        || location.starts_with("http://")
-        || location.starts_with("https://"))
+    !(location.starts_with("s3://") || location.starts_with("http://") || location.starts_with("https://"))
 }
 
 fn absolute(path: &Path) -> PathBuf {
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
-    };
+    let joined =
+        if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
     // Lexical normalisation: `a/../b` must compare equal for cycle detection
     // even when a folder does not exist.
     let mut out = PathBuf::new();
@@ -582,15 +471,8 @@ fn section_line(source: &str, name: &str) -> Option<usize> {
     source
         .lines()
         .position(|l| {
-            let t = l
-                .trim_start()
-                .trim_start_matches(['"', '{'])
-                .trim_start_matches('"');
-            t.starts_with(name)
-                && t[name.len()..]
-                    .trim_start_matches('"')
-                    .trim_start()
-                    .starts_with(':')
+            let t = l.trim_start().trim_start_matches(['"', '{']).trim_start_matches('"');
+            t.starts_with(name) && t[name.len()..].trim_start_matches('"').trim_start().starts_with(':')
         })
         .map(|i| i + 1)
 }
@@ -600,23 +482,14 @@ fn resource_line(source: &str, id: &str) -> Option<usize> {
     let start = section_line(source, "Resources")?;
     source.lines().enumerate().skip(start).find_map(|(i, l)| {
         let t = l.trim_start();
-        let key = t
-            .strip_prefix('"')
-            .and_then(|r| r.strip_prefix(id))
-            .and_then(|r| r.strip_prefix('"'));
+        let key = t.strip_prefix('"').and_then(|r| r.strip_prefix(id)).and_then(|r| r.strip_prefix('"'));
         let key = key.or_else(|| t.strip_prefix(id));
-        key.filter(|r| r.trim_start().starts_with(':'))
-            .map(|_| i + 1)
+        key.filter(|r| r.trim_start().starts_with(':')).map(|_| i + 1)
     })
 }
 
 /// First line at or after `from` that mentions `needle`.
 fn line_within(source: &str, from: Option<usize>, needle: &str) -> Option<usize> {
     let from = from?;
-    source
-        .lines()
-        .enumerate()
-        .skip(from - 1)
-        .find(|(_, l)| l.contains(needle))
-        .map(|(i, _)| i + 1)
+    source.lines().enumerate().skip(from - 1).find(|(_, l)| l.contains(needle)).map(|(i, _)| i + 1)
 }

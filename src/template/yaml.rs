@@ -76,9 +76,7 @@ fn from_yaml(value: serde_yaml::Value) -> Result<Value, ParseError> {
         Y::Bool(b) => Value::Bool(b),
         Y::Number(n) => yaml_number(&n),
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => {
-            Value::Array(items.into_iter().map(from_yaml).collect::<Result<_, _>>()?)
-        }
+        Y::Sequence(items) => Value::Array(items.into_iter().map(from_yaml).collect::<Result<_, _>>()?),
         Y::Mapping(map) => {
             let mut out = Map::new();
             for (k, v) in map {
@@ -97,9 +95,7 @@ fn yaml_number(n: &serde_yaml::Number) -> Value {
         Value::Number(u.into())
     } else {
         // .inf and .nan have no JSON form; keep their text.
-        n.as_f64()
-            .and_then(Number::from_f64)
-            .map_or_else(|| Value::String(n.to_string()), Value::Number)
+        n.as_f64().and_then(Number::from_f64).map_or_else(|| Value::String(n.to_string()), Value::Number)
     }
 }
 
@@ -123,11 +119,7 @@ fn long_form(tagged: TaggedValue) -> Result<Value, ParseError> {
     let tag = tagged.tag.to_string();
     let name = tag.trim_start_matches('!');
     let Some((_, key)) = SHORT_FORM_TAGS.iter().find(|(short, _)| *short == name) else {
-        return Err(ParseError {
-            line: None,
-            column: None,
-            message: format!("unknown tag {tag}"),
-        });
+        return Err(ParseError { line: None, column: None, message: format!("unknown tag {tag}") });
     };
     let inner = from_yaml(tagged.value)?;
     let inner = match (name, inner) {
@@ -160,18 +152,13 @@ pub fn to_yaml(value: &Value) -> String {
             }
             block_scalar_indent = None;
         }
-        if [" |", " |-", " |+", " >", " >-", " >+"]
-            .iter()
-            .any(|end| line.ends_with(end))
-            || line.trim_start() == "|-"
-        {
+        if [" |", " |-", " |+", " >", " >-", " >+"].iter().any(|end| line.ends_with(end)) || line.trim_start() == "|-" {
             block_scalar_indent = Some(indent);
         }
-        let split = line.rfind(": ").map(|i| i + 2).or_else(|| {
-            line.trim_start()
-                .starts_with("- ")
-                .then(|| line.find("- ").unwrap_or(0) + 2)
-        });
+        let split = line
+            .rfind(": ")
+            .map(|i| i + 2)
+            .or_else(|| line.trim_start().starts_with("- ").then(|| line.find("- ").unwrap_or(0) + 2));
         match split {
             Some(at) if looks_like_date(&line[at..]) => {
                 out.push_str(&line[..at]);
@@ -208,63 +195,27 @@ mod tests {
     fn every_short_form_tag_round_trips() {
         let cases: &[(&str, Value)] = &[
             ("!Ref Bucket", json!({"Ref": "Bucket"})),
-            (
-                "!Sub 'arn:${AWS::Partition}:s3:::${B}'",
-                json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${B}"}),
-            ),
-            (
-                "!Sub ['${A}-x', {A: !Ref P}]",
-                json!({"Fn::Sub": ["${A}-x", {"A": {"Ref": "P"}}]}),
-            ),
+            ("!Sub 'arn:${AWS::Partition}:s3:::${B}'", json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${B}"})),
+            ("!Sub ['${A}-x', {A: !Ref P}]", json!({"Fn::Sub": ["${A}-x", {"A": {"Ref": "P"}}]})),
             ("!GetAtt Fn.Arn", json!({"Fn::GetAtt": ["Fn", "Arn"]})),
-            (
-                "!GetAtt Child.Outputs.LayerArn",
-                json!({"Fn::GetAtt": ["Child", "Outputs.LayerArn"]}),
-            ),
+            ("!GetAtt Child.Outputs.LayerArn", json!({"Fn::GetAtt": ["Child", "Outputs.LayerArn"]})),
             ("!GetAtt [Fn, Arn]", json!({"Fn::GetAtt": ["Fn", "Arn"]})),
-            (
-                "!Join ['', [a, !Ref B]]",
-                json!({"Fn::Join": ["", ["a", {"Ref": "B"}]]}),
-            ),
-            (
-                "!If [IsProd, 1024, !Ref AWS::NoValue]",
-                json!({"Fn::If": ["IsProd", 1024, {"Ref": "AWS::NoValue"}]}),
-            ),
-            (
-                "!Select [0, !GetAZs '']",
-                json!({"Fn::Select": [0, {"Fn::GetAZs": ""}]}),
-            ),
+            ("!Join ['', [a, !Ref B]]", json!({"Fn::Join": ["", ["a", {"Ref": "B"}]]})),
+            ("!If [IsProd, 1024, !Ref AWS::NoValue]", json!({"Fn::If": ["IsProd", 1024, {"Ref": "AWS::NoValue"}]})),
+            ("!Select [0, !GetAZs '']", json!({"Fn::Select": [0, {"Fn::GetAZs": ""}]})),
             ("!Split [',', 'a,b']", json!({"Fn::Split": [",", "a,b"]})),
-            (
-                "!FindInMap [M, !Ref AWS::Region, Key]",
-                json!({"Fn::FindInMap": ["M", {"Ref": "AWS::Region"}, "Key"]}),
-            ),
-            (
-                "!ImportValue shared-vpc",
-                json!({"Fn::ImportValue": "shared-vpc"}),
-            ),
+            ("!FindInMap [M, !Ref AWS::Region, Key]", json!({"Fn::FindInMap": ["M", {"Ref": "AWS::Region"}, "Key"]})),
+            ("!ImportValue shared-vpc", json!({"Fn::ImportValue": "shared-vpc"})),
             ("!Base64 hello", json!({"Fn::Base64": "hello"})),
-            (
-                "!Cidr ['10.0.0.0/16', 4, 8]",
-                json!({"Fn::Cidr": ["10.0.0.0/16", 4, 8]}),
-            ),
+            ("!Cidr ['10.0.0.0/16', 4, 8]", json!({"Fn::Cidr": ["10.0.0.0/16", 4, 8]})),
             ("!GetAZs us-east-1", json!({"Fn::GetAZs": "us-east-1"})),
-            (
-                "!Equals [!Ref Env, prod]",
-                json!({"Fn::Equals": [{"Ref": "Env"}, "prod"]}),
-            ),
-            (
-                "!And [!Condition A, !Condition B]",
-                json!({"Fn::And": [{"Condition": "A"}, {"Condition": "B"}]}),
-            ),
+            ("!Equals [!Ref Env, prod]", json!({"Fn::Equals": [{"Ref": "Env"}, "prod"]})),
+            ("!And [!Condition A, !Condition B]", json!({"Fn::And": [{"Condition": "A"}, {"Condition": "B"}]})),
             (
                 "!Or [!Condition A, !Not [!Condition B]]",
                 json!({"Fn::Or": [{"Condition": "A"}, {"Fn::Not": [{"Condition": "B"}]}]}),
             ),
-            (
-                "!Not [!Equals [a, b]]",
-                json!({"Fn::Not": [{"Fn::Equals": ["a", "b"]}]}),
-            ),
+            ("!Not [!Equals [a, b]]", json!({"Fn::Not": [{"Fn::Equals": ["a", "b"]}]})),
             ("!Condition IsProd", json!({"Condition": "IsProd"})),
             (
                 "!Transform {Name: AWS::Include, Parameters: {Location: s3://b/k}}",
@@ -288,17 +239,11 @@ mod tests {
     fn key_order_numbers_and_strings_survive() {
         let text = "Z: 1\nA: '0123'\nM: 1.5\nB: yes\nD: 2024-01-01\nN: null\n";
         let v = parse(text).unwrap();
-        assert_eq!(
-            v.as_object().unwrap().keys().collect::<Vec<_>>(),
-            ["Z", "A", "M", "B", "D", "N"]
-        );
+        assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["Z", "A", "M", "B", "D", "N"]);
         assert_eq!(v["A"], json!("0123"));
         assert_eq!(v["D"], json!("2024-01-01"), "YAML timestamps stay strings");
         assert_eq!(parse(&to_yaml(&v)).unwrap(), v);
-        assert!(
-            to_yaml(&v).contains("'0123'"),
-            "leading-zero strings are quoted"
-        );
+        assert!(to_yaml(&v).contains("'0123'"), "leading-zero strings are quoted");
     }
 
     #[test]

@@ -15,10 +15,7 @@ pub fn repo() -> PathBuf {
 
 /// The `target/` folder the tests were built in.
 fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target/tmp has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target/tmp has a parent").to_path_buf()
 }
 
 /// A running local cloud. It stops when this test process exits: the server
@@ -48,14 +45,8 @@ impl LocalCloud {
             .stderr(Stdio::inherit())
             .output()
             .expect("cannot run scripts/local-cloud (bash missing?)");
-        assert!(
-            provision.status.success(),
-            "provisioning the local cloud failed: {provision:?}"
-        );
-        let python = String::from_utf8(provision.stdout)
-            .unwrap()
-            .trim()
-            .to_string();
+        assert!(provision.status.success(), "provisioning the local cloud failed: {provision:?}");
+        let python = String::from_utf8(provision.stdout).unwrap().trim().to_string();
         let log = target_dir().join(format!("local-cloud/server-{}.log", std::process::id()));
         let mut child = Command::new(&python)
             .arg(repo().join("tests/cloud/server.py"))
@@ -81,10 +72,7 @@ impl LocalCloud {
                 ),
             }
         };
-        LocalCloud {
-            endpoint,
-            _process: Mutex::new((child, stdin)),
-        }
+        LocalCloud { endpoint, _process: Mutex::new((child, stdin)) }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -128,14 +116,7 @@ pub fn accel(cwd: &Path, args: &[&str]) -> Output {
 pub fn accel_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_accel"));
     command.args(args).current_dir(cwd).stdin(Stdio::null());
-    for var in [
-        "SAM_TEMPLATE_FILE",
-        "SAM_DEBUG",
-        "SAM_BUILD_MODE",
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-    ] {
+    for var in ["SAM_TEMPLATE_FILE", "SAM_DEBUG", "SAM_BUILD_MODE", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"] {
         command.env_remove(var);
     }
     command.envs(env.iter().copied());
