@@ -216,3 +216,25 @@ fn an_interrupted_build_leaves_a_usable_cache() {
         assert_eq!((code.as_str(), artifact.as_str()), ("reused", "unchanged"), "{label}");
     }
 }
+
+#[test]
+fn exclude_skips_resources_and_their_paths_stay_valid() {
+    let dir = app();
+    let w = work(&build(dir.path(), &["-x", "NodeFunction", "--exclude", "EsbuildFunction", "-x", "PyLayer"]));
+    assert!(!w.contains_key("NodeFunction") && !w.contains_key("EsbuildFunction") && !w.contains_key("PyLayer"));
+    assert!(w.contains_key("PyFunction, PyTwinFunction"));
+    let template = yaml(&dir.path().join(".aws-sam/build/template.yaml"));
+    assert_eq!(template["Resources"]["NodeFunction"]["Properties"]["CodeUri"], "../../node");
+    assert_eq!(template["Resources"]["PyLayer"]["Properties"]["ContentUri"], "../../pylayer");
+}
+
+#[test]
+fn go_builds_a_linux_binary_for_the_function_architecture() {
+    let dir = copy_fixture(&repo().join("tests/fixtures/apps/golang"));
+    build(dir.path(), &["--cached"]);
+    let binary = std::fs::read(dir.path().join(".aws-sam/build/GoFunction/bootstrap")).unwrap();
+    assert_eq!(&binary[..4], b"\x7fELF", "a Linux executable");
+    assert_eq!(u16::from_le_bytes([binary[18], binary[19]]), 183, "for arm64 (EM_AARCH64)");
+    let w = work(&build(dir.path(), &["--cached"]));
+    assert_eq!(w["GoFunction"], ("-".into(), "reused".into(), "unchanged".into()));
+}

@@ -81,8 +81,9 @@ impl Workflow {
         match self {
             Workflow::Pip => Some("requirements.txt"),
             Workflow::Npm | Workflow::Esbuild => Some("package.json"),
-            Workflow::Go => Some("go.mod"),
-            Workflow::Makefile => None,
+            // go.mod and go.sum are part of the source: `go build` fetches and
+            // compiles in one step, keyed by the code.
+            Workflow::Go | Workflow::Makefile => None,
         }
     }
 
@@ -90,7 +91,6 @@ impl Workflow {
     pub fn lockfiles(self) -> &'static [&'static str] {
         match self {
             Workflow::Npm | Workflow::Esbuild => &["package-lock.json", "npm-shrinkwrap.json"],
-            Workflow::Go => &["go.sum"],
             _ => &[],
         }
     }
