@@ -131,9 +131,14 @@ pub fn publish(staging: tempfile::TempDir, dest: &Path) -> io::Result<()> {
         let old = staging_dir(dest)?.keep();
         std::fs::remove_dir(&old)?;
         std::fs::rename(dest, &old)?;
-        let result = std::fs::rename(&staged, dest);
+        if let Err(e) = std::fs::rename(&staged, dest) {
+            // Put the previous folder back rather than leave nothing.
+            let _ = std::fs::rename(&old, dest);
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(e);
+        }
         let _ = std::fs::remove_dir_all(&old);
-        return result;
+        return Ok(());
     }
     match std::fs::rename(&staged, dest) {
         // A concurrent build published the same content-addressed entry first.
