@@ -293,8 +293,16 @@ fn bad_globals_and_parameter_overrides() {
 }
 
 #[test]
-fn docker_features_are_refused_by_name() {
+fn unsupported_features_are_refused_by_name() {
     let dir = project(&[("template.yaml", GOOD_FUNCTION), ("src/app.py", "")]);
+    assert_error_line(
+        dir.path(),
+        &["build", "--build-in-source"],
+        &["--build-in-source is not supported by accel yet"],
+    );
+    let with_context = format!("{GOOD_FUNCTION}    Metadata:\n      BuildMethod: makefile\n      ContextPath: sub\n");
+    let other = project(&[("template.yaml", &with_context), ("src/app.py", "")]);
+    assert_error_line(other.path(), &["build"], &["Fn: Metadata.ContextPath is not supported by accel yet"]);
     assert_error_line(dir.path(), &["build", "--use-container"], &["--use-container needs Docker"]);
     assert_error_line(dir.path(), &["build", "-u", "-bi", "img"], &["--use-container needs Docker"]);
     assert_error_line(

@@ -165,6 +165,7 @@ fn function_unit(stack: &Stack, f: &Function, selection: &Selection) -> Result<O
     }
     let runtime = f.runtime.clone().ok_or_else(|| fail("has no Runtime".into()))?;
     let workflow = Workflow::select(f.build_method.as_deref(), &runtime).map_err(fail)?;
+    unsupported_metadata(resource).map_err(fail)?;
     if f.handler.is_none() {
         return Err(fail(format!("Could not find handler for function: {}", resource.logical_id)));
     }
@@ -193,6 +194,7 @@ fn layer_unit(stack: &Stack, layer: &Layer, selection: &Selection) -> Result<Opt
     }
     let fail = |message: String| BuildError::Resource { resource: resource.full_path.clone(), message };
     let workflow = Workflow::select(Some(method), method).map_err(fail)?;
+    unsupported_metadata(resource).map_err(fail)?;
     if workflow.layer_subfolder(method).is_none() {
         return Err(fail(format!("'{method}' runtime is not supported for layers")));
     }
@@ -216,6 +218,17 @@ fn manifest(workflow: &Workflow, source: &std::path::Path, selection: &Selection
         Some(m) => Some(m.clone()),
         None => workflow.manifest_name().map(|name| source.join(name)).filter(|p| p.is_file()),
     }
+}
+
+/// Makefile layout keys accel does not honour yet: refuse rather than build
+/// something else than sam would.
+fn unsupported_metadata(resource: &crate::template::Resource) -> Result<(), String> {
+    for key in ["ContextPath", "ProjectRootDirectory", "WorkingDirectory"] {
+        if resource.metadata(key).is_some() {
+            return Err(format!("Metadata.{key} is not supported by accel yet; build this resource with `sam build`"));
+        }
+    }
+    Ok(())
 }
 
 /// Metadata that changes a build: SAM's bookkeeping keys removed.

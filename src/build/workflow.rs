@@ -191,8 +191,15 @@ impl Workflow {
                         fsops::copy_file(&from, &out.join(lock)).map_err(|e| e.to_string())?;
                     }
                 }
+                let locked = self.lockfiles().iter().any(|l| out.join(l).is_file());
+                let use_ci = locked && unit.build_properties().get("UseNpmCi") == Some(&serde_json::Value::Bool(true));
                 let mut npm = Command::new("npm");
-                npm.current_dir(out).args(["install", "-q", "--no-audit", "--no-fund", "--no-save", "--unsafe-perm"]);
+                npm.current_dir(out);
+                if use_ci {
+                    npm.args(["ci", "-q", "--no-audit", "--no-fund", "--unsafe-perm"]);
+                } else {
+                    npm.args(["install", "-q", "--no-audit", "--no-fund", "--no-save", "--unsafe-perm"]);
+                }
                 if self == Workflow::Npm {
                     npm.arg("--omit=dev");
                 }
