@@ -8,5 +8,6 @@
 pub mod aws;
 pub mod build;
 pub mod cli;
+pub mod package;
 pub mod project;
 pub mod template;

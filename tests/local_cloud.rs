@@ -169,3 +169,30 @@ Resources:
     assert_eq!(layers.len(), 1, "{layers:?}");
     assert!(layers[0].starts_with("arn:aws:lambda:us-east-1:123456789012:layer:"), "{layers:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn packaging_uploads_once_per_content() {
+    let cloud = LocalCloud::shared();
+    let aws = cloud.aws().await;
+    let s3 = aws.s3();
+    s3.create_bucket().bucket("accel-test-package").send().await.expect("create bucket");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.py"), APP).unwrap();
+
+    let mut uploader = accel::package::Uploader::new(s3.clone(), "accel-test-package");
+    uploader.prefix = Some("blog".into());
+    let key = uploader.key(&accel::package::dir_checksum(dir.path()).unwrap(), "");
+    let body = accel::package::zip_dir(dir.path()).unwrap();
+    use accel::package::Upload;
+    assert_eq!(uploader.upload_if_missing(&key, body.clone()).await.unwrap(), Upload::Uploaded);
+    assert_eq!(
+        uploader.upload_if_missing(&key, body.clone()).await.unwrap(),
+        Upload::Skipped,
+        "same content, no upload"
+    );
+
+    let stored = s3.get_object().bucket("accel-test-package").key(&key).send().await.unwrap();
+    assert!(key.starts_with("blog/") && key.len() == "blog/".len() + 32, "{key}");
+    assert_eq!(stored.server_side_encryption().map(|e| e.as_str()), Some("AES256"));
+    assert_eq!(stored.body.collect().await.unwrap().into_bytes().to_vec(), body);
+}

@@ -1,0 +1,243 @@
+//! Packaging artifacts for deployment: deterministic zips (the same source
+//! always gives the same bytes), sam's content checksums as S3 keys, and
+//! uploads that skip objects already in the bucket (sam always re-uploads).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use zip::write::SimpleFileOptions;
+
+/// Why packaging failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// Reading the artifact.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// Writing the archive.
+    #[error("{}: {source}", path.display())]
+    Zip {
+        /// The folder being zipped.
+        path: PathBuf,
+        /// The error.
+        source: zip::result::ZipError,
+    },
+    /// An S3 call.
+    #[error("s3://{bucket}/{key}: {message}")]
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The service's message.
+        message: String,
+    },
+}
+
+/// Files below `dir` (symlinks followed) as `/`-separated relative paths,
+/// sorted as strings, which is the order sam's checksum uses.
+fn files(dir: &Path) -> io::Result<Vec<String>> {
+    fn walk(root: &Path, rel: &str, out: &mut Vec<String>) -> io::Result<()> {
+        for entry in std::fs::read_dir(root.join(rel))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            if std::fs::metadata(entry.path())?.is_dir() {
+                walk(root, &rel, out)?;
+            } else {
+                out.push(rel);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// md5 hex of a file's bytes (sam's `file_checksum`).
+pub fn file_md5(path: &Path) -> io::Result<String> {
+    Ok(hex::encode(Md5::digest(std::fs::read(path)?)))
+}
+
+/// sam's `dir_checksum`: md5 over each file's relative path followed by the
+/// md5 hex of its contents, in sorted order. sam names a folder's S3 object
+/// after it, so accel's keys match sam's for the same content.
+pub fn dir_checksum(dir: &Path) -> io::Result<String> {
+    let mut md5 = Md5::new();
+    for rel in files(dir)? {
+        md5.update(rel.as_bytes());
+        md5.update(file_md5(&dir.join(&rel))?.as_bytes());
+    }
+    Ok(hex::encode(md5.finalize()))
+}
+
+/// Zips `dir` deterministically: entries sorted, every timestamp 1980-01-01,
+/// DEFLATE, and Lambda's permission rule (read bits added to files, exec bits
+/// to folders) so that the same tree always gives the same bytes.
+pub fn zip_dir(dir: &Path) -> Result<Vec<u8>, PackageError> {
+    let zip_err = |source| PackageError::Zip { path: dir.to_path_buf(), source };
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PackageError::Io { path, source }
+    };
+    let mut writer = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    let base = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default());
+    let mut folders_done = std::collections::BTreeSet::new();
+    for rel in files(dir).map_err(io_err(dir))? {
+        // Folder entries first, each once, in path order.
+        let mut prefix = String::new();
+        for part in rel.split('/').collect::<Vec<_>>().split_last().map(|(_, dirs)| dirs.to_vec()).unwrap_or_default() {
+            prefix = if prefix.is_empty() { part.to_string() } else { format!("{prefix}/{part}") };
+            if folders_done.insert(prefix.clone()) {
+                let mode = mode_of(&dir.join(&prefix)) | 0o111;
+                writer.add_directory(format!("{prefix}/"), base.unix_permissions(mode)).map_err(zip_err)?;
+            }
+        }
+        let path = dir.join(&rel);
+        let mode = mode_of(&path) | 0o444;
+        writer.start_file(rel.as_str(), base.unix_permissions(mode)).map_err(zip_err)?;
+        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        writer.write_all(&bytes).map_err(io_err(&path))?;
+    }
+    Ok(writer.finish().map_err(zip_err)?.into_inner())
+}
+
+#[cfg(unix)]
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644)
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &Path) -> u32 {
+    0o755
+}
+
+/// Where artifacts go and how they are stored.
+#[derive(Debug, Clone)]
+pub struct Uploader {
+    s3: aws_sdk_s3::Client,
+    /// Artifact bucket.
+    pub bucket: String,
+    /// Key prefix (`--s3-prefix`).
+    pub prefix: Option<String>,
+    /// `--kms-key-id`: SSE-KMS instead of AES256.
+    pub kms_key_id: Option<String>,
+    /// `--metadata`: object metadata.
+    pub metadata: std::collections::HashMap<String, String>,
+}
+
+/// What an upload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    /// The object was already there: nothing sent.
+    Skipped,
+    /// The object was written.
+    Uploaded,
+}
+
+impl Uploader {
+    /// An uploader for `bucket` through `s3`.
+    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Uploader { s3, bucket: bucket.into(), prefix: None, kms_key_id: None, metadata: Default::default() }
+    }
+
+    /// The object key for a content checksum (`[prefix/]<checksum><suffix>`).
+    pub fn key(&self, checksum: &str, suffix: &str) -> String {
+        match &self.prefix {
+            Some(prefix) => format!("{prefix}/{checksum}{suffix}"),
+            None => format!("{checksum}{suffix}"),
+        }
+    }
+
+    /// Uploads `body` to `key` unless an object is already there. Keys are
+    /// content hashes, so an existing object holds these very bytes.
+    pub async fn upload_if_missing(&self, key: &str, body: Vec<u8>) -> Result<Upload, PackageError> {
+        let fail = |message: String| PackageError::S3 { bucket: self.bucket.clone(), key: key.to_string(), message };
+        match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(_) => return Ok(Upload::Skipped),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
+            Err(e) => return Err(fail(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
+        }
+        let mut put = self.s3.put_object().bucket(&self.bucket).key(key).body(body.into());
+        put = match &self.kms_key_id {
+            Some(kms) => put.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms).ssekms_key_id(kms),
+            None => put.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256),
+        };
+        for (k, v) in &self.metadata {
+            put = put.metadata(k, v);
+        }
+        put.send().await.map_err(|e| fail(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        Ok(Upload::Uploaded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(dir: &Path) {
+        std::fs::create_dir_all(dir.join("pkg/sub")).unwrap();
+        std::fs::write(dir.join("app.py"), "print(1)\n").unwrap();
+        std::fs::write(dir.join("pkg/sub/data.txt"), "data").unwrap();
+        std::fs::write(dir.join("pkg-extra.txt"), "x").unwrap();
+    }
+
+    #[test]
+    fn same_tree_same_bytes_wherever_and_whenever() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        tree(a.path());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        tree(b.path());
+        assert_eq!(zip_dir(a.path()).unwrap(), zip_dir(b.path()).unwrap());
+        assert_eq!(dir_checksum(a.path()).unwrap(), dir_checksum(b.path()).unwrap());
+        std::fs::write(b.path().join("app.py"), "print(2)\n").unwrap();
+        assert_ne!(zip_dir(a.path()).unwrap(), zip_dir(b.path()).unwrap());
+        assert_ne!(dir_checksum(a.path()).unwrap(), dir_checksum(b.path()).unwrap());
+    }
+
+    #[test]
+    fn zip_entries_sorted_with_lambda_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        tree(dir.path());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path().join("app.py"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let bytes = zip_dir(dir.path()).unwrap();
+        let mut archive = zip::ZipArchive::new(io::Cursor::new(bytes)).unwrap();
+        let names: Vec<String> =
+            (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().unwrap().to_string()).collect();
+        assert_eq!(names, ["app.py", "pkg-extra.txt", "pkg/", "pkg/sub/", "pkg/sub/data.txt"]);
+        let app = archive.by_name("app.py").unwrap();
+        assert_eq!(app.unix_mode().map(|m| m & 0o777), Some(0o644), "read bits added to 0600");
+        assert_eq!(app.last_modified().map(|t| t.year()), Some(1980));
+        drop(app);
+        let folder = archive.by_name("pkg/").unwrap();
+        assert_eq!(folder.unix_mode().map(|m| m & 0o111), Some(0o111), "exec bits on folders");
+    }
+
+    #[test]
+    fn checksum_matches_sam() {
+        // The value SAM CLI 1.170.0's `samcli.lib.utils.hash.dir_checksum` gives
+        // for this tree; `b-c` sorts before `b/` as a string, not as a path.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("b")).unwrap();
+        std::fs::create_dir(dir.path().join("b-c")).unwrap();
+        std::fs::write(dir.path().join("a.txt"), "A").unwrap();
+        std::fs::write(dir.path().join("b/c.txt"), "C").unwrap();
+        std::fs::write(dir.path().join("b-c/d.txt"), "D").unwrap();
+        assert_eq!(dir_checksum(dir.path()).unwrap(), "6f51cb8249a57cb05c994f14f8303f40");
+    }
+}
