@@ -72,7 +72,10 @@ async fn run_build(cwd: &Path, args: &BuildArgs, global: &GlobalArgs) -> Result<
         },
         jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
-    if let Err(e) = build::build(&project.stack, cwd, &options, |unit| eprintln!("{unit}")).await {
+    let progress = TerminalProgress::new();
+    let result = build::build(&project.stack, cwd, &options, &progress).await;
+    progress.finish();
+    if let Err(e) = result {
         println!("\nBuild Failed");
         return Err(e.into());
     }
@@ -87,4 +90,54 @@ async fn run_build(cwd: &Path, args: &BuildArgs, global: &GlobalArgs) -> Result<
         shown(&template)
     );
     Ok(())
+}
+
+/// A progress bar on a terminal; plain lines elsewhere (CI, pipes, NO_COLOR
+/// logs). Either way each unit ends with one line saying what it did.
+struct TerminalProgress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl TerminalProgress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = interactive.then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} building {pos}/{len} {wide_msg}") {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(std::time::Duration::from_millis(100));
+            bar
+        });
+        TerminalProgress { bar }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl build::Progress for TerminalProgress {
+    fn start(&self, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+
+    fn built(&self, label: &str) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(label.to_string());
+        }
+    }
+
+    fn done(&self, report: &build::UnitReport) {
+        match &self.bar {
+            Some(bar) => bar.println(report.to_string()),
+            None => eprintln!("{report}"),
+        }
+    }
 }

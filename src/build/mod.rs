@@ -150,23 +150,34 @@ struct Built {
     elapsed: Duration,
 }
 
+/// Receives the progress of a build (a progress bar, or plain lines).
+pub trait Progress {
+    /// Phase one starts for `total` units.
+    fn start(&self, total: usize);
+    /// A unit's dependencies and code are ready, or failed.
+    fn built(&self, label: &str);
+    /// A unit is complete, its artifacts in place.
+    fn done(&self, report: &UnitReport);
+}
+
 /// Builds `stack` (the root of a template tree) as `options` say.
 pub async fn build(
     stack: &Stack,
     cwd: &Path,
     options: &BuildOptions,
-    on_unit: impl Fn(&UnitReport),
+    progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
     if options.build_dir == cwd {
         return Err(BuildError::BuildDirIsCwd);
     }
     let units = graph::plan(stack, &options.selection)?;
     let cache = Cache::new(&options.deps_dir, &options.cache_dir);
+    progress.start(units.len());
 
     // Phase one: dependencies and code into the cache; layers first.
     let (layers, functions): (Vec<_>, Vec<_>) = units.into_iter().partition(BuildUnit::is_layer);
-    let mut built = run_all(layers, &cache, options).await?;
-    built.extend(run_all(functions, &cache, options).await?);
+    let mut built = run_all(layers, &cache, options, progress).await?;
+    built.extend(run_all(functions, &cache, options, progress).await?);
 
     // Phase two: artifacts, templates, build.toml, state.
     let state_file = options.build_dir.parent().unwrap_or(cwd).join("accel-build.json");
@@ -213,7 +224,7 @@ pub async fn build(
             artifacts_written: written,
             elapsed: b.elapsed + started.elapsed(),
         };
-        on_unit(&unit_report);
+        progress.done(&unit_report);
         report.units.push(unit_report);
     }
 
@@ -264,20 +275,29 @@ fn artifact_paths(stack: &Stack, build_dir: &Path, state: &BTreeMap<String, Stri
 
 /// Runs phase one for `units` concurrently; the first error wins, after all
 /// have finished (as sam does).
-async fn run_all(units: Vec<BuildUnit>, cache: &Cache, options: &BuildOptions) -> Result<Vec<Built>, BuildError> {
+async fn run_all(
+    units: Vec<BuildUnit>,
+    cache: &Cache,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<Built>, BuildError> {
     let limit = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, unit) in units.into_iter().enumerate() {
         let (cache, limit, cached) = (cache.clone(), limit.clone(), options.cached);
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            (index, build_unit(unit, &cache, cached).await)
+            let label = unit.label();
+            (index, label, build_unit(unit, &cache, cached).await)
         });
     }
     let mut results = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(result) => results.push(result),
+            Ok((index, label, result)) => {
+                progress.built(&label);
+                results.push((index, result));
+            }
             Err(e) => {
                 return Err(BuildError::Resource { resource: "build".into(), message: e.to_string() });
             }
