@@ -10,4 +10,5 @@ pub mod build;
 pub mod cli;
 pub mod package;
 pub mod project;
+pub mod sync;
 pub mod template;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use accel::build::graph::Selection;
 use accel::build::{self, BuildOptions};
-use accel::cli::{self, BuildArgs, CliError, Command, GlobalArgs, Invocation};
+use accel::cli::{self, BuildArgs, CliError, Command, GlobalArgs, Invocation, SyncArgs};
 use accel::project::Project;
 use anyhow::{Result, bail};
 
@@ -45,10 +45,7 @@ async fn run(invocation: Invocation, cwd: &Path) -> Result<()> {
     }
     match &cli.command {
         Command::Build(args) => run_build(cwd, args, &cli.global).await,
-        Command::Sync(args) => {
-            Project::load(cwd, &args.template, &cli.global)?;
-            bail!("`accel sync` is not implemented yet: the template is valid, but nothing was deployed")
-        }
+        Command::Sync(args) => run_sync(cwd, args, &cli.global).await,
         Command::Logs(_) => bail!("`accel logs` is not implemented yet"),
     }
 }
@@ -140,4 +137,39 @@ impl build::Progress for TerminalProgress {
             None => eprintln!("{report}"),
         }
     }
+}
+
+async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()> {
+    use accel::sync::{self, prompt};
+    let project = Project::load(cwd, &args.template, global)?;
+    if !args.code || args.watch {
+        bail!(
+            "`accel sync` is not implemented yet beyond `--code` (without --watch): the template is valid, but nothing was deployed"
+        );
+    }
+    let consent = prompt::confirm(
+        &prompt::app_dir(),
+        &project.template_file,
+        &args.stack_name,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout(),
+    )?;
+    match consent {
+        prompt::Consent::Proceed => {}
+        prompt::Consent::Declined => return Ok(()),
+        prompt::Consent::Aborted => std::process::exit(1),
+    }
+    let aws = accel::aws::Aws::load(&accel::aws::AwsOptions {
+        region: global.region.clone(),
+        profile: global.profile.clone(),
+    })
+    .await?;
+    let request = sync::CodeSyncRequest {
+        stack_name: args.stack_name.clone(),
+        resource_ids: args.resource_id.clone(),
+        resource_types: args.resource.clone(),
+    };
+    sync::code_sync(&aws, &project.stack, cwd, &request, |note| eprintln!("{note}"), |done| eprintln!("{done}"))
+        .await?;
+    Ok(())
 }

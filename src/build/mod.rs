@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache::Cache;
+pub use fsops::write_atomic;
 use graph::{BuildUnit, Selection};
 
 use crate::template::Stack;

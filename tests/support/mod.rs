@@ -114,13 +114,23 @@ pub fn accel(cwd: &Path, args: &[&str]) -> Output {
 
 /// Like [`accel`], with extra environment variables.
 pub fn accel_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    accel_with_input(cwd, args, env, None)
+}
+
+/// Like [`accel_with_env`], with `input` on stdin (else stdin is empty).
+pub fn accel_with_input(cwd: &Path, args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Output {
+    use std::io::Write;
     let mut command = Command::new(env!("CARGO_BIN_EXE_accel"));
-    command.args(args).current_dir(cwd).stdin(Stdio::null());
+    command.args(args).current_dir(cwd).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for var in ["SAM_TEMPLATE_FILE", "SAM_DEBUG", "SAM_BUILD_MODE", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"] {
         command.env_remove(var);
     }
     command.envs(env.iter().copied());
-    command.output().expect("run accel")
+    let mut child = command.spawn().expect("run accel");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.unwrap_or_default().as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().expect("run accel")
 }
 
 /// stderr of a run, as text.
