@@ -34,7 +34,7 @@ fn main() -> ExitCode {
 }
 
 fn fail(error: anyhow::Error) -> ExitCode {
-    eprintln!("Error: {error:#}");
+    note(format_args!("Error: {error:#}"));
     ExitCode::from(1)
 }
 
@@ -55,7 +55,7 @@ async fn run_build(cwd: &Path, args: &BuildArgs, global: &GlobalArgs) -> Result<
     if let Some(id) = &args.resource_logical_id
         && args.exclude.contains(id)
     {
-        eprintln!("Resource expected to be built, but marked as excluded.\nBuilding anyways...");
+        note(format_args!("Resource expected to be built, but marked as excluded.\nBuilding anyways..."));
     }
     let options = BuildOptions {
         build_dir: cwd.join(&args.build_dir),
@@ -73,7 +73,7 @@ async fn run_build(cwd: &Path, args: &BuildArgs, global: &GlobalArgs) -> Result<
     let result = build::build(&project.stack, cwd, &options, &progress).await;
     progress.finish();
     if let Err(e) = result {
-        println!("\nBuild Failed");
+        say(format_args!("\nBuild Failed"));
         return Err(e.into());
     }
     let shown = |p: &Path| p.strip_prefix(cwd).unwrap_or(p).display().to_string();
@@ -81,11 +81,11 @@ async fn run_build(cwd: &Path, args: &BuildArgs, global: &GlobalArgs) -> Result<
     let custom = args.build_dir != Path::new(".aws-sam/build");
     let template_flag = if custom { format!(" -t {}", shown(&template)) } else { String::new() };
     let deploy_flag = if custom { format!(" --template-file {}", shown(&template)) } else { String::new() };
-    println!(
+    say(format_args!(
         "\nBuild Succeeded\n\nBuilt Artifacts  : {}\nBuilt Template   : {}\n\nCommands you can use next\n=========================\n[*] Validate SAM template: sam validate\n[*] Invoke Function: sam local invoke{template_flag}\n[*] Test Function in the Cloud: accel sync --stack-name {{{{stack-name}}}} --watch\n[*] Deploy: sam deploy --guided{deploy_flag}",
         shown(&options.build_dir),
         shown(&template)
-    );
+    ));
     Ok(())
 }
 
@@ -134,7 +134,7 @@ impl build::Progress for TerminalProgress {
     fn done(&self, report: &build::UnitReport) {
         match &self.bar {
             Some(bar) => bar.println(report.to_string()),
-            None => eprintln!("{report}"),
+            None => note(format_args!("{report}")),
         }
     }
 }
@@ -169,7 +169,26 @@ async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()
         resource_ids: args.resource_id.clone(),
         resource_types: args.resource.clone(),
     };
-    sync::code_sync(&aws, &project.stack, cwd, &request, |note| eprintln!("{note}"), |done| eprintln!("{done}"))
-        .await?;
+    sync::code_sync(
+        &aws,
+        &project.stack,
+        cwd,
+        &request,
+        |line| note(format_args!("{line}")),
+        |done| note(format_args!("{done}")),
+    )
+    .await?;
     Ok(())
+}
+
+/// Writes a line to stdout; a closed pipe (`accel build | head`) is not an error.
+fn say(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+/// Writes a line to stderr, ignoring a closed stream.
+fn note(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
 }

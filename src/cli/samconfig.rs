@@ -4,6 +4,7 @@
 //! set of rules to both.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -55,7 +56,7 @@ pub fn locate(dir: &Path, config_file: &str) -> Result<Option<PathBuf>, SamConfi
         .filter(|p| p.is_file())
         .collect();
     if found.len() > 1 {
-        eprintln!("More than one samconfig file found; using {}.", found[0].display());
+        let _ = writeln!(std::io::stderr(), "More than one samconfig file found; using {}.", found[0].display());
     }
     Ok(found.into_iter().next())
 }

@@ -52,7 +52,7 @@ pub fn confirm(
     let key = stack_key(template, stack_name);
     let known = metadata["accelerateOptInStacks"].as_array().is_some_and(|keys| keys.iter().any(|k| k == &key));
     if known {
-        eprintln!("{WARNING}");
+        let _ = writeln!(std::io::stderr(), "{WARNING}");
         return Ok(Consent::Proceed);
     }
     write!(
