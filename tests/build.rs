@@ -238,3 +238,30 @@ fn go_builds_a_linux_binary_for_the_function_architecture() {
     let w = work(&build(dir.path(), &["--cached"]));
     assert_eq!(w["GoFunction"], ("-".into(), "reused".into(), "unchanged".into()));
 }
+
+#[test]
+fn concurrent_builds_of_one_project_both_succeed() {
+    let dir = copy_fixture(&repo().join("templates/blog"));
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_accel"))
+            .args(["build", "--cached"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let built = dir.path().join(".aws-sam/build");
+    assert!(built.join("HelloWorldFunction/six.py").is_file() && built.join("GreetingFunction/idna").is_dir());
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join(".aws-sam/accel-build.json")).unwrap()).unwrap();
+    assert_eq!(state.as_object().unwrap().len(), 2, "the state file is whole: {state}");
+    for (label, (_, code, artifact)) in work(&build(dir.path(), &["--cached"])) {
+        assert_eq!((code.as_str(), artifact.as_str()), ("reused", "unchanged"), "{label}");
+    }
+}

@@ -126,22 +126,49 @@ pub fn staging_dir(dest: &Path) -> io::Result<tempfile::TempDir> {
 /// reader sees the old folder or the new one, never a half-written one.
 pub fn publish(staging: tempfile::TempDir, dest: &Path) -> io::Result<()> {
     let staged = staging.keep();
-    if dest.exists() {
+    // Concurrent builds may swap the same folder: retry a few times rather
+    // than fail when another process moved it in between.
+    let mut last_error = None;
+    for _ in 0..10 {
         // Move the old one aside first: rename cannot replace a non-empty folder.
-        let old = staging_dir(dest)?.keep();
-        std::fs::remove_dir(&old)?;
-        std::fs::rename(dest, &old)?;
-        if let Err(e) = std::fs::rename(&staged, dest) {
-            // Put the previous folder back rather than leave nothing.
-            let _ = std::fs::rename(&old, dest);
-            let _ = std::fs::remove_dir_all(&staged);
-            return Err(e);
+        let aside = staging_dir(dest)?.keep();
+        std::fs::remove_dir(&aside)?;
+        let moved = match std::fs::rename(dest, &aside) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staged);
+                return Err(e);
+            }
+        };
+        match std::fs::rename(&staged, dest) {
+            Ok(()) => {
+                if moved {
+                    let _ = std::fs::remove_dir_all(&aside);
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                if moved && !dest.exists() {
+                    // Put the previous folder back rather than leave nothing.
+                    let _ = std::fs::rename(&aside, dest);
+                } else if moved {
+                    let _ = std::fs::remove_dir_all(&aside);
+                }
+                last_error = Some(e);
+            }
         }
-        let _ = std::fs::remove_dir_all(&old);
-        return Ok(());
     }
+    let _ = std::fs::remove_dir_all(&staged);
+    Err(last_error.unwrap_or_else(|| io::Error::other("could not publish")))
+}
+
+/// Moves a finished `staging` folder to `dest` unless `dest` exists: for
+/// content-addressed entries, whose existing copy has the same content and
+/// may be in use by a concurrent build.
+pub fn publish_if_absent(staging: tempfile::TempDir, dest: &Path) -> io::Result<()> {
+    let staged = staging.keep();
     match std::fs::rename(&staged, dest) {
-        // A concurrent build published the same content-addressed entry first.
         Err(_) if dest.exists() => std::fs::remove_dir_all(&staged),
         other => other,
     }

@@ -261,6 +261,13 @@ fn esbuild_patches(
     patches
 }
 
+/// Publishes a cache entry. A cached build keeps an entry another build
+/// published meanwhile (same key, same content, maybe being linked from); a
+/// build from scratch replaces it.
+fn publish_entry(staging: tempfile::TempDir, entry: &Path, cached: bool) -> std::io::Result<()> {
+    if cached { fsops::publish_if_absent(staging, entry) } else { fsops::publish(staging, entry) }
+}
+
 /// Every resource with a built artifact folder, from this build or an earlier
 /// one (a single-resource build keeps the others).
 fn artifact_paths(stack: &Stack, build_dir: &Path, state: &BTreeMap<String, String>) -> HashMap<String, PathBuf> {
@@ -322,7 +329,7 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool) -> Result<Buil
             } else {
                 let staging = fsops::staging_dir(&entry).map_err(io_error(&entry))?;
                 unit.workflow.install_dependencies(&unit, manifest, staging.path()).await.map_err(fail)?;
-                fsops::publish(staging, &entry).map_err(io_error(&entry))?;
+                publish_entry(staging, &entry, cached).map_err(io_error(&entry))?;
                 deps_step = Step::Built;
             }
             Some((key.clone(), entry))
@@ -338,7 +345,7 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool) -> Result<Buil
     } else {
         let staging = fsops::staging_dir(&entry).map_err(io_error(&entry))?;
         unit.workflow.build_code(&unit, deps.as_ref().map(|d| d.1.as_path()), staging.path()).await.map_err(fail)?;
-        fsops::publish(staging, &entry).map_err(io_error(&entry))?;
+        publish_entry(staging, &entry, cached).map_err(io_error(&entry))?;
         Step::Built
     };
     Ok(Built { unit, deps, code: (code_key, entry), deps_step, code_step, elapsed: started.elapsed() })
