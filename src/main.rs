@@ -72,6 +72,11 @@ async fn run_build(cwd: &Path, args: &BuildArgs, global: &GlobalArgs) -> Result<
     let progress = TerminalProgress::new();
     let result = build::build(&project.stack, cwd, &options, &progress).await;
     progress.finish();
+    if let Ok(report) = &result
+        && report.cleaned > 0
+    {
+        note(format_args!("Removed {} cache entries unused for a day", report.cleaned));
+    }
     if let Err(e) = result {
         say(format_args!("\nBuild Failed"));
         return Err(e.into());
