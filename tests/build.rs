@@ -265,3 +265,26 @@ fn concurrent_builds_of_one_project_both_succeed() {
         assert_eq!((code.as_str(), artifact.as_str()), ("reused", "unchanged"), "{label}");
     }
 }
+
+#[test]
+fn identical_manifests_install_once_per_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut template = String::from("Resources:\n");
+    for name in ["A", "B", "C"] {
+        let code = dir.path().join(name.to_lowercase());
+        std::fs::create_dir(&code).unwrap();
+        std::fs::write(code.join("app.py"), format!("NAME = '{name}'\n")).unwrap();
+        std::fs::write(code.join("requirements.txt"), "six==1.16.0\n").unwrap();
+        template.push_str(&format!(
+            "  {name}:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: {}/\n      Handler: app.h\n      Runtime: python3.12\n",
+            name.to_lowercase()
+        ));
+    }
+    std::fs::write(dir.path().join("template.yaml"), template).unwrap();
+    let w = work(&build(dir.path(), &[]));
+    let installs = w.values().filter(|(deps, _, _)| deps == "built").count();
+    assert_eq!(installs, 1, "one pip install for three functions: {w:?}");
+    for name in ["A", "B", "C"] {
+        assert!(dir.path().join(".aws-sam/build").join(name).join("six.py").is_file(), "{name}");
+    }
+}

@@ -177,8 +177,9 @@ pub async fn build(
 
     // Phase one: dependencies and code into the cache; layers first.
     let (layers, functions): (Vec<_>, Vec<_>) = units.into_iter().partition(BuildUnit::is_layer);
-    let mut built = run_all(layers, &cache, options, progress).await?;
-    built.extend(run_all(functions, &cache, options, progress).await?);
+    let installs = Installs::default();
+    let mut built = run_all(layers, &cache, options, &installs, progress).await?;
+    built.extend(run_all(functions, &cache, options, &installs, progress).await?);
 
     // Phase two: artifacts, templates, build.toml, state.
     let state_file = options.build_dir.parent().unwrap_or(cwd).join("accel-build.json");
@@ -281,22 +282,26 @@ fn artifact_paths(stack: &Stack, build_dir: &Path, state: &BTreeMap<String, Stri
         .collect()
 }
 
+/// Dependency installs of one build, by key: each runs once.
+type Installs = Arc<tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<(), String>>>>>>;
+
 /// Runs phase one for `units` concurrently; the first error wins, after all
 /// have finished (as sam does).
 async fn run_all(
     units: Vec<BuildUnit>,
     cache: &Cache,
     options: &BuildOptions,
+    installs: &Installs,
     progress: &dyn Progress,
 ) -> Result<Vec<Built>, BuildError> {
     let limit = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, unit) in units.into_iter().enumerate() {
-        let (cache, limit, cached) = (cache.clone(), limit.clone(), options.cached);
+        let (cache, limit, cached, installs) = (cache.clone(), limit.clone(), options.cached, installs.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let label = unit.label();
-            (index, label, build_unit(unit, &cache, cached).await)
+            (index, label, build_unit(unit, &cache, cached, &installs).await)
         });
     }
     let mut results = Vec::new();
@@ -315,7 +320,7 @@ async fn run_all(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool) -> Result<Built, BuildError> {
+async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Installs) -> Result<Built, BuildError> {
     let started = Instant::now();
     let fail = |message: String| BuildError::Resource { resource: unit.label(), message };
     let deps_key = cache::deps_key(&unit).map_err(|e| fail(format!("cannot read the manifest: {e}")))?;
@@ -327,10 +332,20 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool) -> Result<Buil
                 deps_step = Step::Reused;
                 Cache::touch(&entry);
             } else {
-                let staging = fsops::staging_dir(&entry).map_err(io_error(&entry))?;
-                unit.workflow.install_dependencies(&unit, manifest, staging.path()).await.map_err(fail)?;
-                publish_entry(staging, &entry, cached).map_err(io_error(&entry))?;
-                deps_step = Step::Built;
+                // Units with the same manifest, runtime and architecture share
+                // one install per build: the first runs it, the others wait.
+                let cell = installs.lock().await.entry(key.clone()).or_default().clone();
+                let ran = std::sync::atomic::AtomicBool::new(false);
+                let installed = cell
+                    .get_or_init(|| async {
+                        ran.store(true, std::sync::atomic::Ordering::Relaxed);
+                        let staging = fsops::staging_dir(&entry).map_err(|e| format!("{}: {e}", entry.display()))?;
+                        unit.workflow.install_dependencies(&unit, manifest, staging.path()).await?;
+                        publish_entry(staging, &entry, cached).map_err(|e| format!("{}: {e}", entry.display()))
+                    })
+                    .await;
+                installed.clone().map_err(fail)?;
+                deps_step = if ran.into_inner() { Step::Built } else { Step::Reused };
             }
             Some((key.clone(), entry))
         }
