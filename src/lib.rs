@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod build;
 pub mod cli;
+pub mod deploy;
 pub mod package;
 pub mod project;
 pub mod sync;

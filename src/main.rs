@@ -147,10 +147,8 @@ impl build::Progress for TerminalProgress {
 async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()> {
     use accel::sync::{self, prompt};
     let project = Project::load(cwd, &args.template, global)?;
-    if !args.code || args.watch {
-        bail!(
-            "`accel sync` is not implemented yet beyond `--code` (without --watch): the template is valid, but nothing was deployed"
-        );
+    if args.watch {
+        bail!("`accel sync --watch` is not implemented yet: the template is valid, but nothing was deployed");
     }
     let consent = prompt::confirm(
         &prompt::app_dir(),
@@ -169,21 +167,79 @@ async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()
         profile: global.profile.clone(),
     })
     .await?;
-    let request = sync::CodeSyncRequest {
+    if args.code {
+        let request = sync::CodeSyncRequest {
+            stack_name: args.stack_name.clone(),
+            resource_ids: args.resource_id.clone(),
+            resource_types: args.resource.clone(),
+        };
+        let report = |line: &str| note(format_args!("{line}"));
+        sync::code_sync(&aws, &project.stack, cwd, &request, report, &|done| note(format_args!("{done}"))).await?;
+        return Ok(());
+    }
+    let request = sync::infra::InfraRequest {
         stack_name: args.stack_name.clone(),
-        resource_ids: args.resource_id.clone(),
-        resource_types: args.resource.clone(),
+        bucket: args.s3_bucket.clone(),
+        prefix: args.s3_prefix.clone(),
+        kms_key_id: args.kms_key_id.clone(),
+        metadata: cli::values::metadata(args.metadata.as_deref()).map_err(anyhow::Error::msg)?,
+        role_arn: args.role_arn.clone(),
+        capabilities: args.capabilities.iter().flat_map(|c| c.split_whitespace()).map(str::to_string).collect(),
+        notification_arns: args.notification_arns.clone(),
+        tags: cli::values::tags(&args.tags).map_err(anyhow::Error::msg)?,
+        express: args.express,
+        skip_deploy_sync: !args.no_skip_deploy_sync,
+        overrides: project.overrides.clone(),
     };
-    sync::code_sync(
-        &aws,
-        &project.stack,
-        cwd,
-        &request,
-        |line| note(format_args!("{line}")),
-        |done| note(format_args!("{done}")),
-    )
-    .await?;
+    let started = std::time::Instant::now();
+    match sync::infra::infra_sync(&aws, &project.stack, cwd, &request, &Terminal).await? {
+        sync::infra::InfraOutcome::Skipped(synced) => {
+            let updated = synced.iter().filter(|s| s.outcome == sync::flows::Outcome::Updated).count();
+            note(format_args!(
+                "Infra unchanged: {updated} resource(s) code-synced in {} ms, no CloudFormation deploy.",
+                started.elapsed().as_millis()
+            ));
+        }
+        sync::infra::InfraOutcome::Deployed { how, outputs, uploaded } => {
+            if !outputs.is_empty() {
+                say(format_args!("\nCloudFormation outputs from deployed stack"));
+                for output in &outputs {
+                    let description = output.description.as_deref().unwrap_or("-");
+                    say(format_args!(
+                        "Key         {}\nDescription {description}\nValue       {}\n",
+                        output.key, output.value
+                    ));
+                }
+            }
+            let what = match how {
+                accel::deploy::Deployed::Created => "Stack creation succeeded.",
+                accel::deploy::Deployed::Updated => "Stack update succeeded.",
+                accel::deploy::Deployed::NoChanges => "No changes to deploy: the stack is up to date.",
+            };
+            note(format_args!(
+                "\n{what} Sync infra completed in {} ms ({uploaded} object(s) uploaded).",
+                started.elapsed().as_millis()
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Infra sync output: progress on stderr, stack events on stdout (as sam).
+struct Terminal;
+
+impl accel::sync::infra::Reporter for Terminal {
+    fn note(&self, line: &str) {
+        note(format_args!("{line}"));
+    }
+
+    fn event(&self, line: &str) {
+        say(format_args!("{line}"));
+    }
+
+    fn synced(&self, synced: &accel::sync::flows::Synced) {
+        note(format_args!("{synced}"));
+    }
 }
 
 /// Writes a line to stdout; a closed pipe (`accel build | head`) is not an error.

@@ -25,6 +25,8 @@ pub struct Project {
     pub template_file: PathBuf,
     /// The root stack and its nested stacks.
     pub stack: Stack,
+    /// `--parameter-overrides` of the root stack.
+    pub overrides: parameters::Overrides,
 }
 
 impl Project {
@@ -32,14 +34,15 @@ impl Project {
     /// default one in `cwd`).
     pub fn load(cwd: &Path, args: &TemplateArgs, global: &GlobalArgs) -> Result<Self, ProjectError> {
         let template_file = template::resolve_template_path(cwd, args.template_file.as_deref());
+        let overrides = parameters::parse(&args.parameter_overrides, cwd)?;
         let options = LoadOptions {
-            overrides: parameters::parse(&args.parameter_overrides, cwd)?,
+            overrides: overrides.clone(),
             pseudo: Pseudo { region: local_region(global), ..Pseudo::default() },
             base_dir: args.base_dir.as_ref().map(|b| cwd.join(b)),
         };
         let stack = Stack::load(&template_file, &options)?;
         stack.validate()?;
-        Ok(Project { template_file, stack })
+        Ok(Project { template_file, stack, overrides })
     }
 }
 

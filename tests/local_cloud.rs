@@ -179,9 +179,8 @@ async fn packaging_uploads_once_per_content() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.py"), APP).unwrap();
 
-    let mut uploader = accel::package::Uploader::new(s3.clone(), "accel-test-package");
-    uploader.prefix = Some("blog".into());
-    let key = uploader.key(&accel::package::dir_checksum(dir.path()).unwrap(), "");
+    let uploader = accel::package::Uploader::new(s3.clone(), "accel-test-package");
+    let key = format!("blog/{}", accel::package::dir_checksum(dir.path()).unwrap());
     let body = accel::package::zip_dir(dir.path()).unwrap();
     use accel::package::Upload;
     assert_eq!(uploader.upload_if_missing(&key, body.clone()).await.unwrap(), Upload::Uploaded);

@@ -128,3 +128,26 @@ impl Aws {
         aws_sdk_sts::Client::new(&self.config)
     }
 }
+
+/// sam's wording for a failed call: "An error occurred (Code) when calling
+/// the Operation operation: message". Transport errors keep their context.
+pub fn call_error<E>(
+    operation: &str,
+    error: &aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
+) -> String
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    match (error.code(), error.message()) {
+        (Some(code), Some(message)) => {
+            format!("An error occurred ({code}) when calling the {operation} operation: {message}")
+        }
+        _ => match error {
+            aws_sdk_lambda::error::SdkError::ServiceError(e) => {
+                format!("{operation}: the service answered HTTP {}", e.raw().status().as_u16())
+            }
+            other => format!("{operation}: {}", aws_sdk_lambda::error::DisplayErrorContext(other)),
+        },
+    }
+}

@@ -5,6 +5,7 @@
 pub mod args;
 mod checks;
 pub mod samconfig;
+pub mod values;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

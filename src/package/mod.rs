@@ -5,6 +5,8 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+pub mod template;
+
 use md5::{Digest, Md5};
 use zip::write::SimpleFileOptions;
 
@@ -128,8 +130,6 @@ pub struct Uploader {
     s3: aws_sdk_s3::Client,
     /// Artifact bucket.
     pub bucket: String,
-    /// Key prefix (`--s3-prefix`).
-    pub prefix: Option<String>,
     /// `--kms-key-id`: SSE-KMS instead of AES256.
     pub kms_key_id: Option<String>,
     /// `--metadata`: object metadata.
@@ -148,27 +148,29 @@ pub enum Upload {
 impl Uploader {
     /// An uploader for `bucket` through `s3`.
     pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        Uploader { s3, bucket: bucket.into(), prefix: None, kms_key_id: None, metadata: Default::default() }
-    }
-
-    /// The object key for a content checksum (`[prefix/]<checksum><suffix>`).
-    pub fn key(&self, checksum: &str, suffix: &str) -> String {
-        match &self.prefix {
-            Some(prefix) => format!("{prefix}/{checksum}{suffix}"),
-            None => format!("{checksum}{suffix}"),
-        }
+        Uploader { s3, bucket: bucket.into(), kms_key_id: None, metadata: Default::default() }
     }
 
     /// Uploads `body` to `key` unless an object is already there. Keys are
     /// content hashes, so an existing object holds these very bytes.
     pub async fn upload_if_missing(&self, key: &str, body: Vec<u8>) -> Result<Upload, PackageError> {
+        self.upload_with(key, || Ok(body)).await
+    }
+
+    /// As [`Uploader::upload_if_missing`], making the body (a zip, say) only
+    /// when the object is missing.
+    pub async fn upload_with(
+        &self,
+        key: &str,
+        body: impl FnOnce() -> Result<Vec<u8>, PackageError>,
+    ) -> Result<Upload, PackageError> {
         let fail = |message: String| PackageError::S3 { bucket: self.bucket.clone(), key: key.to_string(), message };
         match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
             Ok(_) => return Ok(Upload::Skipped),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
             Err(e) => return Err(fail(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
         }
-        let mut put = self.s3.put_object().bucket(&self.bucket).key(key).body(body.into());
+        let mut put = self.s3.put_object().bucket(&self.bucket).key(key).body(body()?.into());
         put = match &self.kms_key_id {
             Some(kms) => put.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms).ssekms_key_id(kms),
             None => put.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256),

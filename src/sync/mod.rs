@@ -1,19 +1,22 @@
-//! `accel sync`. For now the code path (`--code`) for zip functions: build
-//! with the cache, then push each changed function straight through
-//! `UpdateFunctionCode`. Infra sync, layers, APIs, state machines and watch
-//! mode follow.
+//! `accel sync`: configuration through CloudFormation ([`infra`]), code
+//! straight through the service APIs ([`flows`]), with sam's safety prompt
+//! ([`prompt`]) and `sync.toml` ([`state`]).
 
-pub mod code;
+pub mod compare;
+pub mod flows;
+pub mod infra;
 pub mod prompt;
+pub mod state;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use crate::aws::Aws;
 use crate::build::{self, BuildError, BuildOptions, Progress, UnitReport};
-use crate::template::resources::PackageType;
-use crate::template::{CodeLocation, Function, Stack};
+use crate::deploy::DeployError;
+use crate::template::Stack;
+use flows::{Runner, Synced};
+use state::SyncState;
 
 /// Why a sync failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,20 +30,26 @@ pub enum SyncError {
     /// An AWS call failed.
     #[error("{0}")]
     Aws(String),
-    /// Syncing one function failed.
-    #[error("{function}: {message}")]
-    Function {
-        /// The function's physical name.
-        function: String,
+    /// Syncing one resource failed.
+    #[error("{resource}: {message}")]
+    Resource {
+        /// Full path of the resource.
+        resource: String,
         /// What went wrong.
         message: String,
     },
-    /// Zipping an artifact failed.
+    /// Packaging or uploading failed.
     #[error("{0}")]
     Package(String),
+    /// `sync.toml` could not be written.
+    #[error("cannot write .aws-sam/sync.toml: {0}")]
+    State(String),
     /// The build before the sync failed.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The CloudFormation deploy failed.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
 }
 
 /// What `--code` should sync.
@@ -54,29 +63,8 @@ pub struct CodeSyncRequest {
     pub resource_types: Vec<String>,
 }
 
-/// One synced (or skipped) resource.
-#[derive(Debug, Clone)]
-pub struct Synced {
-    /// Full path of the resource.
-    pub resource: String,
-    /// What happened.
-    pub outcome: code::Outcome,
-    /// Wall time of its sync.
-    pub elapsed: Duration,
-}
-
-impl std::fmt::Display for Synced {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = match self.outcome {
-            code::Outcome::Updated => "code  synced",
-            code::Outcome::Unchanged => "code  unchanged, skipped",
-        };
-        write!(f, "{:<32} {what} in {} ms", self.resource, self.elapsed.as_millis())
-    }
-}
-
 /// Builds quietly: sync reports per resource, not per build unit.
-struct Quiet;
+pub(crate) struct Quiet;
 
 impl Progress for Quiet {
     fn start(&self, _: usize) {}
@@ -84,82 +72,37 @@ impl Progress for Quiet {
     fn done(&self, _: &UnitReport) {}
 }
 
-/// `accel sync --code`: builds (cached) and pushes the code of the selected
-/// zip functions whose deployed code differs. Resources it cannot sync are
-/// named once through `note`.
+/// `accel sync --code`: builds (cached) and pushes the selected resources
+/// whose deployed content differs. Resources it cannot sync are named once
+/// through `note`.
 pub async fn code_sync(
     aws: &Aws,
     stack: &Stack,
-    cwd: &std::path::Path,
+    cwd: &Path,
     request: &CodeSyncRequest,
     note: impl Fn(&str),
-    on_synced: impl Fn(&Synced),
+    on_synced: &(dyn Fn(&Synced) + Sync),
 ) -> Result<Vec<Synced>, SyncError> {
-    let ids = code::physical_ids(&aws.cloudformation(), &request.stack_name).await?;
-    let selected = |full_path: &str, logical: &str, kind: &str| {
-        (request.resource_ids.is_empty() && request.resource_types.is_empty())
-            || request.resource_ids.iter().any(|id| id == full_path || id == logical)
-            || request.resource_types.iter().any(|t| t == kind)
+    let deployed = flows::deployed_resources(&aws.cloudformation(), &request.stack_name).await?;
+    let everything = request.resource_ids.is_empty() && request.resource_types.is_empty();
+    let selected = |r: &crate::template::Resource| {
+        everything
+            || request.resource_ids.iter().any(|id| *id == r.full_path || *id == r.logical_id)
+            || request.resource_types.contains(&r.resource_type)
     };
-    let mut functions = Vec::new();
-    for (s, r) in stack.all_resources() {
-        if !selected(&r.full_path, &r.logical_id, &r.resource_type) || r.implicit {
-            continue;
-        }
-        match Function::of(s, r) {
-            Some(f) if f.package_type == PackageType::Zip && matches!(f.code, CodeLocation::Local { .. }) => {
-                functions.push((r.full_path.clone(), s.stack_path.clone(), r.logical_id.clone()));
-            }
-            Some(_) => note(&format!("{}: no local code to sync (inline, pre-zipped, S3 or image)", r.full_path)),
-            None if is_code_syncable_type(&r.resource_type) => {
-                note(&format!("{}: accel sync --code does not sync {} yet", r.full_path, r.resource_type))
-            }
-            None => {}
-        }
-    }
     let options = build_options(cwd);
     build::build(stack, cwd, &options, &Quiet).await?;
-
-    let lambda = aws.lambda();
-    let limit = Arc::new(tokio::sync::Semaphore::new(8));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (full_path, stack_path, logical_id) in functions {
-        let physical = ids.get(&full_path).cloned().ok_or_else(|| SyncError::NotDeployed(full_path.clone()))?;
-        let artifact: PathBuf = options.build_dir.join(stack_path).join(logical_id);
-        let (lambda, limit) = (lambda.clone(), limit.clone());
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            let started = Instant::now();
-            let outcome = code::sync_function(&lambda, &physical, &artifact).await;
-            outcome.map(|outcome| Synced { resource: full_path, outcome, elapsed: started.elapsed() })
-        });
+    let (planned, notes) = flows::plan(stack, &deployed, &options.build_dir, selected)?;
+    for line in notes {
+        note(&line);
     }
-    let mut synced = Vec::new();
-    let mut first_error = None;
-    while let Some(joined) = tasks.join_next().await {
-        match joined.map_err(|e| SyncError::Aws(e.to_string())).and_then(|r| r) {
-            Ok(s) => {
-                on_synced(&s);
-                synced.push(s);
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(synced),
-    }
+    let state = Arc::new(Mutex::new(SyncState::load(cwd)));
+    let runner = Arc::new(Runner { aws: aws.clone(), deployed, state, cwd: cwd.to_path_buf() });
+    flows::run(runner, planned, on_synced).await
 }
 
-fn is_code_syncable_type(resource_type: &str) -> bool {
-    crate::cli::args::CODE_SYNC_TYPES.contains(&resource_type)
-}
-
-/// sam's sync builds with the cache into `.aws-sam/build` (without the
-/// auto dependency layer, which accel does not make yet).
-fn build_options(cwd: &std::path::Path) -> BuildOptions {
+/// sam's sync builds with the cache into `.aws-sam/build`.
+pub(crate) fn build_options(cwd: &Path) -> BuildOptions {
     BuildOptions {
         build_dir: cwd.join(".aws-sam/build"),
         cache_dir: cwd.join(".aws-sam/cache"),

@@ -8,6 +8,37 @@ use serde_json::Value;
 
 use super::stack::{Resource, Stack, is_local};
 
+/// Properties that hold local paths, per resource type (as `aws cloudformation
+/// package` knows them); the first entry is what a build sets.
+pub const PATH_PROPERTIES: &[(&str, &[&str])] = &[
+    ("AWS::Serverless::Function", &["CodeUri"]),
+    ("AWS::Lambda::Function", &["Code"]),
+    ("AWS::Serverless::LayerVersion", &["ContentUri"]),
+    ("AWS::Lambda::LayerVersion", &["Content"]),
+    ("AWS::Serverless::Api", &["DefinitionUri"]),
+    ("AWS::Serverless::HttpApi", &["DefinitionUri"]),
+    ("AWS::Serverless::StateMachine", &["DefinitionUri"]),
+    ("AWS::Serverless::GraphQLApi", &["SchemaUri", "CodeUri"]),
+    ("AWS::ApiGateway::RestApi", &["BodyS3Location"]),
+    ("AWS::ApiGatewayV2::Api", &["BodyS3Location"]),
+    ("AWS::StepFunctions::StateMachine", &["DefinitionS3Location"]),
+    ("AWS::AppSync::GraphQLSchema", &["DefinitionS3Location"]),
+    (
+        "AWS::AppSync::Resolver",
+        &["RequestMappingTemplateS3Location", "ResponseMappingTemplateS3Location", "CodeS3Location"],
+    ),
+    (
+        "AWS::AppSync::FunctionConfiguration",
+        &["RequestMappingTemplateS3Location", "ResponseMappingTemplateS3Location", "CodeS3Location"],
+    ),
+    ("AWS::ElasticBeanstalk::ApplicationVersion", &["SourceBundle"]),
+    ("AWS::CloudFormation::ModuleVersion", &["ModulePackage"]),
+    ("AWS::CloudFormation::ResourceVersion", &["SchemaHandlerPackage"]),
+    ("AWS::Serverless::Application", &["Location"]),
+    ("AWS::CloudFormation::Stack", &["TemplateURL"]),
+    ("AWS::CloudFormation::StackSet", &["TemplateURL"]),
+];
+
 /// Where a function's code, a layer's content or a definition comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CodeLocation {

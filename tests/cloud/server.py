@@ -193,6 +193,22 @@ for module in (cfn_utils, cfn_models, cfn_responses):
 lambda_models.LayerVersion.physical_resource_id = property(lambda self: self.arn)
 
 
+# Extra fix: UpdateStack with `UsePreviousValue` for a parameter that took its
+# default at creation raises KeyError (moto keeps only the values passed).
+# Leaving such a parameter out lets the default apply again, which is what
+# the previous value was.
+def _resolve_update_parameters(self, instance, incoming_params):
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in incoming_params if "ParameterValue" in p}
+    for p in incoming_params:
+        key = p["ParameterKey"]
+        if p.get("UsePreviousValue", False) and key in instance.parameters:
+            parameters[key] = instance.parameters[key]
+    return parameters
+
+
+cfn_models.CloudFormationBackend._resolve_update_parameters = _resolve_update_parameters
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,376 @@
+//! CloudFormation: the managed artifact bucket (spec §2.3) and stack
+//! deploys without change sets (spec §2.5) — CreateStack/UpdateStack, stack
+//! events streamed as a table while they happen, outputs at the end.
+
+use std::time::Duration;
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{
+    Capability, DeploymentConfig, DeploymentConfigMode, OnFailure, Parameter, StackEvent, StackStatus, Tag,
+};
+
+use crate::aws::call_error;
+
+/// The stack sam creates for its artifact bucket; accel finds and makes the same one.
+pub const MANAGED_STACK: &str = "aws-sam-cli-managed-default";
+
+/// Why a deploy failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// A CloudFormation call failed.
+    #[error("{0}")]
+    Call(String),
+    /// The managed stack exists but is not sam's.
+    #[error(
+        "Stack {MANAGED_STACK} exists but lacks the ManagedStackSource=AwsSamCli tag or the SourceBucket output. Failing as the stack was likely not created by the AWS SAM CLI"
+    )]
+    NotManaged,
+    /// The stack operation ended in failure.
+    #[error("Failed to {verb} the stack: {stack}, it ended in {status}{}", failures.iter().map(|f| format!("\n  {f}")).collect::<String>())]
+    Failed {
+        /// `create` or `update`.
+        verb: &'static str,
+        /// Stack name.
+        stack: String,
+        /// Final status.
+        status: String,
+        /// `LogicalId (Type): reason` of each failed resource.
+        failures: Vec<String>,
+    },
+    /// The stack operation did not finish in time.
+    #[error("The stack {0} was still in progress after an hour")]
+    Timeout(String),
+}
+
+/// The managed stack's template (a plain CloudFormation template, so it
+/// deploys without the Serverless transform).
+fn managed_template() -> String {
+    serde_json::json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Managed Stack for AWS SAM CLI",
+        "Resources": {
+            "SamCliSourceBucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicPolicy": true, "BlockPublicAcls": true,
+                        "IgnorePublicAcls": true, "RestrictPublicBuckets": true
+                    },
+                    "BucketEncryption": { "ServerSideEncryptionConfiguration": [
+                        { "ServerSideEncryptionByDefault": { "SSEAlgorithm": "aws:kms" } }
+                    ]},
+                    "VersioningConfiguration": { "Status": "Enabled" },
+                    "Tags": [{ "Key": "ManagedStackSource", "Value": "AwsSamCli" }]
+                }
+            },
+            "SamCliSourceBucketBucketPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {
+                    "Bucket": { "Ref": "SamCliSourceBucket" },
+                    "PolicyDocument": { "Statement": [
+                        {
+                            "Action": ["s3:GetObject"], "Effect": "Allow",
+                            "Resource": { "Fn::Join": ["", ["arn:", { "Ref": "AWS::Partition" }, ":s3:::", { "Ref": "SamCliSourceBucket" }, "/*"]] },
+                            "Principal": { "Service": "serverlessrepo.amazonaws.com" },
+                            "Condition": { "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } } }
+                        },
+                        {
+                            "Action": ["s3:*"], "Effect": "Deny",
+                            "Resource": [
+                                { "Fn::Join": ["", ["arn:", { "Ref": "AWS::Partition" }, ":s3:::", { "Ref": "SamCliSourceBucket" }]] },
+                                { "Fn::Join": ["", ["arn:", { "Ref": "AWS::Partition" }, ":s3:::", { "Ref": "SamCliSourceBucket" }, "/*"]] }
+                            ],
+                            "Principal": "*",
+                            "Condition": { "Bool": { "aws:SecureTransport": "false" } }
+                        }
+                    ]}
+                }
+            }
+        },
+        "Outputs": { "SourceBucket": { "Value": { "Ref": "SamCliSourceBucket" } } }
+    })
+    .to_string()
+}
+
+/// The bucket of the managed stack, creating the stack if it is missing.
+pub async fn managed_bucket(cfn: &Client, say: &(dyn Fn(&str) + Sync)) -> Result<String, DeployError> {
+    if let Some(stack) = describe(cfn, MANAGED_STACK).await? {
+        let tagged =
+            stack.tags().iter().any(|t| t.key() == Some("ManagedStackSource") && t.value() == Some("AwsSamCli"));
+        let bucket = stack.outputs().iter().find(|o| o.output_key() == Some("SourceBucket"));
+        return match (tagged, bucket.and_then(|o| o.output_value())) {
+            (true, Some(bucket)) => Ok(bucket.to_string()),
+            _ => Err(DeployError::NotManaged),
+        };
+    }
+    say("\tCreating the required resources...");
+    cfn.create_stack()
+        .stack_name(MANAGED_STACK)
+        .template_body(managed_template())
+        .capabilities(Capability::CapabilityIam)
+        .tags(Tag::builder().key("ManagedStackSource").value("AwsSamCli").build())
+        .send()
+        .await
+        .map_err(|e| DeployError::Call(call_error("CreateStack", &e)))?;
+    let stack = wait_for_stack(cfn, MANAGED_STACK, "create").await?;
+    say("\tSuccessfully created!");
+    let bucket = stack.outputs().iter().find(|o| o.output_key() == Some("SourceBucket"));
+    bucket.and_then(|o| o.output_value()).map(str::to_string).ok_or(DeployError::NotManaged)
+}
+
+/// The deployed stack, or `None` when it does not exist (or only holds a
+/// change set under review, which sam treats the same way).
+pub async fn describe(
+    cfn: &Client,
+    stack_name: &str,
+) -> Result<Option<aws_sdk_cloudformation::types::Stack>, DeployError> {
+    match cfn.describe_stacks().stack_name(stack_name).send().await {
+        Ok(out) => {
+            Ok(out.stacks().first().filter(|s| s.stack_status() != Some(&StackStatus::ReviewInProgress)).cloned())
+        }
+        Err(e) if call_error("DescribeStacks", &e).contains("does not exist") => Ok(None),
+        Err(e) => Err(DeployError::Call(call_error("DescribeStacks", &e))),
+    }
+}
+
+/// Polls until the stack leaves its `*_IN_PROGRESS` state.
+async fn wait_for_stack(
+    cfn: &Client,
+    stack_name: &str,
+    verb: &'static str,
+) -> Result<aws_sdk_cloudformation::types::Stack, DeployError> {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        if let Some(stack) = describe(cfn, stack_name).await? {
+            let status = stack.stack_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+            if !status.ends_with("IN_PROGRESS") {
+                return if status.ends_with("_COMPLETE") && !status.contains("ROLLBACK") {
+                    Ok(stack)
+                } else {
+                    Err(DeployError::Failed { verb, stack: stack_name.to_string(), status, failures: Vec::new() })
+                };
+            }
+        }
+        if started.elapsed() > Duration::from_secs(3600) {
+            return Err(DeployError::Timeout(stack_name.to_string()));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// A stack deploy.
+#[derive(Debug, Clone, Default)]
+pub struct DeployRequest {
+    /// Stack name.
+    pub stack_name: String,
+    /// Path-style URL of the packaged template.
+    pub template_url: String,
+    /// Every template parameter: its override, or `None` to keep the deployed value.
+    pub parameters: Vec<(String, Option<String>)>,
+    /// `--capabilities`.
+    pub capabilities: Vec<String>,
+    /// `--tags`.
+    pub tags: Vec<(String, String)>,
+    /// `--role-arn`.
+    pub role_arn: Option<String>,
+    /// `--notification-arns`.
+    pub notification_arns: Vec<String>,
+    /// `--express`.
+    pub express: bool,
+}
+
+/// How a deploy ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deployed {
+    /// The stack was created.
+    Created,
+    /// The stack was updated.
+    Updated,
+    /// CloudFormation had nothing to change.
+    NoChanges,
+}
+
+/// One stack output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackOutput {
+    /// Output key.
+    pub key: String,
+    /// Description, if any.
+    pub description: Option<String>,
+    /// Value.
+    pub value: String,
+}
+
+/// Creates or updates the stack, printing each new stack event through
+/// `event` as it happens. Returns how it ended and the stack's outputs.
+pub async fn deploy(
+    cfn: &Client,
+    request: &DeployRequest,
+    event: &(dyn Fn(&str) + Sync),
+) -> Result<(Deployed, Vec<StackOutput>), DeployError> {
+    let existing = describe(cfn, &request.stack_name).await?;
+    let deployed_params: Vec<String> = existing
+        .as_ref()
+        .map(|s| s.parameters().iter().filter_map(|p| p.parameter_key().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let parameters: Vec<Parameter> = request
+        .parameters
+        .iter()
+        .filter_map(|(key, value)| match value {
+            Some(value) => Some(Parameter::builder().parameter_key(key).parameter_value(value).build()),
+            None if deployed_params.contains(key) => {
+                Some(Parameter::builder().parameter_key(key).use_previous_value(true).build())
+            }
+            None => None,
+        })
+        .collect();
+    let capabilities: Vec<Capability> = request.capabilities.iter().map(|c| Capability::from(c.as_str())).collect();
+    let tags: Vec<Tag> = request.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    let express = request
+        .express
+        .then(|| DeploymentConfig::builder().mode(DeploymentConfigMode::Express).disable_rollback(false).build());
+    // Events older than this one belong to earlier operations.
+    let marker = match &existing {
+        Some(_) => latest_event_id(cfn, &request.stack_name).await?,
+        None => None,
+    };
+    let verb = if existing.is_some() { "update" } else { "create" };
+    let sent = if existing.is_some() {
+        let mut call = cfn
+            .update_stack()
+            .stack_name(&request.stack_name)
+            .template_url(&request.template_url)
+            .set_parameters(Some(parameters))
+            .set_capabilities(Some(capabilities))
+            .set_tags(Some(tags))
+            .set_role_arn(request.role_arn.clone())
+            .set_notification_arns(Some(request.notification_arns.clone()).filter(|n| !n.is_empty()));
+        call = match express {
+            Some(config) => call.deployment_config(config),
+            None => call.disable_rollback(false),
+        };
+        call.send().await.map(|_| ()).map_err(|e| call_error("UpdateStack", &e))
+    } else {
+        let mut call = cfn
+            .create_stack()
+            .stack_name(&request.stack_name)
+            .template_url(&request.template_url)
+            .set_parameters(Some(parameters))
+            .set_capabilities(Some(capabilities))
+            .set_tags(Some(tags))
+            .set_role_arn(request.role_arn.clone())
+            .set_notification_arns(Some(request.notification_arns.clone()).filter(|n| !n.is_empty()));
+        call = match express {
+            Some(config) => call.deployment_config(config),
+            None => call.on_failure(OnFailure::Rollback),
+        };
+        call.send().await.map(|_| ()).map_err(|e| call_error("CreateStack", &e))
+    };
+    match sent {
+        Ok(()) => {}
+        Err(message) if message.contains("No updates are to be performed") => {
+            let outputs = existing.as_ref().map(outputs_of).unwrap_or_default();
+            return Ok((Deployed::NoChanges, outputs));
+        }
+        Err(message) => {
+            return Err(DeployError::Call(format!("Failed to {verb} the stack: {}, {message}", request.stack_name)));
+        }
+    }
+    let failures = stream_events(cfn, &request.stack_name, marker.as_deref(), event).await?;
+    let stack = match wait_for_stack(cfn, &request.stack_name, verb).await {
+        Ok(stack) => stack,
+        Err(DeployError::Failed { verb, stack, status, .. }) => {
+            return Err(DeployError::Failed { verb, stack, status, failures });
+        }
+        Err(e) => return Err(e),
+    };
+    let how = if existing.is_some() { Deployed::Updated } else { Deployed::Created };
+    Ok((how, outputs_of(&stack)))
+}
+
+fn outputs_of(stack: &aws_sdk_cloudformation::types::Stack) -> Vec<StackOutput> {
+    stack
+        .outputs()
+        .iter()
+        .map(|o| StackOutput {
+            key: o.output_key().unwrap_or_default().to_string(),
+            description: o.description().map(str::to_string),
+            value: o.output_value().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+async fn latest_event_id(cfn: &Client, stack_name: &str) -> Result<Option<String>, DeployError> {
+    let out = cfn
+        .describe_stack_events()
+        .stack_name(stack_name)
+        .send()
+        .await
+        .map_err(|e| DeployError::Call(call_error("DescribeStackEvents", &e)))?;
+    Ok(out.stack_events().first().and_then(|e| e.event_id()).map(str::to_string))
+}
+
+/// The header of the events table.
+pub const EVENTS_HEADER: &str = "ResourceStatus                  ResourceType                               LogicalResourceId                        ResourceStatusReason";
+
+/// Prints the stack's new events oldest first until the root stack reaches
+/// a final status. Returns the failed resources with their reasons.
+async fn stream_events(
+    cfn: &Client,
+    stack_name: &str,
+    marker: Option<&str>,
+    event: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<String>, DeployError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut failures = Vec::new();
+    let mut delay = Duration::from_millis(100);
+    let started = std::time::Instant::now();
+    event(EVENTS_HEADER);
+    loop {
+        let mut fresh: Vec<StackEvent> = Vec::new();
+        let mut pages = cfn.describe_stack_events().stack_name(stack_name).into_paginator().send();
+        'pages: while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| DeployError::Call(call_error("DescribeStackEvents", &e)))?;
+            for e in page.stack_events() {
+                if e.event_id() == marker || e.event_id().is_none() {
+                    break 'pages;
+                }
+                if !seen.contains(e.event_id().unwrap_or_default()) {
+                    fresh.push(e.clone());
+                }
+            }
+        }
+        let mut done = false;
+        for e in fresh.iter().rev() {
+            seen.insert(e.event_id().unwrap_or_default().to_string());
+            let status = e.resource_status().map(|s| s.as_str()).unwrap_or_default();
+            let reason = e.resource_status_reason().unwrap_or("-");
+            let logical = e.logical_resource_id().unwrap_or_default();
+            let kind = e.resource_type().unwrap_or_default();
+            event(&format!("{status:<31} {kind:<42} {logical:<40} {reason}"));
+            if status.ends_with("FAILED") {
+                failures.push(format!("{logical} ({kind}): {reason}"));
+            }
+            let root = kind == "AWS::CloudFormation::Stack" && logical == stack_name;
+            done |= root && !status.ends_with("IN_PROGRESS");
+        }
+        // Some CloudFormation implementations skip the root stack's final
+        // event; its status settles the question as well.
+        let settled = || async {
+            let stack = describe(cfn, stack_name).await?;
+            Ok::<_, DeployError>(
+                stack.and_then(|s| s.stack_status().cloned()).is_none_or(|s| !s.as_str().ends_with("IN_PROGRESS")),
+            )
+        };
+        if done || settled().await? {
+            return Ok(failures);
+        }
+        if started.elapsed() > Duration::from_secs(3600) {
+            return Err(DeployError::Timeout(stack_name.to_string()));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
