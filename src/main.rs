@@ -68,6 +68,7 @@ async fn run_build(cwd: &Path, args: &BuildArgs, global: &GlobalArgs) -> Result<
             manifest: args.manifest.as_ref().map(|m| cwd.join(m)),
         },
         jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        dependency_layer: None,
     };
     let progress = TerminalProgress::new();
     let result = build::build(&project.stack, cwd, &options, &progress).await;
@@ -189,6 +190,7 @@ async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()
         tags: cli::values::tags(&args.tags).map_err(anyhow::Error::msg)?,
         express: args.express,
         skip_deploy_sync: !args.no_skip_deploy_sync,
+        dependency_layer: !args.no_dependency_layer,
         overrides: project.overrides.clone(),
     };
     let started = std::time::Instant::now();

@@ -7,6 +7,7 @@
 //! them succeeded are the artifact folders, templates and `build.toml`
 //! updated, so a failed build leaves the previous good one in place.
 
+pub mod adl;
 pub mod cache;
 mod fsops;
 pub mod graph;
@@ -72,6 +73,9 @@ pub struct BuildOptions {
     pub selection: Selection,
     /// How many units build at once.
     pub jobs: usize,
+    /// The stack name when Python and Node dependencies go into auto
+    /// dependency layers (`accel sync`'s default) instead of each function.
+    pub dependency_layer: Option<String>,
 }
 
 /// What happened to one step of a unit.
@@ -182,15 +186,25 @@ pub async fn build(
     built.extend(run_all(functions, &cache, options, &installs, progress).await?);
 
     // Phase two: artifacts, templates, build.toml, state.
-    let state_file = options.build_dir.parent().unwrap_or(cwd).join("accel-build.json");
+    // One state file per build folder (`build`, `auto-dependency-layer`).
+    let build_name = options.build_dir.file_name().map_or("build".into(), |n| n.to_string_lossy().into_owned());
+    let state_file = options.build_dir.parent().unwrap_or(cwd).join(format!("accel-{build_name}.json"));
     let mut state: BTreeMap<String, String> =
         std::fs::read(&state_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let mut report = BuildReport::default();
     let mut definitions = Vec::new();
     let mut keep = Vec::new();
+    let mut layers = Vec::new();
     for b in &built {
         let started = Instant::now();
         let mut written = 0;
+        let adl = options.dependency_layer.as_deref().filter(|_| adl::eligible(&b.unit));
+        if let Some(stack_name) = adl {
+            for layer in adl::layers_of(&b.unit, stack_name, &options.build_dir) {
+                written += write_adl_layer(&layer, &b.unit, b.deps.as_ref(), &mut state, options.cached)?;
+                layers.push(layer);
+            }
+        }
         for (logical_id, _) in b.unit.logical_ids.iter().zip(b.unit.resources()) {
             let artifact = options.build_dir.join(&b.unit.stack_path).join(logical_id);
             let subfolder =
@@ -204,7 +218,7 @@ pub async fn build(
             let staging = fsops::staging_dir(&artifact).map_err(io_error(&artifact))?;
             let target = staging.path().join(subfolder);
             fsops::link_tree(&b.code.1, &target).map_err(io_error(&b.code.1))?;
-            if let Some((_, deps)) = b.deps.as_ref().filter(|_| b.unit.workflow.ships_dependencies()) {
+            if let Some((_, deps)) = b.deps.as_ref().filter(|_| b.unit.workflow.ships_dependencies() && adl.is_none()) {
                 fsops::link_tree(deps, &target).map_err(io_error(deps))?;
             }
             fsops::publish(staging, &artifact).map_err(io_error(&artifact))?;
@@ -232,7 +246,8 @@ pub async fn build(
 
     let artifacts = artifact_paths(stack, &options.build_dir, &state);
     let patches = esbuild_patches(stack, &built, &artifacts);
-    output::write_templates(stack, &options.build_dir, &artifacts, &patches).map_err(io_error(&options.build_dir))?;
+    output::write_templates(stack, &options.build_dir, &artifacts, &patches, &layers)
+        .map_err(io_error(&options.build_dir))?;
     let full_build = options.selection.resource.is_none();
     if full_build {
         let toml_path = options.build_dir.parent().unwrap_or(cwd).join("build.toml");
@@ -244,6 +259,33 @@ pub async fn build(
         report.cleaned = cache.clean(&keep);
     }
     Ok(report)
+}
+
+/// Writes one auto dependency layer folder (`python/` or `nodejs/` with the
+/// unit's dependencies, and sam's README) unless it is already up to date.
+/// Returns how many folders were written.
+fn write_adl_layer(
+    layer: &adl::AdlLayer,
+    unit: &BuildUnit,
+    deps: Option<&(String, PathBuf)>,
+    state: &mut BTreeMap<String, String>,
+    cached: bool,
+) -> Result<usize, BuildError> {
+    let key = format!("adl+{}", deps.map_or("-", |d| d.0.as_str()));
+    let state_key = Path::new(&unit.stack_path).join(&layer.layer_logical_id).to_string_lossy().into_owned();
+    if cached && layer.folder.is_dir() && state.get(&state_key) == Some(&key) {
+        return Ok(0);
+    }
+    let staging = fsops::staging_dir(&layer.folder).map_err(io_error(&layer.folder))?;
+    let readme = staging.path().join("AWS_SAM_CLI_README");
+    std::fs::write(&readme, adl::readme(&layer.function)).map_err(io_error(&readme))?;
+    if let Some((_, deps)) = deps {
+        let subfolder = staging.path().join(unit.workflow.layer_subfolder(&unit.runtime).unwrap_or(""));
+        fsops::link_tree(deps, &subfolder).map_err(io_error(deps))?;
+    }
+    fsops::publish(staging, &layer.folder).map_err(io_error(&layer.folder))?;
+    state.insert(state_key, key);
+    Ok(1)
 }
 
 fn esbuild_patches(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::adl::{self, AdlLayer};
 use super::graph::{BuildUnit, UnitKind};
 use crate::template::Stack;
 use crate::template::resources::PATH_PROPERTIES;
@@ -29,11 +30,18 @@ pub fn write_templates(
     build_dir: &Path,
     artifacts: &HashMap<String, PathBuf>,
     patches: &HashMap<String, Patch>,
+    layers: &[AdlLayer],
 ) -> std::io::Result<()> {
     for stack in root.stacks() {
         let out_dir = build_dir.join(&stack.stack_path);
         let mut template = rewrite(stack, build_dir, artifacts);
         apply_patches(stack, &mut template, patches);
+        let mine: Vec<&AdlLayer> = layers.iter().filter(|l| l.stack_path == stack.stack_path).collect();
+        if !mine.is_empty() {
+            let nested = out_dir.join(adl::NESTED_TEMPLATE);
+            super::fsops::write_atomic(&nested, yaml::to_yaml(&adl::nested_template(&mine)).as_bytes())?;
+            adl::wire(&mut template, &mine, &nested);
+        }
         super::fsops::write_atomic(&out_dir.join("template.yaml"), yaml::to_yaml(&template).as_bytes())?;
     }
     Ok(())

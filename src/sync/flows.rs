@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::SyncError;
 use super::state::SyncState;
 use crate::aws::{Aws, call_error};
+use crate::build::adl;
 use crate::package;
 use crate::template::resources::{Definition, HttpApi, Layer, PackageType, RestApi, StateMachine};
 use crate::template::{CodeLocation, Function, Resource, Stack};
@@ -244,6 +245,24 @@ pub fn plan(
                     continue;
                 }
             };
+            // With the auto dependency layer, the dependencies travel apart.
+            let layer_id = adl::layer_logical_id(path);
+            let layer_folder = build_dir.join(&stack.stack_path).join(&layer_id);
+            if layer_folder.is_dir() {
+                let prefix = if stack.stack_path.is_empty() { String::new() } else { format!("{}/", stack.stack_path) };
+                let layer_path = format!("{prefix}{}/{layer_id}", adl::NESTED_STACK);
+                flows.push(Planned {
+                    resource: layer_path.clone(),
+                    flow: Flow::Layer {
+                        arn: layer_arn(deployed, &layer_path, false)?,
+                        source: Source::Folder(layer_folder),
+                        runtimes: f.runtime.clone().into_iter().collect(),
+                        architectures: Vec::new(),
+                        description: Some(format!("Auto created layer for dependencies of function {path}")),
+                        license: None,
+                    },
+                });
+            }
             flows.push(Planned {
                 resource: path.clone(),
                 flow: Flow::Function { name: physical(path)?, source, alias: f.auto_publish_alias.clone() },
@@ -262,7 +281,7 @@ pub fn plan(
             flows.push(Planned {
                 resource: path.clone(),
                 flow: Flow::Layer {
-                    arn: layer_arn(deployed, resource)?,
+                    arn: layer_arn(deployed, path, resource.resource_type == "AWS::Lambda::LayerVersion")?,
                     source,
                     runtimes: layer.compatible_runtimes.clone(),
                     architectures: layer.compatible_architectures.clone(),
@@ -301,20 +320,21 @@ pub fn plan(
 }
 
 /// The deployed layer's ARN without its version. SAM's translator renames a
-/// Serverless layer to `<LogicalId><10 hash characters>`.
-fn layer_arn(deployed: &Deployed, resource: &Resource) -> Result<String, SyncError> {
-    let exact = deployed.get(&resource.full_path).filter(|_| resource.resource_type == "AWS::Lambda::LayerVersion");
+/// Serverless layer to `<LogicalId><10 hash characters>`; a raw
+/// `AWS::Lambda::LayerVersion` keeps its id.
+fn layer_arn(deployed: &Deployed, full_path: &str, raw: bool) -> Result<String, SyncError> {
+    let exact = deployed.get(full_path).filter(|_| raw);
     let translated = || {
         deployed.iter().find(|(path, d)| {
             d.resource_type == "AWS::Lambda::LayerVersion"
-                && path.strip_prefix(&resource.full_path).is_some_and(|rest| {
+                && path.strip_prefix(full_path).is_some_and(|rest| {
                     rest.len() == 10 && rest.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
                 })
         })
     };
     let version_arn = match exact {
         Some(d) => &d.physical_id,
-        None => &translated().ok_or_else(|| SyncError::NotDeployed(resource.full_path.clone()))?.1.physical_id,
+        None => &translated().ok_or_else(|| SyncError::NotDeployed(full_path.to_string()))?.1.physical_id,
     };
     Ok(version_arn.rsplit_once(':').map_or(version_arn.as_str(), |(arn, _)| arn).to_string())
 }
@@ -495,11 +515,13 @@ impl Runner {
 
     async fn sync_layer(&self, layer: &NewLayer<'_>, zip: Vec<u8>, hash: &str) -> Result<Outcome, String> {
         let lambda = self.aws.lambda();
-        let versions = lambda.list_layer_versions().layer_name(layer.arn).send().await;
+        // The name rather than the ARN: Lambda takes both, emulators only the name.
+        let name = layer.arn.rsplit(':').next().unwrap_or(layer.arn);
+        let versions = lambda.list_layer_versions().layer_name(name).send().await;
         let versions = versions.map_err(|e| call_error("ListLayerVersions", &e))?;
         let latest = versions.layer_versions().first().map(|v| v.version());
         if let Some(latest) = latest {
-            let current = lambda.get_layer_version().layer_name(layer.arn).version_number(latest).send().await;
+            let current = lambda.get_layer_version().layer_name(name).version_number(latest).send().await;
             let current = current.map_err(|e| call_error("GetLayerVersion", &e))?;
             if current.content().and_then(|c| c.code_sha256()).map(base64_to_hex).as_deref() == Some(hash) {
                 return Ok(Outcome::Unchanged);
@@ -508,7 +530,7 @@ impl Runner {
         let content = aws_sdk_lambda::types::LayerVersionContentInput::builder().zip_file(zip.into()).build();
         let published = lambda
             .publish_layer_version()
-            .layer_name(layer.arn)
+            .layer_name(name)
             .content(content)
             .set_compatible_runtimes(Some(layer.runtimes.iter().map(|r| Runtime::from(r.as_str())).collect()))
             .set_compatible_architectures(Some(
@@ -522,7 +544,7 @@ impl Runner {
         let new_arn = published.layer_version_arn().unwrap_or_default().to_string();
         self.repoint_users(layer.arn, &new_arn).await?;
         if let Some(old) = latest {
-            let delete = lambda.delete_layer_version().layer_name(layer.arn).version_number(old);
+            let delete = lambda.delete_layer_version().layer_name(name).version_number(old);
             delete.send().await.map_err(|e| call_error("DeleteLayerVersion", &e))?;
         }
         Ok(Outcome::Updated)
@@ -642,16 +664,10 @@ mod tests {
         };
         deployed.insert("Child/Libsa1b2c3d4e5".into(), entry(arn));
         deployed.insert("Child/LibsOther".into(), entry("arn:aws:lambda:us-east-1:123456789012:layer:other:1"));
-        let resource = Resource {
-            logical_id: "Libs".into(),
-            full_path: "Child/Libs".into(),
-            resource_type: "AWS::Serverless::LayerVersion".into(),
-            properties: Value::Null,
-            metadata: Value::Null,
-            condition: None,
-            implicit: false,
-            line: None,
-        };
-        assert_eq!(layer_arn(&deployed, &resource).unwrap(), "arn:aws:lambda:us-east-1:123456789012:layer:libs");
+        assert_eq!(
+            layer_arn(&deployed, "Child/Libs", false).unwrap(),
+            "arn:aws:lambda:us-east-1:123456789012:layer:libs"
+        );
+        assert!(layer_arn(&deployed, "Child/Other", false).is_err());
     }
 }

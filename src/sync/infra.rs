@@ -54,6 +54,8 @@ pub struct InfraRequest {
     pub skip_deploy_sync: bool,
     /// `--parameter-overrides`.
     pub overrides: Overrides,
+    /// `--dependency-layer`.
+    pub dependency_layer: bool,
 }
 
 /// How an infra sync ended.
@@ -90,7 +92,8 @@ pub async fn infra_sync(
     request: &InfraRequest,
     reporter: &dyn Reporter,
 ) -> Result<InfraOutcome, SyncError> {
-    let options = super::build_options(cwd);
+    let adl = request.dependency_layer.then_some(request.stack_name.as_str());
+    let options = super::build_options(cwd, adl);
     build::build(stack, cwd, &options, &super::Quiet).await?;
 
     let cfn = aws.cloudformation();
@@ -150,6 +153,7 @@ pub async fn infra_sync(
     let (how, outputs) = deploy::deploy(&cfn, &deploy_request, &|line| reporter.event(line)).await?;
     if let Ok(mut state) = state.lock() {
         state.latest_infra_sync_time = Some(state::now());
+        state.dependency_layer = Some(request.dependency_layer);
         // The deploy replaced the code the stored hashes describe.
         state.resources.clear();
         state.save(cwd).map_err(|e| SyncError::State(e.to_string()))?;
@@ -193,8 +197,14 @@ async fn try_skip(
         return Ok(None);
     }
     reporter.note("Template hasn't been changed since last deployment, skipping infra sync...");
-    let build_dir = super::build_options(cwd).build_dir;
-    let (planned, notes) = flows::plan(stack, &deployed, &build_dir, |r| changed.contains(&r.full_path))?;
+    let adl = request.dependency_layer.then_some(request.stack_name.as_str());
+    let build_dir = super::build_options(cwd, adl).build_dir;
+    // A function is synced when its code or its dependency layer changed.
+    let selected = |r: &crate::template::Resource| {
+        let layer = format!("{}/{}", build::adl::NESTED_STACK, build::adl::layer_logical_id(&r.full_path));
+        changed.iter().any(|c| *c == r.full_path || c.ends_with(&layer))
+    };
+    let (planned, notes) = flows::plan(stack, &deployed, &build_dir, selected)?;
     for note in notes {
         reporter.note(&note);
     }

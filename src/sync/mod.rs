@@ -90,7 +90,10 @@ pub async fn code_sync(
             || request.resource_ids.iter().any(|id| *id == r.full_path || *id == r.logical_id)
             || request.resource_types.contains(&r.resource_type)
     };
-    let options = build_options(cwd);
+    // Code goes where the deployed stack expects it: apart from its
+    // dependencies only when the stack has the dependency layers.
+    let adl = deployed.contains_key(build::adl::NESTED_STACK).then_some(request.stack_name.as_str());
+    let options = build_options(cwd, adl);
     build::build(stack, cwd, &options, &Quiet).await?;
     let (planned, notes) = flows::plan(stack, &deployed, &options.build_dir, selected)?;
     for line in notes {
@@ -101,10 +104,14 @@ pub async fn code_sync(
     flows::run(runner, planned, on_synced).await
 }
 
-/// sam's sync builds with the cache into `.aws-sam/build`.
-pub(crate) fn build_options(cwd: &Path) -> BuildOptions {
+/// sam's sync builds with the cache into `.aws-sam/auto-dependency-layer`
+/// with the dependency layer (for stack `dependency_layer`), else into
+/// `.aws-sam/build`.
+pub(crate) fn build_options(cwd: &Path, dependency_layer: Option<&str>) -> BuildOptions {
+    let folder = if dependency_layer.is_some() { ".aws-sam/auto-dependency-layer" } else { ".aws-sam/build" };
     BuildOptions {
-        build_dir: cwd.join(".aws-sam/build"),
+        build_dir: cwd.join(folder),
+        dependency_layer: dependency_layer.map(str::to_string),
         cache_dir: cwd.join(".aws-sam/cache"),
         deps_dir: cwd.join(".aws-sam/deps"),
         cached: true,

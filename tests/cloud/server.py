@@ -209,6 +209,23 @@ def _resolve_update_parameters(self, instance, incoming_params):
 cfn_models.CloudFormationBackend._resolve_update_parameters = _resolve_update_parameters
 
 
+# Extra fix: a function created through CloudFormation loses its `Layers`
+# (moto copies a fixed list of properties, without them); UpdateStack keeps
+# them. The auto dependency layer depends on it.
+_function_from_cfn = lambda_models.LambdaFunction.create_from_cloudformation_json.__func__
+
+
+def _function_from_cfn_with_layers(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    fn = _function_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    layers = cloudformation_json.get("Properties", {}).get("Layers")
+    if layers:
+        fn.layers = fn._get_layers_data(layers)
+    return fn
+
+
+lambda_models.LambdaFunction.create_from_cloudformation_json = classmethod(_function_from_cfn_with_layers)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
