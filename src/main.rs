@@ -174,8 +174,10 @@ async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()
             resource_ids: args.resource_id.clone(),
             resource_types: args.resource.clone(),
         };
+        let started = std::time::Instant::now();
         let report = |line: &str| note(format_args!("{line}"));
-        sync::code_sync(&aws, &project.stack, cwd, &request, report, &|done| note(format_args!("{done}"))).await?;
+        let synced = sync::code_sync(&aws, &project.stack, cwd, &request, report, &print_updated).await?;
+        note(format_args!("{}", sync_summary(&synced, started)));
         return Ok(());
     }
     let request = sync::infra::InfraRequest {
@@ -196,11 +198,7 @@ async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()
     let started = std::time::Instant::now();
     match sync::infra::infra_sync(&aws, &project.stack, cwd, &request, &Terminal).await? {
         sync::infra::InfraOutcome::Skipped(synced) => {
-            let updated = synced.iter().filter(|s| s.outcome == sync::flows::Outcome::Updated).count();
-            note(format_args!(
-                "Infra unchanged: {updated} resource(s) code-synced in {} ms, no CloudFormation deploy.",
-                started.elapsed().as_millis()
-            ));
+            note(format_args!("{} No CloudFormation deploy.", sync_summary(&synced, started)));
         }
         sync::infra::InfraOutcome::Deployed { how, outputs, uploaded } => {
             if !outputs.is_empty() {
@@ -240,8 +238,24 @@ impl accel::sync::infra::Reporter for Terminal {
     }
 
     fn synced(&self, synced: &accel::sync::flows::Synced) {
+        print_updated(synced);
+    }
+}
+
+/// One line per updated resource; unchanged ones only count in the summary.
+fn print_updated(synced: &accel::sync::flows::Synced) {
+    if synced.outcome == accel::sync::flows::Outcome::Updated {
         note(format_args!("{synced}"));
     }
+}
+
+fn sync_summary(synced: &[accel::sync::flows::Synced], started: std::time::Instant) -> String {
+    let updated = synced.iter().filter(|s| s.outcome == accel::sync::flows::Outcome::Updated).count();
+    format!(
+        "Code sync done in {} ms: {updated} updated, {} unchanged.",
+        started.elapsed().as_millis(),
+        synced.len() - updated
+    )
 }
 
 /// Writes a line to stdout; a closed pipe (`accel build | head`) is not an error.

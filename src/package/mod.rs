@@ -43,7 +43,7 @@ pub enum PackageError {
 
 /// Files below `dir` (symlinks followed) as `/`-separated relative paths,
 /// sorted as strings, which is the order sam's checksum uses.
-fn files(dir: &Path) -> io::Result<Vec<String>> {
+pub(crate) fn files(dir: &Path) -> io::Result<Vec<String>> {
     fn walk(root: &Path, rel: &str, out: &mut Vec<String>) -> io::Result<()> {
         for entry in std::fs::read_dir(root.join(rel))? {
             let entry = entry?;

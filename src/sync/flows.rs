@@ -8,7 +8,7 @@
 //! on a difference.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -373,14 +373,50 @@ impl std::fmt::Display for Synced {
 
 /// Shared by the flows of one run.
 pub struct Runner {
-    /// Clients.
-    pub aws: Aws,
-    /// The deployed stack.
-    pub deployed: Deployed,
+    aws: Aws,
+    deployed: Deployed,
     /// `sync.toml`, saved after each flow.
-    pub state: Arc<Mutex<SyncState>>,
-    /// The project folder (where `.aws-sam` is).
-    pub cwd: PathBuf,
+    state: Arc<Mutex<SyncState>>,
+    /// Folder → (fingerprint, zip hash) (`.aws-sam/accel-zips.json`).
+    memo: Mutex<HashMap<String, (String, String)>>,
+    cwd: PathBuf,
+}
+
+impl Runner {
+    /// A runner for the project in `cwd`, reading its `sync.toml`.
+    pub fn new(aws: &Aws, deployed: Deployed, cwd: &Path) -> Self {
+        let memo = std::fs::read(memo_path(cwd)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        Runner {
+            aws: aws.clone(),
+            deployed,
+            state: Arc::new(Mutex::new(SyncState::load(cwd))),
+            memo: Mutex::new(memo),
+            cwd: cwd.to_path_buf(),
+        }
+    }
+
+    fn save_memo(&self) {
+        let Ok(memo) = self.memo.lock() else { return };
+        let bytes = serde_json::to_vec(&*memo).unwrap_or_default();
+        let _ = crate::build::write_atomic(&memo_path(&self.cwd), &bytes);
+    }
+}
+
+fn memo_path(cwd: &Path) -> PathBuf {
+    cwd.join(".aws-sam/accel-zips.json")
+}
+
+/// A fingerprint of a folder from its files' paths, sizes and modification
+/// times (no file is read). Artifacts are replaced, never edited in place,
+/// so new content always brings new metadata.
+fn fingerprint(dir: &Path) -> Option<String> {
+    let mut hasher = Sha256::new();
+    for rel in package::files(dir).ok()? {
+        let meta = std::fs::metadata(dir.join(&rel)).ok()?;
+        let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+        hasher.update(format!("\0{rel}\0{}\0{mtime}", meta.len()).as_bytes());
+    }
+    Some(hex::encode(hasher.finalize()))
 }
 
 /// Runs `flows`: layers first (their users are re-pointed by the layer
@@ -423,6 +459,7 @@ pub async fn run(
             }
         }
     }
+    runner.save_memo();
     match first_error {
         Some(e) => Err(e),
         None => Ok(synced),
@@ -439,8 +476,27 @@ impl Runner {
         let fail = |message: String| SyncError::Resource { resource: planned.resource.clone(), message };
         let (bytes, hash) = match &planned.flow {
             Flow::Function { source, .. } | Flow::Layer { source, .. } => {
+                // A folder whose files did not change keeps its zip's hash:
+                // no need to zip it to learn that nothing is to be sent.
+                let fingerprint = match source {
+                    Source::Folder(dir) => fingerprint(dir).map(|f| (dir.to_string_lossy().into_owned(), f)),
+                    _ => None,
+                };
+                let known = fingerprint.as_ref().and_then(|(dir, f)| {
+                    let memo = self.memo.lock().ok()?;
+                    memo.get(dir).filter(|(known, _)| known == f).map(|(_, hash)| hash.clone())
+                });
+                match known {
+                    Some(hash) if self.state.lock().map(|s| s.hash(&key) == Some(hash.as_str())).unwrap_or(false) => {
+                        return Ok(Outcome::Unchanged);
+                    }
+                    _ => {}
+                }
                 let bytes = source.bytes()?;
                 let hash = sha256_hex(&bytes);
+                if let (Some((dir, f)), Ok(mut memo)) = (fingerprint, self.memo.lock()) {
+                    memo.insert(dir, (f, hash.clone()));
+                }
                 (bytes, hash)
             }
             Flow::RestApi { file, .. } | Flow::HttpApi { file, .. } | Flow::StateMachine { file, .. } => {

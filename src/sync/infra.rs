@@ -117,7 +117,7 @@ pub async fn infra_sync(
         .and_then(|s| s.latest_infra_sync_time)
         .is_some_and(|t| (state::now() - t) / 86400.0 <= MAX_DAYS_WITHOUT_DEPLOY);
     if request.skip_deploy_sync && recent {
-        match try_skip(aws, stack, cwd, request, &packaged, state.clone(), reporter).await? {
+        match try_skip(aws, stack, cwd, request, &packaged, reporter).await? {
             Some(synced) => return Ok(InfraOutcome::Skipped(synced)),
             None => {}
         }
@@ -178,7 +178,6 @@ async fn try_skip(
     cwd: &Path,
     request: &InfraRequest,
     packaged: &packaging::Packaged,
-    state: Arc<Mutex<SyncState>>,
     reporter: &dyn Reporter,
 ) -> Result<Option<Vec<Synced>>, SyncError> {
     let cfn = aws.cloudformation();
@@ -208,7 +207,7 @@ async fn try_skip(
     for note in notes {
         reporter.note(&note);
     }
-    let runner = Arc::new(Runner { aws: aws.clone(), deployed, state, cwd: cwd.to_path_buf() });
+    let runner = Arc::new(Runner::new(aws, deployed, cwd));
     let synced = flows::run(runner, planned, &|s| reporter.synced(s)).await?;
     Ok(Some(synced))
 }

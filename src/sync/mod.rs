@@ -9,14 +9,13 @@ pub mod prompt;
 pub mod state;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::aws::Aws;
 use crate::build::{self, BuildError, BuildOptions, Progress, UnitReport};
 use crate::deploy::DeployError;
 use crate::template::Stack;
 use flows::{Runner, Synced};
-use state::SyncState;
 
 /// Why a sync failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +98,7 @@ pub async fn code_sync(
     for line in notes {
         note(&line);
     }
-    let state = Arc::new(Mutex::new(SyncState::load(cwd)));
-    let runner = Arc::new(Runner { aws: aws.clone(), deployed, state, cwd: cwd.to_path_buf() });
+    let runner = Arc::new(Runner::new(aws, deployed, cwd));
     flows::run(runner, planned, on_synced).await
 }
 
