@@ -644,25 +644,20 @@ impl Runner {
         Ok(())
     }
 
+    /// PutRestApi, then a deployment on each stage the template names (a
+    /// deployment with a stage name moves an existing stage to it), then the
+    /// stage's previous deployment is deleted.
     async fn sync_rest_api(&self, id: &str, body: Vec<u8>, stages: &[String]) -> Result<Outcome, String> {
         let api = self.aws.apigateway();
         let put = api.put_rest_api().rest_api_id(id).mode(aws_sdk_apigateway::types::PutMode::Overwrite);
         put.body(body.into()).send().await.map_err(|e| call_error("PutRestApi", &e))?;
-        let deployment = api.create_deployment().rest_api_id(id).description("Created by accel sync").send().await;
-        let deployment = deployment.map_err(|e| call_error("CreateDeployment", &e))?;
-        let new_id = deployment.id().unwrap_or_default();
         for stage in stages {
-            let old = api.get_stage().rest_api_id(id).stage_name(stage).send().await;
-            let old = old.map_err(|e| call_error("GetStage", &e))?;
-            let patch = aws_sdk_apigateway::types::PatchOperation::builder()
-                .op(aws_sdk_apigateway::types::Op::Replace)
-                .path("/deploymentId")
-                .value(new_id)
-                .build();
-            let update = api.update_stage().rest_api_id(id).stage_name(stage).patch_operations(patch);
-            update.send().await.map_err(|e| call_error("UpdateStage", &e))?;
+            let old = api.get_stage().rest_api_id(id).stage_name(stage).send().await.ok();
+            let deployment =
+                api.create_deployment().rest_api_id(id).stage_name(stage).description("Created by accel sync");
+            let deployment = deployment.send().await.map_err(|e| call_error("CreateDeployment", &e))?;
             // The old deployment may serve another stage; then it stays.
-            if let Some(old_id) = old.deployment_id().filter(|old| *old != new_id) {
+            if let Some(old_id) = old.as_ref().and_then(|o| o.deployment_id()).filter(|o| Some(*o) != deployment.id()) {
                 let _ = api.delete_deployment().rest_api_id(id).deployment_id(old_id).send().await;
             }
         }

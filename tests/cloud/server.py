@@ -3,7 +3,11 @@ fixes listed in shared/spec/local-cloud.md, applied at import time.
 
 Usage: python server.py [--host 127.0.0.1] [--port 0] [--exit-on-stdin-eof]
 
-Prints ``READY http://HOST:PORT`` on stdout once it accepts requests. With
+Prints ``READY http://HOST:PORT`` on stdout once it accepts requests.
+
+Every call is recorded as ``service:Action`` under the access key that signed
+it; ``GET /_accel/calls/<access key>`` answers them as a JSON list, so a test
+with its own key can count the calls a command made. With
 ``--exit-on-stdin-eof`` it stops when its stdin closes, so a test process that
 dies never leaves a server behind.
 """
@@ -11,10 +15,13 @@ dies never leaves a server behind.
 import argparse
 import copy
 import inspect
+import io
+import json
 import os
+import re
 import sys
 import threading
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -26,6 +33,10 @@ from moto.awslambda import models as lambda_models  # noqa: E402
 from moto.cloudformation import models as cfn_models  # noqa: E402
 from moto.cloudformation import responses as cfn_responses  # noqa: E402
 from moto.cloudformation import utils as cfn_utils  # noqa: E402
+from moto.apigatewayv2.models import apigatewayv2_backends  # noqa: E402
+from moto.core.common_models import CloudFormationModel  # noqa: E402
+from moto.moto_server import werkzeug_app  # noqa: E402
+from moto.s3.models import s3_backends  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -224,6 +235,125 @@ def _function_from_cfn_with_layers(cls, resource_name, cloudformation_json, acco
 
 
 lambda_models.LambdaFunction.create_from_cloudformation_json = classmethod(_function_from_cfn_with_layers)
+
+
+# Extra fix: moto has no CloudFormation support for `AWS::ApiGatewayV2::Api`
+# (what SAM makes of an HttpApi). This model creates the API and imports its
+# Body or BodyS3Location; an update re-imports into the same API.
+class HttpApiFromCloudFormation(CloudFormationModel):
+    # moto files every model under the service named by its module.
+    __module__ = "moto.apigatewayv2.cloudformation"
+
+    def __init__(self, api, backend):
+        self.api = api
+        self.backend = backend
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::ApiGatewayV2::Api"
+
+    @staticmethod
+    def cloudformation_name_type():
+        return "Name"
+
+    @property
+    def physical_resource_id(self):
+        return self.api.api_id
+
+    @classmethod
+    def has_cfn_attr(cls, attr):
+        return attr in ("ApiId", "ApiEndpoint")
+
+    def get_cfn_attribute(self, attribute_name):
+        if attribute_name == "ApiEndpoint":
+            return self.api.api_endpoint
+        return self.api.api_id
+
+    @staticmethod
+    def _body(properties, account_id):
+        location = properties.get("BodyS3Location")
+        if location:
+            s3 = s3_backends[account_id]["global"]
+            return s3.get_object(location["Bucket"], location["Key"]).value.decode()
+        body = properties.get("Body")
+        return json.dumps(body) if isinstance(body, dict) else body
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json.get("Properties", {})
+        backend = apigatewayv2_backends[account_id][region_name]
+        api = backend.create_api(
+            api_key_selection_expression=None,
+            cors_configuration=None,
+            description=properties.get("Description"),
+            disable_schema_validation=None,
+            disable_execute_api_endpoint=properties.get("DisableExecuteApiEndpoint"),
+            name=properties.get("Name") or resource_name,
+            protocol_type=properties.get("ProtocolType", "HTTP"),
+            route_selection_expression=None,
+            tags=properties.get("Tags") or {},
+            version=None,
+        )
+        body = cls._body(properties, account_id)
+        if body:
+            backend.reimport_api(api.api_id, body, False)
+        return cls(api, backend)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        body = cls._body(cloudformation_json.get("Properties", {}), account_id)
+        if body:
+            original_resource.backend.reimport_api(original_resource.api.api_id, body, False)
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass
+
+
+# Call log for tests: `service:Action` per access key.
+CALLS = {}
+CALLS_LOCK = threading.Lock()
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
+_dispatch = werkzeug_app.DomainDispatcherApplication.__call__
+
+
+def _action(environ, service):
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if "Action" in query:
+        return query["Action"][0]
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+        if action:
+            return action[0]
+    return f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+
+
+def _recording_dispatch(self, environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/_accel/calls/"):
+        with CALLS_LOCK:
+            body = json.dumps(CALLS.get(path[len("/_accel/calls/"):], [])).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+    found = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if found:
+        key, service = found.groups()
+        call = f"{service}:{_action(environ, service)}"
+        with CALLS_LOCK:
+            CALLS.setdefault(key, []).append(call)
+    return _dispatch(self, environ, start_response)
+
+
+werkzeug_app.DomainDispatcherApplication.__call__ = _recording_dispatch
 
 
 def main():
