@@ -35,8 +35,8 @@ async fn deploy_blog(aws: &accel::aws::Aws, stack: &str, dir: &Path) {
 }
 
 async fn code_sha(aws: &accel::aws::Aws, stack: &str, logical: &str) -> String {
-    let ids = accel::sync::code::physical_ids(&aws.cloudformation(), stack).await.unwrap();
-    let function = aws.lambda().get_function().function_name(&ids[logical]).send().await.unwrap();
+    let ids = accel::sync::flows::deployed_resources(&aws.cloudformation(), stack).await.unwrap();
+    let function = aws.lambda().get_function().function_name(&ids[logical].physical_id).send().await.unwrap();
     function.configuration().unwrap().code_sha256().unwrap().to_string()
 }
 
@@ -49,8 +49,14 @@ fn sync(cloud: &LocalCloud, dir: &Path, app_dir: &Path, args: &[&str], input: Op
     accel_with_input(dir, &all, &env, input)
 }
 
-fn synced_lines(out: &std::process::Output, what: &str) -> Vec<String> {
-    stderr(out).lines().filter(|l| l.contains(what)).map(|l| l.split_whitespace().next().unwrap().to_string()).collect()
+/// The resources a sync reports as updated with `kind` (`code`, `layer` …).
+fn synced_lines(out: &std::process::Output, kind: &str) -> Vec<String> {
+    stderr(out)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|words| words.len() > 2 && words[1] == kind && words[2] == "synced")
+        .map(|words| words[0].to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -66,7 +72,7 @@ async fn code_sync_updates_only_what_changed() {
     let out = sync(cloud, dir.path(), app_dir.path(), &["--stack-name", "blog-code"], Some("y\n"));
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("Confirm that you are synchronizing a development stack."));
-    let mut updated = synced_lines(&out, "code  synced");
+    let mut updated = synced_lines(&out, "code");
     updated.sort();
     assert_eq!(updated, ["GreetingFunction", "HelloWorldFunction"]);
     let hello_synced = code_sha(&aws, "blog-code", "HelloWorldFunction").await;
@@ -76,13 +82,13 @@ async fn code_sync_updates_only_what_changed() {
     // Nothing changed: nothing sent, no question asked (stdin is empty).
     let out = sync(cloud, dir.path(), app_dir.path(), &["--stack-name", "blog-code"], None);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(synced_lines(&out, "code  synced").is_empty(), "{}", stderr(&out));
-    assert_eq!(synced_lines(&out, "unchanged").len(), 2);
+    assert!(synced_lines(&out, "code").is_empty(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("0 updated, 2 unchanged"), "{}", stderr(&out));
 
     // One handler edited: only that function's code changes.
     std::fs::write(dir.path().join("hello_world/app.py"), "def lambda_handler(e, c):\n    return 'edited'\n").unwrap();
     let out = sync(cloud, dir.path(), app_dir.path(), &["--stack-name", "blog-code"], None);
-    assert_eq!(synced_lines(&out, "code  synced"), ["HelloWorldFunction"], "{}", stderr(&out));
+    assert_eq!(synced_lines(&out, "code"), ["HelloWorldFunction"], "{}", stderr(&out));
     assert_ne!(code_sha(&aws, "blog-code", "HelloWorldFunction").await, hello_synced);
     assert_eq!(code_sha(&aws, "blog-code", "GreetingFunction").await, greeting_synced);
 
@@ -96,7 +102,7 @@ async fn code_sync_updates_only_what_changed() {
         &["--stack-name", "blog-code", "--resource-id", "GreetingFunction"],
         None,
     );
-    assert_eq!(synced_lines(&out, "code  synced"), ["GreetingFunction"], "{}", stderr(&out));
+    assert_eq!(synced_lines(&out, "code"), ["GreetingFunction"], "{}", stderr(&out));
     assert_ne!(code_sha(&aws, "blog-code", "GreetingFunction").await, greeting_synced);
 }
 

@@ -104,14 +104,20 @@ pub async fn managed_bucket(cfn: &Client, say: &(dyn Fn(&str) + Sync)) -> Result
         };
     }
     say("\tCreating the required resources...");
-    cfn.create_stack()
+    let created = cfn
+        .create_stack()
         .stack_name(MANAGED_STACK)
         .template_body(managed_template())
         .capabilities(Capability::CapabilityIam)
         .tags(Tag::builder().key("ManagedStackSource").value("AwsSamCli").build())
         .send()
-        .await
-        .map_err(|e| DeployError::Call(call_error("CreateStack", &e)))?;
+        .await;
+    match created.map_err(|e| call_error("CreateStack", &e)) {
+        Ok(_) => {}
+        // Another run (sam's or ours) created it meanwhile: use theirs.
+        Err(message) if message.contains("AlreadyExists") => {}
+        Err(message) => return Err(DeployError::Call(message)),
+    }
     let stack = wait_for_stack(cfn, MANAGED_STACK, "create").await?;
     say("\tSuccessfully created!");
     let bucket = stack.outputs().iter().find(|o| o.output_key() == Some("SourceBucket"));

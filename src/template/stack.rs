@@ -265,10 +265,15 @@ impl Stack {
                 || self.resources.iter().any(|r| r.implicit && r.logical_id == name)
                 || serverless.iter().any(|id| name.starts_with(id.as_str()))
         };
-        let mut scopes: Vec<(Option<&String>, &Value)> = resources.iter().map(|(id, r)| (Some(id), r)).collect();
-        let outputs = self.template.get("Outputs").cloned().unwrap_or(Value::Null);
-        scopes.push((None, &outputs));
-        for (id, value) in scopes {
+        // A resource, or a section (`Outputs`, `Globals`) named by its key.
+        let mut scopes: Vec<(Option<&String>, &str, &Value)> =
+            resources.iter().map(|(id, r)| (Some(id), "", r)).collect();
+        for name in ["Outputs", "Globals"] {
+            if let Some(value) = self.template.get(name) {
+                scopes.push((None, name, value));
+            }
+        }
+        for (id, section, value) in scopes {
             let mut refs = References::default();
             refs.collect(value);
             if let Some(depends) = value.get("DependsOn") {
@@ -297,8 +302,8 @@ impl Stack {
                     },
                     None => TemplateError::Invalid {
                         file: self.file.clone(),
-                        line: line_within(&self.source, section_line(&self.source, "Outputs"), name),
-                        message: format!("Outputs {message}"),
+                        line: line_within(&self.source, section_line(&self.source, section), name),
+                        message: format!("{section} {message}"),
                     },
                 });
             }

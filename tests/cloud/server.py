@@ -220,6 +220,24 @@ def _resolve_update_parameters(self, instance, incoming_params):
 cfn_models.CloudFormationBackend._resolve_update_parameters = _resolve_update_parameters
 
 
+# Extra fix: CloudFormation refuses an update that changes nothing ("No
+# updates are to be performed."); moto runs it.
+_update_stack = cfn_models.CloudFormationBackend.update_stack
+
+
+def _update_stack_unless_unchanged(self, name, template, role_arn, parameters, tags):
+    stack = self.get_stack(name)
+    resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+    if template == stack.template and resolved == stack.parameters and stack.status.endswith("_COMPLETE"):
+        from moto.cloudformation.exceptions import ValidationError
+
+        raise ValidationError(message="No updates are to be performed.")
+    return _update_stack(self, name, template, role_arn, parameters, tags)
+
+
+cfn_models.CloudFormationBackend.update_stack = _update_stack_unless_unchanged
+
+
 # Extra fix: a function created through CloudFormation loses its `Layers`
 # (moto copies a fixed list of properties, without them); UpdateStack keeps
 # them. The auto dependency layer depends on it.
@@ -342,7 +360,7 @@ def _recording_dispatch(self, environ, start_response):
     if path.startswith("/_accel/calls/"):
         with CALLS_LOCK:
             body = json.dumps(CALLS.get(path[len("/_accel/calls/"):], [])).encode()
-        start_response("200 OK", [("Content-Type", "application/json")])
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
     found = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
     if found:
