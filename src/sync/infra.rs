@@ -117,9 +117,8 @@ pub async fn infra_sync(
         .and_then(|s| s.latest_infra_sync_time)
         .is_some_and(|t| (state::now() - t) / 86400.0 <= MAX_DAYS_WITHOUT_DEPLOY);
     if request.skip_deploy_sync && recent {
-        match try_skip(aws, stack, cwd, request, &packaged, reporter).await? {
-            Some(synced) => return Ok(InfraOutcome::Skipped(synced)),
-            None => {}
+        if let Some(synced) = try_skip(aws, stack, cwd, request, &packaged, reporter).await? {
+            return Ok(InfraOutcome::Skipped(synced));
         }
     } else if request.skip_deploy_sync {
         reporter.note("No infra sync in the last 7 days on record: deploying.");
