@@ -316,7 +316,11 @@ fn unsupported_features_are_refused_by_name() {
 #[test]
 fn unimplemented_commands_say_so() {
     let dir = project(&[("template.yaml", GOOD_FUNCTION), ("src/app.py", "")]);
-    assert_error_line(dir.path(), &["sync", "--stack-name", "s"], &["`accel sync` is not implemented yet"]);
+    assert_error_line(
+        dir.path(),
+        &["sync", "--stack-name", "s", "--watch"],
+        &["`accel sync --watch` is not implemented yet"],
+    );
     assert_error_line(dir.path(), &["logs", "--stack-name", "s"], &["`accel logs` is not implemented yet"]);
 }
 
@@ -359,5 +363,5 @@ fn samconfig_supplies_required_stack_name() {
         ("src/app.py", ""),
     ]);
     // No usage error: the stack name came from samconfig.
-    assert_error_line(dir.path(), &["sync"], &["`accel sync` is not implemented yet"]);
+    assert_error_line(dir.path(), &["sync", "--watch"], &["`accel sync --watch` is not implemented yet"]);
 }

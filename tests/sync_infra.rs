@@ -163,7 +163,7 @@ async fn sync_deploys_then_pushes_only_what_changed() {
     .unwrap();
     std::fs::write(
         d.join("machine.asl.json"),
-        r#"{"StartAt": "Renamed", "States": {"Renamed": {"Type": "Pass", "End": true}}}"#,
+        r#"{"StartAt": "Renamed", "States": {"Renamed": {"Type": "Task", "Resource": "${HelloArn}", "End": true}}}"#,
     )
     .unwrap();
     let args = [
@@ -191,7 +191,10 @@ async fn sync_deploys_then_pushes_only_what_changed() {
     let routes: Vec<&str> = routes.items().iter().filter_map(|r| r.route_key()).collect();
     assert!(routes.contains(&"GET /http2"), "{routes:?}");
     let described = aws.sfn().describe_state_machine().state_machine_arn(&machine).send().await.unwrap();
-    assert!(described.definition().contains("Renamed"));
+    let definition = described.definition();
+    assert!(definition.contains("Renamed"), "{definition}");
+    let hello_arn = stack.function("HelloFunction").await.function_arn().unwrap().to_string();
+    assert!(definition.contains(&hello_arn), "DefinitionSubstitutions filled in: {definition}");
     assert_eq!(stack.code_sha("WorldFunction").await, world, "--resource-id limits the work");
 
     // A configuration change goes through CloudFormation.

@@ -243,32 +243,30 @@ pub async fn deploy(
         None => None,
     };
     let verb = if existing.is_some() { "update" } else { "create" };
+    // CreateStack and UpdateStack take the same settings through builders
+    // of different types.
+    macro_rules! settings {
+        ($call:expr) => {
+            $call
+                .stack_name(&request.stack_name)
+                .template_url(&request.template_url)
+                .set_parameters(Some(parameters))
+                .set_capabilities(Some(capabilities))
+                .set_tags(Some(tags))
+                .set_role_arn(request.role_arn.clone())
+                .set_notification_arns(Some(request.notification_arns.clone()).filter(|n| !n.is_empty()))
+        };
+    }
     let sent = if existing.is_some() {
-        let mut call = cfn
-            .update_stack()
-            .stack_name(&request.stack_name)
-            .template_url(&request.template_url)
-            .set_parameters(Some(parameters))
-            .set_capabilities(Some(capabilities))
-            .set_tags(Some(tags))
-            .set_role_arn(request.role_arn.clone())
-            .set_notification_arns(Some(request.notification_arns.clone()).filter(|n| !n.is_empty()));
-        call = match express {
+        let call = settings!(cfn.update_stack());
+        let call = match express {
             Some(config) => call.deployment_config(config),
             None => call.disable_rollback(false),
         };
         call.send().await.map(|_| ()).map_err(|e| call_error("UpdateStack", &e))
     } else {
-        let mut call = cfn
-            .create_stack()
-            .stack_name(&request.stack_name)
-            .template_url(&request.template_url)
-            .set_parameters(Some(parameters))
-            .set_capabilities(Some(capabilities))
-            .set_tags(Some(tags))
-            .set_role_arn(request.role_arn.clone())
-            .set_notification_arns(Some(request.notification_arns.clone()).filter(|n| !n.is_empty()));
-        call = match express {
+        let call = settings!(cfn.create_stack());
+        let call = match express {
             Some(config) => call.deployment_config(config),
             None => call.on_failure(OnFailure::Rollback),
         };

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudformation::types::StackResourceSummary;
 use aws_sdk_lambda::types::{Architecture, LastUpdateStatus, Runtime};
 use base64::Engine;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::SyncError;
@@ -127,6 +128,8 @@ pub enum Flow {
         arn: String,
         /// The definition file.
         file: PathBuf,
+        /// `${Name}` → value, from `DefinitionSubstitutions`.
+        substitutions: Vec<(String, String)>,
     },
 }
 
@@ -305,18 +308,75 @@ pub fn plan(
                 Err(note) => notes.push(note),
             }
         } else if let Some(machine) = StateMachine::of(stack, resource) {
-            if machine.substitutions.is_some() {
-                notes.push(format!("{path}: DefinitionSubstitutions need a deploy; run accel sync without --code"));
-                continue;
-            }
-            match definition_file(&machine.definition, "DefinitionUri") {
-                Ok(file) => flows
-                    .push(Planned { resource: path.clone(), flow: Flow::StateMachine { arn: physical(path)?, file } }),
-                Err(note) => notes.push(note),
-            }
+            let file = match definition_file(&machine.definition, "DefinitionUri") {
+                Ok(file) => file,
+                Err(note) => {
+                    notes.push(note);
+                    continue;
+                }
+            };
+            let arn = physical(path)?;
+            // sam refuses DefinitionSubstitutions; accel fills them in from
+            // the deployed stack, as CloudFormation would.
+            let substitutions = match &machine.substitutions {
+                Some(Value::Object(map)) => {
+                    let prefix = path.strip_suffix(resource.logical_id.as_str()).unwrap_or_default();
+                    match substitutions(map, prefix, &arn, deployed) {
+                        Ok(pairs) => pairs,
+                        Err(reason) => {
+                            notes.push(format!("{path}: {reason}; run accel sync without --code"));
+                            continue;
+                        }
+                    }
+                }
+                _ => Vec::new(),
+            };
+            flows.push(Planned { resource: path.clone(), flow: Flow::StateMachine { arn, file, substitutions } });
         }
     }
     Ok((flows, notes))
+}
+
+/// `DefinitionSubstitutions` values from the deployed stack: literals, `Ref`
+/// (a physical id) and `Fn::GetAtt [X, Arn]` (an ARN, built for functions
+/// from the state machine's own region and account).
+fn substitutions(
+    map: &serde_json::Map<String, Value>,
+    prefix: &str,
+    machine_arn: &str,
+    deployed: &Deployed,
+) -> Result<Vec<(String, String)>, String> {
+    let target = |id: &str| {
+        deployed.get(&format!("{prefix}{id}")).ok_or_else(|| format!("DefinitionSubstitutions: {id} is not deployed"))
+    };
+    let mut parts = machine_arn.split(':');
+    let (partition, region, account) =
+        (parts.nth(1).unwrap_or("aws"), parts.nth(1).unwrap_or(""), parts.next().unwrap_or(""));
+    map.iter()
+        .map(|(name, value)| {
+            let resolved = match value {
+                Value::String(text) => text.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => match crate::template::intrinsics::single_entry(other) {
+                    Some(("Ref", Value::String(id))) => target(id)?.physical_id.clone(),
+                    Some(("Fn::GetAtt", Value::Array(args))) if args.get(1).and_then(Value::as_str) == Some("Arn") => {
+                        let id = args[0].as_str().unwrap_or_default();
+                        let d = target(id)?;
+                        match d.resource_type.as_str() {
+                            _ if d.physical_id.starts_with("arn:") => d.physical_id.clone(),
+                            "AWS::Lambda::Function" => {
+                                format!("arn:{partition}:lambda:{region}:{account}:function:{}", d.physical_id)
+                            }
+                            other => return Err(format!("DefinitionSubstitutions: cannot build the ARN of a {other}")),
+                        }
+                    }
+                    _ => return Err(format!("DefinitionSubstitutions: {name} is not a literal, Ref or GetAtt Arn")),
+                },
+            };
+            Ok((name.clone(), resolved))
+        })
+        .collect()
 }
 
 /// The deployed layer's ARN without its version. SAM's translator renames a
@@ -500,7 +560,16 @@ impl Runner {
                 (bytes, hash)
             }
             Flow::RestApi { file, .. } | Flow::HttpApi { file, .. } | Flow::StateMachine { file, .. } => {
-                let bytes = std::fs::read(file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+                let mut bytes = std::fs::read(file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+                if let Flow::StateMachine { substitutions, .. } = &planned.flow
+                    && !substitutions.is_empty()
+                {
+                    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+                    for (name, value) in substitutions {
+                        text = text.replace(&format!("${{{name}}}"), value);
+                    }
+                    bytes = text.into_bytes();
+                }
                 let hash = sha256_hex(&bytes);
                 (bytes, hash)
             }
@@ -704,6 +773,30 @@ async fn wait_for_update(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn definition_substitutions_from_the_deployed_stack() {
+        let mut deployed = Deployed::new();
+        let function =
+            |id: &str| DeployedResource { physical_id: id.into(), resource_type: "AWS::Lambda::Function".into() };
+        deployed.insert("Child/Fn".into(), function("child-Fn-123"));
+        deployed.insert(
+            "Child/Table".into(),
+            DeployedResource { physical_id: "table-1".into(), resource_type: "AWS::DynamoDB::Table".into() },
+        );
+        let map = serde_json::json!({
+            "FnArn": {"Fn::GetAtt": ["Fn", "Arn"]},
+            "Table": {"Ref": "Table"},
+            "Literal": "x",
+        });
+        let arn = "arn:aws:states:eu-west-1:111122223333:stateMachine:m";
+        let pairs = substitutions(map.as_object().unwrap(), "Child/", arn, &deployed).unwrap();
+        assert_eq!(pairs[0].1, "arn:aws:lambda:eu-west-1:111122223333:function:child-Fn-123");
+        assert_eq!(pairs[1].1, "table-1");
+        assert_eq!(pairs[2].1, "x");
+        let bad = serde_json::json!({"X": {"Fn::GetAtt": ["Table", "StreamArn"]}});
+        assert!(substitutions(bad.as_object().unwrap(), "Child/", arn, &deployed).is_err());
+    }
 
     #[test]
     fn serverless_layer_found_by_translated_id() {
