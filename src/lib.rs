@@ -13,3 +13,4 @@ pub mod package;
 pub mod project;
 pub mod sync;
 pub mod template;
+pub mod watch;

@@ -148,9 +148,6 @@ impl build::Progress for TerminalProgress {
 async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()> {
     use accel::sync::{self, prompt};
     let project = Project::load(cwd, &args.template, global)?;
-    if args.watch {
-        bail!("`accel sync --watch` is not implemented yet: the template is valid, but nothing was deployed");
-    }
     let consent = prompt::confirm(
         &prompt::app_dir(),
         &project.template_file,
@@ -168,6 +165,20 @@ async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()
         profile: global.profile.clone(),
     })
     .await?;
+    if args.watch {
+        let options = accel::watch::WatchOptions {
+            code_only: args.code,
+            excludes: args
+                .watch_exclude
+                .iter()
+                .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect(),
+            infra: infra_request(args, &project)?,
+        };
+        let load = || Project::load(cwd, &args.template, global);
+        accel::watch::watch(&aws, cwd, &load, &options, &Terminal).await?;
+        return Ok(());
+    }
     if args.code {
         let request = sync::CodeSyncRequest {
             stack_name: args.stack_name.clone(),
@@ -175,26 +186,11 @@ async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()
             resource_types: args.resource.clone(),
         };
         let started = std::time::Instant::now();
-        let report = |line: &str| note(format_args!("{line}"));
-        let synced = sync::code_sync(&aws, &project.stack, cwd, &request, report, &print_updated).await?;
+        let synced = sync::code_sync(&aws, &project.stack, cwd, &request, &Terminal).await?;
         note(format_args!("{}", sync_summary(&synced, started)));
         return Ok(());
     }
-    let request = sync::infra::InfraRequest {
-        stack_name: args.stack_name.clone(),
-        bucket: args.s3_bucket.clone(),
-        prefix: args.s3_prefix.clone(),
-        kms_key_id: args.kms_key_id.clone(),
-        metadata: cli::values::metadata(args.metadata.as_deref()).map_err(anyhow::Error::msg)?,
-        role_arn: args.role_arn.clone(),
-        capabilities: args.capabilities.iter().flat_map(|c| c.split_whitespace()).map(str::to_string).collect(),
-        notification_arns: args.notification_arns.clone(),
-        tags: cli::values::tags(&args.tags).map_err(anyhow::Error::msg)?,
-        express: args.express,
-        skip_deploy_sync: !args.no_skip_deploy_sync,
-        dependency_layer: !args.no_dependency_layer,
-        overrides: project.overrides.clone(),
-    };
+    let request = infra_request(args, &project)?;
     let started = std::time::Instant::now();
     match sync::infra::infra_sync(&aws, &project.stack, cwd, &request, &Terminal).await? {
         sync::infra::InfraOutcome::Skipped(synced) => {
@@ -225,10 +221,29 @@ async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()
     Ok(())
 }
 
+/// The infra sync settings the flags ask for.
+fn infra_request(args: &SyncArgs, project: &Project) -> Result<accel::sync::infra::InfraRequest> {
+    Ok(accel::sync::infra::InfraRequest {
+        stack_name: args.stack_name.clone(),
+        bucket: args.s3_bucket.clone(),
+        prefix: args.s3_prefix.clone(),
+        kms_key_id: args.kms_key_id.clone(),
+        metadata: cli::values::metadata(args.metadata.as_deref()).map_err(anyhow::Error::msg)?,
+        role_arn: args.role_arn.clone(),
+        capabilities: args.capabilities.iter().flat_map(|c| c.split_whitespace()).map(str::to_string).collect(),
+        notification_arns: args.notification_arns.clone(),
+        tags: cli::values::tags(&args.tags).map_err(anyhow::Error::msg)?,
+        express: args.express,
+        skip_deploy_sync: !args.no_skip_deploy_sync,
+        dependency_layer: !args.no_dependency_layer,
+        overrides: project.overrides.clone(),
+    })
+}
+
 /// Infra sync output: progress on stderr, stack events on stdout (as sam).
 struct Terminal;
 
-impl accel::sync::infra::Reporter for Terminal {
+impl accel::sync::Reporter for Terminal {
     fn note(&self, line: &str) {
         note(format_args!("{line}"));
     }
@@ -239,6 +254,12 @@ impl accel::sync::infra::Reporter for Terminal {
 
     fn synced(&self, synced: &accel::sync::flows::Synced) {
         print_updated(synced);
+    }
+}
+
+impl accel::watch::WatchReporter for Terminal {
+    fn error(&self, line: &str) {
+        note(format_args!("{line}"));
     }
 }
 

@@ -87,7 +87,7 @@ async fn compare(
 
 /// The template without code locations, nested stack locations and SAM's
 /// resource ids.
-fn sanitised(template: &Value) -> Value {
+pub(crate) fn sanitised(template: &Value) -> Value {
     let mut template = template.clone();
     let Some(resources) = template.get_mut("Resources").and_then(Value::as_object_mut) else { return template };
     for resource in resources.values_mut() {
@@ -118,7 +118,7 @@ fn code_properties(kind: &str) -> &'static [&'static str] {
 }
 
 /// Logical ids whose code properties differ between the two templates.
-fn code_changes(local: &Value, remote: &Value) -> Vec<String> {
+pub(crate) fn code_changes(local: &Value, remote: &Value) -> Vec<String> {
     let Some(resources) = local.get("Resources").and_then(Value::as_object) else { return Vec::new() };
     resources
         .iter()

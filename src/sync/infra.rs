@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use super::flows::{self, Runner, Synced};
 use super::state::{self, SyncState};
-use super::{SyncError, compare};
+use super::{Reporter, SyncError, compare};
 use crate::aws::Aws;
 use crate::build;
 use crate::deploy::{self, DeployRequest, Deployed, StackOutput};
@@ -72,16 +72,6 @@ pub enum InfraOutcome {
         /// Objects uploaded (those already in the bucket are not).
         uploaded: usize,
     },
-}
-
-/// Where the user sees an infra sync happen.
-pub trait Reporter: Sync {
-    /// A progress line.
-    fn note(&self, line: &str);
-    /// A stack event line.
-    fn event(&self, line: &str);
-    /// A finished code sync.
-    fn synced(&self, synced: &Synced);
 }
 
 /// Runs an infra sync of `stack` (the root of the template tree).

@@ -62,6 +62,16 @@ pub struct CodeSyncRequest {
     pub resource_types: Vec<String>,
 }
 
+/// Where the user sees a sync happen.
+pub trait Reporter: Sync {
+    /// A progress line.
+    fn note(&self, line: &str);
+    /// A stack event line.
+    fn event(&self, line: &str);
+    /// A finished code sync.
+    fn synced(&self, synced: &Synced);
+}
+
 /// Builds quietly: sync reports per resource, not per build unit.
 pub(crate) struct Quiet;
 
@@ -79,8 +89,7 @@ pub async fn code_sync(
     stack: &Stack,
     cwd: &Path,
     request: &CodeSyncRequest,
-    note: impl Fn(&str),
-    on_synced: &(dyn Fn(&Synced) + Sync),
+    reporter: &dyn Reporter,
 ) -> Result<Vec<Synced>, SyncError> {
     let deployed = flows::deployed_resources(&aws.cloudformation(), &request.stack_name).await?;
     let everything = request.resource_ids.is_empty() && request.resource_types.is_empty();
@@ -89,17 +98,31 @@ pub async fn code_sync(
             || request.resource_ids.iter().any(|id| *id == r.full_path || *id == r.logical_id)
             || request.resource_types.contains(&r.resource_type)
     };
+    code_sync_selected(aws, stack, cwd, &request.stack_name, deployed, selected, reporter).await
+}
+
+/// Builds (cached) and code-syncs the resources `selected` picks, against
+/// an already read `deployed` stack (watch mode keeps it between saves).
+pub async fn code_sync_selected(
+    aws: &Aws,
+    stack: &Stack,
+    cwd: &Path,
+    stack_name: &str,
+    deployed: flows::Deployed,
+    selected: impl Fn(&crate::template::Resource) -> bool,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Synced>, SyncError> {
     // Code goes where the deployed stack expects it: apart from its
     // dependencies only when the stack has the dependency layers.
-    let adl = deployed.contains_key(build::adl::NESTED_STACK).then_some(request.stack_name.as_str());
+    let adl = deployed.contains_key(build::adl::NESTED_STACK).then_some(stack_name);
     let options = build_options(cwd, adl);
     build::build(stack, cwd, &options, &Quiet).await?;
     let (planned, notes) = flows::plan(stack, &deployed, &options.build_dir, selected)?;
     for line in notes {
-        note(&line);
+        reporter.note(&line);
     }
     let runner = Arc::new(Runner::new(aws, deployed, cwd));
-    flows::run(runner, planned, on_synced).await
+    flows::run(runner, planned, &|s| reporter.synced(s)).await
 }
 
 /// sam's sync builds with the cache into `.aws-sam/auto-dependency-layer`
