@@ -9,6 +9,7 @@ pub mod aws;
 pub mod build;
 pub mod cli;
 pub mod deploy;
+pub mod logs;
 pub mod package;
 pub mod project;
 pub mod sync;

@@ -46,7 +46,7 @@ async fn run(invocation: Invocation, cwd: &Path) -> Result<()> {
     match &cli.command {
         Command::Build(args) => run_build(cwd, args, &cli.global).await,
         Command::Sync(args) => run_sync(cwd, args, &cli.global).await,
-        Command::Logs(_) => bail!("`accel logs` is not implemented yet"),
+        Command::Logs(args) => run_logs(args, &cli.global).await,
     }
 }
 
@@ -218,6 +218,59 @@ async fn run_sync(cwd: &Path, args: &SyncArgs, global: &GlobalArgs) -> Result<()
             ));
         }
     }
+    Ok(())
+}
+
+async fn run_logs(args: &cli::LogsArgs, global: &GlobalArgs) -> Result<()> {
+    use accel::logs::{self, Format, Item, LogsRequest};
+    use std::io::{IsTerminal, Write};
+    let now = logs::time_now_ms();
+    let start_ms = logs::time::parse(&args.start_time, now)
+        .ok_or_else(|| anyhow::anyhow!("Unable to parse the time provided by '--start-time'"))?;
+    let end_ms = match &args.end_time {
+        Some(end) => Some(
+            logs::time::parse(end, now)
+                .ok_or_else(|| anyhow::anyhow!("Unable to parse the time provided by '--end-time'"))?,
+        ),
+        None => None,
+    };
+    let request = LogsRequest {
+        stack_name: args.stack_name.clone(),
+        names: args.name.clone(),
+        log_groups: args.cw_log_group.clone(),
+        filter: args.filter.clone(),
+        start_ms,
+        end_ms: if args.tail { None } else { end_ms },
+    };
+    let aws = accel::aws::Aws::load(&accel::aws::AwsOptions {
+        region: global.region.clone(),
+        profile: global.profile.clone(),
+    })
+    .await?;
+    let (sources, notes) = logs::sources(&aws, &request).await?;
+    for line in notes {
+        note(format_args!("{line}"));
+    }
+    let format = Format {
+        json: args.output == cli::args::LogsOutput::Json,
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        filter: args.filter.clone(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut print = |item: Item| {
+        let _ = stdout.write_all(format.render(&item).as_bytes());
+        let _ = stdout.flush();
+    };
+    if args.tail {
+        return Ok(logs::tail(&aws, &sources, &request, args.include_traces, &mut print).await?);
+    }
+    let mut items: Vec<Item> = logs::fetch(&aws, &sources, &request).await?.into_iter().map(Item::Log).collect();
+    if args.include_traces {
+        let traces = logs::fetch_traces(&aws, start_ms, end_ms.unwrap_or(now)).await?;
+        items.extend(traces.into_iter().map(Item::Trace));
+        items.sort_by_key(Item::timestamp);
+    }
+    items.into_iter().for_each(print);
     Ok(())
 }
 

@@ -37,6 +37,7 @@ from moto.apigatewayv2.models import apigatewayv2_backends  # noqa: E402
 from moto.core.common_models import CloudFormationModel  # noqa: E402
 from moto.moto_server import werkzeug_app  # noqa: E402
 from moto.s3.models import s3_backends  # noqa: E402
+from moto.xray import models as xray_models  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -329,6 +330,23 @@ class HttpApiFromCloudFormation(CloudFormationModel):
     @classmethod
     def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
         pass
+
+
+# Extra fix: moto's GetTraceSummaries answers `"Users": {}` where the API has
+# a list (strict SDKs refuse the whole answer) and spells IsPartial
+# "IsParital".
+_trace_summary = xray_models.SegmentCollection.summary
+
+
+def _trace_summary_fixed(self, *args, **kwargs):
+    result = _trace_summary(self, *args, **kwargs)
+    for summary in result.get("TraceSummaries", []):
+        summary["Users"] = []
+        summary["IsPartial"] = summary.pop("IsParital", False)
+    return result
+
+
+xray_models.SegmentCollection.summary = _trace_summary_fixed
 
 
 # Call log for tests: `service:Action` per access key.

@@ -1,0 +1,551 @@
+//! `accel logs` (spec §4): the log groups of every function, API and state
+//! machine of a deployed stack (nested stacks included), fetched
+//! concurrently and merged into one stream ordered by time, with X-Ray
+//! traces interleaved; `--tail` follows all of them without ever dropping
+//! a group or printing an event twice.
+
+pub mod time;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
+use serde_json::{Value, json};
+
+use crate::aws::{Aws, call_error};
+use crate::sync::SyncError;
+use crate::sync::flows;
+
+/// Resource types that have logs.
+const LOGGED_TYPES: &[&str] = &[
+    "AWS::Lambda::Function",
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::StepFunctions::StateMachine",
+];
+
+/// Tail polls each group this often while it is quiet.
+const POLL: Duration = Duration::from_millis(1000);
+
+/// Events can reach CloudWatch after later ones (several writers, several
+/// groups): a tail looks back this far and skips what it already printed.
+const LATE_WINDOW_MS: i64 = 10_000;
+
+/// Why logs could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    /// A `--name` that is not in the stack.
+    #[error("Resource name ({name}) does not exist. Available resource names: {available}")]
+    UnknownName {
+        /// The name given.
+        name: String,
+        /// What the stack has.
+        available: String,
+    },
+    /// Nothing to read.
+    #[error("No valid resources find to pull information")]
+    NoSources,
+    /// Reading the stack failed.
+    #[error(transparent)]
+    Stack(#[from] SyncError),
+    /// A logs or X-Ray call failed.
+    #[error("{0}")]
+    Call(String),
+}
+
+/// What to read.
+#[derive(Debug, Clone, Default)]
+pub struct LogsRequest {
+    /// `--stack-name`.
+    pub stack_name: Option<String>,
+    /// `--name`: full paths (`Child/Logical`).
+    pub names: Vec<String>,
+    /// `--cw-log-group`.
+    pub log_groups: Vec<String>,
+    /// `--filter`.
+    pub filter: Option<String>,
+    /// Window start, epoch ms.
+    pub start_ms: i64,
+    /// Window end, epoch ms (`None`: now).
+    pub end_ms: Option<i64>,
+}
+
+/// A log group and the resource it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The resource's full path, or the group name for `--cw-log-group`.
+    pub resource: String,
+    /// The log group.
+    pub group: String,
+}
+
+/// Finds the log groups to read. Resources without logging come back as notes.
+pub async fn sources(aws: &Aws, request: &LogsRequest) -> Result<(Vec<Source>, Vec<String>), LogsError> {
+    let mut found: Vec<Source> =
+        request.log_groups.iter().map(|g| Source { resource: g.clone(), group: g.clone() }).collect();
+    let mut notes = Vec::new();
+    let from_stack = !(request.names.is_empty() && !request.log_groups.is_empty());
+    if let (Some(stack), true) = (&request.stack_name, from_stack) {
+        let deployed = flows::deployed_resources(&aws.cloudformation(), stack).await?;
+        let mut logged: Vec<(&String, &flows::DeployedResource)> =
+            deployed.iter().filter(|(_, d)| LOGGED_TYPES.contains(&d.resource_type.as_str())).collect();
+        logged.sort_by(|a, b| a.0.cmp(b.0));
+        for name in &request.names {
+            if !logged.iter().any(|(path, _)| *path == name) {
+                let available = logged.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", ");
+                return Err(LogsError::UnknownName { name: name.clone(), available });
+            }
+        }
+        let wanted = logged.into_iter().filter(|(path, _)| request.names.is_empty() || request.names.contains(path));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (path, resource) in wanted {
+            let (aws, path, resource) = (aws.clone(), path.clone(), resource.clone());
+            tasks.spawn(async move { groups_of(&aws, &path, &resource).await });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined.map_err(|e| LogsError::Call(e.to_string()))? {
+                Ok(sources) => found.extend(sources),
+                Err(note) => notes.push(note),
+            }
+        }
+    }
+    found.sort_by(|a, b| (&a.resource, &a.group).cmp(&(&b.resource, &b.group)));
+    found.dedup();
+    if found.is_empty() {
+        return Err(LogsError::NoSources);
+    }
+    Ok((found, notes))
+}
+
+/// The log groups of one deployed resource; `Err` is a note to show.
+async fn groups_of(aws: &Aws, path: &str, resource: &flows::DeployedResource) -> Result<Vec<Source>, String> {
+    let source = |group: String| Source { resource: path.to_string(), group };
+    let id = &resource.physical_id;
+    match resource.resource_type.as_str() {
+        "AWS::Lambda::Function" => {
+            let config = aws.lambda().get_function_configuration().function_name(id).send().await.ok();
+            let custom = config.as_ref().and_then(|c| c.logging_config()).and_then(|l| l.log_group());
+            Ok(vec![source(custom.map_or_else(|| format!("/aws/lambda/{id}"), str::to_string))])
+        }
+        // Execution logs of every stage the API has (sam assumes `Prod`).
+        "AWS::ApiGateway::RestApi" => {
+            let stages = aws.apigateway().get_stages().rest_api_id(id).send().await;
+            let stages = stages.map_err(|e| format!("{path}: {}", call_error("GetStages", &e)))?;
+            let names = stages.item().iter().filter_map(|s| s.stage_name());
+            Ok(names.map(|stage| source(format!("API-Gateway-Execution-Logs_{id}/{stage}"))).collect())
+        }
+        "AWS::ApiGatewayV2::Api" => {
+            let stages = aws.apigatewayv2().get_stages().api_id(id).send().await;
+            let stages = stages.map_err(|e| format!("{path}: {}", call_error("GetStages", &e)))?;
+            let groups: Vec<Source> = stages
+                .items()
+                .iter()
+                .filter_map(|s| s.access_log_settings()?.destination_arn())
+                .map(|arn| source(arn.rsplit(':').next().unwrap_or(arn).to_string()))
+                .collect();
+            if groups.is_empty() {
+                return Err(format!("Access logging is disabled for HTTP API ID ({id})"));
+            }
+            Ok(groups)
+        }
+        "AWS::StepFunctions::StateMachine" => {
+            let machine = aws.sfn().describe_state_machine().state_machine_arn(id).send().await;
+            let machine = machine.map_err(|e| format!("{path}: {}", call_error("DescribeStateMachine", &e)))?;
+            let groups: Vec<Source> = machine
+                .logging_configuration()
+                .map(|l| l.destinations())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| d.cloud_watch_logs_log_group()?.log_group_arn())
+                .filter_map(|arn| arn.split(':').nth(6).map(|g| source(g.to_string())))
+                .collect();
+            if groups.is_empty() {
+                return Err(format!("Logging is not configured for StepFunctions ({id})"));
+            }
+            Ok(groups)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// One log event with the resource it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The resource (full path) or group.
+    pub resource: String,
+    /// The raw event.
+    pub stream: String,
+    /// Epoch ms.
+    pub timestamp: i64,
+    /// The message.
+    pub message: String,
+    /// Epoch ms of ingestion.
+    pub ingestion_time: i64,
+    /// CloudWatch's id of the event.
+    pub event_id: String,
+}
+
+impl Event {
+    fn of(resource: &str, e: &FilteredLogEvent) -> Self {
+        Event {
+            resource: resource.to_string(),
+            stream: e.log_stream_name().unwrap_or_default().to_string(),
+            timestamp: e.timestamp().unwrap_or_default(),
+            message: e.message().unwrap_or_default().to_string(),
+            ingestion_time: e.ingestion_time().unwrap_or_default(),
+            event_id: e.event_id().unwrap_or_default().to_string(),
+        }
+    }
+}
+
+/// All events of one group in the window (a missing group has none yet).
+async fn fetch_group(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    source: &Source,
+    start_ms: i64,
+    end_ms: Option<i64>,
+    filter: Option<&str>,
+) -> Result<Vec<Event>, LogsError> {
+    let mut pages = logs
+        .filter_log_events()
+        .log_group_name(&source.group)
+        .start_time(start_ms)
+        .set_end_time(end_ms)
+        .set_filter_pattern(filter.map(str::to_string))
+        .into_paginator()
+        .send();
+    let mut events = Vec::new();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => events.extend(page.events().iter().map(|e| Event::of(&source.resource, e))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => break,
+            Err(e) => return Err(LogsError::Call(call_error("FilterLogEvents", &e))),
+        }
+    }
+    Ok(events)
+}
+
+/// Every event of `sources` in the window, fetched concurrently, in time order.
+pub async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) -> Result<Vec<Event>, LogsError> {
+    let logs = aws.logs();
+    let mut tasks = tokio::task::JoinSet::new();
+    for source in sources.iter().cloned() {
+        let (logs, filter, start, end) = (logs.clone(), request.filter.clone(), request.start_ms, request.end_ms);
+        tasks.spawn(async move { fetch_group(&logs, &source, start, end, filter.as_deref()).await });
+    }
+    let mut events = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        events.extend(joined.map_err(|e| LogsError::Call(e.to_string()))??);
+    }
+    events.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
+    Ok(events)
+}
+
+/// Per-group state of a tail.
+#[derive(Debug, Default)]
+struct Cursor {
+    /// Newest timestamp seen.
+    newest: i64,
+    /// Ids printed, with their timestamps (pruned past the late window).
+    seen: HashMap<String, i64>,
+    /// Polls to skip after throttling.
+    backoff: u32,
+    skip: u32,
+}
+
+/// Follows `sources` (and traces when `traces` is set) until Ctrl-C,
+/// printing through `out`. Groups are polled together every second; none
+/// is ever dropped, and an event is printed once even when it arrives late.
+pub async fn tail(
+    aws: &Aws,
+    sources: &[Source],
+    request: &LogsRequest,
+    traces: bool,
+    out: &mut dyn FnMut(Item),
+) -> Result<(), LogsError> {
+    let logs = aws.logs();
+    let mut cursors: Vec<Cursor> =
+        sources.iter().map(|_| Cursor { newest: request.start_ms, ..Default::default() }).collect();
+    let mut seen_traces = HashSet::new();
+    loop {
+        let mut round = Vec::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, (source, cursor)) in sources.iter().zip(&mut cursors).enumerate() {
+            if cursor.skip > 0 {
+                cursor.skip -= 1;
+                continue;
+            }
+            let from = (cursor.newest - LATE_WINDOW_MS).max(request.start_ms);
+            let (logs, source, filter) = (logs.clone(), source.clone(), request.filter.clone());
+            tasks.spawn(async move { (index, fetch_group(&logs, &source, from, None, filter.as_deref()).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (index, result) = joined.map_err(|e| LogsError::Call(e.to_string()))?;
+            let cursor = &mut cursors[index];
+            match result {
+                Ok(events) => {
+                    cursor.backoff = 0;
+                    for event in events {
+                        if cursor.seen.insert(event.event_id.clone(), event.timestamp).is_none() {
+                            cursor.newest = cursor.newest.max(event.timestamp);
+                            round.push(Item::Log(event));
+                        }
+                    }
+                    let horizon = cursor.newest - 2 * LATE_WINDOW_MS;
+                    cursor.seen.retain(|_, ts| *ts >= horizon);
+                }
+                // Throttled: this group waits longer, the others go on.
+                Err(LogsError::Call(message)) if message.contains("Throttl") => {
+                    cursor.backoff = (cursor.backoff * 2).clamp(1, 30);
+                    cursor.skip = cursor.backoff;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if traces {
+            let now = time_now_ms();
+            for trace in fetch_traces(aws, request.start_ms, now).await? {
+                if seen_traces.insert((trace.id.clone(), trace.revision)) {
+                    round.push(Item::Trace(trace));
+                }
+            }
+        }
+        round.sort_by_key(Item::timestamp);
+        for item in round {
+            out(item);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+/// Epoch ms now.
+pub fn time_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// An X-Ray trace with its segment documents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    /// Trace id.
+    pub id: String,
+    /// Revision (a higher one is shown again).
+    pub revision: i32,
+    /// Duration in seconds.
+    pub duration: f64,
+    /// Parsed segment documents.
+    pub segments: Vec<Value>,
+}
+
+impl Trace {
+    fn start_ms(&self) -> i64 {
+        let first = self.segments.iter().filter_map(|s| s.get("start_time").and_then(Value::as_f64)).reduce(f64::min);
+        (first.unwrap_or_default() * 1000.0) as i64
+    }
+}
+
+/// Complete traces of the window: summaries, then `BatchGetTraces` by 5.
+pub async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Result<Vec<Trace>, LogsError> {
+    use aws_sdk_xray::primitives::DateTime;
+    let xray = aws.xray();
+    let mut pages = xray
+        .get_trace_summaries()
+        .start_time(DateTime::from_millis(start_ms))
+        .end_time(DateTime::from_millis(end_ms))
+        .time_range_type(aws_sdk_xray::types::TimeRangeType::TraceId)
+        .into_paginator()
+        .send();
+    let mut summaries = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| LogsError::Call(call_error("GetTraceSummaries", &e)))?;
+        summaries.extend(page.trace_summaries().iter().filter(|s| s.is_partial() != Some(true)).cloned());
+    }
+    let revisions: HashMap<String, i32> =
+        summaries.iter().filter_map(|s| s.id().map(|id| (id.to_string(), s.revision()))).collect();
+    let ids: Vec<String> = revisions.keys().cloned().collect();
+    let mut traces = Vec::new();
+    for batch in ids.chunks(5) {
+        let out = xray.batch_get_traces().set_trace_ids(Some(batch.to_vec())).send().await;
+        let out = out.map_err(|e| LogsError::Call(call_error("BatchGetTraces", &e)))?;
+        for t in out.traces() {
+            let id = t.id().unwrap_or_default().to_string();
+            let segments =
+                t.segments().iter().filter_map(|s| s.document()).filter_map(|d| serde_json::from_str(d).ok()).collect();
+            let revision = revisions.get(&id).copied().unwrap_or_default();
+            traces.push(Trace { id, revision, duration: t.duration().unwrap_or_default(), segments });
+        }
+    }
+    traces.sort_by_key(Trace::start_ms);
+    Ok(traces)
+}
+
+/// A line of output: a log event or a trace.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A log event.
+    Log(Event),
+    /// An X-Ray trace.
+    Trace(Trace),
+}
+
+impl Item {
+    /// When it happened, epoch ms.
+    pub fn timestamp(&self) -> i64 {
+        match self {
+            Item::Log(e) => e.timestamp,
+            Item::Trace(t) => t.start_ms(),
+        }
+    }
+}
+
+/// How items are printed.
+#[derive(Debug, Clone, Default)]
+pub struct Format {
+    /// One JSON object per line.
+    pub json: bool,
+    /// ANSI colours.
+    pub color: bool,
+    /// `--filter`, underlined in text.
+    pub filter: Option<String>,
+}
+
+impl Format {
+    /// The text of one item, ending with a newline.
+    pub fn render(&self, item: &Item) -> String {
+        match item {
+            Item::Log(e) if self.json => format!(
+                "{}\n",
+                json!({"logStreamName": e.stream, "timestamp": e.timestamp, "message": e.message,
+                    "ingestionTime": e.ingestion_time, "eventId": e.event_id, "resource": e.resource})
+            ),
+            Item::Log(e) => self.log_text(e),
+            Item::Trace(t) if self.json => {
+                format!(
+                    "{}\n",
+                    json!({"Id": t.id, "Duration": t.duration, "Revision": t.revision, "Segments": t.segments})
+                )
+            }
+            Item::Trace(t) => self.trace_text(t),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    fn log_text(&self, e: &Event) -> String {
+        let mut message = e.message.clone();
+        if message.contains("Task timed out") || message.contains("Process exited before completing request") {
+            message = self.paint("31", &message);
+        } else if message.trim_start().starts_with('{')
+            && let Ok(value) = serde_json::from_str::<Value>(message.trim())
+        {
+            message = serde_json::to_string_pretty(&value).unwrap_or(message);
+        }
+        if let Some(filter) = self.filter.as_deref().filter(|f| self.color && !f.is_empty()) {
+            message = message.replace(filter, &self.paint("4", filter));
+        }
+        let line = format!(
+            "{} {} {} {message}",
+            self.paint("1;35", &e.resource),
+            self.paint("36", &e.stream),
+            self.paint("33", &time::iso(e.timestamp))
+        );
+        if line.ends_with('\n') { line } else { format!("{line}\n") }
+    }
+
+    fn trace_text(&self, t: &Trace) -> String {
+        let mut out = format!(
+            "\nXRay Event [revision {}] at ({}) with id ({}) and duration ({:.3}s)",
+            t.revision,
+            time::iso(t.start_ms()).trim_end_matches("+00:00"),
+            t.id,
+            t.duration
+        );
+        let mut segments: Vec<&Value> = t.segments.iter().collect();
+        segments.sort_by(|a, b| start_of(a).total_cmp(&start_of(b)));
+        for segment in segments {
+            segment_lines(segment, 0, &mut out);
+        }
+        out.push('\n');
+        out
+    }
+}
+
+fn start_of(segment: &Value) -> f64 {
+    segment.get("start_time").and_then(Value::as_f64).unwrap_or_default()
+}
+
+/// ` - <duration>s - <name> [HTTP: status]`, subsegments indented.
+fn segment_lines(segment: &Value, level: usize, out: &mut String) {
+    let end = segment.get("end_time").and_then(Value::as_f64).unwrap_or_else(|| start_of(segment));
+    let name = segment.get("name").and_then(Value::as_str).unwrap_or_default();
+    let status = segment.pointer("/http/response/status").and_then(Value::as_i64);
+    let http = status.map(|s| format!(" [HTTP: {s}]")).unwrap_or_default();
+    out.push_str(&format!("\n{} - {:.3}s - {name}{http}", "  ".repeat(level), end - start_of(segment)));
+    let mut children: Vec<&Value> =
+        segment.get("subsegments").and_then(Value::as_array).into_iter().flatten().collect();
+    children.sort_by(|a, b| start_of(a).total_cmp(&start_of(b)));
+    for child in children {
+        segment_lines(child, level + 1, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(message: &str) -> Event {
+        Event {
+            resource: "HelloFunction".into(),
+            stream: "2024/01/02/[$LATEST]abc".into(),
+            timestamp: 1704200000123,
+            message: message.into(),
+            ingestion_time: 1704200000200,
+            event_id: "1".into(),
+        }
+    }
+
+    #[test]
+    fn text_lines_like_sam_with_the_resource_first() {
+        let format = Format::default();
+        assert_eq!(
+            format.render(&Item::Log(event("START RequestId: 1\n"))),
+            "HelloFunction 2024/01/02/[$LATEST]abc 2024-01-02T12:53:20.123000+00:00 START RequestId: 1\n"
+        );
+        let pretty = format.render(&Item::Log(event(r#"{"a": 1}"#)));
+        assert!(pretty.ends_with("+00:00 {\n  \"a\": 1\n}\n"), "{pretty}");
+        let colored = Format { color: true, filter: Some("Req".into()), ..Default::default() };
+        assert!(colored.render(&Item::Log(event("RequestId"))).contains("\x1b[4mReq\x1b[0m"));
+    }
+
+    #[test]
+    fn json_lines_parse() {
+        let line = Format { json: true, ..Default::default() }.render(&Item::Log(event("m")));
+        let value: Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(value["timestamp"], 1704200000123i64);
+        assert_eq!(value["eventId"], "1");
+        assert_eq!(value["resource"], "HelloFunction");
+    }
+
+    #[test]
+    fn traces_like_sam() {
+        let trace = Trace {
+            id: "1-abc".into(),
+            revision: 2,
+            duration: 0.5,
+            segments: vec![json!({"name": "fn", "start_time": 1704200000.0, "end_time": 1704200000.5,
+                "http": {"response": {"status": 200}},
+                "subsegments": [{"name": "db", "start_time": 1704200000.1, "end_time": 1704200000.2}]})],
+        };
+        let text = Format::default().render(&Item::Trace(trace));
+        assert!(
+            text.starts_with(
+                "\nXRay Event [revision 2] at (2024-01-02T12:53:20) with id (1-abc) and duration (0.500s)"
+            )
+        );
+        assert!(text.contains("\n - 0.500s - fn [HTTP: 200]\n   - 0.100s - db"), "{text}");
+    }
+}
