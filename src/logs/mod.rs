@@ -84,7 +84,8 @@ pub async fn sources(aws: &Aws, request: &LogsRequest) -> Result<(Vec<Source>, V
     let mut found: Vec<Source> =
         request.log_groups.iter().map(|g| Source { resource: g.clone(), group: g.clone() }).collect();
     let mut notes = Vec::new();
-    let from_stack = !(request.names.is_empty() && !request.log_groups.is_empty());
+    // `--cw-log-group` without `--name` reads only those groups (as sam).
+    let from_stack = !request.names.is_empty() || request.log_groups.is_empty();
     if let (Some(stack), true) = (&request.stack_name, from_stack) {
         let deployed = flows::deployed_resources(&aws.cloudformation(), stack).await?;
         let mut logged: Vec<(&String, &flows::DeployedResource)> =
@@ -229,8 +230,9 @@ async fn fetch_group(
 pub async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) -> Result<Vec<Event>, LogsError> {
     let logs = aws.logs();
     let mut tasks = tokio::task::JoinSet::new();
-    for source in sources.iter().cloned() {
+    for source in sources {
         let (logs, filter, start, end) = (logs.clone(), request.filter.clone(), request.start_ms, request.end_ms);
+        let source = source.clone();
         tasks.spawn(async move { fetch_group(&logs, &source, start, end, filter.as_deref()).await });
     }
     let mut events = Vec::new();
