@@ -265,6 +265,9 @@ pub async fn tail(
     traces: bool,
     out: &mut dyn FnMut(Item),
 ) -> Result<(), LogsError> {
+    if live_tail(aws, sources, request, traces, out).await? {
+        return Ok(());
+    }
     let logs = aws.logs();
     let mut cursors: Vec<Cursor> =
         sources.iter().map(|_| Cursor { newest: request.start_ms, ..Default::default() }).collect();
@@ -319,6 +322,91 @@ pub async fn tail(
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+/// CloudWatch Logs takes at most this many groups per live tail session.
+const LIVE_TAIL_GROUPS: usize = 10;
+
+/// Tails through `StartLiveTail`: the window so far is fetched, then events
+/// stream in as CloudWatch receives them, no polling. Returns `false` (and
+/// prints nothing) when live tail is not available, so the caller polls.
+async fn live_tail(
+    aws: &Aws,
+    sources: &[Source],
+    request: &LogsRequest,
+    traces: bool,
+    out: &mut dyn FnMut(Item),
+) -> Result<bool, LogsError> {
+    use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
+    let Ok(identity) = aws.sts().get_caller_identity().send().await else { return Ok(false) };
+    let account = identity.account().unwrap_or_default();
+    let region = aws.region();
+    let partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    let arn = |group: &str| format!("arn:{partition}:logs:{region}:{account}:log-group:{group}");
+    let resource_of: HashMap<String, String> = sources.iter().map(|s| (arn(&s.group), s.resource.clone())).collect();
+    // One try, no retries: an endpoint without live tail must not hold up the fallback.
+    let no_retry = aws_sdk_cloudwatchlogs::config::Builder::default()
+        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled());
+    let groups: Vec<String> = resource_of.keys().cloned().collect();
+    let mut streams = Vec::new();
+    for chunk in groups.chunks(LIVE_TAIL_GROUPS) {
+        let call = aws.logs().start_live_tail().set_log_group_identifiers(Some(chunk.to_vec()));
+        let call =
+            call.set_log_event_filter_pattern(request.filter.clone()).customize().config_override(no_retry.clone());
+        match tokio::time::timeout(Duration::from_secs(10), call.send()).await {
+            Ok(Ok(started)) => streams.push(started.response_stream),
+            _ => return Ok(false),
+        }
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for mut stream in streams {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(update)) = stream.recv().await {
+                if let StartLiveTailResponseStream::SessionUpdate(update) = update
+                    && tx.send(update.session_results().to_vec()).is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut items: Vec<Item> = fetch(aws, sources, request).await?.into_iter().map(Item::Log).collect();
+    let mut seen_traces = HashSet::new();
+    loop {
+        if traces {
+            for trace in fetch_traces(aws, request.start_ms, time_now_ms()).await? {
+                if seen_traces.insert((trace.id.clone(), trace.revision)) {
+                    items.push(Item::Trace(trace));
+                }
+            }
+        }
+        items.sort_by_key(Item::timestamp);
+        items.drain(..).for_each(&mut *out);
+        let results = tokio::select! {
+            results = rx.recv() => match results { Some(results) => results, None => return Ok(true) },
+            _ = tokio::time::sleep(POLL), if traces => Vec::new(),
+            _ = tokio::signal::ctrl_c() => return Ok(true),
+        };
+        for e in results {
+            let group = e.log_group_identifier().unwrap_or_default();
+            items.push(Item::Log(Event {
+                resource: resource_of.get(group).cloned().unwrap_or_else(|| group.to_string()),
+                stream: e.log_stream_name().unwrap_or_default().to_string(),
+                timestamp: e.timestamp().unwrap_or_default(),
+                message: e.message().unwrap_or_default().to_string(),
+                ingestion_time: e.ingestion_time().unwrap_or_default(),
+                event_id: String::new(),
+            }));
         }
     }
 }
