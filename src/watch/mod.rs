@@ -132,16 +132,7 @@ pub async fn watch(
         if changes.is_empty() {
             continue;
         }
-        for (path, change) in &changes {
-            let shown = path.strip_prefix(&root).unwrap_or(path).display();
-            match change {
-                Change::Template => reporter.note(&format!("{shown}: template changed")),
-                Change::Resource { path: resource, manifest } => {
-                    let what = if *manifest { "dependencies" } else { "code" };
-                    reporter.note(&format!("{shown}: {what} of {resource}"));
-                }
-            }
-        }
+        report_changes(&changes, &root, reporter);
         pending.extend(changes.iter().filter_map(|(_, c)| match c {
             Change::Resource { path, .. } => Some(path.clone()),
             Change::Template => None,
@@ -160,6 +151,29 @@ pub async fn watch(
     drop(watcher);
     reporter.note("Sync watch stopped.");
     Ok(())
+}
+
+/// One line per changed resource (or template): a file that still exists
+/// (an editor's temporary file is gone by now) and how many others changed.
+fn report_changes(changes: &[(PathBuf, Change)], root: &Path, reporter: &dyn WatchReporter) {
+    let mut seen: Vec<&Change> = Vec::new();
+    for (_, change) in changes {
+        if seen.contains(&change) {
+            continue;
+        }
+        seen.push(change);
+        let paths: Vec<&PathBuf> = changes.iter().filter(|(_, c)| c == change).map(|(p, _)| p).collect();
+        let shown = paths.iter().find(|p| p.exists()).unwrap_or(&paths[0]);
+        let shown = shown.strip_prefix(root).unwrap_or(shown).display();
+        let more = if paths.len() > 1 { format!(" (+{} more)", paths.len() - 1) } else { String::new() };
+        match change {
+            Change::Template => reporter.note(&format!("{shown}{more}: template changed")),
+            Change::Resource { path: resource, manifest } => {
+                let what = if *manifest { "dependencies" } else { "code" };
+                reporter.note(&format!("{shown}{more}: {what} of {resource}"));
+            }
+        }
+    }
 }
 
 /// Watches the template folder and every folder a resource or nested
