@@ -153,7 +153,13 @@ async fn sync_deploys_then_pushes_only_what_changed() {
     // state machine take the new files.
     std::fs::write(
         d.join("api.yaml"),
-        std::fs::read_to_string(d.join("api.yaml")).unwrap().replace("/hello", "/rest2"),
+        std::fs::read_to_string(d.join("api.yaml"))
+            .unwrap()
+            .replace(
+                "uri: https://example.com/hello",
+                "uri: !Sub 'https://${AWS::Region}.example.com/${HelloFunction}'",
+            )
+            .replace("/hello", "/rest2"),
     )
     .unwrap();
     std::fs::write(
@@ -184,6 +190,19 @@ async fn sync_deploys_then_pushes_only_what_changed() {
     let resources = aws.apigateway().get_resources().rest_api_id(&api).send().await.unwrap();
     let paths: Vec<&str> = resources.items().iter().filter_map(|r| r.path()).collect();
     assert!(paths.contains(&"/rest2"), "{paths:?}");
+    // Fn::Sub in the definition file, resolved from the deployed stack (sam sends it verbatim).
+    let rest2 = resources.items().iter().find(|r| r.path() == Some("/rest2")).and_then(|r| r.id()).unwrap();
+    let integration = aws
+        .apigateway()
+        .get_integration()
+        .rest_api_id(&api)
+        .resource_id(rest2)
+        .http_method("GET")
+        .send()
+        .await
+        .unwrap();
+    let hello_name = stack.physical("HelloFunction").await;
+    assert_eq!(integration.uri(), Some(format!("https://us-east-1.example.com/{hello_name}").as_str()));
     let stage = aws.apigateway().get_stage().rest_api_id(&api).stage_name("dev").send().await.unwrap();
     let deployments = aws.apigateway().get_deployments().rest_api_id(&api).send().await.unwrap();
     assert!(deployments.items().iter().any(|dep| dep.id() == stage.deployment_id()), "the stage moved");

@@ -440,11 +440,14 @@ pub struct Runner {
     /// Folder → (fingerprint, zip hash) (`.aws-sam/accel-zips.json`).
     memo: Mutex<HashMap<String, (String, String)>>,
     cwd: PathBuf,
+    stack_name: String,
+    /// The account, read once when a definition needs `${AWS::AccountId}`.
+    account: tokio::sync::OnceCell<String>,
 }
 
 impl Runner {
-    /// A runner for the project in `cwd`, reading its `sync.toml`.
-    pub fn new(aws: &Aws, deployed: Deployed, cwd: &Path) -> Self {
+    /// A runner for stack `stack_name` of the project in `cwd`, reading its `sync.toml`.
+    pub fn new(aws: &Aws, stack_name: &str, deployed: Deployed, cwd: &Path) -> Self {
         let memo = std::fs::read(memo_path(cwd)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         Runner {
             aws: aws.clone(),
@@ -452,6 +455,8 @@ impl Runner {
             state: Arc::new(Mutex::new(SyncState::load(cwd))),
             memo: Mutex::new(memo),
             cwd: cwd.to_path_buf(),
+            stack_name: stack_name.to_string(),
+            account: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -560,7 +565,7 @@ impl Runner {
                 (bytes, hash)
             }
             Flow::RestApi { file, .. } | Flow::HttpApi { file, .. } | Flow::StateMachine { file, .. } => {
-                let mut bytes = std::fs::read(file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+                let mut bytes: Vec<u8> = std::fs::read(file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
                 if let Flow::StateMachine { substitutions, .. } = &planned.flow
                     && !substitutions.is_empty()
                 {
@@ -569,6 +574,9 @@ impl Runner {
                         text = text.replace(&format!("${{{name}}}"), value);
                     }
                     bytes = text.into_bytes();
+                }
+                if matches!(planned.flow, Flow::RestApi { .. } | Flow::HttpApi { .. }) {
+                    bytes = self.resolve_subs(bytes, &planned.resource).await.map_err(fail)?;
                 }
                 let hash = sha256_hex(&bytes);
                 (bytes, hash)
@@ -603,6 +611,56 @@ impl Runner {
             state.save(&self.cwd).map_err(|e| fail(format!("cannot write sync.toml: {e}")))?;
         }
         Ok(outcome)
+    }
+
+    /// sam sends definition files verbatim; accel resolves `Fn::Sub` (and
+    /// `!Sub`) in them as CloudFormation would — pseudo-parameters and the
+    /// deployed stack's resources — and sends the result as JSON.
+    async fn resolve_subs(&self, bytes: Vec<u8>, resource: &str) -> Result<Vec<u8>, String> {
+        let text = String::from_utf8_lossy(&bytes);
+        if !text.contains("Fn::Sub") && !text.contains("!Sub") {
+            return Ok(bytes);
+        }
+        let mut document =
+            crate::template::yaml::parse(&text).map_err(|e| format!("definition file: {}", e.message))?;
+        let account = self
+            .account
+            .get_or_try_init(|| async {
+                let identity = self.aws.sts().get_caller_identity().send().await;
+                let identity = identity.map_err(|e| call_error("GetCallerIdentity", &e))?;
+                Ok::<_, String>(identity.account().unwrap_or_default().to_string())
+            })
+            .await?;
+        let region = self.aws.region().to_string();
+        let partition = if region.starts_with("cn-") { "aws-cn" } else { "aws" };
+        let prefix = resource.rsplit_once('/').map_or(String::new(), |(p, _)| format!("{p}/"));
+        let lookup = |name: &str| -> Option<String> {
+            match name {
+                "AWS::Region" => Some(region.clone()),
+                "AWS::AccountId" => Some(account.clone()),
+                "AWS::Partition" => Some(partition.to_string()),
+                "AWS::StackName" => Some(self.stack_name.clone()),
+                "AWS::URLSuffix" => Some("amazonaws.com".to_string()),
+                _ => {
+                    let (id, attribute) = name.split_once('.').map_or((name, None), |(i, a)| (i, Some(a)));
+                    let d = self.deployed.get(&format!("{prefix}{id}"))?;
+                    match attribute {
+                        None => Some(d.physical_id.clone()),
+                        Some("Arn") if d.physical_id.starts_with("arn:") => Some(d.physical_id.clone()),
+                        Some("Arn") if d.resource_type == "AWS::Lambda::Function" => {
+                            Some(format!("arn:{partition}:lambda:{region}:{account}:function:{}", d.physical_id))
+                        }
+                        _ => None,
+                    }
+                }
+            }
+        };
+        let mut unresolved = None;
+        substitute_all(&mut document, &lookup, &mut unresolved);
+        if let Some(text) = unresolved {
+            return Err(format!("cannot resolve Fn::Sub \"{text}\" in the definition file from the deployed stack"));
+        }
+        serde_json::to_vec(&document).map_err(|e| e.to_string())
     }
 
     async fn sync_function(
@@ -731,6 +789,25 @@ impl Runner {
             }
         }
         Ok(Outcome::Updated)
+    }
+}
+
+/// Replaces every `{"Fn::Sub": "…"}` in `value` by its text; the first
+/// string that cannot be resolved is left in `unresolved`.
+fn substitute_all(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>, unresolved: &mut Option<String>) {
+    if let Some(("Fn::Sub", Value::String(text))) = crate::template::intrinsics::single_entry(value) {
+        match crate::template::intrinsics::substitute(text, lookup) {
+            Some(done) => *value = Value::String(done),
+            None => {
+                unresolved.get_or_insert_with(|| text.clone());
+            }
+        }
+        return;
+    }
+    match value {
+        Value::Object(map) => map.values_mut().for_each(|v| substitute_all(v, lookup, unresolved)),
+        Value::Array(items) => items.iter_mut().for_each(|v| substitute_all(v, lookup, unresolved)),
+        _ => {}
     }
 }
 

@@ -196,7 +196,7 @@ async fn try_skip(
     for note in notes {
         reporter.note(&note);
     }
-    let runner = Arc::new(Runner::new(aws, deployed, cwd));
+    let runner = Arc::new(Runner::new(aws, &request.stack_name, deployed, cwd));
     let synced = flows::run(runner, planned, &|s| reporter.synced(s)).await?;
     Ok(Some(synced))
 }

@@ -121,7 +121,7 @@ pub async fn code_sync_selected(
     for line in notes {
         reporter.note(&line);
     }
-    let runner = Arc::new(Runner::new(aws, deployed, cwd));
+    let runner = Arc::new(Runner::new(aws, stack_name, deployed, cwd));
     flows::run(runner, planned, &|s| reporter.synced(s)).await
 }
 
