@@ -216,6 +216,18 @@ async fn sync_deploys_then_pushes_only_what_changed() {
     assert!(definition.contains(&hello_arn), "DefinitionSubstitutions filled in: {definition}");
     assert_eq!(stack.code_sha("WorldFunction").await, world, "--resource-id limits the work");
 
+    // Inline code edited in the template: still no deploy, the function's
+    // code goes straight through Lambda (sam cannot code-sync inline code).
+    let inline = stack.code_sha("InlineFunction").await;
+    let template = std::fs::read_to_string(d.join("template.yaml")).unwrap().replace("return \"inline\"", "return 2");
+    std::fs::write(d.join("template.yaml"), template).unwrap();
+    let out = sync(cloud, d, "inline", &["--stack-name", "syncapp"], None);
+    let text = ok(&out);
+    assert!(text.contains("skipping infra sync"), "{text}");
+    // WorldFunction's edit, held back by --resource/--resource-id above, goes too.
+    assert_eq!(updated(&out, "code"), ["InlineFunction", "WorldFunction"]);
+    assert_ne!(stack.code_sha("InlineFunction").await, inline);
+
     // A configuration change goes through CloudFormation.
     let template =
         std::fs::read_to_string(d.join("template.yaml")).unwrap().replace("MemorySize: 128", "MemorySize: 512");

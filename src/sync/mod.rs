@@ -93,8 +93,14 @@ pub async fn code_sync(
 ) -> Result<Vec<Synced>, SyncError> {
     let deployed = flows::deployed_resources(&aws.cloudformation(), &request.stack_name).await?;
     let everything = request.resource_ids.is_empty() && request.resource_types.is_empty();
+    // Inline code lives in the template: a plain `--code` cannot tell it from
+    // what CloudFormation deployed (the zips differ), so it goes only when
+    // named, or through `accel sync`'s template comparison.
+    let inline = |r: &crate::template::Resource| {
+        r.properties.get("InlineCode").is_some() || r.properties.pointer("/Code/ZipFile").is_some()
+    };
     let selected = |r: &crate::template::Resource| {
-        everything
+        everything && !inline(r)
             || request.resource_ids.iter().any(|id| *id == r.full_path || *id == r.logical_id)
             || request.resource_types.contains(&r.resource_type)
     };

@@ -13,6 +13,7 @@ dies never leaves a server behind.
 """
 
 import argparse
+import base64
 import copy
 import inspect
 import io
@@ -254,6 +255,23 @@ def _function_from_cfn_with_layers(cls, resource_name, cloudformation_json, acco
 
 
 lambda_models.LambdaFunction.create_from_cloudformation_json = classmethod(_function_from_cfn_with_layers)
+
+
+# Extra fix: an UpdateStack that changes a function's inline code
+# (`Code.ZipFile`, SAM's InlineCode) crashes: moto zips the plain text on
+# create but expects base64 on update.
+_function_update_from_cfn = lambda_models.LambdaFunction.update_from_cloudformation_json.__func__
+
+
+def _function_update_from_cfn_inline(cls, original_resource, new_resource_name, cloudformation_json, *args, **kwargs):
+    code = cloudformation_json.get("Properties", {}).get("Code", {})
+    if isinstance(code.get("ZipFile"), str):
+        plain = code["ZipFile"]
+        code["ZipFile"] = base64.b64encode(cls._create_zipfile_from_plaintext_code(plain)).decode()
+    return _function_update_from_cfn(cls, original_resource, new_resource_name, cloudformation_json, *args, **kwargs)
+
+
+lambda_models.LambdaFunction.update_from_cloudformation_json = classmethod(_function_update_from_cfn_inline)
 
 
 # Extra fix: moto has no CloudFormation support for `AWS::ApiGatewayV2::Api`
