@@ -77,6 +77,10 @@ async fn sync_deploys_then_pushes_only_what_changed() {
     let text = ok(&sync(cloud, d, "first", &["--stack-name", "syncapp"], Some("y\n")));
     assert!(text.contains("Stack creation succeeded."), "{text}");
     assert!(text.contains("CREATE_COMPLETE"), "stack events shown: {text}");
+    // One listing of the bucket instead of a HeadObject per artifact.
+    let calls = cloud.calls("first");
+    assert!(!calls.iter().any(|c| c.starts_with("s3:HEAD")), "{calls:?}");
+    assert!(calls.iter().filter(|c| c.starts_with("s3:GET")).count() <= 2, "{calls:?}");
     let libs_v1 = stack.layers("HelloFunction").await;
     assert_eq!(libs_v1.len(), 2, "Libs from Globals plus the dependency layer: {libs_v1:?}");
     assert_eq!(stack.layers("WorldFunction").await.len(), 2);

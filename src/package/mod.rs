@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 pub mod template;
 
+use std::collections::HashSet;
+
 use md5::{Digest, Md5};
 use zip::write::SimpleFileOptions;
 
@@ -154,21 +156,29 @@ impl Uploader {
     /// Uploads `body` to `key` unless an object is already there. Keys are
     /// content hashes, so an existing object holds these very bytes.
     pub async fn upload_if_missing(&self, key: &str, body: Vec<u8>) -> Result<Upload, PackageError> {
-        self.upload_with(key, || Ok(body)).await
+        self.upload_with(key, None, || Ok(body)).await
     }
 
     /// As [`Uploader::upload_if_missing`], making the body (a zip, say) only
-    /// when the object is missing.
+    /// when the object is missing. `exists` is what a listing already told
+    /// ([`Uploader::existing_keys`]); `None` asks HeadObject.
     pub async fn upload_with(
         &self,
         key: &str,
+        exists: Option<bool>,
         body: impl FnOnce() -> Result<Vec<u8>, PackageError>,
     ) -> Result<Upload, PackageError> {
         let fail = |message: String| PackageError::S3 { bucket: self.bucket.clone(), key: key.to_string(), message };
-        match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(_) => return Ok(Upload::Skipped),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
-            Err(e) => return Err(fail(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
+        let exists = match exists {
+            Some(known) => known,
+            None => match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
+                Ok(_) => true,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => false,
+                Err(e) => return Err(fail(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
+            },
+        };
+        if exists {
+            return Ok(Upload::Skipped);
         }
         let mut put = self.s3.put_object().bucket(&self.bucket).key(key).body(body()?.into());
         put = match &self.kms_key_id {
@@ -180,6 +190,30 @@ impl Uploader {
         }
         put.send().await.map_err(|e| fail(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
         Ok(Upload::Uploaded)
+    }
+}
+
+impl Uploader {
+    /// The keys under `prefix` (`None`: the whole bucket) when the listing
+    /// takes at most `max_pages` calls of 1 000 keys; `None` when it is
+    /// longer or fails, and then each upload asks HeadObject instead.
+    pub async fn existing_keys(&self, prefix: Option<&str>, max_pages: usize) -> Option<HashSet<String>> {
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .set_prefix(prefix.map(|p| format!("{p}/")))
+            .into_paginator()
+            .send();
+        let mut keys = HashSet::new();
+        for _ in 0..max_pages {
+            match pages.next().await {
+                None => return Some(keys),
+                Some(Ok(page)) => keys.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_string)),
+                Some(Err(_)) => return None,
+            }
+        }
+        pages.next().await.is_none().then_some(keys)
     }
 }
 

@@ -152,15 +152,33 @@ fn location(kind: &str, property: &str, target: &Target, key: &str) -> Value {
     }
 }
 
+/// Above this many objects, one listing of the prefix replaces a HeadObject each.
+const LIST_ABOVE: usize = 4;
+
+/// Listings longer than this many pages (1 000 keys each) give way to HeadObject.
+const LIST_PAGES: usize = 3;
+
 /// Uploads every artifact not already in the bucket, `jobs` at a time;
 /// folders are zipped only when their object is missing. Returns how many
 /// objects were written.
-pub async fn upload_all(uploader: &Uploader, artifacts: Vec<Artifact>, jobs: usize) -> Result<usize, PackageError> {
-    let limit = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+pub async fn upload_all(
+    uploader: &Uploader,
+    target: &Target,
+    artifacts: Vec<Artifact>,
+    jobs: usize,
+) -> Result<usize, PackageError> {
     let mut seen = std::collections::HashSet::new();
+    let artifacts: Vec<Artifact> = artifacts.into_iter().filter(|a| seen.insert(a.key.clone())).collect();
+    let listed = if artifacts.len() > LIST_ABOVE {
+        uploader.existing_keys(target.prefix.as_deref(), LIST_PAGES).await.map(Arc::new)
+    } else {
+        None
+    };
+    let limit = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for artifact in artifacts.into_iter().filter(|a| seen.insert(a.key.clone())) {
+    for artifact in artifacts {
         let (uploader, limit) = (uploader.clone(), limit.clone());
+        let exists = listed.as_ref().map(|keys| keys.contains(&artifact.key));
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let key = artifact.key.clone();
@@ -171,7 +189,7 @@ pub async fn upload_all(uploader: &Uploader, artifacts: Vec<Artifact>, jobs: usi
                 }
                 Content::Template(bytes) => Ok(bytes),
             };
-            uploader.upload_with(&key, body).await
+            uploader.upload_with(&key, exists, body).await
         });
     }
     let mut uploaded = 0;

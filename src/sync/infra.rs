@@ -120,8 +120,9 @@ pub async fn infra_sync(
     let mut uploader = Uploader::new(aws.s3(), bucket);
     uploader.kms_key_id = request.kms_key_id.clone();
     uploader.metadata = request.metadata.clone();
-    let uploaded =
-        packaging::upload_all(&uploader, artifacts, UPLOADS).await.map_err(|e| SyncError::Package(e.to_string()))?;
+    let uploaded = packaging::upload_all(&uploader, &target, artifacts, UPLOADS)
+        .await
+        .map_err(|e| SyncError::Package(e.to_string()))?;
 
     let parameters = stack
         .template
