@@ -14,4 +14,5 @@ pub mod package;
 pub mod project;
 pub mod sync;
 pub mod template;
+pub mod time;
 pub mod watch;

@@ -225,11 +225,11 @@ async fn run_logs(args: &cli::LogsArgs, global: &GlobalArgs) -> Result<()> {
     use accel::logs::{self, Format, Item, LogsRequest};
     use std::io::{IsTerminal, Write};
     let now = logs::time_now_ms();
-    let start_ms = logs::time::parse(&args.start_time, now)
+    let start_ms = accel::time::parse(&args.start_time, now)
         .ok_or_else(|| anyhow::anyhow!("Unable to parse the time provided by '--start-time'"))?;
     let end_ms = match &args.end_time {
         Some(end) => Some(
-            logs::time::parse(end, now)
+            accel::time::parse(end, now)
                 .ok_or_else(|| anyhow::anyhow!("Unable to parse the time provided by '--end-time'"))?,
         ),
         None => None,

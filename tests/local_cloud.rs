@@ -183,9 +183,9 @@ async fn packaging_uploads_once_per_content() {
     let key = format!("blog/{}", accel::package::dir_checksum(dir.path()).unwrap());
     let body = accel::package::zip_dir(dir.path()).unwrap();
     use accel::package::Upload;
-    assert_eq!(uploader.upload_if_missing(&key, body.clone()).await.unwrap(), Upload::Uploaded);
+    assert_eq!(uploader.upload_with(&key, None, || Ok(body.clone())).await.unwrap(), Upload::Uploaded);
     assert_eq!(
-        uploader.upload_if_missing(&key, body.clone()).await.unwrap(),
+        uploader.upload_with(&key, None, || Ok(body.clone())).await.unwrap(),
         Upload::Skipped,
         "same content, no upload"
     );

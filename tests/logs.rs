@@ -92,7 +92,7 @@ async fn logs_fetch_filter_window_json_traces_and_tail() {
     assert!(lines(&out).iter().all(|(r, _)| r == "WorldFunction") && lines(&out).len() == 2, "{}", stdout(&out));
 
     // A time window in ISO-8601.
-    let iso = |ms: i64| accel::logs::time::iso(ms);
+    let iso = |ms: i64| accel::time::iso(ms);
     let out = run(cloud, d, &["logs", "--stack-name", STACK, "-s", &iso(t + 500), "-e", &iso(t + 3500)], None);
     let messages: Vec<String> = lines(&out).into_iter().map(|(_, m)| m).collect();
     assert_eq!(messages, ["world one", "hello ERROR two", "world ERROR two"]);

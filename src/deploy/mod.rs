@@ -317,7 +317,7 @@ async fn latest_event_id(cfn: &Client, stack_name: &str) -> Result<Option<String
 }
 
 /// The header of the events table.
-pub const EVENTS_HEADER: &str = "ResourceStatus                  ResourceType                               LogicalResourceId                        ResourceStatusReason";
+const EVENTS_HEADER: &str = "ResourceStatus                  ResourceType                               LogicalResourceId                        ResourceStatusReason";
 
 /// Prints the stack's new events oldest first until the root stack reaches
 /// a final status. Returns the failed resources with their reasons.

@@ -4,8 +4,6 @@
 //! traces interleaved; `--tail` follows all of them without ever dropping
 //! a group or printing an event twice.
 
-pub mod time;
-
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -15,6 +13,7 @@ use serde_json::{Value, json};
 use crate::aws::{Aws, call_error};
 use crate::sync::SyncError;
 use crate::sync::flows;
+use crate::time;
 
 /// Resource types that have logs.
 const LOGGED_TYPES: &[&str] = &[
@@ -343,13 +342,7 @@ async fn live_tail(
     let Ok(identity) = aws.sts().get_caller_identity().send().await else { return Ok(false) };
     let account = identity.account().unwrap_or_default();
     let region = aws.region();
-    let partition = if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    };
+    let partition = crate::template::intrinsics::partition_of(region);
     let arn = |group: &str| format!("arn:{partition}:logs:{region}:{account}:log-group:{group}");
     let resource_of: HashMap<String, String> = sources.iter().map(|s| (arn(&s.group), s.resource.clone())).collect();
     // One try, no retries: an endpoint without live tail must not hold up the fallback.

@@ -153,14 +153,9 @@ impl Uploader {
         Uploader { s3, bucket: bucket.into(), kms_key_id: None, metadata: Default::default() }
     }
 
-    /// Uploads `body` to `key` unless an object is already there. Keys are
-    /// content hashes, so an existing object holds these very bytes.
-    pub async fn upload_if_missing(&self, key: &str, body: Vec<u8>) -> Result<Upload, PackageError> {
-        self.upload_with(key, None, || Ok(body)).await
-    }
-
-    /// As [`Uploader::upload_if_missing`], making the body (a zip, say) only
-    /// when the object is missing. `exists` is what a listing already told
+    /// Uploads the body `body` makes (a zip, say) to `key` unless an object
+    /// is already there: keys are content hashes, so an existing object holds
+    /// these very bytes. `exists` is what a listing already told
     /// ([`Uploader::existing_keys`]); `None` asks HeadObject.
     pub async fn upload_with(
         &self,

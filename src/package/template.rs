@@ -71,6 +71,11 @@ impl Target {
         }
     }
 
+    /// The key of a packaged template: `[prefix/]<md5 of its text>.template`.
+    pub fn template_key(&self, body: &[u8]) -> String {
+        self.key(&hex::encode(<md5::Md5 as md5::Digest>::digest(body)), ".template")
+    }
+
     /// The path-style URL of an object, as CloudFormation's `TemplateURL` wants.
     pub fn url(&self, key: &str) -> String {
         format!("{}/{}/{key}", self.url_base.trim_end_matches('/'), self.bucket)
@@ -107,7 +112,7 @@ pub fn package(file: &Path, target: &Target, artifacts: &mut Vec<Artifact>) -> R
             let key = if is_template_property(property) {
                 let child = package(&path, target, artifacts)?;
                 let body = child.body().into_bytes();
-                let key = target.key(&hex::encode(<md5::Md5 as md5::Digest>::digest(&body)), ".template");
+                let key = target.template_key(&body);
                 artifacts.push(Artifact { key: key.clone(), content: Content::Template(body) });
                 children.insert(logical_id.clone(), child);
                 key

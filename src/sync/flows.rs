@@ -44,6 +44,20 @@ pub struct DeployedResource {
     pub resource_type: String,
 }
 
+impl DeployedResource {
+    /// Its ARN (`Fn::GetAtt X.Arn`): the physical id when it is one, built
+    /// for a function from its name, `None` for other types.
+    fn arn(&self, partition: &str, region: &str, account: &str) -> Option<String> {
+        if self.physical_id.starts_with("arn:") {
+            Some(self.physical_id.clone())
+        } else if self.resource_type == "AWS::Lambda::Function" {
+            Some(format!("arn:{partition}:lambda:{region}:{account}:function:{}", self.physical_id))
+        } else {
+            None
+        }
+    }
+}
+
 /// The deployed resources by full path (`Child/Logical`), nested stacks included.
 pub type Deployed = HashMap<String, DeployedResource>;
 
@@ -363,13 +377,9 @@ fn substitutions(
                     Some(("Fn::GetAtt", Value::Array(args))) if args.get(1).and_then(Value::as_str) == Some("Arn") => {
                         let id = args[0].as_str().unwrap_or_default();
                         let d = target(id)?;
-                        match d.resource_type.as_str() {
-                            _ if d.physical_id.starts_with("arn:") => d.physical_id.clone(),
-                            "AWS::Lambda::Function" => {
-                                format!("arn:{partition}:lambda:{region}:{account}:function:{}", d.physical_id)
-                            }
-                            other => return Err(format!("DefinitionSubstitutions: cannot build the ARN of a {other}")),
-                        }
+                        d.arn(partition, region, account).ok_or_else(|| {
+                            format!("DefinitionSubstitutions: cannot build the ARN of a {}", d.resource_type)
+                        })?
                     }
                     _ => return Err(format!("DefinitionSubstitutions: {name} is not a literal, Ref or GetAtt Arn")),
                 },
@@ -536,6 +546,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Runner {
+    /// Whether `sync.toml` holds `hash` for `key`: the flow has nothing to send.
+    fn stored(&self, key: &str, hash: &str) -> bool {
+        self.state.lock().map(|s| s.hash(key) == Some(hash)).unwrap_or(false)
+    }
+
     async fn sync(&self, planned: &Planned) -> Result<Outcome, SyncError> {
         let key = format!("{}:{}", planned.flow.class(), planned.resource);
         let fail = |message: String| SyncError::Resource { resource: planned.resource.clone(), message };
@@ -551,11 +566,8 @@ impl Runner {
                     let memo = self.memo.lock().ok()?;
                     memo.get(dir).filter(|(known, _)| known == f).map(|(_, hash)| hash.clone())
                 });
-                match known {
-                    Some(hash) if self.state.lock().map(|s| s.hash(&key) == Some(hash.as_str())).unwrap_or(false) => {
-                        return Ok(Outcome::Unchanged);
-                    }
-                    _ => {}
+                if known.is_some_and(|hash| self.stored(&key, &hash)) {
+                    return Ok(Outcome::Unchanged);
                 }
                 let bytes = source.bytes()?;
                 let hash = sha256_hex(&bytes);
@@ -564,27 +576,30 @@ impl Runner {
                 }
                 (bytes, hash)
             }
+            // The hash is the file's, as sam's; what it resolves to is only
+            // worked out when it is sent.
             Flow::RestApi { file, .. } | Flow::HttpApi { file, .. } | Flow::StateMachine { file, .. } => {
-                let mut bytes: Vec<u8> = std::fs::read(file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
-                if let Flow::StateMachine { substitutions, .. } = &planned.flow
-                    && !substitutions.is_empty()
-                {
-                    let mut text = String::from_utf8_lossy(&bytes).into_owned();
-                    for (name, value) in substitutions {
-                        text = text.replace(&format!("${{{name}}}"), value);
-                    }
-                    bytes = text.into_bytes();
-                }
-                if matches!(planned.flow, Flow::RestApi { .. } | Flow::HttpApi { .. }) {
-                    bytes = self.resolve_subs(bytes, &planned.resource).await.map_err(fail)?;
-                }
+                let bytes: Vec<u8> = std::fs::read(file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
                 let hash = sha256_hex(&bytes);
                 (bytes, hash)
             }
         };
-        if self.state.lock().map(|s| s.hash(&key) == Some(hash.as_str())).unwrap_or(false) {
+        if self.stored(&key, &hash) {
             return Ok(Outcome::Unchanged);
         }
+        let bytes = match &planned.flow {
+            Flow::StateMachine { substitutions, .. } if !substitutions.is_empty() => {
+                let mut text = String::from_utf8_lossy(&bytes).into_owned();
+                for (name, value) in substitutions {
+                    text = text.replace(&format!("${{{name}}}"), value);
+                }
+                text.into_bytes()
+            }
+            Flow::RestApi { .. } | Flow::HttpApi { .. } => {
+                self.resolve_subs(bytes, &planned.resource).await.map_err(fail)?
+            }
+            _ => bytes,
+        };
         let outcome = match &planned.flow {
             Flow::Function { name, alias, .. } => self.sync_function(name, bytes, &hash, alias.as_deref()).await,
             Flow::Layer { arn, runtimes, architectures, description, license, .. } => {
@@ -632,7 +647,7 @@ impl Runner {
             })
             .await?;
         let region = self.aws.region().to_string();
-        let partition = if region.starts_with("cn-") { "aws-cn" } else { "aws" };
+        let partition = crate::template::intrinsics::partition_of(&region);
         let prefix = resource.rsplit_once('/').map_or(String::new(), |(p, _)| format!("{p}/"));
         let lookup = |name: &str| -> Option<String> {
             match name {
@@ -646,10 +661,7 @@ impl Runner {
                     let d = self.deployed.get(&format!("{prefix}{id}"))?;
                     match attribute {
                         None => Some(d.physical_id.clone()),
-                        Some("Arn") if d.physical_id.starts_with("arn:") => Some(d.physical_id.clone()),
-                        Some("Arn") if d.resource_type == "AWS::Lambda::Function" => {
-                            Some(format!("arn:{partition}:lambda:{region}:{account}:function:{}", d.physical_id))
-                        }
+                        Some("Arn") => d.arn(partition, &region, account),
                         _ => None,
                     }
                 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::flows::{self, Runner, Synced};
 use super::state::{self, SyncState};
@@ -100,11 +100,8 @@ pub async fn infra_sync(
     let packaged = packaging::package(&options.build_dir.join("template.yaml"), &target, &mut artifacts)
         .map_err(|e| SyncError::Package(e.to_string()))?;
 
-    let state = Arc::new(Mutex::new(SyncState::load(cwd)));
-    let recent = state
-        .lock()
-        .ok()
-        .and_then(|s| s.latest_infra_sync_time)
+    let recent = SyncState::load(cwd)
+        .latest_infra_sync_time
         .is_some_and(|t| (state::now() - t) / 86400.0 <= MAX_DAYS_WITHOUT_DEPLOY);
     if request.skip_deploy_sync && recent {
         if let Some(synced) = try_skip(aws, stack, cwd, request, &packaged, reporter).await? {
@@ -115,7 +112,7 @@ pub async fn infra_sync(
     }
 
     let body = packaged.body().into_bytes();
-    let key = target_key(&target, &body);
+    let key = target.template_key(&body);
     artifacts.push(Artifact { key: key.clone(), content: Content::Template(body) });
     let mut uploader = Uploader::new(aws.s3(), bucket);
     uploader.kms_key_id = request.kms_key_id.clone();
@@ -141,23 +138,13 @@ pub async fn infra_sync(
         express: request.express,
     };
     let (how, outputs) = deploy::deploy(&cfn, &deploy_request, &|line| reporter.event(line)).await?;
-    if let Ok(mut state) = state.lock() {
-        state.latest_infra_sync_time = Some(state::now());
-        state.dependency_layer = Some(request.dependency_layer);
-        // The deploy replaced the code the stored hashes describe.
-        state.resources.clear();
-        state.save(cwd).map_err(|e| SyncError::State(e.to_string()))?;
-    }
+    let mut state = SyncState::load(cwd);
+    state.latest_infra_sync_time = Some(state::now());
+    state.dependency_layer = Some(request.dependency_layer);
+    // The deploy replaced the code the stored hashes describe.
+    state.resources.clear();
+    state.save(cwd).map_err(|e| SyncError::State(e.to_string()))?;
     Ok(InfraOutcome::Deployed { how, outputs, uploaded })
-}
-
-fn target_key(target: &Target, body: &[u8]) -> String {
-    use md5::Digest;
-    let checksum = hex::encode(md5::Md5::digest(body));
-    match &target.prefix {
-        Some(prefix) => format!("{prefix}/{checksum}.template"),
-        None => format!("{checksum}.template"),
-    }
 }
 
 /// Skips the deploy when only code changed, code-syncing those resources

@@ -85,29 +85,10 @@ fn seconds(value: &toml::Value) -> Option<f64> {
         toml::Value::Integer(i) => Some(*i as f64),
         toml::Value::Datetime(_) | toml::Value::String(_) => {
             let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
-            iso_seconds(&text)
+            crate::time::absolute(&text.to_ascii_lowercase()).map(|ms| ms as f64 / 1000.0)
         }
         _ => None,
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fff][Z|+00:00]` as epoch seconds (UTC).
-fn iso_seconds(text: &str) -> Option<f64> {
-    let text = text.trim_end_matches('Z').trim_end_matches("+00:00");
-    let (date, time) = text.split_once(['T', ' '])?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.split(':');
-    let (h, min) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
-    let sec: f64 = t.next().unwrap_or("0").parse().ok()?;
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    Some((days * 86400 + h * 3600 + min * 60) as f64 + sec)
 }
 
 #[cfg(test)]

@@ -30,13 +30,7 @@ impl Default for Pseudo {
 impl Pseudo {
     /// `AWS::Partition`, derived from the region.
     pub fn partition(&self) -> &'static str {
-        if self.region.starts_with("cn-") {
-            "aws-cn"
-        } else if self.region.starts_with("us-gov-") {
-            "aws-us-gov"
-        } else {
-            "aws"
-        }
+        partition_of(&self.region)
     }
 
     fn value(&self, name: &str) -> Option<Value> {
@@ -260,6 +254,17 @@ impl Resolver {
             Some(v) => self.resolve_inner(v).as_ref().and_then(scalar_string),
             None => self.parameter(name).as_ref().and_then(scalar_string),
         })
+    }
+}
+
+/// The partition of a region (`AWS::Partition`).
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
     }
 }
 

@@ -1,4 +1,5 @@
-//! `--start-time` / `--end-time` (spec §4.5): relative forms ("10m ago",
+//! Times as `accel logs --start-time/--end-time` (spec §4.5) and
+//! `sync.toml`'s legacy timestamps take them: relative forms ("10m ago",
 //! "5mins ago", "1 minute", "yesterday", "now") and absolute ones
 //! ("2018-01-01 10:10:10", ISO-8601 with `Z` or an offset, a bare date).
 //! Naive absolute times are UTC, as in sam. All values are epoch
@@ -48,8 +49,8 @@ fn relative(text: &str, now_ms: i64) -> Option<i64> {
     Some(if future { now_ms + delta } else { now_ms - delta })
 }
 
-/// `YYYY-MM-DD[( |T)HH:MM[:SS[.fff]]][Z|±HH:MM]`.
-fn absolute(text: &str) -> Option<i64> {
+/// `YYYY-MM-DD[( |T)HH:MM[:SS[.fff]]][Z|±HH:MM]` (lower case) as epoch ms.
+pub fn absolute(text: &str) -> Option<i64> {
     let (date, time) = match text.split_once(['t', ' ']) {
         Some((date, time)) => (date, time.trim()),
         None => (text, ""),
@@ -92,7 +93,7 @@ fn split_offset(time: &str) -> Option<(&str, i64)> {
 }
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
