@@ -5,8 +5,13 @@
 //! Naive absolute times are UTC, as in sam. All values are epoch
 //! milliseconds.
 
+/// Epoch ms now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Parses `text` relative to `now_ms`.
-pub fn parse(text: &str, now_ms: i64) -> Option<i64> {
+pub(crate) fn parse(text: &str, now_ms: i64) -> Option<i64> {
     let text = text.trim().to_ascii_lowercase();
     match text.as_str() {
         "now" | "today" => return Some(now_ms),
@@ -50,7 +55,7 @@ fn relative(text: &str, now_ms: i64) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD[( |T)HH:MM[:SS[.fff]]][Z|±HH:MM]` (lower case) as epoch ms.
-pub fn absolute(text: &str) -> Option<i64> {
+pub(crate) fn absolute(text: &str) -> Option<i64> {
     let (date, time) = match text.split_once(['t', ' ']) {
         Some((date, time)) => (date, time.trim()),
         None => (text, ""),
@@ -117,7 +122,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 /// sam's timestamp text (Python's `isoformat()` of a UTC datetime):
 /// `2024-01-02T12:53:20.123000+00:00`, or without the fraction at 0 ms.
-pub fn iso(ms: i64) -> String {
+pub(crate) fn iso(ms: i64) -> String {
     let (days, rest) = (ms.div_euclid(DAY), ms.rem_euclid(DAY));
     let (year, month, day) = civil_from_days(days);
     let (h, m, s, millis) = (rest / HOUR, rest % HOUR / MINUTE, rest % MINUTE / SECOND, rest % SECOND);

@@ -3,6 +3,12 @@
 //! `AWS_ENDPOINT_URL` (with path-style S3 when an endpoint is overridden, as a
 //! loopback endpoint needs), and standard retries with backoff on throttling.
 
+pub(crate) mod apigateway;
+pub(crate) mod cloudformation;
+pub(crate) mod error;
+pub(crate) mod lambda;
+pub(crate) mod sfn;
+
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -12,7 +18,7 @@ const MAX_ATTEMPTS: u32 = 10;
 
 /// Why no client could be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum AwsError {
+pub(crate) enum AwsError {
     /// No region from the flag, the environment or the profile.
     #[error(
         "Unable to resolve a region. Please provide a region via the --region parameter or by the AWS_DEFAULT_REGION environment variable."
@@ -22,43 +28,35 @@ pub enum AwsError {
 
 /// Where to find the account and region (the `--region` and `--profile` flags).
 #[derive(Debug, Clone, Default)]
-pub struct AwsOptions {
+pub(crate) struct AwsOptions {
     /// `--region`.
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
     /// `--profile`.
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
+    /// Use sam's retry settings (the user set none of their own).
+    pub(crate) default_retries: bool,
 }
 
 /// Shared configuration from which every service client is built.
 #[derive(Debug, Clone)]
-pub struct Aws {
+pub(crate) struct Aws {
     config: SdkConfig,
 }
 
 impl Aws {
     /// Loads the configuration from the standard chain.
-    pub async fn load(options: &AwsOptions) -> Result<Self, AwsError> {
+    pub(crate) async fn load(options: &AwsOptions) -> Result<Self, AwsError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        // sam (boto3) honours AWS_DEFAULT_REGION, which the Rust SDK does not read.
-        let region = options
-            .region
-            .clone()
-            .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
-            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|r| !r.is_empty()));
-        if let Some(region) = region {
+        if let Some(region) = options.region.clone() {
             loader = loader.region(Region::new(region));
         }
         if let Some(profile) = &options.profile {
             loader = loader.profile_name(profile);
         }
-        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
+        if options.default_retries {
             loader = loader.retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
         }
-        Self::from_config(loader.load().await)
-    }
-
-    /// Wraps an existing configuration (tests build one by hand).
-    pub fn from_config(config: SdkConfig) -> Result<Self, AwsError> {
+        let config = loader.load().await;
         if config.region().is_none() {
             return Err(AwsError::NoRegion);
         }
@@ -66,88 +64,60 @@ impl Aws {
     }
 
     /// The region in use.
-    pub fn region(&self) -> &str {
+    pub(crate) fn region(&self) -> &str {
         self.config.region().map(Region::as_ref).unwrap_or_default()
     }
 
     /// The endpoint override (`AWS_ENDPOINT_URL`), if any.
-    pub fn endpoint_url(&self) -> Option<&str> {
+    pub(crate) fn endpoint_url(&self) -> Option<&str> {
         self.config.endpoint_url()
-    }
-
-    /// The shared SDK configuration.
-    pub fn config(&self) -> &SdkConfig {
-        &self.config
     }
 
     /// S3, path-style when the endpoint is overridden: virtual-host buckets
     /// do not resolve on loopback or most S3-compatible endpoints.
-    pub fn s3(&self) -> aws_sdk_s3::Client {
+    pub(crate) fn s3(&self) -> aws_sdk_s3::Client {
         let config =
             aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.endpoint_url().is_some()).build();
         aws_sdk_s3::Client::from_conf(config)
     }
 
     /// CloudFormation.
-    pub fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
+    pub(crate) fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
         aws_sdk_cloudformation::Client::new(&self.config)
     }
 
     /// Lambda.
-    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+    pub(crate) fn lambda(&self) -> aws_sdk_lambda::Client {
         aws_sdk_lambda::Client::new(&self.config)
     }
 
     /// API Gateway (REST APIs).
-    pub fn apigateway(&self) -> aws_sdk_apigateway::Client {
+    pub(crate) fn apigateway(&self) -> aws_sdk_apigateway::Client {
         aws_sdk_apigateway::Client::new(&self.config)
     }
 
     /// API Gateway v2 (HTTP APIs).
-    pub fn apigatewayv2(&self) -> aws_sdk_apigatewayv2::Client {
+    pub(crate) fn apigatewayv2(&self) -> aws_sdk_apigatewayv2::Client {
         aws_sdk_apigatewayv2::Client::new(&self.config)
     }
 
     /// Step Functions.
-    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+    pub(crate) fn sfn(&self) -> aws_sdk_sfn::Client {
         aws_sdk_sfn::Client::new(&self.config)
     }
 
     /// CloudWatch Logs.
-    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+    pub(crate) fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }
 
     /// X-Ray.
-    pub fn xray(&self) -> aws_sdk_xray::Client {
+    pub(crate) fn xray(&self) -> aws_sdk_xray::Client {
         aws_sdk_xray::Client::new(&self.config)
     }
 
     /// STS.
-    pub fn sts(&self) -> aws_sdk_sts::Client {
+    pub(crate) fn sts(&self) -> aws_sdk_sts::Client {
         aws_sdk_sts::Client::new(&self.config)
-    }
-}
-
-/// sam's wording for a failed call: "An error occurred (Code) when calling
-/// the Operation operation: message". Transport errors keep their context.
-pub fn call_error<E>(
-    operation: &str,
-    error: &aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
-) -> String
-where
-    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    use aws_sdk_lambda::error::ProvideErrorMetadata;
-    match (error.code(), error.message()) {
-        (Some(code), Some(message)) => {
-            format!("An error occurred ({code}) when calling the {operation} operation: {message}")
-        }
-        _ => match error {
-            aws_sdk_lambda::error::SdkError::ServiceError(e) => {
-                format!("{operation}: the service answered HTTP {}", e.raw().status().as_u16())
-            }
-            other => format!("{operation}: {}", aws_sdk_lambda::error::DisplayErrorContext(other)),
-        },
     }
 }

@@ -7,38 +7,24 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// The ten resource types that code sync understands (`--resource`).
-pub const CODE_SYNC_TYPES: [&str; 10] = [
-    "AWS::Serverless::Function",
-    "AWS::Lambda::Function",
-    "AWS::Serverless::LayerVersion",
-    "AWS::Lambda::LayerVersion",
-    "AWS::Serverless::Api",
-    "AWS::ApiGateway::RestApi",
-    "AWS::Serverless::HttpApi",
-    "AWS::ApiGatewayV2::Api",
-    "AWS::Serverless::StateMachine",
-    "AWS::StepFunctions::StateMachine",
-];
-
 /// sam's two-letter short options, which clap cannot declare as shorts; they
 /// are rewritten to their long form before parsing.
-pub const TWO_LETTER_SHORTS: [(&str, &str); 4] =
+pub(crate) const TWO_LETTER_SHORTS: [(&str, &str); 4] =
     [("-bi", "--build-image"), ("-cd", "--cache-dir"), ("-ef", "--container-env-var-file"), ("-mw", "--mount-with")];
 
 /// accel: the fast inner loop for AWS SAM projects.
 #[derive(Debug, Parser)]
 #[command(name = "accel", version, about, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub(crate) global: GlobalArgs,
 }
 
 /// The subcommands: drop-in replacements for their `sam` namesakes.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Build the functions and layers of a SAM template into .aws-sam/build.
     Build(BuildArgs),
     /// Deploy a stack and keep it in sync with local code (SAM Accelerate).
@@ -47,274 +33,263 @@ pub enum Command {
     Logs(LogsArgs),
 }
 
-impl Command {
-    /// The name of the command as samconfig sections spell it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Build(_) => "build",
-            Command::Sync(_) => "sync",
-            Command::Logs(_) => "logs",
-        }
-    }
-}
-
 /// Options that every command accepts.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Turn on debug logging.
     #[arg(long, global = true, env = "SAM_DEBUG", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
-    pub debug: bool,
+    pub(crate) debug: bool,
     /// Turn on all beta features for this run.
     #[arg(long, global = true, overrides_with = "no_beta_features")]
-    pub beta_features: bool,
+    pub(crate) beta_features: bool,
     /// Turn off all beta features for this run.
     #[arg(long, global = true, overrides_with = "beta_features")]
-    pub no_beta_features: bool,
+    pub(crate) no_beta_features: bool,
     /// AWS region to use (also sets AWS::Region for local resolution).
     #[arg(long, global = true, value_parser = parse_region)]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
     /// AWS profile from the credentials and config files.
     #[arg(long, global = true)]
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
     /// samconfig file, relative to the template's folder or absolute.
     #[arg(long, global = true, default_value = "samconfig.toml")]
-    pub config_file: String,
+    pub(crate) config_file: String,
     /// Environment (top-level section) of the samconfig file to read.
     #[arg(long, global = true, default_value = "default")]
-    pub config_env: String,
+    pub(crate) config_env: String,
     /// Save the flags given on the command line to the samconfig file.
     #[arg(long, global = true)]
-    pub save_params: bool,
+    pub(crate) save_params: bool,
 }
 
 /// Template selection and parameters, shared by build and sync.
 #[derive(Debug, Clone, Args)]
-pub struct TemplateArgs {
+pub(crate) struct TemplateArgs {
     /// SAM template to use [default: the first of template.yaml, template.yml, template.json].
     #[arg(short = 't', long = "template-file", visible_alias = "template", env = "SAM_TEMPLATE_FILE")]
-    pub template_file: Option<PathBuf>,
+    pub(crate) template_file: Option<PathBuf>,
     /// Template parameter values: `Key=Value ...`, `ParameterKey=K,ParameterValue=V ...` or `file://params.toml`.
     #[arg(long, num_args = 1.., action = clap::ArgAction::Append, allow_hyphen_values = true)]
-    pub parameter_overrides: Vec<String>,
+    pub(crate) parameter_overrides: Vec<String>,
     /// Expand AWS::LanguageExtensions (Fn::ForEach) locally.
     #[arg(long, overrides_with = "no_language_extensions")]
-    pub language_extensions: bool,
+    pub(crate) language_extensions: bool,
     /// Do not expand AWS::LanguageExtensions locally.
     #[arg(long, overrides_with = "language_extensions")]
-    pub no_language_extensions: bool,
+    pub(crate) no_language_extensions: bool,
     /// Root folder for relative CodeUri/ContentUri paths [default: the template's folder].
     #[arg(short = 's', long)]
-    pub base_dir: Option<PathBuf>,
+    pub(crate) base_dir: Option<PathBuf>,
     /// Build inside the source folder (npm, esbuild and makefile builds).
     #[arg(long, overrides_with = "no_build_in_source")]
-    pub build_in_source: bool,
+    pub(crate) build_in_source: bool,
     /// Build in a scratch folder (the default).
     #[arg(long, overrides_with = "build_in_source")]
-    pub no_build_in_source: bool,
+    pub(crate) no_build_in_source: bool,
 }
 
 /// `accel build` flags (spec §1.1).
 #[derive(Debug, Clone, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// Build only this function or layer (`Func` or `Child/Func`).
     #[arg(value_name = "RESOURCE_LOGICAL_ID")]
-    pub resource_logical_id: Option<String>,
+    pub(crate) resource_logical_id: Option<String>,
     #[command(flatten)]
-    pub template: TemplateArgs,
+    pub(crate) template: TemplateArgs,
     /// Build independent resources concurrently (accel always does; kept for compatibility).
     #[arg(short = 'p', long)]
-    pub parallel: bool,
+    pub(crate) parallel: bool,
     /// Logical id to skip when building everything (repeatable).
     #[arg(short = 'x', long, action = clap::ArgAction::Append)]
-    pub exclude: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     /// Dependency manifest to use for every function and layer instead of the default one.
     #[arg(short = 'm', long)]
-    pub manifest: Option<PathBuf>,
+    pub(crate) manifest: Option<PathBuf>,
     /// Reuse dependencies and code from the build cache when their inputs are unchanged.
     #[arg(short = 'c', long, overrides_with = "no_cached")]
-    pub cached: bool,
+    pub(crate) cached: bool,
     /// Build everything from scratch.
     #[arg(long, overrides_with = "cached")]
-    pub no_cached: bool,
+    pub(crate) no_cached: bool,
     /// Output folder.
-    #[arg(short = 'b', long, default_value = ".aws-sam/build")]
-    pub build_dir: PathBuf,
+    #[arg(short = 'b', long, default_value = crate::layout::DEFAULT_BUILD_DIR)]
+    pub(crate) build_dir: PathBuf,
     /// Cache folder, used with --cached (short -cd).
-    #[arg(long, default_value = ".aws-sam/cache")]
-    pub cache_dir: PathBuf,
+    #[arg(long, default_value = crate::layout::DEFAULT_CACHE_DIR)]
+    pub(crate) cache_dir: PathBuf,
     /// Hook package that prepares a non-SAM project (only `terraform` exists; not supported by accel).
     #[arg(long)]
-    pub hook_name: Option<String>,
+    pub(crate) hook_name: Option<String>,
     /// Skip the hook's infrastructure preparation (needs --hook-name).
     #[arg(long, overrides_with = "prepare_infra")]
-    pub skip_prepare_infra: bool,
+    pub(crate) skip_prepare_infra: bool,
     /// Run the hook's infrastructure preparation (needs --hook-name).
     #[arg(long, overrides_with = "skip_prepare_infra")]
-    pub prepare_infra: bool,
+    pub(crate) prepare_infra: bool,
     /// Terraform project root (needs --hook-name).
     #[arg(long)]
-    pub terraform_project_root_path: Option<PathBuf>,
+    pub(crate) terraform_project_root_path: Option<PathBuf>,
     #[command(flatten)]
-    pub container: ContainerArgs,
+    pub(crate) container: ContainerArgs,
     /// Build inside containers with `docker buildx` (needs Docker).
     #[arg(long, overrides_with = "no_use_buildkit")]
-    pub use_buildkit: bool,
+    pub(crate) use_buildkit: bool,
     /// Build images with the Docker SDK.
     #[arg(long, overrides_with = "use_buildkit")]
-    pub no_use_buildkit: bool,
+    pub(crate) no_use_buildkit: bool,
     /// Environment variable for build containers: `Func.VAR=value` or `VAR=value` (repeatable; needs --use-container).
     #[arg(short = 'e', long, action = clap::ArgAction::Append)]
-    pub container_env_var: Vec<String>,
+    pub(crate) container_env_var: Vec<String>,
     /// How the source is mounted into build containers: READ or WRITE (needs --use-container; short -mw).
     #[arg(long, ignore_case = true, value_enum)]
-    pub mount_with: Option<MountMode>,
+    pub(crate) mount_with: Option<MountMode>,
     /// Do not pull build images (needs --use-container).
     #[arg(long, env = "SAM_SKIP_PULL_IMAGE", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
-    pub skip_pull_image: bool,
+    pub(crate) skip_pull_image: bool,
     /// Docker network for build containers (needs --use-container).
     #[arg(long, env = "SAM_DOCKER_NETWORK")]
-    pub docker_network: Option<String>,
+    pub(crate) docker_network: Option<String>,
     /// Mount top-level symlinks into build containers.
     #[arg(long, overrides_with = "no_mount_symlinks")]
-    pub mount_symlinks: bool,
+    pub(crate) mount_symlinks: bool,
     /// Do not mount symlinks into build containers.
     #[arg(long, overrides_with = "mount_symlinks")]
-    pub no_mount_symlinks: bool,
+    pub(crate) no_mount_symlinks: bool,
 }
 
 /// Flags of container builds, which need Docker.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Container options (need Docker)")]
-pub struct ContainerArgs {
+pub(crate) struct ContainerArgs {
     /// Build inside Lambda-like containers (needs Docker).
     #[arg(short = 'u', long, overrides_with = "no_use_container")]
-    pub use_container: bool,
+    pub(crate) use_container: bool,
     /// Build on the host (the default).
     #[arg(long, overrides_with = "use_container")]
-    pub no_use_container: bool,
+    pub(crate) no_use_container: bool,
     /// Build image: `uri` for every resource or `Func=uri` (repeatable; needs --use-container; short -bi).
     #[arg(long, action = clap::ArgAction::Append)]
-    pub build_image: Vec<String>,
+    pub(crate) build_image: Vec<String>,
     /// JSON file of environment variables for build containers (needs --use-container; short -ef).
     #[arg(long)]
-    pub container_env_var_file: Option<PathBuf>,
+    pub(crate) container_env_var_file: Option<PathBuf>,
 }
 
 /// `accel sync` flags (spec §2.1).
 #[derive(Debug, Clone, Args)]
-pub struct SyncArgs {
+pub(crate) struct SyncArgs {
     /// Name of the CloudFormation stack to deploy and keep in sync.
     #[arg(long, required = true)]
-    pub stack_name: String,
+    pub(crate) stack_name: String,
     #[command(flatten)]
-    pub template: TemplateArgs,
+    pub(crate) template: TemplateArgs,
     /// Sync only code and definitions through the service APIs, with no CloudFormation deploy.
     #[arg(long)]
-    pub code: bool,
+    pub(crate) code: bool,
     /// Watch local files and sync every change.
     #[arg(long, overrides_with = "no_watch")]
-    pub watch: bool,
+    pub(crate) watch: bool,
     /// Sync once and exit (the default).
     #[arg(long, overrides_with = "watch")]
-    pub no_watch: bool,
+    pub(crate) no_watch: bool,
     /// With --code: sync only this resource (`Id` or `Child/Id`; repeatable).
     #[arg(long, action = clap::ArgAction::Append)]
-    pub resource_id: Vec<String>,
+    pub(crate) resource_id: Vec<String>,
     /// With --code: sync every resource of this type (repeatable).
-    #[arg(long, action = clap::ArgAction::Append, value_parser = clap::builder::PossibleValuesParser::new(CODE_SYNC_TYPES))]
-    pub resource: Vec<String>,
+    #[arg(long, action = clap::ArgAction::Append, value_parser = clap::builder::PossibleValuesParser::new(crate::template::kind::CODE_SYNC_TYPES))]
+    pub(crate) resource: Vec<String>,
     /// Move Python/Node/Java dependencies into a layer per function, so code syncs send only your code (default).
     #[arg(long, overrides_with = "no_dependency_layer")]
-    pub dependency_layer: bool,
+    pub(crate) dependency_layer: bool,
     /// Keep dependencies inside each function's package.
     #[arg(long, overrides_with = "dependency_layer")]
-    pub no_dependency_layer: bool,
+    pub(crate) no_dependency_layer: bool,
     /// Skip the first CloudFormation deploy when the template has not changed (default).
     #[arg(long, overrides_with = "no_skip_deploy_sync")]
-    pub skip_deploy_sync: bool,
+    pub(crate) skip_deploy_sync: bool,
     /// Always run the first CloudFormation deploy.
     #[arg(long, overrides_with = "skip_deploy_sync")]
-    pub no_skip_deploy_sync: bool,
+    pub(crate) no_skip_deploy_sync: bool,
     /// Deploy with CloudFormation Express mode.
     #[arg(long, overrides_with = "no_express")]
-    pub express: bool,
+    pub(crate) express: bool,
     /// Deploy without Express mode (the default).
     #[arg(long, overrides_with = "express")]
-    pub no_express: bool,
+    pub(crate) no_express: bool,
     /// Ignore changes matching `ResourceId=path-fragment` in watch mode (repeatable).
     #[arg(long, action = clap::ArgAction::Append, value_parser = parse_key_value)]
-    pub watch_exclude: Vec<String>,
+    pub(crate) watch_exclude: Vec<String>,
     /// S3 bucket for artifacts [default: the bucket of the managed stack aws-sam-cli-managed-default].
     #[arg(long)]
-    pub s3_bucket: Option<String>,
+    pub(crate) s3_bucket: Option<String>,
     /// Key prefix for uploaded artifacts.
     #[arg(long)]
-    pub s3_prefix: Option<String>,
+    pub(crate) s3_prefix: Option<String>,
     /// KMS key for server-side encryption of uploads (AES256 without it).
     #[arg(long)]
-    pub kms_key_id: Option<String>,
+    pub(crate) kms_key_id: Option<String>,
     /// IAM role CloudFormation assumes for the deploy.
     #[arg(long)]
-    pub role_arn: Option<String>,
+    pub(crate) role_arn: Option<String>,
     /// Capabilities granted to CloudFormation.
     #[arg(long, num_args = 1.., action = clap::ArgAction::Append, default_values = ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])]
-    pub capabilities: Vec<String>,
+    pub(crate) capabilities: Vec<String>,
     /// SNS topics for stack events.
     #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
-    pub notification_arns: Vec<String>,
+    pub(crate) notification_arns: Vec<String>,
     /// Stack tags: `key=value ...`.
     #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// S3 object metadata for uploads: `k=v,k2=v2` or a JSON object.
     #[arg(long)]
-    pub metadata: Option<String>,
+    pub(crate) metadata: Option<String>,
     #[command(flatten)]
-    pub container: ContainerArgs,
+    pub(crate) container: ContainerArgs,
     /// ECR repository for every image function (image functions need Docker).
     #[arg(long, conflicts_with = "image_repositories")]
-    pub image_repository: Option<String>,
+    pub(crate) image_repository: Option<String>,
     /// ECR repository for one image function: `FuncId=uri` (repeatable).
     #[arg(long, action = clap::ArgAction::Append, value_parser = parse_key_value)]
-    pub image_repositories: Vec<String>,
+    pub(crate) image_repositories: Vec<String>,
 }
 
 /// `accel logs` flags (spec §4.1).
 #[derive(Debug, Clone, Args)]
-pub struct LogsArgs {
+pub(crate) struct LogsArgs {
     /// Resource whose logs to show: `LogicalId` or `Child/LogicalId` (repeatable) [default: every resource].
     #[arg(short = 'n', long, action = clap::ArgAction::Append)]
-    pub name: Vec<String>,
+    pub(crate) name: Vec<String>,
     /// Deployed stack to read resources from.
     #[arg(long)]
-    pub stack_name: Option<String>,
+    pub(crate) stack_name: Option<String>,
     /// CloudWatch Logs filter pattern.
     #[arg(long)]
-    pub filter: Option<String>,
+    pub(crate) filter: Option<String>,
     /// Follow new events as they arrive.
     #[arg(short = 't', long)]
-    pub tail: bool,
+    pub(crate) tail: bool,
     /// Also show X-Ray traces.
     #[arg(short = 'i', long)]
-    pub include_traces: bool,
+    pub(crate) include_traces: bool,
     /// Extra CloudWatch log group to read (repeatable).
     #[arg(long, action = clap::ArgAction::Append)]
-    pub cw_log_group: Vec<String>,
+    pub(crate) cw_log_group: Vec<String>,
     /// Start of the time window: "10m ago", "yesterday", ISO-8601 …
     #[arg(short = 's', long, default_value = "10m ago")]
-    pub start_time: String,
+    pub(crate) start_time: String,
     /// End of the time window [default: now].
     #[arg(short = 'e', long)]
-    pub end_time: Option<String>,
+    pub(crate) end_time: Option<String>,
     /// Output format.
     #[arg(long, value_enum, ignore_case = true, default_value = "text")]
-    pub output: LogsOutput,
+    pub(crate) output: LogsOutput,
 }
 
 /// Mount mode of the source in build containers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "UPPER")]
-pub enum MountMode {
+pub(crate) enum MountMode {
     /// Read-only.
     Read,
     /// Read-write.
@@ -323,39 +298,37 @@ pub enum MountMode {
 
 /// Output format of `accel logs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogsOutput {
+pub(crate) enum LogsOutput {
     /// `<stream> <timestamp> <message>` lines.
     Text,
     /// One JSON object per event.
     Json,
 }
 
-/// Reduces a `--flag/--no-flag` pair to the value given, if any.
-pub fn flag_pair(yes: bool, no: bool) -> Option<bool> {
-    match (yes, no) {
-        (true, _) => Some(true),
-        (_, true) => Some(false),
-        _ => None,
-    }
+/// A flag value clap rejects, with sam's message.
+#[derive(Debug, thiserror::Error)]
+enum FlagValueError {
+    /// Not a region name.
+    #[error("Provided region: {0} doesn't match a supported format")]
+    Region(String),
+    /// Not `Key=Value`.
+    #[error("Argument must be a key, value pair in the format Key=Value.")]
+    KeyValue,
 }
 
 /// botocore accepts a region that is a valid host label.
-fn parse_region(value: &str) -> Result<String, String> {
+fn parse_region(value: &str) -> Result<String, FlagValueError> {
     let ok = !value.is_empty()
         && value.len() <= 63
         && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !value.starts_with('-')
         && !value.ends_with('-');
-    if ok { Ok(value.to_string()) } else { Err(format!("Provided region: {value} doesn't match a supported format")) }
+    if ok { Ok(value.to_string()) } else { Err(FlagValueError::Region(value.to_string())) }
 }
 
 /// `Key=Value` with exactly one `=`, as sam demands of --watch-exclude.
-fn parse_key_value(value: &str) -> Result<String, String> {
-    if value.matches('=').count() == 1 {
-        Ok(value.to_string())
-    } else {
-        Err("Argument must be a key, value pair in the format Key=Value.".to_string())
-    }
+fn parse_key_value(value: &str) -> Result<String, FlagValueError> {
+    if value.matches('=').count() == 1 { Ok(value.to_string()) } else { Err(FlagValueError::KeyValue) }
 }
 
 #[cfg(test)]

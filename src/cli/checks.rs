@@ -7,7 +7,7 @@ use super::args::{self, Cli, Command};
 
 /// Usage errors that sam reports with exit code 2, checked once samconfig
 /// values are in.
-pub fn check_usage(cli: &Cli) -> Result<(), clap::Error> {
+pub(crate) fn check_usage(cli: &Cli) -> Result<(), clap::Error> {
     let usage = |command: &str, message: String| {
         let mut root = Cli::command();
         let sub = root.find_subcommand_mut(command).cloned().unwrap_or_default();
@@ -79,7 +79,7 @@ pub fn check_usage(cli: &Cli) -> Result<(), clap::Error> {
 
 /// Flags accel accepts for compatibility but whose feature it does not
 /// provide (Docker, hooks): the one-line reason, naming the missing piece.
-pub fn unsupported_feature(cli: &Cli) -> Option<String> {
+pub(crate) fn unsupported_feature(cli: &Cli) -> Option<String> {
     let docker = |flag: &str| {
         Some(format!(
             "{flag} needs Docker, which accel does not use: it builds and syncs Zip packages on the host. Run without {flag}, or use `sam` for container builds and image functions."

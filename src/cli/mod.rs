@@ -2,10 +2,10 @@
 //! ([`samconfig`]) and the parse that combines them with sam's precedence:
 //! command line > environment variable > samconfig > built-in default.
 
-pub mod args;
+pub(crate) mod args;
 mod checks;
-pub mod samconfig;
-pub mod values;
+pub(crate) mod samconfig;
+pub(crate) mod values;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -13,22 +13,13 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-pub use args::{BuildArgs, Cli, Command, GlobalArgs, LogsArgs, SyncArgs, TemplateArgs};
-pub use checks::{check_usage, unsupported_feature};
+pub(crate) use args::{BuildArgs, Cli, Command, GlobalArgs, LogsArgs, SyncArgs, TemplateArgs};
+pub(crate) use checks::{check_usage, unsupported_feature};
 use samconfig::{OptionKind, SamConfig, SamConfigError};
-
-/// The parsed command line with the samconfig values that filled it in.
-#[derive(Debug)]
-pub struct Invocation {
-    /// Flags after samconfig values were applied.
-    pub cli: Cli,
-    /// The samconfig parameters that were read (empty when there is no file).
-    pub config: SamConfig,
-}
 
 /// Errors of the parse itself; clap's own errors carry their exit code.
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// Usage error, `--help` or `--version`: clap prints and picks the exit code.
     #[error(transparent)]
     Clap(#[from] clap::Error),
@@ -39,7 +30,7 @@ pub enum CliError {
 
 /// Parses `argv` (program name first), applying the samconfig file found next
 /// to the template.
-pub fn parse<I, T>(argv: I, cwd: &Path) -> Result<Invocation, CliError>
+pub(crate) fn parse<I, T>(argv: I, cwd: &Path) -> Result<Cli, CliError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
@@ -75,11 +66,11 @@ where
         let path = config.path.clone().unwrap_or(path);
         samconfig::save(&path, &env, &command, &params)?;
     }
-    Ok(Invocation { cli, config })
+    Ok(cli)
 }
 
 /// The folder whose samconfig applies: the template's, else the cwd.
-pub fn project_dir(cwd: &Path, template: Option<&Path>) -> PathBuf {
+pub(crate) fn project_dir(cwd: &Path, template: Option<&Path>) -> PathBuf {
     template.map(|t| cwd.join(t)).and_then(|t| t.parent().map(Path::to_path_buf)).unwrap_or_else(|| cwd.to_path_buf())
 }
 
@@ -165,7 +156,7 @@ fn string_arg(matches: &ArgMatches, id: &str) -> Option<String> {
 }
 
 /// Rewrites `-bi`, `-cd`, `-ef`, `-mw` (also `-bi=x`) to their long forms.
-pub fn rewrite_two_letter_shorts(argv: Vec<OsString>) -> Vec<OsString> {
+pub(crate) fn rewrite_two_letter_shorts(argv: Vec<OsString>) -> Vec<OsString> {
     let mut after_terminator = false;
     argv.into_iter()
         .map(|arg| {
@@ -243,21 +234,21 @@ mod tests {
         )
         .unwrap();
         let inv = parse(os(&["accel", "sync", "--no-watch"]), dir.path()).unwrap();
-        let Command::Sync(sync) = inv.cli.command else { panic!("sync expected") };
+        let Command::Sync(sync) = inv.command else { panic!("sync expected") };
         assert_eq!(sync.stack_name, "from-config");
         assert!(!sync.watch && sync.no_watch, "--no-watch on the command line beats watch = true");
         assert_eq!(sync.s3_prefix.as_deref(), Some("p"));
         assert_eq!(sync.capabilities, ["CAPABILITY_IAM"]);
 
         let inv = parse(os(&["accel", "sync", "--stack-name", "cli"]), dir.path()).unwrap();
-        let Command::Sync(sync) = inv.cli.command else { panic!("sync expected") };
+        let Command::Sync(sync) = inv.command else { panic!("sync expected") };
         assert_eq!(sync.stack_name, "cli");
 
         let inv = parse(os(&["accel", "build", "--no-cached"]), dir.path()).unwrap();
-        let Command::Build(build) = inv.cli.command else { panic!("build expected") };
+        let Command::Build(build) = inv.command else { panic!("build expected") };
         assert!(!build.cached);
         let inv = parse(os(&["accel", "build"]), dir.path()).unwrap();
-        let Command::Build(build) = inv.cli.command else { panic!("build expected") };
+        let Command::Build(build) = inv.command else { panic!("build expected") };
         assert!(build.cached);
     }
 
@@ -294,7 +285,7 @@ mod tests {
         assert!(!config.parameters.contains_key("save_params"));
         // The saved file then drives a run with no flags.
         let inv = parse(os(&["accel", "sync"]), dir.path()).unwrap();
-        let Command::Sync(sync) = inv.cli.command else { panic!("sync expected") };
+        let Command::Sync(sync) = inv.command else { panic!("sync expected") };
         assert_eq!((sync.stack_name.as_str(), sync.no_dependency_layer), ("blog", true));
     }
 
@@ -307,8 +298,8 @@ mod tests {
         )
         .unwrap();
         let inv = parse(os(&["accel", "logs", "--config-env", "prod"]), dir.path()).unwrap();
-        assert_eq!(inv.cli.global.region.as_deref(), Some("eu-west-1"));
-        let Command::Logs(logs) = inv.cli.command else { panic!("logs expected") };
+        assert_eq!(inv.global.region.as_deref(), Some("eu-west-1"));
+        let Command::Logs(logs) = inv.command else { panic!("logs expected") };
         assert_eq!(logs.stack_name.as_deref(), Some("prod-stack"));
     }
 
@@ -322,7 +313,7 @@ mod tests {
         )
         .unwrap();
         let inv = parse(os(&["accel", "build", "-t", "app/template.yaml"]), dir.path()).unwrap();
-        let Command::Build(build) = inv.cli.command else { panic!("build expected") };
+        let Command::Build(build) = inv.command else { panic!("build expected") };
         assert_eq!(build.exclude, ["A", "B"]);
     }
 }

@@ -11,11 +11,11 @@ use serde_json::{Map, Value};
 
 /// The default config file name; when it is not overridden the `.yaml` and
 /// `.yml` variants are looked up too.
-pub const DEFAULT_CONFIG_FILE: &str = "samconfig.toml";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "samconfig.toml";
 
 /// What can go wrong reading a samconfig file.
 #[derive(Debug, thiserror::Error)]
-pub enum SamConfigError {
+pub(crate) enum SamConfigError {
     /// A non-default `--config-file` that is not there.
     #[error("Config file {0} does not exist or could not be read!")]
     Missing(PathBuf),
@@ -36,16 +36,16 @@ pub enum SamConfigError {
 /// The parameters of one command in one environment, global ones merged under
 /// the command's own.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct SamConfig {
+pub(crate) struct SamConfig {
     /// The file the values came from, if any.
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// Key (sam's option name, e.g. `stack_name`) to value.
-    pub parameters: Map<String, Value>,
+    pub(crate) parameters: Map<String, Value>,
 }
 
 /// Finds the config file for a project folder. Returns `Ok(None)` when the
 /// default file does not exist.
-pub fn locate(dir: &Path, config_file: &str) -> Result<Option<PathBuf>, SamConfigError> {
+pub(crate) fn locate(dir: &Path, config_file: &str) -> Result<Option<PathBuf>, SamConfigError> {
     if config_file != DEFAULT_CONFIG_FILE {
         let path = dir.join(config_file);
         return if path.is_file() { Ok(Some(path)) } else { Err(SamConfigError::Missing(path)) };
@@ -62,7 +62,7 @@ pub fn locate(dir: &Path, config_file: &str) -> Result<Option<PathBuf>, SamConfi
 }
 
 /// Reads the parameters of `command` in `env` from `path`.
-pub fn load(path: &Path, env: &str, command: &str) -> Result<SamConfig, SamConfigError> {
+pub(crate) fn load(path: &Path, env: &str, command: &str) -> Result<SamConfig, SamConfigError> {
     let text = std::fs::read_to_string(path).map_err(|_| SamConfigError::Missing(path.to_path_buf()))?;
     let doc = parse_document(path, &text)?;
     let Value::Object(doc) = doc else {
@@ -87,7 +87,7 @@ pub fn load(path: &Path, env: &str, command: &str) -> Result<SamConfig, SamConfi
 /// Writes `params` into `[<env>.<command>.parameters]` of `path` (creating
 /// it), the region into `[<env>.global.parameters]`, and `version = 0.1` when
 /// missing. TOML keeps its comments and layout; the write is atomic.
-pub fn save(path: &Path, env: &str, command: &str, params: &Map<String, Value>) -> Result<(), SamConfigError> {
+pub(crate) fn save(path: &Path, env: &str, command: &str, params: &Map<String, Value>) -> Result<(), SamConfigError> {
     let fail = |message: String| SamConfigError::Save { path: path.to_path_buf(), message };
     let existing = std::fs::read_to_string(path).unwrap_or_default();
     let command = command.replace([' ', '-'], "_");
@@ -169,7 +169,7 @@ fn parse_document(path: &Path, text: &str) -> Result<Value, SamConfigError> {
 
 /// How an option takes values, as far as config injection cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptionKind {
+pub(crate) enum OptionKind {
     /// A boolean switch; `negation` is its `--no-` twin, if any.
     Switch,
     /// One value.
@@ -180,7 +180,7 @@ pub enum OptionKind {
 
 /// Renders a config value as command-line tokens for the option `long`.
 /// `negation` is the long name of the option's `--no-` twin.
-pub fn tokens_for(long: &str, kind: OptionKind, negation: Option<&str>, value: &Value) -> Vec<OsString> {
+pub(crate) fn tokens_for(long: &str, kind: OptionKind, negation: Option<&str>, value: &Value) -> Vec<OsString> {
     let flag = |name: &str| OsString::from(format!("--{name}"));
     let with_value = |v: &str| OsString::from(format!("--{long}={v}"));
     match kind {

@@ -2,15 +2,31 @@
 
 use std::collections::HashMap;
 
+/// A `--tags` or `--metadata` value that does not parse.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ValueError {
+    /// Unbalanced quotes.
+    #[error("Invalid --tags value: {0}")]
+    Tags(String),
+    /// A tag without `=`.
+    #[error("Invalid --tags value: {0} (expected key=value)")]
+    TagPair(String),
+    /// Metadata JSON that does not parse.
+    #[error("Invalid --metadata JSON: {0}")]
+    MetadataJson(serde_json::Error),
+    /// A metadata pair without `=`.
+    #[error("Invalid --metadata value: {0} (expected key=value)")]
+    MetadataPair(String),
+}
+
 /// `--tags k=v k2="v 2"` (also several pairs in one value, as samconfig
 /// writes them) as ordered pairs.
-pub fn tags(values: &[String]) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn tags(values: &[String]) -> Result<Vec<(String, String)>, ValueError> {
     let mut out = Vec::new();
     for value in values {
-        let words = shell_words::split(value).map_err(|_| format!("Invalid --tags value: {value}"))?;
+        let words = shell_words::split(value).map_err(|_| ValueError::Tags(value.clone()))?;
         for word in words {
-            let (key, val) =
-                word.split_once('=').ok_or_else(|| format!("Invalid --tags value: {word} (expected key=value)"))?;
+            let (key, val) = word.split_once('=').ok_or_else(|| ValueError::TagPair(word.clone()))?;
             out.push((key.to_string(), val.to_string()));
         }
     }
@@ -18,11 +34,11 @@ pub fn tags(values: &[String]) -> Result<Vec<(String, String)>, String> {
 }
 
 /// `--metadata k=v,k2=v2` or a JSON object of strings.
-pub fn metadata(value: Option<&str>) -> Result<HashMap<String, String>, String> {
+pub(crate) fn metadata(value: Option<&str>) -> Result<HashMap<String, String>, ValueError> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(HashMap::new()) };
     if value.starts_with('{') {
         let map: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(value).map_err(|e| format!("Invalid --metadata JSON: {e}"))?;
+            serde_json::from_str(value).map_err(ValueError::MetadataJson)?;
         return Ok(map
             .into_iter()
             .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
@@ -33,7 +49,7 @@ pub fn metadata(value: Option<&str>) -> Result<HashMap<String, String>, String> 
         .map(|pair| {
             pair.split_once('=')
                 .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| format!("Invalid --metadata value: {pair} (expected key=value)"))
+                .ok_or_else(|| ValueError::MetadataPair(pair.to_string()))
         })
         .collect()
 }

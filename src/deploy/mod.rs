@@ -6,20 +6,32 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
-    Capability, DeploymentConfig, DeploymentConfigMode, OnFailure, Parameter, StackEvent, StackStatus, Tag,
+    Capability, DeploymentConfig, DeploymentConfigMode, OnFailure, Parameter, StackEvent, Tag,
 };
 
-use crate::aws::call_error;
+use crate::aws::cloudformation::describe;
+use crate::aws::error::{CallError, CallResult};
+use crate::printer::Printer;
 
 /// The stack sam creates for its artifact bucket; accel finds and makes the same one.
-pub const MANAGED_STACK: &str = "aws-sam-cli-managed-default";
+pub(crate) const MANAGED_STACK: &str = "aws-sam-cli-managed-default";
 
 /// Why a deploy failed.
 #[derive(Debug, thiserror::Error)]
-pub enum DeployError {
+pub(crate) enum DeployError {
     /// A CloudFormation call failed.
-    #[error("{0}")]
-    Call(String),
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// CloudFormation refused the stack operation.
+    #[error("Failed to {verb} the stack: {stack}, {source}")]
+    Rejected {
+        /// `create` or `update`.
+        verb: &'static str,
+        /// Stack name.
+        stack: String,
+        /// CloudFormation's answer.
+        source: CallError,
+    },
     /// The managed stack exists but is not sam's.
     #[error(
         "Stack {MANAGED_STACK} exists but lacks the ManagedStackSource=AwsSamCli tag or the SourceBucket output. Failing as the stack was likely not created by the AWS SAM CLI"
@@ -92,18 +104,21 @@ fn managed_template() -> String {
     .to_string()
 }
 
-/// The bucket of the managed stack, creating the stack if it is missing.
-pub async fn managed_bucket(cfn: &Client, say: &(dyn Fn(&str) + Sync)) -> Result<String, DeployError> {
-    if let Some(stack) = describe(cfn, MANAGED_STACK).await? {
-        let tagged =
-            stack.tags().iter().any(|t| t.key() == Some("ManagedStackSource") && t.value() == Some("AwsSamCli"));
-        let bucket = stack.outputs().iter().find(|o| o.output_key() == Some("SourceBucket"));
-        return match (tagged, bucket.and_then(|o| o.output_value())) {
-            (true, Some(bucket)) => Ok(bucket.to_string()),
-            _ => Err(DeployError::NotManaged),
-        };
+/// The bucket of the managed stack, or `None` when sam's managed stack
+/// does not exist yet.
+pub(crate) async fn find_managed_bucket(cfn: &Client) -> Result<Option<String>, DeployError> {
+    let Some(stack) = describe(cfn, MANAGED_STACK).await? else { return Ok(None) };
+    let tagged = stack.tags().iter().any(|t| t.key() == Some("ManagedStackSource") && t.value() == Some("AwsSamCli"));
+    let bucket = stack.outputs().iter().find(|o| o.output_key() == Some("SourceBucket"));
+    match (tagged, bucket.and_then(|o| o.output_value())) {
+        (true, Some(bucket)) => Ok(Some(bucket.to_string())),
+        _ => Err(DeployError::NotManaged),
     }
-    say("\tCreating the required resources...");
+}
+
+/// Creates sam's managed stack and returns its bucket.
+pub(crate) async fn create_managed_bucket(cfn: &Client, printer: &Printer) -> Result<String, DeployError> {
+    printer.note("\tCreating the required resources...");
     let created = cfn
         .create_stack()
         .stack_name(MANAGED_STACK)
@@ -111,32 +126,18 @@ pub async fn managed_bucket(cfn: &Client, say: &(dyn Fn(&str) + Sync)) -> Result
         .capabilities(Capability::CapabilityIam)
         .tags(Tag::builder().key("ManagedStackSource").value("AwsSamCli").build())
         .send()
-        .await;
-    match created.map_err(|e| call_error("CreateStack", &e)) {
+        .await
+        .call("CreateStack");
+    match created {
         Ok(_) => {}
         // Another run (sam's or ours) created it meanwhile: use theirs.
-        Err(message) if message.contains("AlreadyExists") => {}
-        Err(message) => return Err(DeployError::Call(message)),
+        Err(e) if e.is_already_exists() => {}
+        Err(e) => return Err(e.into()),
     }
     let stack = wait_for_stack(cfn, MANAGED_STACK, "create").await?;
-    say("\tSuccessfully created!");
+    printer.note("\tSuccessfully created!");
     let bucket = stack.outputs().iter().find(|o| o.output_key() == Some("SourceBucket"));
     bucket.and_then(|o| o.output_value()).map(str::to_string).ok_or(DeployError::NotManaged)
-}
-
-/// The deployed stack, or `None` when it does not exist (or only holds a
-/// change set under review, which sam treats the same way).
-pub async fn describe(
-    cfn: &Client,
-    stack_name: &str,
-) -> Result<Option<aws_sdk_cloudformation::types::Stack>, DeployError> {
-    match cfn.describe_stacks().stack_name(stack_name).send().await {
-        Ok(out) => {
-            Ok(out.stacks().first().filter(|s| s.stack_status() != Some(&StackStatus::ReviewInProgress)).cloned())
-        }
-        Err(e) if call_error("DescribeStacks", &e).contains("does not exist") => Ok(None),
-        Err(e) => Err(DeployError::Call(call_error("DescribeStacks", &e))),
-    }
 }
 
 /// Polls until the stack leaves its `*_IN_PROGRESS` state.
@@ -168,28 +169,28 @@ async fn wait_for_stack(
 
 /// A stack deploy.
 #[derive(Debug, Clone, Default)]
-pub struct DeployRequest {
+pub(crate) struct DeployRequest {
     /// Stack name.
-    pub stack_name: String,
+    pub(crate) stack_name: String,
     /// Path-style URL of the packaged template.
-    pub template_url: String,
+    pub(crate) template_url: String,
     /// Every template parameter: its override, or `None` to keep the deployed value.
-    pub parameters: Vec<(String, Option<String>)>,
+    pub(crate) parameters: Vec<(String, Option<String>)>,
     /// `--capabilities`.
-    pub capabilities: Vec<String>,
+    pub(crate) capabilities: Vec<String>,
     /// `--tags`.
-    pub tags: Vec<(String, String)>,
+    pub(crate) tags: Vec<(String, String)>,
     /// `--role-arn`.
-    pub role_arn: Option<String>,
+    pub(crate) role_arn: Option<String>,
     /// `--notification-arns`.
-    pub notification_arns: Vec<String>,
+    pub(crate) notification_arns: Vec<String>,
     /// `--express`.
-    pub express: bool,
+    pub(crate) express: bool,
 }
 
 /// How a deploy ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Deployed {
+pub(crate) enum Deployed {
     /// The stack was created.
     Created,
     /// The stack was updated.
@@ -200,21 +201,21 @@ pub enum Deployed {
 
 /// One stack output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StackOutput {
+pub(crate) struct StackOutput {
     /// Output key.
-    pub key: String,
+    pub(crate) key: String,
     /// Description, if any.
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Value.
-    pub value: String,
+    pub(crate) value: String,
 }
 
-/// Creates or updates the stack, printing each new stack event through
-/// `event` as it happens. Returns how it ended and the stack's outputs.
-pub async fn deploy(
+/// Creates or updates the stack, printing each new stack event as it
+/// happens. Returns how it ended and the stack's outputs.
+pub(crate) async fn deploy(
     cfn: &Client,
     request: &DeployRequest,
-    event: &(dyn Fn(&str) + Sync),
+    printer: &Printer,
 ) -> Result<(Deployed, Vec<StackOutput>), DeployError> {
     let existing = describe(cfn, &request.stack_name).await?;
     let deployed_params: Vec<String> = existing
@@ -263,26 +264,24 @@ pub async fn deploy(
             Some(config) => call.deployment_config(config),
             None => call.disable_rollback(false),
         };
-        call.send().await.map(|_| ()).map_err(|e| call_error("UpdateStack", &e))
+        call.send().await.map(|_| ()).call("UpdateStack")
     } else {
         let call = settings!(cfn.create_stack());
         let call = match express {
             Some(config) => call.deployment_config(config),
             None => call.on_failure(OnFailure::Rollback),
         };
-        call.send().await.map(|_| ()).map_err(|e| call_error("CreateStack", &e))
+        call.send().await.map(|_| ()).call("CreateStack")
     };
     match sent {
         Ok(()) => {}
-        Err(message) if message.contains("No updates are to be performed") => {
+        Err(e) if e.is_no_updates() => {
             let outputs = existing.as_ref().map(outputs_of).unwrap_or_default();
             return Ok((Deployed::NoChanges, outputs));
         }
-        Err(message) => {
-            return Err(DeployError::Call(format!("Failed to {verb} the stack: {}, {message}", request.stack_name)));
-        }
+        Err(source) => return Err(DeployError::Rejected { verb, stack: request.stack_name.clone(), source }),
     }
-    let failures = stream_events(cfn, &request.stack_name, marker.as_deref(), event).await?;
+    let failures = stream_events(cfn, &request.stack_name, marker.as_deref(), printer).await?;
     let stack = match wait_for_stack(cfn, &request.stack_name, verb).await {
         Ok(stack) => stack,
         Err(DeployError::Failed { verb, stack, status, .. }) => {
@@ -307,12 +306,7 @@ fn outputs_of(stack: &aws_sdk_cloudformation::types::Stack) -> Vec<StackOutput> 
 }
 
 async fn latest_event_id(cfn: &Client, stack_name: &str) -> Result<Option<String>, DeployError> {
-    let out = cfn
-        .describe_stack_events()
-        .stack_name(stack_name)
-        .send()
-        .await
-        .map_err(|e| DeployError::Call(call_error("DescribeStackEvents", &e)))?;
+    let out = cfn.describe_stack_events().stack_name(stack_name).send().await.call("DescribeStackEvents")?;
     Ok(out.stack_events().first().and_then(|e| e.event_id()).map(str::to_string))
 }
 
@@ -325,18 +319,18 @@ async fn stream_events(
     cfn: &Client,
     stack_name: &str,
     marker: Option<&str>,
-    event: &(dyn Fn(&str) + Sync),
+    printer: &Printer,
 ) -> Result<Vec<String>, DeployError> {
     let mut seen = std::collections::HashSet::new();
     let mut failures = Vec::new();
     let mut delay = Duration::from_millis(100);
     let started = std::time::Instant::now();
-    event(EVENTS_HEADER);
+    printer.out(EVENTS_HEADER);
     loop {
         let mut fresh: Vec<StackEvent> = Vec::new();
         let mut pages = cfn.describe_stack_events().stack_name(stack_name).into_paginator().send();
         'pages: while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| DeployError::Call(call_error("DescribeStackEvents", &e)))?;
+            let page = page.call("DescribeStackEvents")?;
             for e in page.stack_events() {
                 if e.event_id() == marker || e.event_id().is_none() {
                     break 'pages;
@@ -353,7 +347,7 @@ async fn stream_events(
             let reason = e.resource_status_reason().unwrap_or("-");
             let logical = e.logical_resource_id().unwrap_or_default();
             let kind = e.resource_type().unwrap_or_default();
-            event(&format!("{status:<31} {kind:<42} {logical:<40} {reason}"));
+            printer.out(format_args!("{status:<31} {kind:<42} {logical:<40} {reason}"));
             if status.ends_with("FAILED") {
                 failures.push(format!("{logical} ({kind}): {reason}"));
             }

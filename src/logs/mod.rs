@@ -10,18 +10,12 @@ use std::time::Duration;
 use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
 use serde_json::{Value, json};
 
-use crate::aws::{Aws, call_error};
-use crate::sync::SyncError;
-use crate::sync::flows;
+use crate::aws::cloudformation::{self, DeployedResource};
+use crate::aws::error::{CallError, CallResult};
+use crate::aws::{Aws, apigateway, lambda, sfn};
+use crate::printer::Printer;
+use crate::template::kind::ResourceKind;
 use crate::time;
-
-/// Resource types that have logs.
-const LOGGED_TYPES: &[&str] = &[
-    "AWS::Lambda::Function",
-    "AWS::ApiGateway::RestApi",
-    "AWS::ApiGatewayV2::Api",
-    "AWS::StepFunctions::StateMachine",
-];
 
 /// Tail polls each group this often while it is quiet.
 const POLL: Duration = Duration::from_millis(1000);
@@ -32,7 +26,7 @@ const LATE_WINDOW_MS: i64 = 10_000;
 
 /// Why logs could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum LogsError {
+pub(crate) enum LogsError {
     /// A `--name` that is not in the stack.
     #[error("Resource name ({name}) does not exist. Available resource names: {available}")]
     UnknownName {
@@ -44,51 +38,77 @@ pub enum LogsError {
     /// Nothing to read.
     #[error("No valid resources find to pull information")]
     NoSources,
-    /// Reading the stack failed.
+    /// The stack does not exist.
+    #[error("Invalid --stack-name parameter. Stack with id '{0}' does not exist")]
+    NoStack(String),
+    /// A call failed.
     #[error(transparent)]
-    Stack(#[from] SyncError),
-    /// A logs or X-Ray call failed.
-    #[error("{0}")]
-    Call(String),
+    Call(#[from] CallError),
+    /// A fetch task panicked or was cancelled.
+    #[error("a log fetch task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Why a resource of the stack has no logs to read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NoLogs {
+    /// Asking where its logs go failed.
+    #[error("{resource}: {source}")]
+    Call {
+        /// The resource.
+        resource: String,
+        /// The failed call.
+        source: CallError,
+    },
+    /// An HTTP API without access logs.
+    #[error("Access logging is disabled for HTTP API ID ({0})")]
+    HttpApiAccessLogsOff(String),
+    /// A state machine without logging.
+    #[error("Logging is not configured for StepFunctions ({0})")]
+    StateMachineLoggingOff(String),
 }
 
 /// What to read.
 #[derive(Debug, Clone, Default)]
-pub struct LogsRequest {
+pub(crate) struct LogsRequest {
     /// `--stack-name`.
-    pub stack_name: Option<String>,
+    pub(crate) stack_name: Option<String>,
     /// `--name`: full paths (`Child/Logical`).
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     /// `--cw-log-group`.
-    pub log_groups: Vec<String>,
+    pub(crate) log_groups: Vec<String>,
     /// `--filter`.
-    pub filter: Option<String>,
+    pub(crate) filter: Option<String>,
     /// Window start, epoch ms.
-    pub start_ms: i64,
+    pub(crate) start_ms: i64,
     /// Window end, epoch ms (`None`: now).
-    pub end_ms: Option<i64>,
+    pub(crate) end_ms: Option<i64>,
 }
 
 /// A log group and the resource it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
+pub(crate) struct Source {
     /// The resource's full path, or the group name for `--cw-log-group`.
-    pub resource: String,
+    pub(crate) resource: String,
     /// The log group.
-    pub group: String,
+    pub(crate) group: String,
 }
 
 /// Finds the log groups to read. Resources without logging come back as notes.
-pub async fn sources(aws: &Aws, request: &LogsRequest) -> Result<(Vec<Source>, Vec<String>), LogsError> {
+pub(crate) async fn sources(aws: &Aws, request: &LogsRequest) -> Result<(Vec<Source>, Vec<NoLogs>), LogsError> {
     let mut found: Vec<Source> =
         request.log_groups.iter().map(|g| Source { resource: g.clone(), group: g.clone() }).collect();
     let mut notes = Vec::new();
     // `--cw-log-group` without `--name` reads only those groups (as sam).
     let from_stack = !request.names.is_empty() || request.log_groups.is_empty();
     if let (Some(stack), true) = (&request.stack_name, from_stack) {
-        let deployed = flows::deployed_resources(&aws.cloudformation(), stack).await?;
-        let mut logged: Vec<(&String, &flows::DeployedResource)> =
-            deployed.iter().filter(|(_, d)| LOGGED_TYPES.contains(&d.resource_type.as_str())).collect();
+        let deployed = cloudformation::deployed_stack(&aws.cloudformation(), stack)
+            .await?
+            .ok_or_else(|| LogsError::NoStack(stack.clone()))?;
+        let mut logged: Vec<(&String, &DeployedResource)> = deployed
+            .iter()
+            .filter(|(_, d)| ResourceKind::of(&d.resource_type).is_some_and(ResourceKind::has_logs))
+            .collect();
         logged.sort_by(|a, b| a.0.cmp(b.0));
         for name in &request.names {
             if !logged.iter().any(|(path, _)| *path == name) {
@@ -103,7 +123,7 @@ pub async fn sources(aws: &Aws, request: &LogsRequest) -> Result<(Vec<Source>, V
             tasks.spawn(async move { groups_of(&aws, &path, &resource).await });
         }
         while let Some(joined) = tasks.join_next().await {
-            match joined.map_err(|e| LogsError::Call(e.to_string()))? {
+            match joined? {
                 Ok(sources) => found.extend(sources),
                 Err(note) => notes.push(note),
             }
@@ -117,50 +137,37 @@ pub async fn sources(aws: &Aws, request: &LogsRequest) -> Result<(Vec<Source>, V
     Ok((found, notes))
 }
 
-/// The log groups of one deployed resource; `Err` is a note to show.
-async fn groups_of(aws: &Aws, path: &str, resource: &flows::DeployedResource) -> Result<Vec<Source>, String> {
+/// The log groups of one deployed resource; `Err` says why it has none.
+async fn groups_of(aws: &Aws, path: &str, resource: &DeployedResource) -> Result<Vec<Source>, NoLogs> {
     let source = |group: String| Source { resource: path.to_string(), group };
+    let failed = |source: CallError| NoLogs::Call { resource: path.to_string(), source };
     let id = &resource.physical_id;
-    match resource.resource_type.as_str() {
-        "AWS::Lambda::Function" => {
-            let config = aws.lambda().get_function_configuration().function_name(id).send().await.ok();
-            let custom = config.as_ref().and_then(|c| c.logging_config()).and_then(|l| l.log_group());
-            Ok(vec![source(custom.map_or_else(|| format!("/aws/lambda/{id}"), str::to_string))])
+    match ResourceKind::of(&resource.resource_type) {
+        Some(ResourceKind::LambdaFunction) => {
+            // Without the configuration, Lambda's default group is still a good guess.
+            let custom = lambda::custom_log_group(&aws.lambda(), id).await.ok().flatten();
+            Ok(vec![source(custom.unwrap_or_else(|| format!("/aws/lambda/{id}")))])
         }
         // Execution logs of every stage the API has (sam assumes `Prod`).
-        "AWS::ApiGateway::RestApi" => {
-            let stages = aws.apigateway().get_stages().rest_api_id(id).send().await;
-            let stages = stages.map_err(|e| format!("{path}: {}", call_error("GetStages", &e)))?;
-            let names = stages.item().iter().filter_map(|s| s.stage_name());
-            Ok(names.map(|stage| source(format!("API-Gateway-Execution-Logs_{id}/{stage}"))).collect())
+        Some(ResourceKind::RestApi) => {
+            let stages = apigateway::rest_api_stages(&aws.apigateway(), id).await.map_err(failed)?;
+            Ok(stages.iter().map(|stage| source(format!("API-Gateway-Execution-Logs_{id}/{stage}"))).collect())
         }
-        "AWS::ApiGatewayV2::Api" => {
-            let stages = aws.apigatewayv2().get_stages().api_id(id).send().await;
-            let stages = stages.map_err(|e| format!("{path}: {}", call_error("GetStages", &e)))?;
-            let groups: Vec<Source> = stages
-                .items()
-                .iter()
-                .filter_map(|s| s.access_log_settings()?.destination_arn())
-                .map(|arn| source(arn.rsplit(':').next().unwrap_or(arn).to_string()))
-                .collect();
+        Some(ResourceKind::HttpApi) => {
+            let arns = apigateway::http_api_log_destinations(&aws.apigatewayv2(), id).await.map_err(failed)?;
+            let groups: Vec<Source> =
+                arns.iter().map(|arn| source(arn.rsplit(':').next().unwrap_or(arn).to_string())).collect();
             if groups.is_empty() {
-                return Err(format!("Access logging is disabled for HTTP API ID ({id})"));
+                return Err(NoLogs::HttpApiAccessLogsOff(id.clone()));
             }
             Ok(groups)
         }
-        "AWS::StepFunctions::StateMachine" => {
-            let machine = aws.sfn().describe_state_machine().state_machine_arn(id).send().await;
-            let machine = machine.map_err(|e| format!("{path}: {}", call_error("DescribeStateMachine", &e)))?;
-            let groups: Vec<Source> = machine
-                .logging_configuration()
-                .map(|l| l.destinations())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|d| d.cloud_watch_logs_log_group()?.log_group_arn())
-                .filter_map(|arn| arn.split(':').nth(6).map(|g| source(g.to_string())))
-                .collect();
+        Some(ResourceKind::StateMachine) => {
+            let arns = sfn::log_group_arns(&aws.sfn(), id).await.map_err(failed)?;
+            let groups: Vec<Source> =
+                arns.iter().filter_map(|arn| arn.split(':').nth(6).map(|g| source(g.to_string()))).collect();
             if groups.is_empty() {
-                return Err(format!("Logging is not configured for StepFunctions ({id})"));
+                return Err(NoLogs::StateMachineLoggingOff(id.clone()));
             }
             Ok(groups)
         }
@@ -170,19 +177,19 @@ async fn groups_of(aws: &Aws, path: &str, resource: &flows::DeployedResource) ->
 
 /// One log event with the resource it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub(crate) struct Event {
     /// The resource (full path) or group.
-    pub resource: String,
+    pub(crate) resource: String,
     /// The raw event.
-    pub stream: String,
+    pub(crate) stream: String,
     /// Epoch ms.
-    pub timestamp: i64,
+    pub(crate) timestamp: i64,
     /// The message.
-    pub message: String,
+    pub(crate) message: String,
     /// Epoch ms of ingestion.
-    pub ingestion_time: i64,
+    pub(crate) ingestion_time: i64,
     /// CloudWatch's id of the event.
-    pub event_id: String,
+    pub(crate) event_id: String,
 }
 
 impl Event {
@@ -216,17 +223,17 @@ async fn fetch_group(
         .send();
     let mut events = Vec::new();
     while let Some(page) = pages.next().await {
-        match page {
+        match page.call("FilterLogEvents") {
             Ok(page) => events.extend(page.events().iter().map(|e| Event::of(&source.resource, e))),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => break,
-            Err(e) => return Err(LogsError::Call(call_error("FilterLogEvents", &e))),
+            Err(e) if e.is_not_found() => break,
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(events)
 }
 
 /// Every event of `sources` in the window, fetched concurrently, in time order.
-pub async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) -> Result<Vec<Event>, LogsError> {
+pub(crate) async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) -> Result<Vec<Event>, LogsError> {
     let logs = aws.logs();
     let mut tasks = tokio::task::JoinSet::new();
     for source in sources {
@@ -236,7 +243,7 @@ pub async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) -> Resu
     }
     let mut events = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        events.extend(joined.map_err(|e| LogsError::Call(e.to_string()))??);
+        events.extend(joined??);
     }
     events.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
     Ok(events)
@@ -255,16 +262,17 @@ struct Cursor {
 }
 
 /// Follows `sources` (and traces when `traces` is set) until Ctrl-C,
-/// printing through `out`. Groups are polled together every second; none
+/// printing each item as `format` says. Groups are polled together every second; none
 /// is ever dropped, and an event is printed once even when it arrives late.
-pub async fn tail(
+pub(crate) async fn tail(
     aws: &Aws,
     sources: &[Source],
     request: &LogsRequest,
     traces: bool,
-    out: &mut dyn FnMut(Item),
+    printer: &Printer,
+    format: &Format,
 ) -> Result<(), LogsError> {
-    if live_tail(aws, sources, request, traces, out).await? {
+    if live_tail(aws, sources, request, traces, printer, format).await? {
         return Ok(());
     }
     let logs = aws.logs();
@@ -284,7 +292,7 @@ pub async fn tail(
             tasks.spawn(async move { (index, fetch_group(&logs, &source, from, None, filter.as_deref()).await) });
         }
         while let Some(joined) = tasks.join_next().await {
-            let (index, result) = joined.map_err(|e| LogsError::Call(e.to_string()))?;
+            let (index, result) = joined?;
             let cursor = &mut cursors[index];
             match result {
                 Ok(events) => {
@@ -299,7 +307,7 @@ pub async fn tail(
                     cursor.seen.retain(|_, ts| *ts >= horizon);
                 }
                 // Throttled: this group waits longer, the others go on.
-                Err(LogsError::Call(message)) if message.contains("Throttl") => {
+                Err(LogsError::Call(e)) if e.is_throttling() => {
                     cursor.backoff = (cursor.backoff * 2).clamp(1, 30);
                     cursor.skip = cursor.backoff;
                 }
@@ -307,7 +315,7 @@ pub async fn tail(
             }
         }
         if traces {
-            let now = time_now_ms();
+            let now = time::now_ms();
             for trace in fetch_traces(aws, request.start_ms, now).await? {
                 if seen_traces.insert((trace.id.clone(), trace.revision)) {
                     round.push(Item::Trace(trace));
@@ -316,7 +324,7 @@ pub async fn tail(
         }
         round.sort_by_key(Item::timestamp);
         for item in round {
-            out(item);
+            printer.out_raw(&format.render(&item));
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
@@ -336,7 +344,8 @@ async fn live_tail(
     sources: &[Source],
     request: &LogsRequest,
     traces: bool,
-    out: &mut dyn FnMut(Item),
+    printer: &Printer,
+    format: &Format,
 ) -> Result<bool, LogsError> {
     use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
     let Ok(identity) = aws.sts().get_caller_identity().send().await else { return Ok(false) };
@@ -377,14 +386,16 @@ async fn live_tail(
     let mut seen_traces = HashSet::new();
     loop {
         if traces {
-            for trace in fetch_traces(aws, request.start_ms, time_now_ms()).await? {
+            for trace in fetch_traces(aws, request.start_ms, time::now_ms()).await? {
                 if seen_traces.insert((trace.id.clone(), trace.revision)) {
                     items.push(Item::Trace(trace));
                 }
             }
         }
         items.sort_by_key(Item::timestamp);
-        items.drain(..).for_each(&mut *out);
+        for item in items.drain(..) {
+            printer.out_raw(&format.render(&item));
+        }
         let results = tokio::select! {
             results = rx.recv() => match results { Some(results) => results, None => return Ok(true) },
             _ = tokio::time::sleep(POLL), if traces => Vec::new(),
@@ -404,22 +415,17 @@ async fn live_tail(
     }
 }
 
-/// Epoch ms now.
-pub fn time_now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 /// An X-Ray trace with its segment documents.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Trace {
+pub(crate) struct Trace {
     /// Trace id.
-    pub id: String,
+    pub(crate) id: String,
     /// Revision (a higher one is shown again).
-    pub revision: i32,
+    pub(crate) revision: i32,
     /// Duration in seconds.
-    pub duration: f64,
+    pub(crate) duration: f64,
     /// Parsed segment documents.
-    pub segments: Vec<Value>,
+    pub(crate) segments: Vec<Value>,
 }
 
 impl Trace {
@@ -430,7 +436,7 @@ impl Trace {
 }
 
 /// Complete traces of the window: summaries, then `BatchGetTraces` by 5.
-pub async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Result<Vec<Trace>, LogsError> {
+pub(crate) async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Result<Vec<Trace>, LogsError> {
     use aws_sdk_xray::primitives::DateTime;
     let xray = aws.xray();
     let mut pages = xray
@@ -442,7 +448,7 @@ pub async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Result<Vec<T
         .send();
     let mut summaries = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| LogsError::Call(call_error("GetTraceSummaries", &e)))?;
+        let page = page.call("GetTraceSummaries")?;
         summaries.extend(page.trace_summaries().iter().filter(|s| s.is_partial() != Some(true)).cloned());
     }
     let revisions: HashMap<String, i32> =
@@ -451,7 +457,7 @@ pub async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Result<Vec<T
     let mut traces = Vec::new();
     for batch in ids.chunks(5) {
         let out = xray.batch_get_traces().set_trace_ids(Some(batch.to_vec())).send().await;
-        let out = out.map_err(|e| LogsError::Call(call_error("BatchGetTraces", &e)))?;
+        let out = out.call("BatchGetTraces")?;
         for t in out.traces() {
             let id = t.id().unwrap_or_default().to_string();
             let segments =
@@ -466,7 +472,7 @@ pub async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Result<Vec<T
 
 /// A line of output: a log event or a trace.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Item {
+pub(crate) enum Item {
     /// A log event.
     Log(Event),
     /// An X-Ray trace.
@@ -475,7 +481,7 @@ pub enum Item {
 
 impl Item {
     /// When it happened, epoch ms.
-    pub fn timestamp(&self) -> i64 {
+    pub(crate) fn timestamp(&self) -> i64 {
         match self {
             Item::Log(e) => e.timestamp,
             Item::Trace(t) => t.start_ms(),
@@ -485,18 +491,18 @@ impl Item {
 
 /// How items are printed.
 #[derive(Debug, Clone, Default)]
-pub struct Format {
+pub(crate) struct Format {
     /// One JSON object per line.
-    pub json: bool,
+    pub(crate) json: bool,
     /// ANSI colours.
-    pub color: bool,
+    pub(crate) color: bool,
     /// `--filter`, underlined in text.
-    pub filter: Option<String>,
+    pub(crate) filter: Option<String>,
 }
 
 impl Format {
     /// The text of one item, ending with a newline.
-    pub fn render(&self, item: &Item) -> String {
+    pub(crate) fn render(&self, item: &Item) -> String {
         match item {
             Item::Log(e) if self.json => format!(
                 "{}\n",

@@ -5,16 +5,18 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-pub mod template;
+pub(crate) mod template;
 
 use std::collections::HashSet;
 
 use md5::{Digest, Md5};
 use zip::write::SimpleFileOptions;
 
+use crate::aws::error::{CallError, CallResult};
+
 /// Why packaging failed.
 #[derive(Debug, thiserror::Error)]
-pub enum PackageError {
+pub(crate) enum PackageError {
     /// Reading the artifact.
     #[error("{}: {source}", path.display())]
     Io {
@@ -32,15 +34,18 @@ pub enum PackageError {
         source: zip::result::ZipError,
     },
     /// An S3 call.
-    #[error("s3://{bucket}/{key}: {message}")]
+    #[error("s3://{bucket}/{key}: {source}")]
     S3 {
         /// The bucket.
         bucket: String,
         /// The key.
         key: String,
-        /// The service's message.
-        message: String,
+        /// The failed call.
+        source: CallError,
     },
+    /// A packaging task panicked or was cancelled.
+    #[error("an upload task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Files below `dir` (symlinks followed) as `/`-separated relative paths,
@@ -66,14 +71,14 @@ pub(crate) fn files(dir: &Path) -> io::Result<Vec<String>> {
 }
 
 /// md5 hex of a file's bytes (sam's `file_checksum`).
-pub fn file_md5(path: &Path) -> io::Result<String> {
+pub(crate) fn file_md5(path: &Path) -> io::Result<String> {
     Ok(hex::encode(Md5::digest(std::fs::read(path)?)))
 }
 
 /// sam's `dir_checksum`: md5 over each file's relative path followed by the
 /// md5 hex of its contents, in sorted order. sam names a folder's S3 object
 /// after it, so accel's keys match sam's for the same content.
-pub fn dir_checksum(dir: &Path) -> io::Result<String> {
+pub(crate) fn dir_checksum(dir: &Path) -> io::Result<String> {
     let mut md5 = Md5::new();
     for rel in files(dir)? {
         md5.update(rel.as_bytes());
@@ -85,7 +90,7 @@ pub fn dir_checksum(dir: &Path) -> io::Result<String> {
 /// Zips `dir` deterministically: entries sorted, every timestamp 1980-01-01,
 /// DEFLATE, and Lambda's permission rule (read bits added to files, exec bits
 /// to folders) so that the same tree always gives the same bytes.
-pub fn zip_dir(dir: &Path) -> Result<Vec<u8>, PackageError> {
+pub(crate) fn zip_dir(dir: &Path) -> Result<Vec<u8>, PackageError> {
     let zip_err = |source| PackageError::Zip { path: dir.to_path_buf(), source };
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -115,6 +120,17 @@ pub fn zip_dir(dir: &Path) -> Result<Vec<u8>, PackageError> {
     Ok(writer.finish().map_err(zip_err)?.into_inner())
 }
 
+/// A zip holding one file, `name`, with `bytes` (inline code), under the
+/// same rules as [`zip_dir`].
+pub(crate) fn zip_file(name: &str, bytes: &[u8]) -> Result<Vec<u8>, PackageError> {
+    let zip_err = |source| PackageError::Zip { path: PathBuf::from(name), source };
+    let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().last_modified_time(zip::DateTime::default()).unix_permissions(0o644);
+    zip.start_file(name, options).map_err(zip_err)?;
+    zip.write_all(bytes).map_err(|source| PackageError::Io { path: PathBuf::from(name), source })?;
+    Ok(zip.finish().map_err(zip_err)?.into_inner())
+}
+
 #[cfg(unix)]
 fn mode_of(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
@@ -128,19 +144,19 @@ fn mode_of(_: &Path) -> u32 {
 
 /// Where artifacts go and how they are stored.
 #[derive(Debug, Clone)]
-pub struct Uploader {
+pub(crate) struct Uploader {
     s3: aws_sdk_s3::Client,
     /// Artifact bucket.
-    pub bucket: String,
+    pub(crate) bucket: String,
     /// `--kms-key-id`: SSE-KMS instead of AES256.
-    pub kms_key_id: Option<String>,
+    pub(crate) kms_key_id: Option<String>,
     /// `--metadata`: object metadata.
-    pub metadata: std::collections::HashMap<String, String>,
+    pub(crate) metadata: std::collections::HashMap<String, String>,
 }
 
 /// What an upload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upload {
+pub(crate) enum Upload {
     /// The object was already there: nothing sent.
     Skipped,
     /// The object was written.
@@ -149,7 +165,7 @@ pub enum Upload {
 
 impl Uploader {
     /// An uploader for `bucket` through `s3`.
-    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+    pub(crate) fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
         Uploader { s3, bucket: bucket.into(), kms_key_id: None, metadata: Default::default() }
     }
 
@@ -157,19 +173,19 @@ impl Uploader {
     /// is already there: keys are content hashes, so an existing object holds
     /// these very bytes. `exists` is what a listing already told
     /// ([`Uploader::existing_keys`]); `None` asks HeadObject.
-    pub async fn upload_with(
+    pub(crate) async fn upload_with(
         &self,
         key: &str,
         exists: Option<bool>,
         body: impl FnOnce() -> Result<Vec<u8>, PackageError>,
     ) -> Result<Upload, PackageError> {
-        let fail = |message: String| PackageError::S3 { bucket: self.bucket.clone(), key: key.to_string(), message };
+        let fail = |source: CallError| PackageError::S3 { bucket: self.bucket.clone(), key: key.to_string(), source };
         let exists = match exists {
             Some(known) => known,
-            None => match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
+            None => match self.s3.head_object().bucket(&self.bucket).key(key).send().await.call("HeadObject") {
                 Ok(_) => true,
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => false,
-                Err(e) => return Err(fail(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
+                Err(e) if e.is_not_found() => false,
+                Err(e) => return Err(fail(e)),
             },
         };
         if exists {
@@ -183,7 +199,7 @@ impl Uploader {
         for (k, v) in &self.metadata {
             put = put.metadata(k, v);
         }
-        put.send().await.map_err(|e| fail(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        put.send().await.call("PutObject").map_err(fail)?;
         Ok(Upload::Uploaded)
     }
 }
@@ -192,7 +208,7 @@ impl Uploader {
     /// The keys under `prefix` (`None`: the whole bucket) when the listing
     /// takes at most `max_pages` calls of 1 000 keys; `None` when it is
     /// longer or fails, and then each upload asks HeadObject instead.
-    pub async fn existing_keys(&self, prefix: Option<&str>, max_pages: usize) -> Option<HashSet<String>> {
+    pub(crate) async fn existing_keys(&self, prefix: Option<&str>, max_pages: usize) -> Option<HashSet<String>> {
         let mut pages = self
             .s3
             .list_objects_v2()

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{PackageError, Upload, Uploader, dir_checksum, file_md5, zip_dir};
-use crate::template::resources::PATH_PROPERTIES;
+use crate::template::kind::PATH_PROPERTIES;
 use crate::template::yaml;
 
 /// What an S3 object will hold.
 #[derive(Debug, Clone)]
-pub enum Content {
+pub(crate) enum Content {
     /// A folder, zipped deterministically.
     Folder(PathBuf),
     /// A file, as is.
@@ -29,38 +29,38 @@ pub enum Content {
 
 /// One object the packaged templates refer to.
 #[derive(Debug, Clone)]
-pub struct Artifact {
+pub(crate) struct Artifact {
     /// Object key (`[prefix/]<md5>[.template]`).
-    pub key: String,
+    pub(crate) key: String,
     /// What goes into it.
-    pub content: Content,
+    pub(crate) content: Content,
 }
 
 /// A packaged template and its packaged nested stacks.
 #[derive(Debug, Clone)]
-pub struct Packaged {
+pub(crate) struct Packaged {
     /// The template with S3 locations.
-    pub template: Value,
+    pub(crate) template: Value,
     /// Nested stacks by logical id.
-    pub children: BTreeMap<String, Packaged>,
+    pub(crate) children: BTreeMap<String, Packaged>,
 }
 
 impl Packaged {
     /// The template as uploaded (YAML).
-    pub fn body(&self) -> String {
+    pub(crate) fn body(&self) -> String {
         yaml::to_yaml(&self.template)
     }
 }
 
 /// Where packaged artifacts live.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// The bucket.
-    pub bucket: String,
+    pub(crate) bucket: String,
     /// `--s3-prefix`.
-    pub prefix: Option<String>,
+    pub(crate) prefix: Option<String>,
     /// Base of path-style object URLs, e.g. `https://s3.eu-west-1.amazonaws.com`.
-    pub url_base: String,
+    pub(crate) url_base: String,
 }
 
 impl Target {
@@ -72,19 +72,19 @@ impl Target {
     }
 
     /// The key of a packaged template: `[prefix/]<md5 of its text>.template`.
-    pub fn template_key(&self, body: &[u8]) -> String {
+    pub(crate) fn template_key(&self, body: &[u8]) -> String {
         self.key(&hex::encode(<md5::Md5 as md5::Digest>::digest(body)), ".template")
     }
 
     /// The path-style URL of an object, as CloudFormation's `TemplateURL` wants.
-    pub fn url(&self, key: &str) -> String {
+    pub(crate) fn url(&self, key: &str) -> String {
         format!("{}/{}/{key}", self.url_base.trim_end_matches('/'), self.bucket)
     }
 }
 
 /// Packages the template at `file` (a built template) and its nested
 /// templates. Every object the result refers to is appended to `artifacts`.
-pub fn package(file: &Path, target: &Target, artifacts: &mut Vec<Artifact>) -> Result<Packaged, PackageError> {
+pub(crate) fn package(file: &Path, target: &Target, artifacts: &mut Vec<Artifact>) -> Result<Packaged, PackageError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| PackageError::Io { path, source }
@@ -166,7 +166,7 @@ const LIST_PAGES: usize = 3;
 /// Uploads every artifact not already in the bucket, `jobs` at a time;
 /// folders are zipped only when their object is missing. Returns how many
 /// objects were written.
-pub async fn upload_all(
+pub(crate) async fn upload_all(
     uploader: &Uploader,
     target: &Target,
     artifacts: Vec<Artifact>,
@@ -207,7 +207,7 @@ pub async fn upload_all(
                 first_error.get_or_insert(e);
             }
             Err(e) => {
-                first_error.get_or_insert(PackageError::Io { path: PathBuf::new(), source: std::io::Error::other(e) });
+                first_error.get_or_insert(PackageError::Task(e));
             }
         }
     }

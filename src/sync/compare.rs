@@ -1,88 +1,38 @@
 //! Whether the first infra sync may be skipped (spec §2.6): the packaged
-//! template tree compared with the deployed one, artifact locations aside,
-//! plus the parameters. The resources whose artifacts differ are what a
-//! code sync must then push.
+//! template tree compared with the deployed one, artifact locations aside.
+//! The resources whose artifacts differ are what a code sync must then
+//! push. Pure functions over templates already read.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::flows::Deployed;
-use crate::aws::call_error;
 use crate::package::template::Packaged;
+use crate::template::kind::ResourceKind;
 use crate::template::yaml;
 
-/// Artifact properties a code sync can update, per type.
-const CODE_PROPERTIES: &[(&str, &[&str])] = &[
-    ("AWS::Serverless::Function", &["CodeUri", "ImageUri", "InlineCode"]),
-    ("AWS::Lambda::Function", &["Code"]),
-    ("AWS::Serverless::LayerVersion", &["ContentUri"]),
-    ("AWS::Lambda::LayerVersion", &["Content"]),
-    ("AWS::Serverless::Api", &["DefinitionUri"]),
-    ("AWS::ApiGateway::RestApi", &["BodyS3Location"]),
-    ("AWS::Serverless::HttpApi", &["DefinitionUri"]),
-    ("AWS::ApiGatewayV2::Api", &["BodyS3Location"]),
-    ("AWS::Serverless::StateMachine", &["DefinitionUri"]),
-    ("AWS::StepFunctions::StateMachine", &["DefinitionS3Location"]),
-];
+/// The deployed templates, by stack path (`""` for the root, `Child/` …).
+pub(crate) type RemoteTemplates = HashMap<String, Value>;
 
-/// Nested stack locations: their content is compared by recursion instead.
-const STACK_PROPERTIES: &[(&str, &str)] =
-    &[("AWS::CloudFormation::Stack", "TemplateURL"), ("AWS::Serverless::Application", "Location")];
-
-/// The full paths whose code differs, when nothing else does; `None` when
-/// a deploy is needed (template or parameters differ, or the deployed
-/// stack cannot be read).
-pub async fn code_only_changes(
-    cfn: &aws_sdk_cloudformation::Client,
-    stack_name: &str,
-    packaged: &Packaged,
-    overrides: &indexmap::IndexMap<String, String>,
-    deployed: &Deployed,
-) -> Option<Vec<String>> {
-    let stack = cfn.describe_stacks().stack_name(stack_name).send().await.ok()?;
-    let params = stack.stacks().first()?.parameters();
-    let same_params = overrides.iter().all(|(key, value)| {
-        params.iter().any(|p| p.parameter_key() == Some(key.as_str()) && p.parameter_value() == Some(value.as_str()))
-    });
-    if !same_params {
-        return None;
-    }
+/// The full paths whose code differs when nothing else does; `None` when a
+/// deploy is needed (a template differs or is missing).
+pub(crate) fn code_only_changes(packaged: &Packaged, remote: &RemoteTemplates) -> Option<Vec<String>> {
     let mut changed = Vec::new();
-    compare(cfn, stack_name, "", packaged, deployed, &mut changed).await.then_some(changed)
+    compare("", packaged, remote, &mut changed).then_some(changed)
 }
 
-/// Compares one stack and, recursively, its nested stacks.
-async fn compare(
-    cfn: &aws_sdk_cloudformation::Client,
-    stack_id: &str,
-    prefix: &str,
-    packaged: &Packaged,
-    deployed: &Deployed,
-    changed: &mut Vec<String>,
-) -> bool {
-    let fetched = cfn
-        .get_template()
-        .stack_name(stack_id)
-        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
-        .send()
-        .await
-        .map_err(|e| call_error("GetTemplate", &e));
-    let Some(remote) = fetched.ok().and_then(|t| t.template_body().and_then(|b| yaml::parse(b).ok())) else {
-        return false;
-    };
+fn compare(prefix: &str, packaged: &Packaged, remote: &RemoteTemplates, changed: &mut Vec<String>) -> bool {
+    let Some(deployed) = remote.get(prefix) else { return false };
     // Compare what a parse of the uploaded text gives, as for the remote.
     let Ok(local) = yaml::parse(&packaged.body()) else { return false };
-    if sanitised(&local) != sanitised(&remote) {
+    if sanitised(&local) != sanitised(deployed) {
         return false;
     }
-    changed.extend(code_changes(&local, &remote).into_iter().map(|id| format!("{prefix}{id}")));
-    for (logical_id, child) in &packaged.children {
-        let path = format!("{prefix}{logical_id}");
-        let Some(nested) = deployed.get(&path) else { return false };
-        if !Box::pin(compare(cfn, &nested.physical_id, &format!("{path}/"), child, deployed, changed)).await {
-            return false;
-        }
-    }
-    true
+    changed.extend(code_changes(&local, deployed).into_iter().map(|id| format!("{prefix}{id}")));
+    packaged
+        .children
+        .iter()
+        .all(|(logical_id, child)| compare(&format!("{prefix}{logical_id}/"), child, remote, changed))
 }
 
 /// The template without code locations, nested stack locations and SAM's
@@ -91,15 +41,15 @@ pub(crate) fn sanitised(template: &Value) -> Value {
     let mut template = template.clone();
     let Some(resources) = template.get_mut("Resources").and_then(Value::as_object_mut) else { return template };
     for resource in resources.values_mut() {
-        let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default().to_string();
-        if let Some(props) = resource.get_mut("Properties").and_then(Value::as_object_mut) {
-            for property in code_properties(&kind) {
+        let kind = resource.get("Type").and_then(Value::as_str).and_then(ResourceKind::of);
+        if let (Some(kind), Some(props)) = (kind, resource.get_mut("Properties").and_then(Value::as_object_mut)) {
+            for property in kind.code_properties() {
                 props.remove(*property);
             }
-            if let Some((_, property)) = STACK_PROPERTIES.iter().find(|(t, _)| *t == kind)
-                && props.get(*property).is_some_and(Value::is_string)
+            if let Some(property) = kind.nested_template_property()
+                && props.get(property).is_some_and(Value::is_string)
             {
-                props.remove(*property);
+                props.remove(property);
             }
         }
         let Some(object) = resource.as_object_mut() else { continue };
@@ -113,18 +63,14 @@ pub(crate) fn sanitised(template: &Value) -> Value {
     template
 }
 
-fn code_properties(kind: &str) -> &'static [&'static str] {
-    CODE_PROPERTIES.iter().find(|(t, _)| *t == kind).map_or(&[], |(_, p)| p)
-}
-
 /// Logical ids whose code properties differ between the two templates.
 pub(crate) fn code_changes(local: &Value, remote: &Value) -> Vec<String> {
     let Some(resources) = local.get("Resources").and_then(Value::as_object) else { return Vec::new() };
     resources
         .iter()
         .filter(|(id, resource)| {
-            let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default();
-            code_properties(kind).iter().any(|property| {
+            let kind = resource.get("Type").and_then(Value::as_str).and_then(ResourceKind::of);
+            kind.map_or(&[][..], ResourceKind::code_properties).iter().any(|property| {
                 let pointer = format!("/Resources/{id}/Properties/{property}");
                 local.pointer(&pointer) != remote.pointer(&pointer)
             })
@@ -135,6 +81,8 @@ pub(crate) fn code_changes(local: &Value, remote: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn template(code: &str, memory: u32) -> Value {
@@ -152,5 +100,23 @@ mod tests {
         assert!(code_changes(&a, &a).is_empty());
         assert_ne!(sanitised(&a), sanitised(&template("s3://b/one", 256)));
         assert!(sanitised(&a)["Resources"]["Fn"].get("Metadata").is_none());
+    }
+
+    #[test]
+    fn nested_stacks_are_compared_too() {
+        let child = Packaged { template: template("s3://b/c2", 128), children: BTreeMap::new() };
+        let root =
+            Packaged { template: template("s3://b/r1", 128), children: BTreeMap::from([("Child".to_string(), child)]) };
+        let remote = RemoteTemplates::from([
+            (String::new(), template("s3://b/r1", 128)),
+            ("Child/".to_string(), template("s3://b/c1", 128)),
+        ]);
+        assert_eq!(code_only_changes(&root, &remote), Some(vec!["Child/Fn".to_string()]));
+        let mut changed = remote.clone();
+        changed.insert("Child/".into(), template("s3://b/c2", 512));
+        assert_eq!(code_only_changes(&root, &changed), None, "a nested template change needs a deploy");
+        let mut missing = remote;
+        missing.remove("Child/");
+        assert_eq!(code_only_changes(&root, &missing), None);
     }
 }

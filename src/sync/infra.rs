@@ -1,27 +1,28 @@
-//! Infra sync (spec §2.5–2.6): build (cached), package, and either skip the
-//! deploy — when the deployed templates equal the packaged ones apart from
-//! code locations, pushing just the changed code — or upload what the
-//! bucket lacks and deploy through CloudFormation.
+//! Infra sync (spec §2.5–2.6): build (cached), package, then decide — before
+//! anything is created or uploaded — between skipping the deploy (only code
+//! changed: push it through the service APIs) and a CloudFormation deploy
+//! of what the bucket lacks.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
 
-use super::flows::{self, Runner, Synced};
+use super::apply::{self, Synced};
+use super::compare::{self, RemoteTemplates};
+use super::plan::{self, SyncPlan};
 use super::state::{self, SyncState};
-use super::{Reporter, SyncError, compare};
+use super::{SyncEnv, SyncError, build_options};
 use crate::aws::Aws;
-use crate::build;
+use crate::aws::cloudformation::{self, DeployedStack};
+use crate::builder::{self, BuildReport, adl};
 use crate::deploy::{self, DeployRequest, Deployed, StackOutput};
 use crate::package::Uploader;
-use crate::package::template::{self as packaging, Artifact, Content, Target};
+use crate::package::template::{self as packaging, Artifact, Content, Packaged, Target};
 use crate::template::Stack;
 use crate::template::parameters::Overrides;
 
 /// A deploy is forced when the last one is older than this (sam's rule).
 const MAX_DAYS_WITHOUT_DEPLOY: f64 = 7.0;
 
-/// A skip is refused when more resources than this need a code sync.
+/// A skip is refused when this many resources or more need a code sync.
 const MAX_CODE_SYNCS_ON_SKIP: usize = 50;
 
 /// Uploads running at once.
@@ -29,38 +30,78 @@ const UPLOADS: usize = 8;
 
 /// What `accel sync` (without `--code`) deploys and how.
 #[derive(Debug, Clone, Default)]
-pub struct InfraRequest {
-    /// Stack name.
-    pub stack_name: String,
+pub(crate) struct InfraRequest {
     /// `--s3-bucket`; the managed bucket without it.
-    pub bucket: Option<String>,
+    pub(crate) bucket: Option<String>,
     /// `--s3-prefix`.
-    pub prefix: Option<String>,
+    pub(crate) prefix: Option<String>,
     /// `--kms-key-id`.
-    pub kms_key_id: Option<String>,
+    pub(crate) kms_key_id: Option<String>,
     /// `--metadata`.
-    pub metadata: HashMap<String, String>,
+    pub(crate) metadata: HashMap<String, String>,
     /// `--role-arn`.
-    pub role_arn: Option<String>,
+    pub(crate) role_arn: Option<String>,
     /// `--capabilities`.
-    pub capabilities: Vec<String>,
+    pub(crate) capabilities: Vec<String>,
     /// `--notification-arns`.
-    pub notification_arns: Vec<String>,
+    pub(crate) notification_arns: Vec<String>,
     /// `--tags`.
-    pub tags: Vec<(String, String)>,
+    pub(crate) tags: Vec<(String, String)>,
     /// `--express`.
-    pub express: bool,
+    pub(crate) express: bool,
     /// `--skip-deploy-sync`.
-    pub skip_deploy_sync: bool,
+    pub(crate) skip_deploy_sync: bool,
     /// `--parameter-overrides`.
-    pub overrides: Overrides,
+    pub(crate) overrides: Overrides,
     /// `--dependency-layer`.
-    pub dependency_layer: bool,
+    pub(crate) dependency_layer: bool,
+}
+
+/// Why a deploy is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeployReason {
+    /// `--no-skip-deploy-sync`.
+    Asked,
+    /// No infra sync in the last 7 days on record.
+    NoRecentSync,
+    /// The stack (or the managed bucket) does not exist yet.
+    Missing,
+    /// Parameters or a template differ beyond code.
+    Changed,
+    /// Too many resources would need a code sync.
+    TooManyCodeChanges,
+}
+
+impl DeployReason {
+    /// What sam says about it, if anything.
+    fn note(self) -> Option<&'static str> {
+        match self {
+            DeployReason::NoRecentSync => Some("No infra sync in the last 7 days on record: deploying."),
+            DeployReason::TooManyCodeChanges => {
+                Some("The number of resources that needs an update exceeds 50, an infra sync will be executed.")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What an infra sync will do.
+#[derive(Debug, Clone)]
+pub(crate) enum InfraPlan {
+    /// Only code changed: these code syncs instead of a deploy.
+    Skip {
+        /// The deployed stack the actions target.
+        deployed: DeployedStack,
+        /// The code syncs.
+        plan: SyncPlan,
+    },
+    /// A CloudFormation deploy.
+    Deploy(DeployReason),
 }
 
 /// How an infra sync ended.
 #[derive(Debug, Clone)]
-pub enum InfraOutcome {
+pub(crate) enum InfraOutcome {
     /// The deploy was skipped; these code syncs ran instead.
     Skipped(Vec<Synced>),
     /// CloudFormation deployed.
@@ -74,52 +115,144 @@ pub enum InfraOutcome {
     },
 }
 
-/// Runs an infra sync of `stack` (the root of the template tree).
-pub async fn infra_sync(
-    aws: &Aws,
-    stack: &Stack,
-    cwd: &Path,
+/// What the deployed stack looks like, as far as the skip decision needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Remote {
+    /// Parameter values.
+    pub(crate) parameters: Vec<(String, String)>,
+    /// Resources by full path.
+    pub(crate) deployed: DeployedStack,
+    /// Templates by stack path.
+    pub(crate) templates: RemoteTemplates,
+}
+
+/// Decides between a skip and a deploy. `recent`: the last infra sync on
+/// record is under 7 days old; `remote`: the deployed stack (`None` when it
+/// does not exist); `artifacts`: this build's output.
+pub(crate) fn decide(
+    root: &Stack,
     request: &InfraRequest,
-    reporter: &dyn Reporter,
+    recent: bool,
+    packaged: &Packaged,
+    remote: Option<Remote>,
+    artifacts: &BuildReport,
+) -> Result<InfraPlan, SyncError> {
+    if !request.skip_deploy_sync {
+        return Ok(InfraPlan::Deploy(DeployReason::Asked));
+    }
+    if !recent {
+        return Ok(InfraPlan::Deploy(DeployReason::NoRecentSync));
+    }
+    let Some(remote) = remote else { return Ok(InfraPlan::Deploy(DeployReason::Missing)) };
+    let same_parameters =
+        request.overrides.iter().all(|(key, value)| remote.parameters.contains(&(key.clone(), value.clone())));
+    let changed = same_parameters.then(|| compare::code_only_changes(packaged, &remote.templates)).flatten();
+    let Some(changed) = changed else { return Ok(InfraPlan::Deploy(DeployReason::Changed)) };
+    if changed.len() >= MAX_CODE_SYNCS_ON_SKIP {
+        return Ok(InfraPlan::Deploy(DeployReason::TooManyCodeChanges));
+    }
+    // A function is synced when its code or its dependency layer changed.
+    let selected = |r: &crate::template::Resource| {
+        let layer = format!("{}/{}", adl::NESTED_STACK, adl::layer_logical_id(&r.full_path));
+        changed.iter().any(|c| *c == r.full_path || c.ends_with(&layer))
+    };
+    let plan = plan::plan(root, &remote.deployed, &artifacts.artifacts, selected)?;
+    Ok(InfraPlan::Skip { deployed: remote.deployed, plan })
+}
+
+/// Reads what [`decide`] needs of the deployed stack; `None` when it does
+/// not exist.
+async fn read_remote(aws: &Aws, stack_name: &str, packaged: &Packaged) -> Result<Option<Remote>, SyncError> {
+    let cfn = aws.cloudformation();
+    let Some(stack) = cloudformation::describe(&cfn, stack_name).await? else { return Ok(None) };
+    let parameters = stack
+        .parameters()
+        .iter()
+        .filter_map(|p| Some((p.parameter_key()?.to_string(), p.parameter_value()?.to_string())))
+        .collect();
+    let Some(deployed) = cloudformation::deployed_stack(&cfn, stack_name).await? else { return Ok(None) };
+    let mut templates = RemoteTemplates::new();
+    let mut pending = vec![(String::new(), stack_name.to_string(), packaged)];
+    while let Some((prefix, stack_id, packaged)) = pending.pop() {
+        let Some(body) = cloudformation::original_template(&cfn, &stack_id).await? else { continue };
+        let Ok(template) = crate::template::yaml::parse(&body) else { continue };
+        templates.insert(prefix.clone(), template);
+        for (logical_id, child) in &packaged.children {
+            if let Some(nested) = deployed.get(&format!("{prefix}{logical_id}")) {
+                pending.push((format!("{prefix}{logical_id}/"), nested.physical_id.clone(), child));
+            }
+        }
+    }
+    Ok(Some(Remote { parameters, deployed, templates }))
+}
+
+/// Runs an infra sync of `stack` (the root of the template tree).
+pub(crate) async fn infra_sync(
+    env: SyncEnv<'_>,
+    stack: &Stack,
+    request: &InfraRequest,
 ) -> Result<InfraOutcome, SyncError> {
-    let adl = request.dependency_layer.then_some(request.stack_name.as_str());
-    let options = super::build_options(cwd, adl);
-    build::build(stack, cwd, &options, &super::Quiet).await?;
+    let SyncEnv { aws, layout, stack_name, printer } = env;
+    let adl = request.dependency_layer.then_some(stack_name);
+    let options = build_options(layout, adl);
+    let report = builder::build(stack, layout.root(), &options, None).await?;
 
     let cfn = aws.cloudformation();
     let bucket = match &request.bucket {
-        Some(bucket) => bucket.clone(),
-        None => deploy::managed_bucket(&cfn, &|line| reporter.note(line)).await?,
+        Some(bucket) => Some(bucket.clone()),
+        None => deploy::find_managed_bucket(&cfn).await?,
     };
     let url_base = match aws.endpoint_url() {
         Some(endpoint) => endpoint.to_string(),
         None => format!("https://s3.{}.amazonaws.com", aws.region()),
     };
-    let target = Target { bucket: bucket.clone(), prefix: request.prefix.clone(), url_base };
+    let target = |bucket: String| Target { bucket, prefix: request.prefix.clone(), url_base: url_base.clone() };
+    let built_template = options.build_dir.join("template.yaml");
     let mut artifacts = Vec::new();
-    let packaged = packaging::package(&options.build_dir.join("template.yaml"), &target, &mut artifacts)
-        .map_err(|e| SyncError::Package(e.to_string()))?;
+    let packaged = match &bucket {
+        Some(bucket) => Some(packaging::package(&built_template, &target(bucket.clone()), &mut artifacts)?),
+        None => None,
+    };
+    let infra_plan = match &packaged {
+        None => InfraPlan::Deploy(DeployReason::Missing),
+        Some(packaged) => {
+            let state = SyncState::load(&layout.sync_state());
+            let recent =
+                state.latest_infra_sync_time.is_some_and(|t| (state::now() - t) / 86400.0 <= MAX_DAYS_WITHOUT_DEPLOY);
+            let remote =
+                if request.skip_deploy_sync && recent { read_remote(aws, stack_name, packaged).await? } else { None };
+            decide(stack, request, recent, packaged, remote, &report)?
+        }
+    };
 
-    let recent = SyncState::load(cwd)
-        .latest_infra_sync_time
-        .is_some_and(|t| (state::now() - t) / 86400.0 <= MAX_DAYS_WITHOUT_DEPLOY);
-    if request.skip_deploy_sync && recent {
-        if let Some(synced) = try_skip(aws, stack, cwd, request, &packaged, reporter).await? {
+    let reason = match infra_plan {
+        InfraPlan::Skip { deployed, plan } => {
+            printer.note("Template hasn't been changed since last deployment, skipping infra sync...");
+            let synced = apply::apply(env, deployed, plan, None).await?;
             return Ok(InfraOutcome::Skipped(synced));
         }
-    } else if request.skip_deploy_sync {
-        reporter.note("No infra sync in the last 7 days on record: deploying.");
+        InfraPlan::Deploy(reason) => reason,
+    };
+    if let Some(note) = reason.note() {
+        printer.note(note);
     }
-
+    // Only now, with a deploy decided, may the managed bucket be created.
+    let (bucket, packaged) = match (bucket, packaged) {
+        (Some(bucket), Some(packaged)) => (bucket, packaged),
+        _ => {
+            let bucket = deploy::create_managed_bucket(&cfn, printer).await?;
+            let packaged = packaging::package(&built_template, &target(bucket.clone()), &mut artifacts)?;
+            (bucket, packaged)
+        }
+    };
+    let target = target(bucket.clone());
     let body = packaged.body().into_bytes();
     let key = target.template_key(&body);
     artifacts.push(Artifact { key: key.clone(), content: Content::Template(body) });
     let mut uploader = Uploader::new(aws.s3(), bucket);
     uploader.kms_key_id = request.kms_key_id.clone();
     uploader.metadata = request.metadata.clone();
-    let uploaded = packaging::upload_all(&uploader, &target, artifacts, UPLOADS)
-        .await
-        .map_err(|e| SyncError::Package(e.to_string()))?;
+    let uploaded = packaging::upload_all(&uploader, &target, artifacts, UPLOADS).await?;
 
     let parameters = stack
         .template
@@ -128,7 +261,7 @@ pub async fn infra_sync(
         .map(|p| p.keys().map(|k| (k.clone(), request.overrides.get(k).cloned())).collect())
         .unwrap_or_default();
     let deploy_request = DeployRequest {
-        stack_name: request.stack_name.clone(),
+        stack_name: stack_name.to_string(),
         template_url: target.url(&key),
         parameters,
         capabilities: request.capabilities.clone(),
@@ -137,54 +270,12 @@ pub async fn infra_sync(
         notification_arns: request.notification_arns.clone(),
         express: request.express,
     };
-    let (how, outputs) = deploy::deploy(&cfn, &deploy_request, &|line| reporter.event(line)).await?;
-    let mut state = SyncState::load(cwd);
+    let (how, outputs) = deploy::deploy(&cfn, &deploy_request, printer).await?;
+    let mut state = SyncState::load(&layout.sync_state());
     state.latest_infra_sync_time = Some(state::now());
     state.dependency_layer = Some(request.dependency_layer);
     // The deploy replaced the code the stored hashes describe.
     state.resources.clear();
-    state.save(cwd).map_err(|e| SyncError::State(e.to_string()))?;
+    state.save(&layout.sync_state()).map_err(SyncError::State)?;
     Ok(InfraOutcome::Deployed { how, outputs, uploaded })
-}
-
-/// Skips the deploy when only code changed, code-syncing those resources
-/// from the build just made. `None` when a deploy is needed.
-async fn try_skip(
-    aws: &Aws,
-    stack: &Stack,
-    cwd: &Path,
-    request: &InfraRequest,
-    packaged: &packaging::Packaged,
-    reporter: &dyn Reporter,
-) -> Result<Option<Vec<Synced>>, SyncError> {
-    let cfn = aws.cloudformation();
-    let deployed = match flows::deployed_resources(&cfn, &request.stack_name).await {
-        Ok(deployed) => deployed,
-        Err(SyncError::NoStack(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let Some(changed) =
-        compare::code_only_changes(&cfn, &request.stack_name, packaged, &request.overrides, &deployed).await
-    else {
-        return Ok(None);
-    };
-    if changed.len() >= MAX_CODE_SYNCS_ON_SKIP {
-        reporter.note("The number of resources that needs an update exceeds 50, an infra sync will be executed.");
-        return Ok(None);
-    }
-    reporter.note("Template hasn't been changed since last deployment, skipping infra sync...");
-    let adl = request.dependency_layer.then_some(request.stack_name.as_str());
-    let build_dir = super::build_options(cwd, adl).build_dir;
-    // A function is synced when its code or its dependency layer changed.
-    let selected = |r: &crate::template::Resource| {
-        let layer = format!("{}/{}", build::adl::NESTED_STACK, build::adl::layer_logical_id(&r.full_path));
-        changed.iter().any(|c| *c == r.full_path || c.ends_with(&layer))
-    };
-    let (planned, notes) = flows::plan(stack, &deployed, &build_dir, selected)?;
-    for note in notes {
-        reporter.note(&note);
-    }
-    let runner = Arc::new(Runner::new(aws, &request.stack_name, deployed, cwd));
-    let synced = flows::run(runner, planned, &|s| reporter.synced(s)).await?;
-    Ok(Some(synced))
 }

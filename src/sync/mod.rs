@@ -1,48 +1,59 @@
 //! `accel sync`: configuration through CloudFormation ([`infra`]), code
-//! straight through the service APIs ([`flows`]), with sam's safety prompt
-//! ([`prompt`]) and `sync.toml` ([`state`]).
+//! straight through the service APIs — planned as plain data ([`plan`]),
+//! then run ([`apply`]) — with sam's safety prompt ([`prompt`]) and
+//! `sync.toml` ([`state`]).
 
-pub mod compare;
-pub mod flows;
-pub mod infra;
-pub mod prompt;
-pub mod state;
+pub(crate) mod apply;
+pub(crate) mod compare;
+pub(crate) mod infra;
+pub(crate) mod plan;
+pub(crate) mod prompt;
+pub(crate) mod state;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::time::Instant;
+
+use apply::Synced;
 
 use crate::aws::Aws;
-use crate::build::{self, BuildError, BuildOptions, Progress, UnitReport};
+use crate::aws::cloudformation::DeployedStack;
+use crate::aws::error::CallError;
+use crate::builder::{self, BuildError, BuildOptions, adl};
 use crate::deploy::DeployError;
-use crate::template::Stack;
-use flows::{Runner, Synced};
+use crate::layout::ProjectLayout;
+use crate::package::PackageError;
+use crate::printer::Printer;
+use crate::template::{Resource, Stack};
 
 /// Why a sync failed.
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub(crate) enum SyncError {
     /// The stack is not deployed.
     #[error("Invalid --stack-name parameter. Stack with id '{0}' does not exist")]
     NoStack(String),
     /// A resource of the template is not in the deployed stack.
     #[error("Cannot find resource {0} in remote. Try sam sync without --code or sam deploy.")]
     NotDeployed(String),
-    /// An AWS call failed.
-    #[error("{0}")]
-    Aws(String),
+    /// Reading the stack failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
     /// Syncing one resource failed.
-    #[error("{resource}: {message}")]
-    Resource {
+    #[error("{resource}: {source}")]
+    Action {
         /// Full path of the resource.
         resource: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: Box<apply::ActionError>,
     },
+    /// A sync task panicked or was cancelled.
+    #[error("a sync task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// Packaging or uploading failed.
-    #[error("{0}")]
-    Package(String),
+    #[error(transparent)]
+    Package(#[from] PackageError),
     /// `sync.toml` could not be written.
     #[error("cannot write .aws-sam/sync.toml: {0}")]
-    State(String),
+    State(std::io::Error),
     /// The build before the sync failed.
     #[error(transparent)]
     Build(#[from] BuildError),
@@ -53,96 +64,76 @@ pub enum SyncError {
 
 /// What `--code` should sync.
 #[derive(Debug, Clone, Default)]
-pub struct CodeSyncRequest {
-    /// Stack to sync.
-    pub stack_name: String,
+pub(crate) struct CodeSyncRequest {
     /// `--resource-id`: full paths or logical ids.
-    pub resource_ids: Vec<String>,
+    pub(crate) resource_ids: Vec<String>,
     /// `--resource`: resource types.
-    pub resource_types: Vec<String>,
+    pub(crate) resource_types: Vec<String>,
 }
 
-/// Where the user sees a sync happen.
-pub trait Reporter: Sync {
-    /// A progress line.
-    fn note(&self, line: &str);
-    /// A stack event line.
-    fn event(&self, line: &str);
-    /// A finished code sync.
-    fn synced(&self, synced: &Synced);
+impl CodeSyncRequest {
+    /// Whether the flags pick `resource`. Inline code lives in the template:
+    /// a plain `--code` cannot tell it from what CloudFormation deployed (the
+    /// zips differ), so it goes only when named, or through `accel sync`'s
+    /// template comparison.
+    pub(crate) fn selects(&self, resource: &Resource) -> bool {
+        let everything = self.resource_ids.is_empty() && self.resource_types.is_empty();
+        let inline =
+            resource.properties.get("InlineCode").is_some() || resource.properties.pointer("/Code/ZipFile").is_some();
+        everything && !inline
+            || self.resource_ids.iter().any(|id| *id == resource.full_path || *id == resource.logical_id)
+            || self.resource_types.contains(&resource.resource_type)
+    }
 }
 
-/// Builds quietly: sync reports per resource, not per build unit.
-pub(crate) struct Quiet;
-
-impl Progress for Quiet {
-    fn start(&self, _: usize) {}
-    fn built(&self, _: &str) {}
-    fn done(&self, _: &UnitReport) {}
+/// The deployed stack, or [`SyncError::NoStack`].
+pub(crate) async fn deployed(aws: &Aws, stack_name: &str) -> Result<DeployedStack, SyncError> {
+    crate::aws::cloudformation::deployed_stack(&aws.cloudformation(), stack_name)
+        .await?
+        .ok_or_else(|| SyncError::NoStack(stack_name.to_string()))
 }
 
-/// `accel sync --code`: builds (cached) and pushes the selected resources
-/// whose deployed content differs. Resources it cannot sync are named once
-/// through `note`.
-pub async fn code_sync(
-    aws: &Aws,
+/// What every sync works with: the account, the project, the stack and
+/// where to report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SyncEnv<'a> {
+    /// AWS clients.
+    pub(crate) aws: &'a Aws,
+    /// The project's `.aws-sam` paths.
+    pub(crate) layout: &'a ProjectLayout,
+    /// The stack synced.
+    pub(crate) stack_name: &'a str,
+    /// Output.
+    pub(crate) printer: &'a Printer,
+}
+
+/// Builds (cached) and code-syncs the resources `selected` picks against
+/// the `deployed` stack (watch mode keeps it between saves). Updates are
+/// timed from `since` when given.
+pub(crate) async fn code_sync(
+    env: SyncEnv<'_>,
     stack: &Stack,
-    cwd: &Path,
-    request: &CodeSyncRequest,
-    reporter: &dyn Reporter,
+    deployed: DeployedStack,
+    selected: impl Fn(&Resource) -> bool,
+    since: Option<Instant>,
 ) -> Result<Vec<Synced>, SyncError> {
-    let deployed = flows::deployed_resources(&aws.cloudformation(), &request.stack_name).await?;
-    let everything = request.resource_ids.is_empty() && request.resource_types.is_empty();
-    // Inline code lives in the template: a plain `--code` cannot tell it from
-    // what CloudFormation deployed (the zips differ), so it goes only when
-    // named, or through `accel sync`'s template comparison.
-    let inline = |r: &crate::template::Resource| {
-        r.properties.get("InlineCode").is_some() || r.properties.pointer("/Code/ZipFile").is_some()
-    };
-    let selected = |r: &crate::template::Resource| {
-        everything && !inline(r)
-            || request.resource_ids.iter().any(|id| *id == r.full_path || *id == r.logical_id)
-            || request.resource_types.contains(&r.resource_type)
-    };
-    code_sync_selected(aws, stack, cwd, &request.stack_name, deployed, selected, reporter).await
-}
-
-/// Builds (cached) and code-syncs the resources `selected` picks, against
-/// an already read `deployed` stack (watch mode keeps it between saves).
-pub async fn code_sync_selected(
-    aws: &Aws,
-    stack: &Stack,
-    cwd: &Path,
-    stack_name: &str,
-    deployed: flows::Deployed,
-    selected: impl Fn(&crate::template::Resource) -> bool,
-    reporter: &dyn Reporter,
-) -> Result<Vec<Synced>, SyncError> {
+    let SyncEnv { layout, stack_name, .. } = env;
     // Code goes where the deployed stack expects it: apart from its
     // dependencies only when the stack has the dependency layers.
-    let adl = deployed.contains_key(build::adl::NESTED_STACK).then_some(stack_name);
-    let options = build_options(cwd, adl);
-    build::build(stack, cwd, &options, &Quiet).await?;
-    let (planned, notes) = flows::plan(stack, &deployed, &options.build_dir, selected)?;
-    for line in notes {
-        reporter.note(&line);
-    }
-    let runner = Arc::new(Runner::new(aws, stack_name, deployed, cwd));
-    flows::run(runner, planned, &|s| reporter.synced(s)).await
+    let adl = deployed.contains_key(adl::NESTED_STACK).then_some(stack_name);
+    let options = build_options(layout, adl);
+    let report = builder::build(stack, layout.root(), &options, None).await?;
+    let plan = plan::plan(stack, &deployed, &report.artifacts, selected)?;
+    apply::apply(env, deployed, plan, since).await
 }
 
 /// sam's sync builds with the cache into `.aws-sam/auto-dependency-layer`
 /// with the dependency layer (for stack `dependency_layer`), else into
 /// `.aws-sam/build`.
-pub(crate) fn build_options(cwd: &Path, dependency_layer: Option<&str>) -> BuildOptions {
-    let folder = if dependency_layer.is_some() { ".aws-sam/auto-dependency-layer" } else { ".aws-sam/build" };
-    BuildOptions {
-        build_dir: cwd.join(folder),
-        dependency_layer: dependency_layer.map(str::to_string),
-        cache_dir: cwd.join(".aws-sam/cache"),
-        deps_dir: cwd.join(".aws-sam/deps"),
-        cached: true,
-        selection: Default::default(),
-        jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
-    }
+pub(crate) fn build_options(layout: &ProjectLayout, dependency_layer: Option<&str>) -> BuildOptions {
+    let build_dir = match dependency_layer {
+        Some(_) => layout.adl_build_dir(),
+        None => layout.root().join(crate::layout::DEFAULT_BUILD_DIR),
+    };
+    BuildOptions::new(layout, build_dir, true, dependency_layer.map(str::to_string))
 }

@@ -3,41 +3,35 @@
 //! accel and the other way round.
 
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-const WARNING: &str = "The SAM CLI will use the AWS Lambda, Amazon API Gateway, and AWS StepFunctions APIs to upload your code without performing a CloudFormation deployment. This will cause drift in your CloudFormation stack. **The sync command should only be used against a development stack**.";
+pub(crate) const WARNING: &str = "The SAM CLI will use the AWS Lambda, Amazon API Gateway, and AWS StepFunctions APIs to upload your code without performing a CloudFormation deployment. This will cause drift in your CloudFormation stack. **The sync command should only be used against a development stack**.";
 
 /// The answer to the prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consent {
-    /// Go on (confirmed now or earlier).
+pub(crate) enum Consent {
+    /// Go on: confirmed now.
     Proceed,
+    /// Go on: confirmed before (sam still shows the warning).
+    ConfirmedBefore,
     /// The user said no: stop, exit 0.
     Declined,
     /// End of input before an answer: sam prints `Aborted!` and exits 1.
     Aborted,
 }
 
-/// `~/.aws-sam` (or `$__SAM_CLI_APP_DIR`), where sam keeps metadata.json.
-pub fn app_dir() -> PathBuf {
-    match std::env::var_os("__SAM_CLI_APP_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".aws-sam"),
-    }
-}
-
 /// sam's key: md5 of the absolute template path followed by the stack name.
-pub fn stack_key(template: &Path, stack_name: &str) -> String {
+pub(crate) fn stack_key(template: &Path, stack_name: &str) -> String {
     hex::encode(Md5::digest(format!("{}{stack_name}", template.display())))
 }
 
 /// Asks, unless this template and stack were confirmed before. `input` is
 /// read a line at a time: an empty line means yes, as in sam; end of input
 /// means abort (so a closed or empty stdin never hangs or proceeds).
-pub fn confirm(
+pub(crate) fn confirm(
     app_dir: &Path,
     template: &Path,
     stack_name: &str,
@@ -52,8 +46,7 @@ pub fn confirm(
     let key = stack_key(template, stack_name);
     let known = metadata["accelerateOptInStacks"].as_array().is_some_and(|keys| keys.iter().any(|k| k == &key));
     if known {
-        let _ = writeln!(std::io::stderr(), "{WARNING}");
-        return Ok(Consent::Proceed);
+        return Ok(Consent::ConfirmedBefore);
     }
     write!(
         output,
@@ -78,7 +71,7 @@ pub fn confirm(
         keys.push(Value::String(key));
     }
     let bytes = serde_json::to_vec_pretty(&metadata).unwrap_or_default();
-    crate::build::write_atomic(&file, &bytes)?;
+    crate::builder::write_atomic(&file, &bytes)?;
     Ok(Consent::Proceed)
 }
 
@@ -101,7 +94,7 @@ mod tests {
         let saved: Value = serde_json::from_slice(&std::fs::read(dir.path().join("metadata.json")).unwrap()).unwrap();
         assert_eq!(saved["accelerateOptInStacks"][0], stack_key(Path::new("/p/template.yaml"), "blog"));
         // Confirmed before: no question, even with nothing to read.
-        assert_eq!(ask(dir.path(), ""), (Consent::Proceed, String::new()));
+        assert_eq!(ask(dir.path(), ""), (Consent::ConfirmedBefore, String::new()));
     }
 
     #[test]
@@ -112,6 +105,6 @@ mod tests {
         assert_eq!(consent, Consent::Aborted);
         assert!(shown.ends_with("Aborted!\n"));
         assert_eq!(ask(dir.path(), "maybe\ny\n").0, Consent::Proceed);
-        assert_eq!(ask(dir.path(), "").0, Consent::Proceed, "the yes after an invalid answer is remembered");
+        assert_eq!(ask(dir.path(), "").0, Consent::ConfirmedBefore, "the yes after an invalid answer is remembered");
     }
 }

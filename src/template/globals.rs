@@ -138,17 +138,17 @@ const REPLACE: &[(&str, &str)] = &[("Function", "Architectures")];
 /// A Globals section that SAM would reject.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Globals: {0}")]
-pub struct GlobalsError(pub String);
+pub(crate) struct GlobalsError(pub String);
 
 /// The parsed `Globals` section: section name (e.g. `Function`) to properties.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Globals {
+pub(crate) struct Globals {
     sections: Map<String, Value>,
 }
 
 impl Globals {
     /// Reads and checks the template's `Globals`.
-    pub fn parse(template: &Value) -> Result<Self, GlobalsError> {
+    pub(crate) fn parse(template: &Value) -> Result<Self, GlobalsError> {
         let Some(section) = template.get("Globals") else {
             return Ok(Self::default());
         };
@@ -172,7 +172,7 @@ impl Globals {
 
     /// The properties of a resource of `resource_type` with Globals merged in,
     /// honouring the resource's `IgnoreGlobals` attribute.
-    pub fn merge(&self, resource_type: &str, resource: &Value) -> Result<Value, GlobalsError> {
+    pub(crate) fn merge(&self, resource_type: &str, resource: &Value) -> Result<Value, GlobalsError> {
         let local = resource.get("Properties").cloned().unwrap_or_else(|| Value::Object(Map::new()));
         let Some(section) = resource_type.strip_prefix("AWS::Serverless::") else {
             return Ok(local);

@@ -11,13 +11,13 @@ use serde_json::{Map, Value};
 
 /// Values of the pseudo-parameters (`AWS::Region` …) used locally.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pseudo {
+pub(crate) struct Pseudo {
     /// `AWS::Region`.
-    pub region: String,
+    pub(crate) region: String,
     /// `AWS::AccountId`.
-    pub account_id: String,
+    pub(crate) account_id: String,
     /// `AWS::StackName`.
-    pub stack_name: String,
+    pub(crate) stack_name: String,
 }
 
 impl Default for Pseudo {
@@ -29,7 +29,7 @@ impl Default for Pseudo {
 
 impl Pseudo {
     /// `AWS::Partition`, derived from the region.
-    pub fn partition(&self) -> &'static str {
+    pub(crate) fn partition(&self) -> &'static str {
         partition_of(&self.region)
     }
 
@@ -57,7 +57,7 @@ impl Pseudo {
 }
 
 /// Names every pseudo-parameter.
-pub const PSEUDO_PARAMETERS: [&str; 8] = [
+pub(crate) const PSEUDO_PARAMETERS: [&str; 8] = [
     "AWS::Region",
     "AWS::AccountId",
     "AWS::StackName",
@@ -71,7 +71,7 @@ pub const PSEUDO_PARAMETERS: [&str; 8] = [
 /// Resolves intrinsics of one template against its parameters, mappings and
 /// conditions.
 #[derive(Debug, Clone)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     parameters: IndexMap<String, Value>,
     pseudo: Pseudo,
     mappings: Map<String, Value>,
@@ -82,7 +82,7 @@ pub struct Resolver {
 impl Resolver {
     /// Builds a resolver for `template`. `overrides` win over parameter
     /// defaults; list-typed parameters become lists.
-    pub fn new(template: &Value, overrides: &IndexMap<String, String>, pseudo: Pseudo) -> Self {
+    pub(crate) fn new(template: &Value, overrides: &IndexMap<String, String>, pseudo: Pseudo) -> Self {
         let section = |name: &str| template.get(name).and_then(Value::as_object).cloned().unwrap_or_default();
         let mut parameters = IndexMap::new();
         for (name, decl) in section("Parameters") {
@@ -108,24 +108,19 @@ impl Resolver {
         }
     }
 
-    /// The pseudo-parameter values in use.
-    pub fn pseudo(&self) -> &Pseudo {
-        &self.pseudo
-    }
-
     /// The value of a parameter or pseudo-parameter, if known locally.
-    pub fn parameter(&self, name: &str) -> Option<Value> {
+    pub(crate) fn parameter(&self, name: &str) -> Option<Value> {
         self.parameters.get(name).cloned().or_else(|| self.pseudo.value(name))
     }
 
     /// Resolves what can be resolved in `value`. `Ref AWS::NoValue` removes
     /// the enclosing key or list item; at the top it becomes null.
-    pub fn resolve(&self, value: &Value) -> Value {
+    pub(crate) fn resolve(&self, value: &Value) -> Value {
         self.resolve_inner(value).unwrap_or(Value::Null)
     }
 
     /// Evaluates a named condition; `None` when it depends on something unknown.
-    pub fn condition(&self, name: &str) -> Option<bool> {
+    pub(crate) fn condition(&self, name: &str) -> Option<bool> {
         if let Some(known) = self.evaluated.borrow().get(name) {
             return *known;
         }
@@ -258,7 +253,7 @@ impl Resolver {
 }
 
 /// The partition of a region (`AWS::Partition`).
-pub fn partition_of(region: &str) -> &'static str {
+pub(crate) fn partition_of(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "aws-cn"
     } else if region.starts_with("us-gov-") {
@@ -270,7 +265,7 @@ pub fn partition_of(region: &str) -> &'static str {
 
 /// Replaces `${Name}` in an `Fn::Sub` string using `lookup`; `${!Literal}`
 /// stands for `${Literal}`. `None` when a name is not known.
-pub fn substitute(text: &str, mut lookup: impl FnMut(&str) -> Option<String>) -> Option<String> {
+pub(crate) fn substitute(text: &str, mut lookup: impl FnMut(&str) -> Option<String>) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -296,7 +291,7 @@ pub fn substitute(text: &str, mut lookup: impl FnMut(&str) -> Option<String>) ->
 }
 
 /// The names an `Fn::Sub` string refers to (`${A}` and `${A.Attr}` give `A`).
-pub fn sub_references(text: &str) -> Vec<String> {
+pub(crate) fn sub_references(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     let _ = substitute(text, |name| {
         names.push(name.split('.').next().unwrap_or(name).to_string());
@@ -306,7 +301,7 @@ pub fn sub_references(text: &str) -> Vec<String> {
 }
 
 /// `{Key: args}` with exactly one key.
-pub fn single_entry(value: &Value) -> Option<(&str, &Value)> {
+pub(crate) fn single_entry(value: &Value) -> Option<(&str, &Value)> {
     let map = value.as_object()?;
     if map.len() != 1 {
         return None;
@@ -315,7 +310,7 @@ pub fn single_entry(value: &Value) -> Option<(&str, &Value)> {
 }
 
 /// Whether `value` is a single intrinsic call (`Ref`, `Condition` or `Fn::*`).
-pub fn is_intrinsic(value: &Value) -> bool {
+pub(crate) fn is_intrinsic(value: &Value) -> bool {
     single_entry(value).is_some_and(|(k, _)| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
 }
 

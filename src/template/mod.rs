@@ -4,26 +4,27 @@
 //! recursively ([`stack`]) and typed views of the resources accel builds and
 //! syncs ([`resources`]).
 
-pub mod globals;
-pub mod intrinsics;
-pub mod parameters;
-pub mod resources;
-pub mod stack;
-pub mod yaml;
+pub(crate) mod globals;
+pub(crate) mod intrinsics;
+pub(crate) mod kind;
+pub(crate) mod parameters;
+pub(crate) mod resources;
+pub(crate) mod stack;
+pub(crate) mod yaml;
 
 use std::path::{Path, PathBuf};
 
-pub use intrinsics::Pseudo;
-pub use resources::{CodeLocation, Definition, Function, HttpApi, Layer, RestApi, StateMachine};
-pub use stack::{LoadOptions, Resource, Stack};
+pub(crate) use intrinsics::Pseudo;
+pub(crate) use resources::{CodeLocation, Function, Layer};
+pub(crate) use stack::{LoadOptions, Resource, Stack};
 
 /// The template names sam looks for, in order, when none is given.
-pub const DEFAULT_TEMPLATE_NAMES: [&str; 3] = ["template.yaml", "template.yml", "template.json"];
+pub(crate) const DEFAULT_TEMPLATE_NAMES: [&str; 3] = ["template.yaml", "template.yml", "template.json"];
 
 /// Everything that can be wrong with a template; each renders as one line
 /// naming the file and, where known, the line and the resource.
 #[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     /// The template file does not exist.
     #[error("Template file not found at {}", .0.display())]
     NotFound(PathBuf),
@@ -74,7 +75,7 @@ fn location(file: &Path, line: Option<usize>, column: Option<usize>) -> String {
 /// The template a command uses: `given` (relative to `cwd`), or the first of
 /// [`DEFAULT_TEMPLATE_NAMES`] in `cwd`, or — like sam — `template.yml`, which
 /// then fails as not found.
-pub fn resolve_template_path(cwd: &Path, given: Option<&Path>) -> PathBuf {
+pub(crate) fn resolve_template_path(cwd: &Path, given: Option<&Path>) -> PathBuf {
     match given {
         Some(path) => cwd.join(path),
         None => DEFAULT_TEMPLATE_NAMES
@@ -84,3 +85,6 @@ pub fn resolve_template_path(cwd: &Path, given: Option<&Path>) -> PathBuf {
             .unwrap_or_else(|| cwd.join("template.yml")),
     }
 }
+
+#[cfg(test)]
+mod corpus_tests;

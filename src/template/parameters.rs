@@ -8,11 +8,11 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 /// Parameter name to value, in the order given.
-pub type Overrides = IndexMap<String, String>;
+pub(crate) type Overrides = IndexMap<String, String>;
 
 /// A value that is none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OverridesError {
+pub(crate) enum OverridesError {
     /// Not `Key=Value` nor `ParameterKey=…,ParameterValue=…`.
     #[error("Invalid value for '--parameter-overrides': {0} is not a valid format")]
     Format(String),
@@ -23,7 +23,7 @@ pub enum OverridesError {
 
 /// Parses every `--parameter-overrides` value; later keys win. Relative
 /// `file://` paths are taken from `cwd`.
-pub fn parse(values: &[String], cwd: &Path) -> Result<Overrides, OverridesError> {
+pub(crate) fn parse(values: &[String], cwd: &Path) -> Result<Overrides, OverridesError> {
     let mut out = Overrides::new();
     for value in values {
         if let Some(path) = value.strip_prefix("file://") {

@@ -6,42 +6,12 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::kind::{ResourceKind, path_properties};
 use super::stack::{Resource, Stack, is_local};
-
-/// Properties that hold local paths, per resource type (as `aws cloudformation
-/// package` knows them); the first entry is what a build sets.
-pub const PATH_PROPERTIES: &[(&str, &[&str])] = &[
-    ("AWS::Serverless::Function", &["CodeUri"]),
-    ("AWS::Lambda::Function", &["Code"]),
-    ("AWS::Serverless::LayerVersion", &["ContentUri"]),
-    ("AWS::Lambda::LayerVersion", &["Content"]),
-    ("AWS::Serverless::Api", &["DefinitionUri"]),
-    ("AWS::Serverless::HttpApi", &["DefinitionUri"]),
-    ("AWS::Serverless::StateMachine", &["DefinitionUri"]),
-    ("AWS::Serverless::GraphQLApi", &["SchemaUri", "CodeUri"]),
-    ("AWS::ApiGateway::RestApi", &["BodyS3Location"]),
-    ("AWS::ApiGatewayV2::Api", &["BodyS3Location"]),
-    ("AWS::StepFunctions::StateMachine", &["DefinitionS3Location"]),
-    ("AWS::AppSync::GraphQLSchema", &["DefinitionS3Location"]),
-    (
-        "AWS::AppSync::Resolver",
-        &["RequestMappingTemplateS3Location", "ResponseMappingTemplateS3Location", "CodeS3Location"],
-    ),
-    (
-        "AWS::AppSync::FunctionConfiguration",
-        &["RequestMappingTemplateS3Location", "ResponseMappingTemplateS3Location", "CodeS3Location"],
-    ),
-    ("AWS::ElasticBeanstalk::ApplicationVersion", &["SourceBundle"]),
-    ("AWS::CloudFormation::ModuleVersion", &["ModulePackage"]),
-    ("AWS::CloudFormation::ResourceVersion", &["SchemaHandlerPackage"]),
-    ("AWS::Serverless::Application", &["Location"]),
-    ("AWS::CloudFormation::Stack", &["TemplateURL"]),
-    ("AWS::CloudFormation::StackSet", &["TemplateURL"]),
-];
 
 /// Where a function's code, a layer's content or a definition comes from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CodeLocation {
+pub(crate) enum CodeLocation {
     /// A local folder (or file), absolute; `uri` is the text as written.
     Local {
         /// The path as written in the template.
@@ -79,7 +49,7 @@ impl CodeLocation {
     }
 
     /// The local path, for `Local` and `PreZipped`.
-    pub fn local_path(&self) -> Option<&PathBuf> {
+    pub(crate) fn local_path(&self) -> Option<&PathBuf> {
         match self {
             CodeLocation::Local { path, .. } | CodeLocation::PreZipped(path) => Some(path),
             _ => None,
@@ -89,7 +59,7 @@ impl CodeLocation {
 
 /// Zip or image package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PackageType {
+pub(crate) enum PackageType {
     /// A zip archive (the default).
     Zip,
     /// A container image.
@@ -98,43 +68,43 @@ pub enum PackageType {
 
 /// A Lambda function (`AWS::Serverless::Function` or `AWS::Lambda::Function`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Function<'a> {
+pub(crate) struct Function<'a> {
     /// The resource behind the view.
-    pub resource: &'a Resource,
+    pub(crate) resource: &'a Resource,
     /// Zip or image.
-    pub package_type: PackageType,
+    pub(crate) package_type: PackageType,
     /// Code location (Zip functions).
-    pub code: CodeLocation,
+    pub(crate) code: CodeLocation,
     /// `ImageUri` (image functions).
-    pub image_uri: Option<Value>,
+    pub(crate) image_uri: Option<Value>,
     /// `Handler`.
-    pub handler: Option<String>,
+    pub(crate) handler: Option<String>,
     /// `Runtime`.
-    pub runtime: Option<String>,
+    pub(crate) runtime: Option<String>,
     /// `Architectures[0]`, default `x86_64`.
-    pub architecture: String,
+    pub(crate) architecture: String,
     /// Every entry of `Architectures` (more than one is an error for a build).
-    pub architectures: Vec<String>,
+    pub(crate) architectures: Vec<String>,
     /// `Layers`, each an ARN or an unresolved reference.
-    pub layers: Vec<Value>,
+    pub(crate) layers: Vec<Value>,
     /// `Metadata.BuildMethod`.
-    pub build_method: Option<String>,
+    pub(crate) build_method: Option<String>,
     /// `Metadata.BuildProperties`.
-    pub build_properties: Value,
+    pub(crate) build_properties: Value,
     /// `Metadata.SkipBuild`.
-    pub skip_build: bool,
+    pub(crate) skip_build: bool,
     /// `AutoPublishAlias`.
-    pub auto_publish_alias: Option<String>,
+    pub(crate) auto_publish_alias: Option<String>,
     /// `LoggingConfig`.
-    pub logging_config: Option<Value>,
+    pub(crate) logging_config: Option<Value>,
 }
 
 impl<'a> Function<'a> {
     /// The view of `resource`, if it is a function.
-    pub fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
-        let serverless = match resource.resource_type.as_str() {
-            "AWS::Serverless::Function" => true,
-            "AWS::Lambda::Function" => false,
+    pub(crate) fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
+        let serverless = match ResourceKind::of(&resource.resource_type)? {
+            ResourceKind::ServerlessFunction => true,
+            ResourceKind::LambdaFunction => false,
             _ => return None,
         };
         let package_type = match resource.string("PackageType") {
@@ -179,42 +149,42 @@ impl<'a> Function<'a> {
     }
 
     /// The layers of this function defined in the same template (`Ref Layer`).
-    pub fn layer_refs(&self) -> Vec<&str> {
+    pub(crate) fn layer_refs(&self) -> Vec<&str> {
         self.layers.iter().filter_map(|l| l.get("Ref").and_then(Value::as_str)).collect()
     }
 }
 
 /// A layer (`AWS::Serverless::LayerVersion` or `AWS::Lambda::LayerVersion`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Layer<'a> {
+pub(crate) struct Layer<'a> {
     /// The resource behind the view.
-    pub resource: &'a Resource,
+    pub(crate) resource: &'a Resource,
     /// `ContentUri` / `Content`.
-    pub content: CodeLocation,
+    pub(crate) content: CodeLocation,
     /// `Metadata.BuildMethod`: without one a layer is packaged as is.
-    pub build_method: Option<String>,
+    pub(crate) build_method: Option<String>,
     /// `Metadata.BuildArchitecture`, default `x86_64`.
-    pub build_architecture: String,
+    pub(crate) build_architecture: String,
     /// `CompatibleRuntimes`.
-    pub compatible_runtimes: Vec<String>,
+    pub(crate) compatible_runtimes: Vec<String>,
     /// `CompatibleArchitectures`, default `[x86_64]`.
-    pub compatible_architectures: Vec<String>,
+    pub(crate) compatible_architectures: Vec<String>,
     /// `LayerName`.
-    pub layer_name: Option<String>,
+    pub(crate) layer_name: Option<String>,
     /// `Description`.
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// `LicenseInfo`.
-    pub license_info: Option<String>,
+    pub(crate) license_info: Option<String>,
     /// `Metadata.SkipBuild`.
-    pub skip_build: bool,
+    pub(crate) skip_build: bool,
 }
 
 impl<'a> Layer<'a> {
     /// The view of `resource`, if it is a layer.
-    pub fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
-        let property = match resource.resource_type.as_str() {
-            "AWS::Serverless::LayerVersion" => "ContentUri",
-            "AWS::Lambda::LayerVersion" => "Content",
+    pub(crate) fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
+        let property = match ResourceKind::of(&resource.resource_type)? {
+            ResourceKind::ServerlessLayer => "ContentUri",
+            ResourceKind::LambdaLayer => "Content",
             _ => return None,
         };
         let architectures = string_list(resource.property("CompatibleArchitectures"));
@@ -239,7 +209,7 @@ impl<'a> Layer<'a> {
 
 /// How an API or a state machine is defined.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Definition {
+pub(crate) enum Definition {
     /// A definition file (`DefinitionUri`, `BodyS3Location`, `DefinitionS3Location`).
     Uri(CodeLocation),
     /// A definition written in the template (`DefinitionBody`, `Body`, `Definition`).
@@ -260,21 +230,21 @@ impl Definition {
 
 /// A REST API (`AWS::Serverless::Api` or `AWS::ApiGateway::RestApi`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RestApi<'a> {
+pub(crate) struct RestApi<'a> {
     /// The resource behind the view.
-    pub resource: &'a Resource,
+    pub(crate) resource: &'a Resource,
     /// Its definition.
-    pub definition: Definition,
+    pub(crate) definition: Definition,
     /// `StageName` (Serverless APIs).
-    pub stage_name: Option<String>,
+    pub(crate) stage_name: Option<String>,
 }
 
 impl<'a> RestApi<'a> {
     /// The view of `resource`, if it is a REST API.
-    pub fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
-        let definition = match resource.resource_type.as_str() {
-            "AWS::Serverless::Api" => Definition::of(stack, resource, "DefinitionUri", "DefinitionBody"),
-            "AWS::ApiGateway::RestApi" => Definition::of(stack, resource, "BodyS3Location", "Body"),
+    pub(crate) fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
+        let definition = match ResourceKind::of(&resource.resource_type)? {
+            ResourceKind::ServerlessApi => Definition::of(stack, resource, "DefinitionUri", "DefinitionBody"),
+            ResourceKind::RestApi => Definition::of(stack, resource, "BodyS3Location", "Body"),
             _ => return None,
         };
         Some(RestApi { resource, definition, stage_name: resource.string("StageName").map(str::to_string) })
@@ -283,23 +253,23 @@ impl<'a> RestApi<'a> {
 
 /// An HTTP API (`AWS::Serverless::HttpApi` or `AWS::ApiGatewayV2::Api`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct HttpApi<'a> {
+pub(crate) struct HttpApi<'a> {
     /// The resource behind the view.
-    pub resource: &'a Resource,
+    pub(crate) resource: &'a Resource,
     /// Its definition.
-    pub definition: Definition,
+    pub(crate) definition: Definition,
     /// `StageName` (Serverless APIs; `$default` when not set).
-    pub stage_name: Option<String>,
+    pub(crate) stage_name: Option<String>,
     /// `AccessLogSettings`.
-    pub access_log_settings: Option<Value>,
+    pub(crate) access_log_settings: Option<Value>,
 }
 
 impl<'a> HttpApi<'a> {
     /// The view of `resource`, if it is an HTTP API.
-    pub fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
-        let definition = match resource.resource_type.as_str() {
-            "AWS::Serverless::HttpApi" => Definition::of(stack, resource, "DefinitionUri", "DefinitionBody"),
-            "AWS::ApiGatewayV2::Api" => Definition::of(stack, resource, "BodyS3Location", "Body"),
+    pub(crate) fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
+        let definition = match ResourceKind::of(&resource.resource_type)? {
+            ResourceKind::ServerlessHttpApi => Definition::of(stack, resource, "DefinitionUri", "DefinitionBody"),
+            ResourceKind::HttpApi => Definition::of(stack, resource, "BodyS3Location", "Body"),
             _ => return None,
         };
         Some(HttpApi {
@@ -313,25 +283,25 @@ impl<'a> HttpApi<'a> {
 
 /// A state machine (`AWS::Serverless::StateMachine` or `AWS::StepFunctions::StateMachine`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StateMachine<'a> {
+pub(crate) struct StateMachine<'a> {
     /// The resource behind the view.
-    pub resource: &'a Resource,
+    pub(crate) resource: &'a Resource,
     /// Its definition.
-    pub definition: Definition,
+    pub(crate) definition: Definition,
     /// `DefinitionSubstitutions`.
-    pub substitutions: Option<Value>,
+    pub(crate) substitutions: Option<Value>,
     /// `Logging` / `LoggingConfiguration`.
-    pub logging: Option<Value>,
+    pub(crate) logging: Option<Value>,
 }
 
 impl<'a> StateMachine<'a> {
     /// The view of `resource`, if it is a state machine.
-    pub fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
-        let (definition, logging) = match resource.resource_type.as_str() {
-            "AWS::Serverless::StateMachine" => {
+    pub(crate) fn of(stack: &Stack, resource: &'a Resource) -> Option<Self> {
+        let (definition, logging) = match ResourceKind::of(&resource.resource_type)? {
+            ResourceKind::ServerlessStateMachine => {
                 (Definition::of(stack, resource, "DefinitionUri", "Definition"), "Logging")
             }
-            "AWS::StepFunctions::StateMachine" => {
+            ResourceKind::StateMachine => {
                 let definition = match resource.property("DefinitionString") {
                     Some(s) => Definition::Inline(s.clone()),
                     None => Definition::of(stack, resource, "DefinitionS3Location", "Definition"),
@@ -351,34 +321,25 @@ impl<'a> StateMachine<'a> {
 
 /// The local paths a resource depends on, by property name, as absolute paths.
 pub(crate) fn local_paths(stack: &Stack, resource: &Resource) -> Vec<(&'static str, PathBuf)> {
-    let uri_property = |definition: &Definition, name: &'static str| match definition {
-        Definition::Uri(location) => location.local_path().map(|p| (name, p.clone())),
+    let Some(name) = path_properties(&resource.resource_type).first().copied() else { return Vec::new() };
+    let definition_path = |definition: &Definition| match definition {
+        Definition::Uri(location) => location.local_path().cloned(),
         _ => None,
     };
     let found = if let Some(f) = Function::of(stack, resource) {
-        let name = if resource.resource_type == "AWS::Serverless::Function" { "CodeUri" } else { "Code" };
-        (f.package_type == PackageType::Zip).then(|| f.code.local_path().map(|p| (name, p.clone()))).flatten()
+        (f.package_type == PackageType::Zip).then(|| f.code.local_path().cloned()).flatten()
     } else if let Some(l) = Layer::of(stack, resource) {
-        let name = if resource.resource_type == "AWS::Serverless::LayerVersion" { "ContentUri" } else { "Content" };
-        l.content.local_path().map(|p| (name, p.clone()))
+        l.content.local_path().cloned()
     } else if let Some(api) = RestApi::of(stack, resource) {
-        uri_property(&api.definition, definition_uri_name(resource))
+        definition_path(&api.definition)
     } else if let Some(api) = HttpApi::of(stack, resource) {
-        uri_property(&api.definition, definition_uri_name(resource))
+        definition_path(&api.definition)
     } else if let Some(sm) = StateMachine::of(stack, resource) {
-        uri_property(&sm.definition, definition_uri_name(resource))
+        definition_path(&sm.definition)
     } else {
         None
     };
-    found.into_iter().collect()
-}
-
-fn definition_uri_name(resource: &Resource) -> &'static str {
-    match resource.resource_type.as_str() {
-        "AWS::ApiGateway::RestApi" | "AWS::ApiGatewayV2::Api" => "BodyS3Location",
-        "AWS::StepFunctions::StateMachine" => "DefinitionS3Location",
-        _ => "DefinitionUri",
-    }
+    found.map(|path| (name, path)).into_iter().collect()
 }
 
 fn string_list(value: Option<&Value>) -> Vec<String> {

@@ -13,81 +13,75 @@ use super::{TemplateError, yaml};
 
 /// How to load a template.
 #[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
+pub(crate) struct LoadOptions {
     /// `--parameter-overrides` for the root stack.
-    pub overrides: Overrides,
+    pub(crate) overrides: Overrides,
     /// Pseudo-parameter values.
-    pub pseudo: Pseudo,
+    pub(crate) pseudo: Pseudo,
     /// `--base-dir`: the root of relative code paths in every stack. Without
     /// it, paths are relative to the template that holds them.
-    pub base_dir: Option<PathBuf>,
+    pub(crate) base_dir: Option<PathBuf>,
 }
 
 /// One resource, as a build or sync sees it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resource {
+pub(crate) struct Resource {
     /// Logical id within its stack.
-    pub logical_id: String,
+    pub(crate) logical_id: String,
     /// `LogicalId` in the root stack, `Child/LogicalId` in nested ones.
-    pub full_path: String,
+    pub(crate) full_path: String,
     /// `Type`, e.g. `AWS::Serverless::Function`.
-    pub resource_type: String,
+    pub(crate) resource_type: String,
     /// Properties with Globals merged and intrinsics resolved where possible.
-    pub properties: Value,
+    pub(crate) properties: Value,
     /// The `Metadata` attribute.
-    pub metadata: Value,
+    pub(crate) metadata: Value,
     /// The `Condition` attribute.
-    pub condition: Option<String>,
+    pub(crate) condition: Option<String>,
     /// Created by SAM from events (`ServerlessRestApi`, `ServerlessHttpApi`).
-    pub implicit: bool,
+    pub(crate) implicit: bool,
     /// 1-based line of the resource in its template, when found.
-    pub line: Option<usize>,
+    pub(crate) line: Option<usize>,
 }
 
 impl Resource {
     /// A property by name.
-    pub fn property(&self, name: &str) -> Option<&Value> {
+    pub(crate) fn property(&self, name: &str) -> Option<&Value> {
         self.properties.get(name)
     }
 
     /// A string property by name.
-    pub fn string(&self, name: &str) -> Option<&str> {
+    pub(crate) fn string(&self, name: &str) -> Option<&str> {
         self.property(name).and_then(Value::as_str)
     }
 
     /// A `Metadata` entry by name.
-    pub fn metadata(&self, name: &str) -> Option<&Value> {
+    pub(crate) fn metadata(&self, name: &str) -> Option<&Value> {
         self.metadata.get(name)
     }
 }
 
 /// A template and the stacks nested in it.
 #[derive(Debug, Clone)]
-pub struct Stack {
+pub(crate) struct Stack {
     /// Absolute path of the template file.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// `""` for the root, else the chain of nested-stack logical ids.
-    pub stack_path: String,
+    pub(crate) stack_path: String,
     /// The template as written (long-form intrinsics), for writing it back.
-    pub template: Value,
+    pub(crate) template: Value,
     /// Resources in template order, implicit APIs last.
-    pub resources: Vec<Resource>,
+    pub(crate) resources: Vec<Resource>,
     /// Nested stacks with a local template.
-    pub children: Vec<Stack>,
-    /// Nested stacks whose template is remote and therefore not loaded.
-    pub remote_children: Vec<String>,
+    pub(crate) children: Vec<Stack>,
     /// Folder relative code paths are taken from.
-    pub base_dir: PathBuf,
+    pub(crate) base_dir: PathBuf,
     source: String,
-    resolver: Resolver,
 }
-
-const NESTED_TYPES: [(&str, &str); 2] =
-    [("AWS::Serverless::Application", "Location"), ("AWS::CloudFormation::Stack", "TemplateURL")];
 
 impl Stack {
     /// Loads `file` and, recursively, every nested stack with a local template.
-    pub fn load(file: &Path, options: &LoadOptions) -> Result<Stack, TemplateError> {
+    pub(crate) fn load(file: &Path, options: &LoadOptions) -> Result<Stack, TemplateError> {
         let file = absolute(file);
         Self::load_nested(&file, String::new(), &options.overrides, options, &mut Vec::new())
     }
@@ -155,9 +149,10 @@ impl Stack {
 
         chain.push(file.to_path_buf());
         let mut children = Vec::new();
-        let mut remote_children = Vec::new();
         for resource in &resources {
-            let Some((_, property)) = NESTED_TYPES.iter().find(|(t, _)| *t == resource.resource_type) else {
+            let Some(property) =
+                super::kind::ResourceKind::of(&resource.resource_type).and_then(|k| k.nested_template_property())
+            else {
                 continue;
             };
             let fail = |message: String| TemplateError::Resource {
@@ -166,10 +161,8 @@ impl Stack {
                 resource: resource.full_path.clone(),
                 message,
             };
-            let Some(location) = resource.string(property).filter(|l| is_local(l)) else {
-                remote_children.push(resource.full_path.clone());
-                continue;
-            };
+            // Remote templates are not loaded (as sam skips them).
+            let Some(location) = resource.string(property).filter(|l| is_local(l)) else { continue };
             let child_file =
                 absolute(&file.parent().unwrap_or(Path::new(".")).join(location.trim_start_matches("file://")));
             if chain.contains(&child_file) {
@@ -190,21 +183,11 @@ impl Stack {
         }
         chain.pop();
 
-        Ok(Stack {
-            file: file.to_path_buf(),
-            stack_path,
-            template,
-            resources,
-            children,
-            remote_children,
-            base_dir,
-            source,
-            resolver,
-        })
+        Ok(Stack { file: file.to_path_buf(), stack_path, template, resources, children, base_dir, source })
     }
 
     /// This stack and every stack nested in it, parents first.
-    pub fn stacks(&self) -> Vec<&Stack> {
+    pub(crate) fn stacks(&self) -> Vec<&Stack> {
         let mut out = vec![self];
         for child in &self.children {
             out.extend(child.stacks());
@@ -213,13 +196,13 @@ impl Stack {
     }
 
     /// Every resource of every stack, parents first.
-    pub fn all_resources(&self) -> impl Iterator<Item = (&Stack, &Resource)> {
+    pub(crate) fn all_resources(&self) -> impl Iterator<Item = (&Stack, &Resource)> {
         self.stacks().into_iter().flat_map(|s| s.resources.iter().map(move |r| (s, r)))
     }
 
     /// A resource by full path (`Child/Logical`), or by logical id when that
     /// id is unique across the stacks, as sam accepts both.
-    pub fn find(&self, id: &str) -> Option<(&Stack, &Resource)> {
+    pub(crate) fn find(&self, id: &str) -> Option<(&Stack, &Resource)> {
         if let Some(found) = self.all_resources().find(|(_, r)| r.full_path == id) {
             return Some(found);
         }
@@ -230,15 +213,10 @@ impl Stack {
         }
     }
 
-    /// The resolver of this stack's intrinsics.
-    pub fn resolver(&self) -> &Resolver {
-        &self.resolver
-    }
-
     /// Checks what a build or sync relies on, in this stack and the nested
     /// ones: every reference names something that exists, and every local
     /// code or definition path exists.
-    pub fn validate(&self) -> Result<(), TemplateError> {
+    pub(crate) fn validate(&self) -> Result<(), TemplateError> {
         for stack in self.stacks() {
             stack.validate_references()?;
             stack.validate_paths()?;

@@ -7,17 +7,17 @@ use serde_yaml::value::TaggedValue;
 
 /// Where a parse went wrong (1-based line and column).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
+pub(crate) struct ParseError {
     /// Line of the error, when the parser knows it.
-    pub line: Option<usize>,
+    pub(crate) line: Option<usize>,
     /// Column of the error, when the parser knows it.
-    pub column: Option<usize>,
+    pub(crate) column: Option<usize>,
     /// What is wrong.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// The short-form tags CloudFormation accepts, and the long-form key of each.
-pub const SHORT_FORM_TAGS: [(&str, &str); 20] = [
+pub(crate) const SHORT_FORM_TAGS: [(&str, &str); 20] = [
     ("Ref", "Ref"),
     ("Condition", "Condition"),
     ("Sub", "Fn::Sub"),
@@ -42,7 +42,7 @@ pub const SHORT_FORM_TAGS: [(&str, &str); 20] = [
 
 /// Parses a template's text. Text that starts with `{` is JSON; anything else
 /// is YAML (of which JSON is a subset, so either way the result is the same).
-pub fn parse(text: &str) -> Result<Value, ParseError> {
+pub(crate) fn parse(text: &str) -> Result<Value, ParseError> {
     if text.trim_start().starts_with('{') {
         return serde_json::from_str(text).map_err(|e| ParseError {
             line: Some(e.line()),
@@ -134,7 +134,7 @@ fn long_form(tagged: TaggedValue) -> Result<Value, ParseError> {
 
 /// Writes a template as YAML: block style, long-form intrinsics, keys in the
 /// model's order.
-pub fn to_yaml(value: &Value) -> String {
+pub(crate) fn to_yaml(value: &Value) -> String {
     // serde_yaml quotes strings that would read back as numbers or booleans
     // (`'0123'`, `'yes'`); dates it leaves bare, which YAML 1.1 readers such
     // as PyYAML turn into dates, so quote those as sam does.

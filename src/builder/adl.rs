@@ -13,30 +13,30 @@ use super::graph::BuildUnit;
 use super::workflow::Workflow;
 
 /// Logical id of the nested stack that holds the layers.
-pub const NESTED_STACK: &str = "AwsSamAutoDependencyLayerNestedStack";
+pub(crate) const NESTED_STACK: &str = "AwsSamAutoDependencyLayerNestedStack";
 
 /// File name of the nested template, next to each stack's template.
-pub const NESTED_TEMPLATE: &str = "adl_nested_template.yaml";
+pub(crate) const NESTED_TEMPLATE: &str = "adl_nested_template.yaml";
 
 const CREATED_BY: &str = "AWS SAM CLI sync command";
 
 /// One function's dependency layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdlLayer {
+pub(crate) struct AdlLayer {
     /// The function's full path.
-    pub function: String,
+    pub(crate) function: String,
     /// The function's stack (`""` for the root).
-    pub stack_path: String,
+    pub(crate) stack_path: String,
     /// The function's logical id.
-    pub function_logical_id: String,
+    pub(crate) function_logical_id: String,
     /// The layer's logical id in the nested stack.
-    pub layer_logical_id: String,
+    pub(crate) layer_logical_id: String,
     /// The layer's name.
-    pub layer_name: String,
+    pub(crate) layer_name: String,
     /// The function's runtime.
-    pub runtime: String,
+    pub(crate) runtime: String,
     /// The layer folder (holding `python/` or `nodejs/`).
-    pub folder: PathBuf,
+    pub(crate) folder: PathBuf,
 }
 
 fn md5_8(text: &str) -> String {
@@ -48,13 +48,13 @@ fn alphanumeric(text: &str) -> String {
 }
 
 /// `<full path, alphanumerics only, 48 chars><md5[:8]>DepLayer`.
-pub fn layer_logical_id(full_path: &str) -> String {
+pub(crate) fn layer_logical_id(full_path: &str) -> String {
     let clean: String = alphanumeric(full_path).chars().take(48).collect();
     format!("{clean}{}DepLayer", md5_8(full_path))
 }
 
 /// `<stack[:16]><md5(stack)[:8]>-<full path[:22]><md5(full path)[:8]>-DepLayer`.
-pub fn layer_name(stack_name: &str, full_path: &str) -> String {
+pub(crate) fn layer_name(stack_name: &str, full_path: &str) -> String {
     let stack: String = stack_name.chars().take(16).collect();
     let function: String = alphanumeric(full_path).chars().take(22).collect();
     format!("{stack}{}-{function}{}-DepLayer", md5_8(stack_name), md5_8(full_path))
@@ -62,12 +62,12 @@ pub fn layer_name(stack_name: &str, full_path: &str) -> String {
 
 /// Whether a unit's dependencies go into layers: Python and Node functions
 /// whose workflow installs them separately.
-pub fn eligible(unit: &BuildUnit) -> bool {
+pub(crate) fn eligible(unit: &BuildUnit) -> bool {
     !unit.is_layer() && matches!(unit.workflow, Workflow::Pip | Workflow::Npm)
 }
 
 /// The layers of a unit's functions.
-pub fn layers_of(unit: &BuildUnit, stack_name: &str, build_dir: &Path) -> Vec<AdlLayer> {
+pub(crate) fn layers_of(unit: &BuildUnit, stack_name: &str, build_dir: &Path) -> Vec<AdlLayer> {
     unit.resources()
         .into_iter()
         .zip(&unit.logical_ids)
@@ -87,14 +87,14 @@ pub fn layers_of(unit: &BuildUnit, stack_name: &str, build_dir: &Path) -> Vec<Ad
 }
 
 /// The README sam puts in each layer.
-pub fn readme(function: &str) -> String {
+pub(crate) fn readme(function: &str) -> String {
     format!(
         "This layer contains dependencies of function {function} and automatically added by AWS SAM CLI command 'sam sync'"
     )
 }
 
 /// The nested template holding `layers` (all of one stack).
-pub fn nested_template(layers: &[&AdlLayer]) -> Value {
+pub(crate) fn nested_template(layers: &[&AdlLayer]) -> Value {
     let mut resources = serde_json::Map::new();
     let mut outputs = serde_json::Map::new();
     for layer in layers {
@@ -126,7 +126,7 @@ pub fn nested_template(layers: &[&AdlLayer]) -> Value {
 
 /// Adds the nested stack to a stack's template and appends each function's
 /// layer to its `Layers`.
-pub fn wire(template: &mut Value, layers: &[&AdlLayer], nested_template: &Path) {
+pub(crate) fn wire(template: &mut Value, layers: &[&AdlLayer], nested_template: &Path) {
     let Some(resources) = template.get_mut("Resources").and_then(Value::as_object_mut) else { return };
     for layer in layers {
         let Some(props) = resources

@@ -20,29 +20,29 @@ const STALE_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The two stores.
 #[derive(Debug, Clone)]
-pub struct Cache {
+pub(crate) struct Cache {
     deps_root: PathBuf,
     code_root: PathBuf,
 }
 
 impl Cache {
     /// Dependencies under `<deps_dir>/accel-v1`, code under `<cache_dir>/accel-v1`.
-    pub fn new(deps_dir: &Path, cache_dir: &Path) -> Self {
+    pub(crate) fn new(deps_dir: &Path, cache_dir: &Path) -> Self {
         Cache { deps_root: deps_dir.join(BUCKET), code_root: cache_dir.join(BUCKET) }
     }
 
     /// Where the dependencies with `key` live.
-    pub fn deps_entry(&self, key: &str) -> PathBuf {
+    pub(crate) fn deps_entry(&self, key: &str) -> PathBuf {
         self.deps_root.join(key)
     }
 
     /// Where the code with `key` lives.
-    pub fn code_entry(&self, key: &str) -> PathBuf {
+    pub(crate) fn code_entry(&self, key: &str) -> PathBuf {
         self.code_root.join(key)
     }
 
     /// Marks an entry as used now, so that cleaning keeps it.
-    pub fn touch(entry: &Path) {
+    pub(crate) fn touch(entry: &Path) {
         if let Ok(dir) = std::fs::File::open(entry) {
             let _ = dir.set_modified(SystemTime::now());
         }
@@ -50,7 +50,7 @@ impl Cache {
 
     /// Removes entries that are not in `keep` and that no build has used
     /// for a day: other templates built from the same folder keep theirs.
-    pub fn clean(&self, keep: &[PathBuf]) -> usize {
+    pub(crate) fn clean(&self, keep: &[PathBuf]) -> usize {
         let mut removed = 0;
         for root in [&self.deps_root, &self.code_root] {
             let Ok(entries) = std::fs::read_dir(root) else {
@@ -75,13 +75,13 @@ impl Cache {
 
 /// The key of a unit's dependencies: manifest and lock files, runtime,
 /// architecture, workflow and build properties. `None` without a manifest.
-pub fn deps_key(unit: &BuildUnit) -> std::io::Result<Option<String>> {
+pub(crate) fn deps_key(unit: &BuildUnit) -> std::io::Result<Option<String>> {
     let Some(manifest) = &unit.manifest else {
         return Ok(None);
     };
     let mut h = Sha256::new();
     field(&mut h, "deps");
-    field(&mut h, &format!("{:?}", unit.workflow));
+    field(&mut h, unit.workflow.key_name());
     field(&mut h, &unit.runtime);
     field(&mut h, &unit.architecture);
     field(&mut h, &unit.build_properties().to_string());
@@ -99,10 +99,10 @@ pub fn deps_key(unit: &BuildUnit) -> std::io::Result<Option<String>> {
 /// The key of a unit's built code: the source tree (without excluded files),
 /// runtime, architecture, metadata, the make target for makefile builds, and
 /// the dependencies' key when the code step reads them (esbuild bundles).
-pub fn code_key(unit: &BuildUnit, deps_key: Option<&str>) -> std::io::Result<String> {
+pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>) -> std::io::Result<String> {
     let mut h = Sha256::new();
     field(&mut h, "code");
-    field(&mut h, &format!("{:?}", unit.workflow));
+    field(&mut h, unit.workflow.key_name());
     field(&mut h, &unit.runtime);
     field(&mut h, &unit.architecture);
     field(&mut h, &unit.metadata.to_string());

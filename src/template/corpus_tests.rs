@@ -1,17 +1,20 @@
 //! A corpus of real-world-shaped SAM templates (after SAM CLI's
-//! tests/integration/testdata), loaded through the template model and checked
-//! through its typed views.
-
-mod support;
+//! tests/integration/testdata, in `tests/fixtures`), loaded through the
+//! template model and checked through its typed views.
 
 use std::path::PathBuf;
 
-use accel::template::resources::PackageType;
-use accel::template::{CodeLocation, Definition, Function, HttpApi, Layer, LoadOptions, RestApi, Stack, StateMachine};
 use serde_json::json;
 
+use super::resources::{Definition, HttpApi, PackageType, RestApi, StateMachine};
+use super::{CodeLocation, Function, Layer, LoadOptions, Stack};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 fn fixture(name: &str) -> PathBuf {
-    support::repo().join("tests/fixtures/templates").join(name)
+    repo().join("tests/fixtures/templates").join(name)
 }
 
 fn load(name: &str, file: &str) -> Stack {
@@ -96,7 +99,8 @@ fn nested_stacks_load_recursively_with_full_paths() {
     let stack = load("nested", "template.yaml");
     let paths: Vec<&str> = stack.stacks().iter().map(|s| s.stack_path.as_str()).collect();
     assert_eq!(paths, ["", "ChildApp", "ChildApp/GrandChild", "OtherStack"]);
-    assert_eq!(stack.remote_children, ["RemoteApp"], "remote applications are not loaded");
+    let (_, remote) = stack.find("RemoteApp").unwrap();
+    assert_eq!(remote.resource_type, "AWS::Serverless::Application", "a remote application stays a resource only");
 
     let child = function(&stack, "ChildApp/ChildFunction");
     assert_eq!(child.resource.full_path, "ChildApp/ChildFunction");
@@ -142,7 +146,9 @@ fn intrinsics_resolve_where_a_build_needs_them() {
     assert_eq!(f.architecture, "arm64");
     let (_, topic) = prod.find("ProdOnly").unwrap();
     assert_eq!(topic.condition.as_deref(), Some("IsProd"));
-    assert_eq!(prod.resolver().condition("IsProd"), Some(true));
+    let overrides = [("Env".to_string(), "prod".to_string())].into_iter().collect();
+    let resolver = super::intrinsics::Resolver::new(&prod.template, &overrides, super::Pseudo::default());
+    assert_eq!(resolver.condition("IsProd"), Some(true));
 }
 
 #[test]
@@ -196,7 +202,7 @@ fn json_template_with_api_globals_and_implicit_apis() {
 
 #[test]
 fn blog_example_app() {
-    let stack = Stack::load(&support::repo().join("templates/blog/template.yaml"), &LoadOptions::default()).unwrap();
+    let stack = Stack::load(&repo().join("templates/blog/template.yaml"), &LoadOptions::default()).unwrap();
     stack.validate().unwrap();
     let functions: Vec<&str> =
         stack.all_resources().filter_map(|(s, r)| Function::of(s, r)).map(|f| f.resource.logical_id.as_str()).collect();

@@ -7,12 +7,12 @@
 //! them succeeded are the artifact folders, templates and `build.toml`
 //! updated, so a failed build leaves the previous good one in place.
 
-pub mod adl;
-pub mod cache;
+pub(crate) mod adl;
+pub(crate) mod cache;
 mod fsops;
-pub mod graph;
+pub(crate) mod graph;
 mod output;
-pub mod workflow;
+pub(crate) mod workflow;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,25 +20,40 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache::Cache;
-pub use fsops::write_atomic;
+pub(crate) use fsops::write_atomic;
 use graph::{BuildUnit, Selection};
+use workflow::WorkflowError;
 
+use crate::layout::ProjectLayout;
+use crate::printer::Printer;
 use crate::template::Stack;
 
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub(crate) enum BuildError {
     /// The positional resource id names nothing buildable.
     #[error("Unable to find a function or layer with name '{0}'")]
     NotFound(String),
-    /// A resource cannot be built (bad runtime, failing tool …).
+    /// A resource the template describes in a way accel cannot build.
     #[error("{resource}: {message}")]
     Resource {
-        /// Full path of the resource (`A, B` for a shared build).
+        /// Full path of the resource.
         resource: String,
-        /// What went wrong; tool output included.
+        /// What is wrong with it.
         message: String,
     },
+    /// A unit's workflow failed (bad runtime, failing tool …).
+    #[error("{resource}: {source}")]
+    Workflow {
+        /// Full path of the resource (`A, B` for a shared build).
+        resource: String,
+        /// What went wrong; tool output included. Shared: units with one
+        /// manifest share one install, and its failure.
+        source: Arc<WorkflowError>,
+    },
+    /// A build task panicked or was cancelled.
+    #[error("a build task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// `--build-dir` is the current folder, which a build would overwrite.
     #[error(
         "Failing build: Running a build with build-dir as current working directory is extremely dangerous since the build-dir contents is first removed. This is no longer supported, please remove the '--build-dir' option from the command to allow the build artifacts to be placed in the directory your template is in."
@@ -60,27 +75,47 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
 
 /// Where and how to build.
 #[derive(Debug, Clone)]
-pub struct BuildOptions {
+pub(crate) struct BuildOptions {
     /// `--build-dir` (absolute).
-    pub build_dir: PathBuf,
+    pub(crate) build_dir: PathBuf,
     /// `--cache-dir` (absolute): built code.
-    pub cache_dir: PathBuf,
+    pub(crate) cache_dir: PathBuf,
     /// `.aws-sam/deps` (absolute): installed dependencies.
-    pub deps_dir: PathBuf,
+    pub(crate) deps_dir: PathBuf,
     /// `--cached`: reuse cache entries and unchanged artifacts.
-    pub cached: bool,
+    pub(crate) cached: bool,
     /// What to build.
-    pub selection: Selection,
+    pub(crate) selection: Selection,
     /// How many units build at once.
-    pub jobs: usize,
+    pub(crate) jobs: usize,
     /// The stack name when Python and Node dependencies go into auto
     /// dependency layers (`accel sync`'s default) instead of each function.
-    pub dependency_layer: Option<String>,
+    pub(crate) dependency_layer: Option<String>,
+}
+
+impl BuildOptions {
+    /// A build of everything into `build_dir`, with the project's caches.
+    pub(crate) fn new(
+        layout: &ProjectLayout,
+        build_dir: PathBuf,
+        cached: bool,
+        dependency_layer: Option<String>,
+    ) -> BuildOptions {
+        BuildOptions {
+            build_dir,
+            cache_dir: layout.cache_dir().to_path_buf(),
+            deps_dir: layout.deps_dir(),
+            cached,
+            selection: Selection::default(),
+            jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            dependency_layer,
+        }
+    }
 }
 
 /// What happened to one step of a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Nothing to do (no manifest, or no dependency step).
     None,
     /// Taken from the cache.
@@ -101,19 +136,19 @@ impl std::fmt::Display for Step {
 
 /// What one unit did.
 #[derive(Debug, Clone)]
-pub struct UnitReport {
+pub(crate) struct UnitReport {
     /// The resources, e.g. `HelloFunction, WorldFunction`.
-    pub label: String,
+    pub(crate) label: String,
     /// Runtime or build method.
-    pub runtime: String,
+    pub(crate) runtime: String,
     /// The dependency step.
-    pub deps: Step,
+    pub(crate) deps: Step,
     /// The code step.
-    pub code: Step,
+    pub(crate) code: Step,
     /// Artifact folders rewritten (0 when all were already up to date).
-    pub artifacts_written: usize,
+    pub(crate) artifacts_written: usize,
     /// Wall time of the unit.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
 }
 
 impl std::fmt::Display for UnitReport {
@@ -138,11 +173,23 @@ impl std::fmt::Display for UnitReport {
 
 /// The outcome of a build.
 #[derive(Debug, Clone, Default)]
-pub struct BuildReport {
+pub(crate) struct BuildReport {
     /// One entry per unit, layers first.
-    pub units: Vec<UnitReport>,
+    pub(crate) units: Vec<UnitReport>,
     /// Stale cache entries removed.
-    pub cleaned: usize,
+    pub(crate) cleaned: usize,
+    /// The artifact folders the build folder now holds.
+    pub(crate) artifacts: Artifacts,
+}
+
+/// Artifact folders by resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Artifacts {
+    /// Full path → artifact folder (from this build, or an earlier one that
+    /// a single-resource build kept).
+    pub(crate) folders: HashMap<String, PathBuf>,
+    /// Function full path → its auto dependency layer folder.
+    pub(crate) dependency_layers: HashMap<String, PathBuf>,
 }
 
 /// What phase one produced for a unit.
@@ -155,40 +202,42 @@ struct Built {
     elapsed: Duration,
 }
 
-/// Receives the progress of a build (a progress bar, or plain lines).
-pub trait Progress {
-    /// Phase one starts for `total` units.
-    fn start(&self, total: usize);
-    /// A unit's dependencies and code are ready, or failed.
-    fn built(&self, label: &str);
-    /// A unit is complete, its artifacts in place.
-    fn done(&self, report: &UnitReport);
-}
-
-/// Builds `stack` (the root of a template tree) as `options` say.
-pub async fn build(
+/// Builds `stack` (the root of a template tree) as `options` say, showing
+/// its progress on `printer` (quietly without one: sync reports per resource).
+pub(crate) async fn build(
     stack: &Stack,
     cwd: &Path,
     options: &BuildOptions,
-    progress: &dyn Progress,
+    printer: Option<&Printer>,
 ) -> Result<BuildReport, BuildError> {
     if options.build_dir == cwd {
         return Err(BuildError::BuildDirIsCwd);
     }
     let units = graph::plan(stack, &options.selection)?;
     let cache = Cache::new(&options.deps_dir, &options.cache_dir);
-    progress.start(units.len());
+    if let Some(printer) = printer {
+        printer.progress_start(units.len());
+    }
 
     // Phase one: dependencies and code into the cache; layers first.
     let (layers, functions): (Vec<_>, Vec<_>) = units.into_iter().partition(BuildUnit::is_layer);
     let installs = Installs::default();
-    let mut built = run_all(layers, &cache, options, &installs, progress).await?;
-    built.extend(run_all(functions, &cache, options, &installs, progress).await?);
+    let built = run_all(layers, &cache, options, &installs, printer).await;
+    let built = match built {
+        Ok(mut built) => run_all(functions, &cache, options, &installs, printer).await.map(|more| {
+            built.extend(more);
+            built
+        }),
+        Err(e) => Err(e),
+    };
+    if let Some(printer) = printer {
+        printer.progress_finish();
+    }
+    let built = built?;
 
     // Phase two: artifacts, templates, build.toml, state.
     // One state file per build folder (`build`, `auto-dependency-layer`).
-    let build_name = options.build_dir.file_name().map_or("build".into(), |n| n.to_string_lossy().into_owned());
-    let state_file = options.build_dir.parent().unwrap_or(cwd).join(format!("accel-{build_name}.json"));
+    let state_file = ProjectLayout::build_state(&options.build_dir);
     let mut state: BTreeMap<String, String> =
         std::fs::read(&state_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let mut report = BuildReport::default();
@@ -240,7 +289,9 @@ pub async fn build(
             artifacts_written: written,
             elapsed: b.elapsed + started.elapsed(),
         };
-        progress.done(&unit_report);
+        if let Some(printer) = printer {
+            printer.note(&unit_report);
+        }
         report.units.push(unit_report);
     }
 
@@ -250,7 +301,7 @@ pub async fn build(
         .map_err(io_error(&options.build_dir))?;
     let full_build = options.selection.resource.is_none();
     if full_build {
-        let toml_path = options.build_dir.parent().unwrap_or(cwd).join("build.toml");
+        let toml_path = ProjectLayout::build_toml(&options.build_dir);
         fsops::write_atomic(&toml_path, output::build_toml(&definitions).as_bytes()).map_err(io_error(&toml_path))?;
     }
     let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
@@ -258,6 +309,8 @@ pub async fn build(
     if full_build && options.cached {
         report.cleaned = cache.clean(&keep);
     }
+    let dependency_layers = layers.into_iter().map(|l| (l.function, l.folder)).collect();
+    report.artifacts = Artifacts { folders: artifacts, dependency_layers };
     Ok(report)
 }
 
@@ -325,7 +378,7 @@ fn artifact_paths(stack: &Stack, build_dir: &Path, state: &BTreeMap<String, Stri
 }
 
 /// Dependency installs of one build, by key: each runs once.
-type Installs = Arc<tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<(), String>>>>>>;
+type Installs = Arc<tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<(), Arc<WorkflowError>>>>>>>;
 
 /// Runs phase one for `units` concurrently; the first error wins, after all
 /// have finished (as sam does).
@@ -334,7 +387,7 @@ async fn run_all(
     cache: &Cache,
     options: &BuildOptions,
     installs: &Installs,
-    progress: &dyn Progress,
+    printer: Option<&Printer>,
 ) -> Result<Vec<Built>, BuildError> {
     let limit = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -348,15 +401,11 @@ async fn run_all(
     }
     let mut results = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((index, label, result)) => {
-                progress.built(&label);
-                results.push((index, result));
-            }
-            Err(e) => {
-                return Err(BuildError::Resource { resource: "build".into(), message: e.to_string() });
-            }
+        let (index, label, result) = joined?;
+        if let Some(printer) = printer {
+            printer.progress_step(&label);
         }
+        results.push((index, result));
     }
     results.sort_by_key(|(index, _)| *index);
     results.into_iter().map(|(_, r)| r).collect()
@@ -364,8 +413,9 @@ async fn run_all(
 
 async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Installs) -> Result<Built, BuildError> {
     let started = Instant::now();
-    let fail = |message: String| BuildError::Resource { resource: unit.label(), message };
-    let deps_key = cache::deps_key(&unit).map_err(|e| fail(format!("cannot read the manifest: {e}")))?;
+    let fail = |source: Arc<WorkflowError>| BuildError::Workflow { resource: unit.label(), source };
+    let deps_key = cache::deps_key(&unit)
+        .map_err(|source| BuildError::Io { path: unit.manifest.clone().unwrap_or_default(), source })?;
     let mut deps_step = Step::None;
     let deps = match (&deps_key, &unit.manifest) {
         (Some(key), Some(manifest)) => {
@@ -381,9 +431,10 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
                 let installed = cell
                     .get_or_init(|| async {
                         ran.store(true, std::sync::atomic::Ordering::Relaxed);
-                        let staging = fsops::staging_dir(&entry).map_err(|e| format!("{}: {e}", entry.display()))?;
-                        unit.workflow.install_dependencies(&unit, manifest, staging.path()).await?;
-                        publish_entry(staging, &entry, cached).map_err(|e| format!("{}: {e}", entry.display()))
+                        let io = |source| Arc::new(WorkflowError::Io { path: entry.clone(), source });
+                        let staging = fsops::staging_dir(&entry).map_err(io)?;
+                        unit.workflow.install_dependencies(&unit, manifest, staging.path()).await.map_err(Arc::new)?;
+                        publish_entry(staging, &entry, cached).map_err(io)
                     })
                     .await;
                 installed.clone().map_err(fail)?;
@@ -393,15 +444,15 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
         }
         _ => None,
     };
-    let code_key =
-        cache::code_key(&unit, deps_key.as_deref()).map_err(|e| fail(format!("cannot read the source: {e}")))?;
+    let code_key = cache::code_key(&unit, deps_key.as_deref()).map_err(io_error(&unit.source_dir))?;
     let entry = cache.code_entry(&code_key);
     let code_step = if cached && entry.is_dir() {
         Cache::touch(&entry);
         Step::Reused
     } else {
         let staging = fsops::staging_dir(&entry).map_err(io_error(&entry))?;
-        unit.workflow.build_code(&unit, deps.as_ref().map(|d| d.1.as_path()), staging.path()).await.map_err(fail)?;
+        let deps_dir = deps.as_ref().map(|d| d.1.as_path());
+        unit.workflow.build_code(&unit, deps_dir, staging.path()).await.map_err(|e| fail(Arc::new(e)))?;
         publish_entry(staging, &entry, cached).map_err(io_error(&entry))?;
         Step::Built
     };

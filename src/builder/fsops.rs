@@ -18,7 +18,7 @@ fn excluded(name: &str, patterns: &[&str]) -> bool {
 
 /// Files below `root` (following symlinks), relative and sorted, skipping
 /// names that match `excludes`.
-pub fn list_files(root: &Path, excludes: &[&str]) -> io::Result<Vec<PathBuf>> {
+pub(crate) fn list_files(root: &Path, excludes: &[&str]) -> io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     walk(root, Path::new(""), excludes, &mut out)?;
     out.sort();
@@ -51,7 +51,7 @@ fn walk(root: &Path, rel: &Path, excludes: &[&str], out: &mut Vec<PathBuf>) -> i
 
 /// SHA-256 over the sorted relative paths, contents and executable bits of a
 /// tree: the same source anywhere on disk gives the same hash.
-pub fn tree_hash(root: &Path, excludes: &[&str]) -> io::Result<String> {
+pub(crate) fn tree_hash(root: &Path, excludes: &[&str]) -> io::Result<String> {
     let mut hasher = Sha256::new();
     for rel in list_files(root, excludes)? {
         let path = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
@@ -75,7 +75,7 @@ fn is_executable(_: &Path) -> bool {
 }
 
 /// Copies one file, creating the parent folder.
-pub fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -84,7 +84,7 @@ pub fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
 
 /// Copies the tree at `from` into `to` (symlinks followed), skipping
 /// `excludes`.
-pub fn copy_tree(from: &Path, to: &Path, excludes: &[&str]) -> io::Result<()> {
+pub(crate) fn copy_tree(from: &Path, to: &Path, excludes: &[&str]) -> io::Result<()> {
     std::fs::create_dir_all(to)?;
     for rel in list_files(from, excludes)? {
         if rel.as_os_str().is_empty() {
@@ -99,7 +99,7 @@ pub fn copy_tree(from: &Path, to: &Path, excludes: &[&str]) -> io::Result<()> {
 /// Places the tree at `from` into `to` with hard links, falling back to
 /// copies (another file system, or no link support). Returns the number of
 /// files placed.
-pub fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
+pub(crate) fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
     let files = list_files(from, &[])?;
     std::fs::create_dir_all(to)?;
     for rel in &files {
@@ -116,7 +116,7 @@ pub fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
 
 /// A fresh temporary folder beside `dest`, on the same file system so that
 /// [`publish`] can rename it into place.
-pub fn staging_dir(dest: &Path) -> io::Result<tempfile::TempDir> {
+pub(crate) fn staging_dir(dest: &Path) -> io::Result<tempfile::TempDir> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
     tempfile::Builder::new().prefix(".accel-tmp-").tempdir_in(parent)
@@ -124,7 +124,7 @@ pub fn staging_dir(dest: &Path) -> io::Result<tempfile::TempDir> {
 
 /// Moves a finished `staging` folder to `dest`, replacing what was there. A
 /// reader sees the old folder or the new one, never a half-written one.
-pub fn publish(staging: tempfile::TempDir, dest: &Path) -> io::Result<()> {
+pub(crate) fn publish(staging: tempfile::TempDir, dest: &Path) -> io::Result<()> {
     let staged = staging.keep();
     // Concurrent builds may swap the same folder: retry a few times rather
     // than fail when another process moved it in between.
@@ -166,7 +166,7 @@ pub fn publish(staging: tempfile::TempDir, dest: &Path) -> io::Result<()> {
 /// Moves a finished `staging` folder to `dest` unless `dest` exists: for
 /// content-addressed entries, whose existing copy has the same content and
 /// may be in use by a concurrent build.
-pub fn publish_if_absent(staging: tempfile::TempDir, dest: &Path) -> io::Result<()> {
+pub(crate) fn publish_if_absent(staging: tempfile::TempDir, dest: &Path) -> io::Result<()> {
     let staged = staging.keep();
     match std::fs::rename(&staged, dest) {
         Err(_) if dest.exists() => std::fs::remove_dir_all(&staged),
@@ -175,7 +175,7 @@ pub fn publish_if_absent(staging: tempfile::TempDir, dest: &Path) -> io::Result<
 }
 
 /// Writes a file atomically (temp file + rename).
-pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
     let mut temp = tempfile::NamedTempFile::new_in(parent)?;

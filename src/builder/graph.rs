@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::BuildError;
-use super::workflow::Workflow;
+use super::workflow::{Workflow, WorkflowError};
 use crate::template::resources::PackageType;
 use crate::template::{CodeLocation, Function, Layer, Stack};
 
 /// What a unit builds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UnitKind {
+pub(crate) enum UnitKind {
     /// One or more functions sharing a build; full paths, first one builds.
     Functions(Vec<String>),
     /// One layer, by full path.
@@ -22,34 +22,34 @@ pub enum UnitKind {
 
 /// One build: a workflow applied to one source folder.
 #[derive(Debug, Clone)]
-pub struct BuildUnit {
+pub(crate) struct BuildUnit {
     /// Functions or layer.
-    pub kind: UnitKind,
+    pub(crate) kind: UnitKind,
     /// The stack path of the resources (`""` for the root).
-    pub stack_path: String,
+    pub(crate) stack_path: String,
     /// Logical ids of the resources, in the same order as `kind`'s paths.
-    pub logical_ids: Vec<String>,
+    pub(crate) logical_ids: Vec<String>,
     /// Absolute source folder.
-    pub source_dir: PathBuf,
+    pub(crate) source_dir: PathBuf,
     /// The workflow.
-    pub workflow: Workflow,
+    pub(crate) workflow: Workflow,
     /// `Runtime` (functions) or the layer's build method.
-    pub runtime: String,
+    pub(crate) runtime: String,
     /// `x86_64` or `arm64`.
-    pub architecture: String,
+    pub(crate) architecture: String,
     /// `Handler` of the first function.
-    pub handler: Option<String>,
+    pub(crate) handler: Option<String>,
     /// `Metadata` without SAM's own keys.
-    pub metadata: Value,
+    pub(crate) metadata: Value,
     /// A layer's `CompatibleRuntimes` (empty for functions).
-    pub compatible_runtimes: Vec<String>,
+    pub(crate) compatible_runtimes: Vec<String>,
     /// The dependency manifest, when there is one.
-    pub manifest: Option<PathBuf>,
+    pub(crate) manifest: Option<PathBuf>,
 }
 
 impl BuildUnit {
     /// Full paths of the resources this unit produces.
-    pub fn resources(&self) -> Vec<String> {
+    pub(crate) fn resources(&self) -> Vec<String> {
         match &self.kind {
             UnitKind::Functions(paths) => paths.clone(),
             UnitKind::Layer(path) => vec![path.clone()],
@@ -57,35 +57,35 @@ impl BuildUnit {
     }
 
     /// Whether this unit builds a layer.
-    pub fn is_layer(&self) -> bool {
+    pub(crate) fn is_layer(&self) -> bool {
         matches!(self.kind, UnitKind::Layer(_))
     }
 
     /// `BuildProperties` from the metadata.
-    pub fn build_properties(&self) -> &Value {
+    pub(crate) fn build_properties(&self) -> &Value {
         self.metadata.get("BuildProperties").unwrap_or(&Value::Null)
     }
 
     /// What names the unit in messages: `A, B` for shared functions.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         self.resources().join(", ")
     }
 }
 
 /// What to build.
 #[derive(Debug, Clone, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// The positional resource id: build it (and its layers) only.
-    pub resource: Option<String>,
+    pub(crate) resource: Option<String>,
     /// `--exclude` ids.
-    pub exclude: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     /// `--manifest`: one manifest for every unit.
-    pub manifest: Option<PathBuf>,
+    pub(crate) manifest: Option<PathBuf>,
 }
 
 /// The units of a template tree, layers first. Resources that are not built
 /// (inline, pre-zipped, S3, SkipBuild, layers without BuildMethod) are left out.
-pub fn plan(root: &Stack, selection: &Selection) -> Result<Vec<BuildUnit>, BuildError> {
+pub(crate) fn plan(root: &Stack, selection: &Selection) -> Result<Vec<BuildUnit>, BuildError> {
     let wanted = wanted_resources(root, selection)?;
     let mut layers = Vec::new();
     let mut functions: Vec<BuildUnit> = Vec::new();
@@ -164,8 +164,8 @@ fn function_unit(stack: &Stack, f: &Function, selection: &Selection) -> Result<O
         return Err(fail("a function can have only one architecture".into()));
     }
     let runtime = f.runtime.clone().ok_or_else(|| fail("has no Runtime".into()))?;
-    let workflow = Workflow::select(f.build_method.as_deref(), &runtime).map_err(fail)?;
-    unsupported_metadata(resource).map_err(fail)?;
+    let workflow = Workflow::select(f.build_method.as_deref(), &runtime).map_err(unusable(resource))?;
+    unsupported_metadata(resource)?;
     if f.handler.is_none() {
         return Err(fail(format!("Could not find handler for function: {}", resource.logical_id)));
     }
@@ -193,8 +193,8 @@ fn layer_unit(stack: &Stack, layer: &Layer, selection: &Selection) -> Result<Opt
         return Ok(None);
     }
     let fail = |message: String| BuildError::Resource { resource: resource.full_path.clone(), message };
-    let workflow = Workflow::select(Some(method), method).map_err(fail)?;
-    unsupported_metadata(resource).map_err(fail)?;
+    let workflow = Workflow::select(Some(method), method).map_err(unusable(resource))?;
+    unsupported_metadata(resource)?;
     if workflow.layer_subfolder(method).is_none() {
         return Err(fail(format!("'{method}' runtime is not supported for layers")));
     }
@@ -220,12 +220,20 @@ fn manifest(workflow: &Workflow, source: &std::path::Path, selection: &Selection
     }
 }
 
+/// A resource whose workflow cannot be chosen.
+fn unusable(resource: &crate::template::Resource) -> impl FnOnce(WorkflowError) -> BuildError + '_ {
+    move |e| BuildError::Workflow { resource: resource.full_path.clone(), source: std::sync::Arc::new(e) }
+}
+
 /// Makefile layout keys accel does not honour yet: refuse rather than build
 /// something else than sam would.
-fn unsupported_metadata(resource: &crate::template::Resource) -> Result<(), String> {
+fn unsupported_metadata(resource: &crate::template::Resource) -> Result<(), BuildError> {
     for key in ["ContextPath", "ProjectRootDirectory", "WorkingDirectory"] {
         if resource.metadata(key).is_some() {
-            return Err(format!("Metadata.{key} is not supported by accel yet; build this resource with `sam build`"));
+            return Err(BuildError::Resource {
+                resource: resource.full_path.clone(),
+                message: format!("Metadata.{key} is not supported by accel yet; build this resource with `sam build`"),
+            });
         }
     }
     Ok(())

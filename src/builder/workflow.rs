@@ -9,9 +9,68 @@ use tokio::process::Command;
 use super::fsops;
 use super::graph::BuildUnit;
 
+/// Why a workflow cannot build, or failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WorkflowError {
+    /// A runtime sam no longer builds.
+    #[error("Building functions with {0} is no longer supported")]
+    Deprecated(String),
+    /// A workflow sam has and accel does not.
+    #[error("'{key}' builds ({tool}) are not supported by accel yet; build this resource with `sam build`")]
+    NotYet {
+        /// Build method or runtime.
+        key: String,
+        /// The tool it needs.
+        tool: &'static str,
+    },
+    /// An unknown build method.
+    #[error("'{0}' does not have a supported builder")]
+    NoBuilder(String),
+    /// An unknown runtime.
+    #[error("'{0}' runtime is not supported")]
+    Runtime(String),
+    /// A makefile build without a Makefile.
+    #[error("Makefile not found at {}", .0.display())]
+    NoMakefile(PathBuf),
+    /// The build tool could not be started.
+    #[error("{action} - cannot run {program}: {source}")]
+    Spawn {
+        /// sam's `<Workflow>:<Action>`.
+        action: &'static str,
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The build tool failed; its output.
+    #[error("{action} - {program} failed ({status}):\n{output}")]
+    Failed {
+        /// sam's `<Workflow>:<Action>`.
+        action: &'static str,
+        /// The program.
+        program: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// stdout then stderr.
+        output: String,
+    },
+    /// Copying sources or manifests.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> WorkflowError + '_ {
+    move |source| WorkflowError::Io { path: path.to_path_buf(), source }
+}
+
 /// A build workflow, chosen by `Metadata.BuildMethod`, else by `Runtime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Workflow {
+pub(crate) enum Workflow {
     /// Python with pip (`requirements.txt`).
     Pip,
     /// Node.js with npm (`package.json`).
@@ -53,15 +112,13 @@ const NOT_YET: [(&str, &str); 5] = [
 
 impl Workflow {
     /// The workflow for a build method or runtime, or sam's error message.
-    pub fn select(build_method: Option<&str>, runtime: &str) -> Result<Workflow, String> {
+    pub(crate) fn select(build_method: Option<&str>, runtime: &str) -> Result<Workflow, WorkflowError> {
         let key = build_method.unwrap_or(runtime);
         if DEPRECATED.contains(&key) || (build_method.is_none() && DEPRECATED.contains(&runtime)) {
-            return Err(format!("Building functions with {key} is no longer supported"));
+            return Err(WorkflowError::Deprecated(key.to_string()));
         }
         if let Some((_, tool)) = NOT_YET.iter().find(|(prefix, _)| key.starts_with(prefix)) {
-            return Err(format!(
-                "'{key}' builds ({tool}) are not supported by accel yet; build this resource with `sam build`"
-            ));
+            return Err(WorkflowError::NotYet { key: key.to_string(), tool });
         }
         Ok(match key {
             "esbuild" => Workflow::Esbuild,
@@ -69,15 +126,25 @@ impl Workflow {
             "go1.x" => Workflow::Go,
             k if k.starts_with("python3.") => Workflow::Pip,
             k if k.starts_with("nodejs") && k.ends_with(".x") => Workflow::Npm,
-            _ if build_method.is_some() => {
-                return Err(format!("'{key}' does not have a supported builder"));
-            }
-            _ => return Err(format!("'{key}' runtime is not supported")),
+            _ if build_method.is_some() => return Err(WorkflowError::NoBuilder(key.to_string())),
+            _ => return Err(WorkflowError::Runtime(key.to_string())),
         })
     }
 
+    /// The workflow's name in cache keys: fixed text, never a `Debug` dump
+    /// (the same names as the first cache bucket, so its entries stay valid).
+    pub(crate) fn key_name(self) -> &'static str {
+        match self {
+            Workflow::Pip => "Pip",
+            Workflow::Npm => "Npm",
+            Workflow::Esbuild => "Esbuild",
+            Workflow::Makefile => "Makefile",
+            Workflow::Go => "Go",
+        }
+    }
+
     /// The dependency manifest this workflow reads.
-    pub fn manifest_name(self) -> Option<&'static str> {
+    pub(crate) fn manifest_name(self) -> Option<&'static str> {
         match self {
             Workflow::Pip => Some("requirements.txt"),
             Workflow::Npm | Workflow::Esbuild => Some("package.json"),
@@ -88,7 +155,7 @@ impl Workflow {
     }
 
     /// Lock files hashed with the manifest: a change in them reinstalls.
-    pub fn lockfiles(self) -> &'static [&'static str] {
+    pub(crate) fn lockfiles(self) -> &'static [&'static str] {
         match self {
             Workflow::Npm | Workflow::Esbuild => &["package-lock.json", "npm-shrinkwrap.json"],
             _ => &[],
@@ -96,7 +163,7 @@ impl Workflow {
     }
 
     /// Where a layer's content goes inside its artifact folder, by build method.
-    pub fn layer_subfolder(self, method: &str) -> Option<&'static str> {
+    pub(crate) fn layer_subfolder(self, method: &str) -> Option<&'static str> {
         match self {
             Workflow::Pip => Some("python"),
             Workflow::Npm => Some("nodejs"),
@@ -107,7 +174,7 @@ impl Workflow {
     }
 
     /// Folder and file names never copied from the source.
-    pub fn excludes(self) -> &'static [&'static str] {
+    pub(crate) fn excludes(self) -> &'static [&'static str] {
         match self {
             Workflow::Pip => &[
                 ".aws-sam",
@@ -149,12 +216,17 @@ impl Workflow {
 
     /// Whether the code step reads the installed dependencies (so its cache
     /// key must include theirs).
-    pub fn code_uses_dependencies(self) -> bool {
+    pub(crate) fn code_uses_dependencies(self) -> bool {
         self == Workflow::Esbuild
     }
 
     /// Installs the dependencies of `unit` into `out` (a fresh folder).
-    pub async fn install_dependencies(self, unit: &BuildUnit, manifest: &Path, out: &Path) -> Result<(), String> {
+    pub(crate) async fn install_dependencies(
+        self,
+        unit: &BuildUnit,
+        manifest: &Path,
+        out: &Path,
+    ) -> Result<(), WorkflowError> {
         match self {
             Workflow::Pip => {
                 let version = unit.runtime.trim_start_matches("python");
@@ -184,11 +256,11 @@ impl Workflow {
             }
             Workflow::Npm | Workflow::Esbuild => {
                 let dir = manifest.parent().unwrap_or(Path::new("."));
-                fsops::copy_file(manifest, &out.join("package.json")).map_err(|e| e.to_string())?;
+                fsops::copy_file(manifest, &out.join("package.json")).map_err(io_error(manifest))?;
                 for lock in self.lockfiles().iter().chain(&[".npmrc"]) {
                     let from = dir.join(lock);
                     if from.is_file() {
-                        fsops::copy_file(&from, &out.join(lock)).map_err(|e| e.to_string())?;
+                        fsops::copy_file(&from, &out.join(lock)).map_err(io_error(&from))?;
                     }
                 }
                 let locked = self.lockfiles().iter().any(|l| out.join(l).is_file());
@@ -215,10 +287,15 @@ impl Workflow {
 
     /// Builds the code of `unit` into `out` (a fresh folder), using the
     /// installed dependencies in `deps` where the workflow needs them.
-    pub async fn build_code(self, unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<(), String> {
+    pub(crate) async fn build_code(
+        self,
+        unit: &BuildUnit,
+        deps: Option<&Path>,
+        out: &Path,
+    ) -> Result<(), WorkflowError> {
         match self {
             Workflow::Pip | Workflow::Npm => {
-                fsops::copy_tree(&unit.source_dir, out, self.excludes()).map_err(|e| e.to_string())
+                fsops::copy_tree(&unit.source_dir, out, self.excludes()).map_err(io_error(&unit.source_dir))
             }
             Workflow::Esbuild => esbuild(unit, deps, out).await,
             Workflow::Makefile => makefile(unit, out).await,
@@ -228,7 +305,7 @@ impl Workflow {
 
     /// Whether the installed dependencies go into the artifact (pip's
     /// packages at its root, npm's `node_modules/`); esbuild bundles them.
-    pub fn ships_dependencies(self) -> bool {
+    pub(crate) fn ships_dependencies(self) -> bool {
         matches!(self, Workflow::Pip | Workflow::Npm)
     }
 }
@@ -237,7 +314,7 @@ fn python_command() -> PathBuf {
     std::env::var_os("ACCEL_PYTHON").map(PathBuf::from).unwrap_or_else(|| "python3".into())
 }
 
-async fn esbuild(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<(), String> {
+async fn esbuild(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<(), WorkflowError> {
     let props = unit.build_properties().as_object().cloned().unwrap_or_default();
     let entry_points: Vec<String> = match props.get("EntryPoints").and_then(|e| e.as_array()) {
         Some(list) => list.iter().filter_map(|e| e.as_str().map(str::to_string)).collect(),
@@ -311,12 +388,13 @@ fn resolve_entry(source: &Path, entry: &str) -> String {
         .unwrap_or_else(|| entry.to_string())
 }
 
-async fn makefile(unit: &BuildUnit, out: &Path) -> Result<(), String> {
-    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-    fsops::copy_tree(&unit.source_dir, scratch.path(), Workflow::Makefile.excludes()).map_err(|e| e.to_string())?;
+async fn makefile(unit: &BuildUnit, out: &Path) -> Result<(), WorkflowError> {
+    let scratch = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
+    fsops::copy_tree(&unit.source_dir, scratch.path(), Workflow::Makefile.excludes())
+        .map_err(io_error(&unit.source_dir))?;
     let makefile = scratch.path().join("Makefile");
     if !makefile.is_file() {
-        return Err(format!("Makefile not found at {}", unit.source_dir.join("Makefile").display()));
+        return Err(WorkflowError::NoMakefile(unit.source_dir.join("Makefile")));
     }
     let mut make = Command::new("make");
     make.current_dir(scratch.path())
@@ -327,7 +405,7 @@ async fn makefile(unit: &BuildUnit, out: &Path) -> Result<(), String> {
     run(make, "CustomMakeBuilder:MakeBuild").await
 }
 
-async fn go_build(unit: &BuildUnit, out: &Path) -> Result<(), String> {
+async fn go_build(unit: &BuildUnit, out: &Path) -> Result<(), WorkflowError> {
     let binary = if unit.runtime.starts_with("provided") {
         "bootstrap".to_string()
     } else {
@@ -346,13 +424,12 @@ async fn go_build(unit: &BuildUnit, out: &Path) -> Result<(), String> {
 }
 
 /// Runs a build tool; on failure, its output and sam's `<Workflow>:<Action>`.
-async fn run(mut command: Command, action: &str) -> Result<(), String> {
+async fn run(mut command: Command, action: &'static str) -> Result<(), WorkflowError> {
     let program = command.as_std().get_program().to_string_lossy().into_owned();
-    let output = command
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| format!("{action} - cannot run {program}: {e}"))?;
+    let output = match command.stdin(std::process::Stdio::null()).output().await {
+        Ok(output) => output,
+        Err(source) => return Err(WorkflowError::Spawn { action, program, source }),
+    };
     if output.status.success() {
         return Ok(());
     }
@@ -361,7 +438,7 @@ async fn run(mut command: Command, action: &str) -> Result<(), String> {
     if !stdout.trim().is_empty() {
         text = format!("{}\n{text}", stdout.trim());
     }
-    Err(format!("{action} - {program} failed ({}):\n{text}", output.status))
+    Err(WorkflowError::Failed { action, program, status: output.status, output: text })
 }
 
 #[cfg(test)]
@@ -371,22 +448,17 @@ mod tests {
 
     #[test]
     fn selection_follows_build_method_then_runtime() {
-        assert_eq!(Workflow::select(None, "python3.12"), Ok(Workflow::Pip));
-        assert_eq!(Workflow::select(None, "nodejs22.x"), Ok(Workflow::Npm));
-        assert_eq!(Workflow::select(Some("esbuild"), "nodejs22.x"), Ok(Workflow::Esbuild));
-        assert_eq!(Workflow::select(Some("makefile"), "python3.12"), Ok(Workflow::Makefile));
-        assert_eq!(Workflow::select(None, "provided.al2023"), Ok(Workflow::Makefile));
-        assert_eq!(Workflow::select(Some("python3.12"), "python3.12"), Ok(Workflow::Pip));
-        assert_eq!(
-            Workflow::select(None, "python3.7").unwrap_err(),
-            "Building functions with python3.7 is no longer supported"
-        );
-        assert_eq!(
-            Workflow::select(Some("magic"), "python3.12").unwrap_err(),
-            "'magic' does not have a supported builder"
-        );
-        assert_eq!(Workflow::select(None, "cobol1.x").unwrap_err(), "'cobol1.x' runtime is not supported");
-        assert!(Workflow::select(None, "java21").unwrap_err().contains("Maven/Gradle"));
+        assert_eq!(Workflow::select(None, "python3.12").unwrap(), Workflow::Pip);
+        assert_eq!(Workflow::select(None, "nodejs22.x").unwrap(), Workflow::Npm);
+        assert_eq!(Workflow::select(Some("esbuild"), "nodejs22.x").unwrap(), Workflow::Esbuild);
+        assert_eq!(Workflow::select(Some("makefile"), "python3.12").unwrap(), Workflow::Makefile);
+        assert_eq!(Workflow::select(None, "provided.al2023").unwrap(), Workflow::Makefile);
+        assert_eq!(Workflow::select(Some("python3.12"), "python3.12").unwrap(), Workflow::Pip);
+        let message = |method, runtime| Workflow::select(method, runtime).unwrap_err().to_string();
+        assert_eq!(message(None, "python3.7"), "Building functions with python3.7 is no longer supported");
+        assert_eq!(message(Some("magic"), "python3.12"), "'magic' does not have a supported builder");
+        assert_eq!(message(None, "cobol1.x"), "'cobol1.x' runtime is not supported");
+        assert!(matches!(Workflow::select(None, "java21"), Err(WorkflowError::NotYet { tool: "Maven/Gradle", .. })));
     }
 
     #[test]

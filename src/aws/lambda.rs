@@ -1,0 +1,194 @@
+//! Lambda calls of a code sync: a function's code (compare, update, wait,
+//! publish to its alias), a layer's versions, and re-pointing functions to a
+//! new layer version.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::types::{Architecture, LastUpdateStatus, LayerVersionContentInput, Runtime};
+use base64::Engine;
+
+use super::error::{CallError, CallResult};
+
+/// How long a function update may stay `InProgress`.
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Why a Lambda step failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LambdaError {
+    /// A call failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// Lambda reported `LastUpdateStatus: Failed`.
+    #[error("the update of {function} failed: {reason}")]
+    UpdateFailed {
+        /// Function name.
+        function: String,
+        /// `LastUpdateStatusReason`.
+        reason: String,
+    },
+    /// The update did not finish in time.
+    #[error("the update of {function} was still in progress after {} s", UPDATE_TIMEOUT.as_secs())]
+    StillInProgress {
+        /// Function name.
+        function: String,
+    },
+    /// A concurrent re-pointing task panicked or was cancelled.
+    #[error("a layer update task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// `CodeSha256` as hex (Lambda reports base64).
+fn base64_to_hex(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.decode(text).map(hex::encode).unwrap_or_default()
+}
+
+/// The deployed code's SHA-256 (hex) of function `name`.
+pub(crate) async fn code_sha256(lambda: &Client, name: &str) -> Result<Option<String>, CallError> {
+    let deployed = lambda.get_function().function_name(name).send().await.call("GetFunction")?;
+    Ok(deployed.configuration().and_then(|c| c.code_sha256()).map(base64_to_hex))
+}
+
+/// Sends `zip` as the function's code and waits until Lambda has applied it.
+/// A function still busy with an earlier update (`ResourceConflictException`)
+/// is waited for, then sent the code again.
+pub(crate) async fn update_code(lambda: &Client, name: &str, zip: Vec<u8>) -> Result<(), LambdaError> {
+    let zip = aws_sdk_lambda::primitives::Blob::new(zip);
+    let send = || lambda.update_function_code().function_name(name).zip_file(zip.clone()).send();
+    match send().await.call("UpdateFunctionCode") {
+        Err(e) if e.is_conflict() => {
+            wait_for_update(lambda, name).await?;
+            send().await.call("UpdateFunctionCode")?;
+        }
+        result => {
+            result?;
+        }
+    }
+    wait_for_update(lambda, name).await
+}
+
+/// Publishes a version and points `alias` at it (`AutoPublishAlias`).
+pub(crate) async fn publish_to_alias(lambda: &Client, name: &str, alias: &str) -> Result<(), CallError> {
+    let version = lambda.publish_version().function_name(name).send().await.call("PublishVersion")?;
+    let number = version.version().unwrap_or("$LATEST");
+    let update = lambda.update_alias().function_name(name).name(alias).function_version(number);
+    update.send().await.call("UpdateAlias")?;
+    Ok(())
+}
+
+/// The latest version of layer `name` and its content's SHA-256 (hex).
+pub(crate) async fn latest_layer_version(lambda: &Client, name: &str) -> Result<Option<(i64, String)>, CallError> {
+    let versions = lambda.list_layer_versions().layer_name(name).send().await.call("ListLayerVersions")?;
+    let Some(latest) = versions.layer_versions().first().map(|v| v.version()) else { return Ok(None) };
+    let current =
+        lambda.get_layer_version().layer_name(name).version_number(latest).send().await.call("GetLayerVersion")?;
+    let sha = current.content().and_then(|c| c.code_sha256()).map(base64_to_hex).unwrap_or_default();
+    Ok(Some((latest, sha)))
+}
+
+/// What a new layer version keeps of the template.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewLayerVersion<'a> {
+    /// Layer name.
+    pub(crate) name: &'a str,
+    /// Compatible runtimes.
+    pub(crate) runtimes: &'a [String],
+    /// Compatible architectures.
+    pub(crate) architectures: &'a [String],
+    /// Description.
+    pub(crate) description: Option<&'a str>,
+    /// Licence.
+    pub(crate) license: Option<&'a str>,
+}
+
+/// Publishes a version of a layer; returns its ARN.
+pub(crate) async fn publish_layer_version(
+    lambda: &Client,
+    layer: NewLayerVersion<'_>,
+    zip: Vec<u8>,
+) -> Result<String, CallError> {
+    let content = LayerVersionContentInput::builder().zip_file(zip.into()).build();
+    let published = lambda
+        .publish_layer_version()
+        .layer_name(layer.name)
+        .content(content)
+        .set_compatible_runtimes(Some(layer.runtimes.iter().map(|r| Runtime::from(r.as_str())).collect()))
+        .set_compatible_architectures(Some(
+            layer.architectures.iter().map(|a| Architecture::from(a.as_str())).collect(),
+        ))
+        .set_description(layer.description.map(str::to_string))
+        .set_license_info(layer.license.map(str::to_string))
+        .send()
+        .await
+        .call("PublishLayerVersion")?;
+    Ok(published.layer_version_arn().unwrap_or_default().to_string())
+}
+
+/// Deletes one version of a layer.
+pub(crate) async fn delete_layer_version(lambda: &Client, name: &str, version: i64) -> Result<(), CallError> {
+    let delete = lambda.delete_layer_version().layer_name(name).version_number(version);
+    delete.send().await.call("DeleteLayerVersion")?;
+    Ok(())
+}
+
+/// Every function in `functions` that uses a version of `layer_arn` moves to
+/// `new_arn`, keeping its layer order. The deployed configuration is the
+/// truth here: it covers Globals, parameters and nested stacks alike.
+pub(crate) async fn repoint_users(
+    lambda: &Client,
+    functions: Vec<String>,
+    layer_arn: &str,
+    new_arn: &str,
+) -> Result<(), LambdaError> {
+    let prefix = format!("{layer_arn}:");
+    let mut tasks = tokio::task::JoinSet::new();
+    for name in functions {
+        let (lambda, prefix, new_arn) = (lambda.clone(), prefix.clone(), new_arn.to_string());
+        tasks.spawn(async move {
+            let config = lambda.get_function_configuration().function_name(&name).send().await;
+            let config = config.call("GetFunctionConfiguration")?;
+            let layers: Vec<String> = config.layers().iter().filter_map(|l| l.arn()).map(str::to_string).collect();
+            if !layers.iter().any(|l| l.starts_with(&prefix)) || layers.contains(&new_arn) {
+                return Ok(());
+            }
+            let layers = layers.into_iter().map(|l| if l.starts_with(&prefix) { new_arn.clone() } else { l });
+            let update = lambda.update_function_configuration().function_name(&name);
+            update.set_layers(Some(layers.collect())).send().await.call("UpdateFunctionConfiguration")?;
+            wait_for_update(&lambda, &name).await
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    Ok(())
+}
+
+/// The function's own log group (`LoggingConfig.LogGroup`), if it has one.
+pub(crate) async fn custom_log_group(lambda: &Client, name: &str) -> Result<Option<String>, CallError> {
+    let config =
+        lambda.get_function_configuration().function_name(name).send().await.call("GetFunctionConfiguration")?;
+    Ok(config.logging_config().and_then(|l| l.log_group()).map(str::to_string))
+}
+
+/// Polls until `LastUpdateStatus` leaves `InProgress`; `Failed` is an error.
+async fn wait_for_update(lambda: &Client, name: &str) -> Result<(), LambdaError> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let config = lambda.get_function_configuration().function_name(name).send().await;
+        let config = config.call("GetFunctionConfiguration")?;
+        match config.last_update_status() {
+            Some(LastUpdateStatus::InProgress) => {}
+            Some(LastUpdateStatus::Failed) => {
+                let reason = config.last_update_status_reason().unwrap_or("no reason given").to_string();
+                return Err(LambdaError::UpdateFailed { function: name.to_string(), reason });
+            }
+            _ => return Ok(()),
+        }
+        if started.elapsed() > UPDATE_TIMEOUT {
+            return Err(LambdaError::StillInProgress { function: name.to_string() });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}

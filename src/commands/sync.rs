@@ -1,0 +1,72 @@
+//! `accel sync`: the safety prompt, then an infra sync, a code sync or the
+//! watch loop.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::aws::Aws;
+use crate::deploy::Deployed;
+use crate::printer::Printer;
+use crate::project::Project;
+use crate::settings::{SyncMode, SyncSettings};
+use crate::sync::infra::{self, InfraOutcome};
+use crate::sync::prompt::{self, Consent};
+use crate::sync::{self, SyncEnv, apply};
+
+pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<ExitCode> {
+    let project = Project::load(&settings.source)?;
+    let consent = prompt::confirm(
+        &settings.app_dir,
+        &project.template_file,
+        &settings.stack_name,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout(),
+    )?;
+    match consent {
+        Consent::Proceed => {}
+        Consent::ConfirmedBefore => printer.note(prompt::WARNING),
+        Consent::Declined => return Ok(ExitCode::SUCCESS),
+        Consent::Aborted => return Ok(ExitCode::FAILURE),
+    }
+    let aws = Aws::load(&settings.aws).await?;
+    let env = SyncEnv { aws: &aws, layout: &settings.layout, stack_name: &settings.stack_name, printer };
+    let started = Instant::now();
+    match &settings.mode {
+        SyncMode::Watch(options) => crate::watch::watch(env, &settings.source, options).await?,
+        SyncMode::Code(request) => {
+            let deployed = sync::deployed(&aws, &settings.stack_name).await?;
+            let selected = |r: &crate::template::Resource| request.selects(r);
+            let synced = sync::code_sync(env, &project.stack, deployed, selected, None).await?;
+            printer.note(apply::summary(&synced, started.elapsed()));
+        }
+        SyncMode::Infra => match infra::infra_sync(env, &project.stack, &settings.infra).await? {
+            InfraOutcome::Skipped(synced) => {
+                printer.note(format_args!("{} No CloudFormation deploy.", apply::summary(&synced, started.elapsed())));
+            }
+            InfraOutcome::Deployed { how, outputs, uploaded } => {
+                if !outputs.is_empty() {
+                    printer.out("\nCloudFormation outputs from deployed stack");
+                    for output in &outputs {
+                        let description = output.description.as_deref().unwrap_or("-");
+                        printer.out(format_args!(
+                            "Key         {}\nDescription {description}\nValue       {}\n",
+                            output.key, output.value
+                        ));
+                    }
+                }
+                let what = match how {
+                    Deployed::Created => "Stack creation succeeded.",
+                    Deployed::Updated => "Stack update succeeded.",
+                    Deployed::NoChanges => "No changes to deploy: the stack is up to date.",
+                };
+                printer.note(format_args!(
+                    "\n{what} Sync infra completed in {} ms ({uploaded} object(s) uploaded).",
+                    started.elapsed().as_millis()
+                ));
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,246 @@
+//! Settings resolved once, before any work: the command line (with
+//! samconfig values already in, see `cli`), the environment, and defaults,
+//! turned into plain values each command runs from. Nothing below this
+//! module reads the command line or the environment.
+
+use std::path::{Path, PathBuf};
+
+use crate::aws::AwsOptions;
+use crate::builder::graph::Selection;
+use crate::cli::args::LogsOutput;
+use crate::cli::values::{self, ValueError};
+use crate::cli::{BuildArgs, Cli, Command, GlobalArgs, LogsArgs, SyncArgs, TemplateArgs};
+use crate::layout::ProjectLayout;
+use crate::logs::LogsRequest;
+use crate::project::TemplateSource;
+use crate::sync::CodeSyncRequest;
+use crate::sync::infra::InfraRequest;
+use crate::template::Pseudo;
+use crate::template::parameters::{self, OverridesError};
+use crate::watch::WatchOptions;
+
+/// Why settings could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SettingsError {
+    /// Bad `--parameter-overrides`.
+    #[error(transparent)]
+    Overrides(#[from] OverridesError),
+    /// Bad `--tags` or `--metadata`.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    /// A `--start-time`/`--end-time` that does not parse.
+    #[error("Unable to parse the time provided by '--{0}'")]
+    Time(&'static str),
+}
+
+/// What the process environment contributes, read once.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Environment {
+    /// `AWS_REGION`, else `AWS_DEFAULT_REGION` (sam honours the latter,
+    /// which the Rust SDK does not read).
+    pub(crate) region: Option<String>,
+    /// `AWS_MAX_ATTEMPTS` or `AWS_RETRY_MODE` is set: the user's retry
+    /// settings win over sam's.
+    pub(crate) retry_configured: bool,
+    /// Where sam keeps `metadata.json`: `$__SAM_CLI_APP_DIR`, else `~/.aws-sam`.
+    pub(crate) app_dir: PathBuf,
+    /// `NO_COLOR` is set.
+    pub(crate) no_color: bool,
+    /// `CI` is set: no progress bars.
+    pub(crate) ci: bool,
+}
+
+impl Environment {
+    /// Reads this process's environment.
+    pub(crate) fn read() -> Environment {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Environment {
+            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
+            retry_configured: std::env::var_os("AWS_MAX_ATTEMPTS").is_some()
+                || std::env::var_os("AWS_RETRY_MODE").is_some(),
+            app_dir: match std::env::var_os("__SAM_CLI_APP_DIR") {
+                Some(dir) => PathBuf::from(dir),
+                None => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".aws-sam"),
+            },
+            no_color: std::env::var_os("NO_COLOR").is_some(),
+            ci: std::env::var_os("CI").is_some(),
+        }
+    }
+}
+
+/// `accel build`.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildSettings {
+    /// The project's paths.
+    pub(crate) layout: ProjectLayout,
+    /// The template.
+    pub(crate) source: TemplateSource,
+    /// `--cached`.
+    pub(crate) cached: bool,
+    /// What to build.
+    pub(crate) selection: Selection,
+}
+
+/// How `accel sync` runs.
+#[derive(Debug, Clone)]
+pub(crate) enum SyncMode {
+    /// Build, then skip the deploy or deploy through CloudFormation.
+    Infra,
+    /// `--code`: the service APIs only.
+    Code(CodeSyncRequest),
+    /// `--watch`.
+    Watch(Box<WatchOptions>),
+}
+
+/// `accel sync`.
+#[derive(Debug, Clone)]
+pub(crate) struct SyncSettings {
+    /// The project's paths.
+    pub(crate) layout: ProjectLayout,
+    /// The template.
+    pub(crate) source: TemplateSource,
+    /// `--stack-name`.
+    pub(crate) stack_name: String,
+    /// The deploy settings.
+    pub(crate) infra: InfraRequest,
+    /// Infra, code or watch.
+    pub(crate) mode: SyncMode,
+    /// The account and region.
+    pub(crate) aws: AwsOptions,
+    /// Where sam remembers confirmed stacks.
+    pub(crate) app_dir: PathBuf,
+}
+
+/// `accel logs`.
+#[derive(Debug, Clone)]
+pub(crate) struct LogsSettings {
+    /// What to read.
+    pub(crate) request: LogsRequest,
+    /// `--tail`.
+    pub(crate) tail: bool,
+    /// `--include-traces`.
+    pub(crate) include_traces: bool,
+    /// `--output json`.
+    pub(crate) json: bool,
+    /// The account and region.
+    pub(crate) aws: AwsOptions,
+}
+
+/// One command's settings.
+#[derive(Debug, Clone)]
+pub(crate) enum Settings {
+    /// `accel build`.
+    Build(BuildSettings),
+    /// `accel sync`.
+    Sync(Box<SyncSettings>),
+    /// `accel logs`.
+    Logs(LogsSettings),
+}
+
+/// Resolves the parsed command line, run in `cwd`, with `env`. `now_ms`
+/// anchors relative times.
+pub(crate) fn resolve(cli: &Cli, cwd: &Path, env: &Environment, now_ms: i64) -> Result<Settings, SettingsError> {
+    let aws = aws_options(&cli.global, env);
+    Ok(match &cli.command {
+        Command::Build(args) => Settings::Build(build(args, cwd, &aws)?),
+        Command::Sync(args) => Settings::Sync(Box::new(sync(args, cwd, env, aws)?)),
+        Command::Logs(args) => Settings::Logs(logs(args, now_ms, aws)?),
+    })
+}
+
+fn aws_options(global: &GlobalArgs, env: &Environment) -> AwsOptions {
+    AwsOptions {
+        region: global.region.clone().or_else(|| env.region.clone()),
+        profile: global.profile.clone(),
+        default_retries: !env.retry_configured,
+    }
+}
+
+fn template_source(args: &TemplateArgs, cwd: &Path, aws: &AwsOptions) -> Result<TemplateSource, SettingsError> {
+    Ok(TemplateSource {
+        file: crate::template::resolve_template_path(cwd, args.template_file.as_deref()),
+        overrides: parameters::parse(&args.parameter_overrides, cwd)?,
+        base_dir: args.base_dir.as_ref().map(|b| cwd.join(b)),
+        region: aws.region.clone().unwrap_or_else(|| Pseudo::default().region),
+    })
+}
+
+fn build(args: &BuildArgs, cwd: &Path, aws: &AwsOptions) -> Result<BuildSettings, SettingsError> {
+    Ok(BuildSettings {
+        layout: ProjectLayout::new(cwd, Some(&args.build_dir), Some(&args.cache_dir)),
+        source: template_source(&args.template, cwd, aws)?,
+        cached: args.cached,
+        selection: Selection {
+            resource: args.resource_logical_id.clone(),
+            exclude: args.exclude.clone(),
+            manifest: args.manifest.as_ref().map(|m| cwd.join(m)),
+        },
+    })
+}
+
+fn sync(args: &SyncArgs, cwd: &Path, env: &Environment, aws: AwsOptions) -> Result<SyncSettings, SettingsError> {
+    let source = template_source(&args.template, cwd, &aws)?;
+    let infra = InfraRequest {
+        bucket: args.s3_bucket.clone(),
+        prefix: args.s3_prefix.clone(),
+        kms_key_id: args.kms_key_id.clone(),
+        metadata: values::metadata(args.metadata.as_deref())?,
+        role_arn: args.role_arn.clone(),
+        capabilities: args.capabilities.iter().flat_map(|c| c.split_whitespace()).map(str::to_string).collect(),
+        notification_arns: args.notification_arns.clone(),
+        tags: values::tags(&args.tags)?,
+        express: args.express,
+        skip_deploy_sync: !args.no_skip_deploy_sync,
+        dependency_layer: !args.no_dependency_layer,
+        overrides: source.overrides.clone(),
+    };
+    let mode = if args.watch {
+        SyncMode::Watch(Box::new(WatchOptions {
+            code_only: args.code,
+            excludes: args
+                .watch_exclude
+                .iter()
+                .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect(),
+            infra: infra.clone(),
+        }))
+    } else if args.code {
+        SyncMode::Code(CodeSyncRequest {
+            resource_ids: args.resource_id.clone(),
+            resource_types: args.resource.clone(),
+        })
+    } else {
+        SyncMode::Infra
+    };
+    Ok(SyncSettings {
+        layout: ProjectLayout::new(cwd, None, None),
+        source,
+        stack_name: args.stack_name.clone(),
+        infra,
+        mode,
+        aws,
+        app_dir: env.app_dir.clone(),
+    })
+}
+
+fn logs(args: &LogsArgs, now_ms: i64, aws: AwsOptions) -> Result<LogsSettings, SettingsError> {
+    let start_ms = crate::time::parse(&args.start_time, now_ms).ok_or(SettingsError::Time("start-time"))?;
+    let end_ms = match &args.end_time {
+        Some(end) => Some(crate::time::parse(end, now_ms).ok_or(SettingsError::Time("end-time"))?),
+        None => None,
+    };
+    Ok(LogsSettings {
+        request: LogsRequest {
+            stack_name: args.stack_name.clone(),
+            names: args.name.clone(),
+            log_groups: args.cw_log_group.clone(),
+            filter: args.filter.clone(),
+            start_ms,
+            end_ms: if args.tail { None } else { end_ms },
+        },
+        tail: args.tail,
+        include_traces: args.include_traces,
+        json: args.output == LogsOutput::Json,
+        aws,
+    })
+}

@@ -1,0 +1,197 @@
+//! What a burst of file events means, as plain data: which resources'
+//! files changed (and whether a dependency manifest is among them), and
+//! whether a template edit touches code locations only.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::sync::compare;
+use crate::template::Stack;
+use crate::template::resources::local_paths;
+
+/// Files whose change means new dependencies.
+const MANIFESTS: &[&str] = &["requirements.txt", "package.json", "package-lock.json", "go.mod", "go.sum", "Makefile"];
+
+/// Why a changed path matters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Change {
+    /// A template of the stack tree.
+    Template,
+    /// A file of a resource (`manifest` when it is a dependency manifest).
+    Resource {
+        /// The resource's full path.
+        path: String,
+        /// Whether the file is a dependency manifest.
+        manifest: bool,
+    },
+}
+
+/// Paths no sync cares about: build output, installed dependencies, VCS
+/// data and editor scratch files.
+pub(crate) fn ignored(path: &Path) -> bool {
+    let in_ignored_folder =
+        path.components().any(|c| matches!(c.as_os_str().to_str(), Some(".aws-sam" | "node_modules" | ".git")));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    in_ignored_folder
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.starts_with(".#")
+        || name == "4913"
+}
+
+/// What each changed path means for `stack` (`None`: no valid template yet,
+/// when only a template edit can help). `excludes` are `--watch-exclude`
+/// pairs: a resource id and a path fragment.
+pub(crate) fn classify(
+    stack: Option<&Stack>,
+    paths: &[PathBuf],
+    excludes: &[(String, String)],
+) -> Vec<(PathBuf, Change)> {
+    let Some(root) = stack else {
+        return paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json"))
+            .filter(|p| !ignored(p))
+            .map(|p| (p.clone(), Change::Template))
+            .collect();
+    };
+    let stacks = root.stacks();
+    let mut out: Vec<(PathBuf, Change)> = Vec::new();
+    for path in paths.iter().filter(|p| !ignored(p)) {
+        let mut found = Vec::new();
+        if stacks.iter().any(|s| s.file == *path) {
+            found.push(Change::Template);
+        }
+        for stack in &stacks {
+            for resource in &stack.resources {
+                let excluded = excludes.iter().any(|(id, fragment)| {
+                    (*id == resource.logical_id || *id == resource.full_path)
+                        && path.to_string_lossy().contains(fragment.as_str())
+                });
+                if excluded {
+                    continue;
+                }
+                for (_, folder) in local_paths(stack, resource) {
+                    if path.starts_with(&folder) {
+                        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                        let manifest = MANIFESTS.contains(&name);
+                        found.push(Change::Resource { path: resource.full_path.clone(), manifest });
+                    }
+                }
+            }
+        }
+        for change in found {
+            if !out.iter().any(|(p, c)| p == path && *c == change) {
+                out.push((path.clone(), change));
+            }
+        }
+    }
+    out
+}
+
+/// What a reloaded template asks for, compared with the templates last synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TemplateTrigger {
+    /// Byte for byte what was synced.
+    Unchanged,
+    /// Only code locations moved: code syncs of these resources.
+    Code(BTreeSet<String>),
+    /// Anything else: an infra sync.
+    Infra,
+}
+
+/// Compares the reloaded `stack` tree with `synced` (template file → template).
+pub(crate) fn template_trigger(synced: &HashMap<PathBuf, Value>, stack: &Stack) -> TemplateTrigger {
+    let stacks = stack.stacks();
+    let same_files = stacks.len() == synced.len() && stacks.iter().all(|s| synced.contains_key(&s.file));
+    let code_only =
+        same_files && stacks.iter().all(|s| compare::sanitised(&s.template) == compare::sanitised(&synced[&s.file]));
+    if !code_only {
+        return TemplateTrigger::Infra;
+    }
+    let mut changed = BTreeSet::new();
+    for s in &stacks {
+        let prefix = if s.stack_path.is_empty() { String::new() } else { format!("{}/", s.stack_path) };
+        changed
+            .extend(compare::code_changes(&s.template, &synced[&s.file]).into_iter().map(|id| format!("{prefix}{id}")));
+    }
+    if changed.is_empty() && stacks.iter().all(|s| s.template == synced[&s.file]) {
+        TemplateTrigger::Unchanged
+    } else {
+        TemplateTrigger::Code(changed)
+    }
+}
+
+/// Each stack file's template, as the next comparison's reference.
+pub(crate) fn snapshot(stack: &Stack) -> HashMap<PathBuf, Value> {
+    stack.stacks().iter().map(|s| (s.file.clone(), s.template.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::LoadOptions;
+
+    #[test]
+    fn scratch_and_build_files_are_ignored() {
+        for path in [
+            "/p/.aws-sam/build/x.py",
+            "/p/fn/node_modules/a/index.js",
+            "/p/fn/.app.py.swp",
+            "/p/fn/app.py~",
+            "/p/fn/4913",
+            "/p/.git/index",
+        ] {
+            assert!(ignored(Path::new(path)), "{path}");
+        }
+        for path in ["/p/fn/app.py", "/p/template.yaml", "/p/fn/requirements.txt"] {
+            assert!(!ignored(Path::new(path)), "{path}");
+        }
+    }
+
+    fn project(dir: &Path, memory: u32, code: &str) -> Stack {
+        let template = format!(
+            "Transform: AWS::Serverless-2016-10-31\nResources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: {code}, Handler: app.h, Runtime: python3.12, MemorySize: {memory}}}\n  B:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: b, Handler: app.h, Runtime: python3.12}}\n"
+        );
+        std::fs::write(dir.join("template.yaml"), template).unwrap();
+        Stack::load(&dir.join("template.yaml"), &LoadOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn files_map_to_their_resources() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let stack = project(d, 128, "a");
+        let paths =
+            [d.join("a/app.py"), d.join("b/requirements.txt"), d.join("template.yaml"), d.join("a/.app.py.swp")];
+        let changes = classify(Some(&stack), &paths, &[]);
+        assert_eq!(
+            changes,
+            [
+                (d.join("a/app.py"), Change::Resource { path: "A".into(), manifest: false }),
+                (d.join("b/requirements.txt"), Change::Resource { path: "B".into(), manifest: true }),
+                (d.join("template.yaml"), Change::Template),
+            ]
+        );
+        let excluded = classify(Some(&stack), &paths[..1], &[("A".into(), "app.py".into())]);
+        assert!(excluded.is_empty());
+        // Without a valid template only a template file can matter.
+        let none = classify(None, &paths, &[]);
+        assert_eq!(none, [(d.join("template.yaml"), Change::Template)]);
+    }
+
+    #[test]
+    fn template_edits_are_code_infra_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let synced = snapshot(&project(dir.path(), 128, "a"));
+        assert_eq!(template_trigger(&synced, &project(dir.path(), 128, "a")), TemplateTrigger::Unchanged);
+        assert_eq!(
+            template_trigger(&synced, &project(dir.path(), 128, "a2")),
+            TemplateTrigger::Code(BTreeSet::from(["A".to_string()]))
+        );
+        assert_eq!(template_trigger(&synced, &project(dir.path(), 256, "a")), TemplateTrigger::Infra);
+    }
+}
