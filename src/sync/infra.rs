@@ -279,3 +279,89 @@ pub(crate) async fn infra_sync(
     state.save(&layout.sync_state()).map_err(SyncError::State)?;
     Ok(InfraOutcome::Deployed { how, outputs, uploaded })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::aws::cloudformation::DeployedResource;
+    use crate::template::LoadOptions;
+
+    const TEMPLATE: &str = "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.12, MemorySize: 128}
+";
+
+    fn packaged(key: &str, memory: u32) -> Packaged {
+        let text =
+            TEMPLATE.replace("CodeUri: fn", &format!("CodeUri: s3://bucket/{key}")).replace("128", &memory.to_string());
+        Packaged { template: crate::template::yaml::parse(&text).unwrap(), children: BTreeMap::new() }
+    }
+
+    fn remote(key: &str, parameters: &[(&str, &str)]) -> Remote {
+        let deployed = DeployedStack::from([(
+            "Fn".to_string(),
+            DeployedResource { physical_id: "blog-Fn-1".into(), resource_type: "AWS::Lambda::Function".into() },
+        )]);
+        Remote {
+            parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            deployed,
+            templates: RemoteTemplates::from([(String::new(), packaged(key, 128).template)]),
+        }
+    }
+
+    fn decision(request: &InfraRequest, recent: bool, local: &Packaged, remote: Option<Remote>) -> InfraPlan {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("template.yaml"), TEMPLATE).unwrap();
+        let root = Stack::load(&dir.path().join("template.yaml"), &LoadOptions::default()).unwrap();
+        decide(&root, request, recent, local, remote, &BuildReport::default()).unwrap()
+    }
+
+    fn deploy_reason(plan: InfraPlan) -> Option<DeployReason> {
+        match plan {
+            InfraPlan::Deploy(reason) => Some(reason),
+            InfraPlan::Skip { .. } => None,
+        }
+    }
+
+    #[test]
+    fn only_code_changed_skips_the_deploy() {
+        let request = InfraRequest { skip_deploy_sync: true, ..InfraRequest::default() };
+        let InfraPlan::Skip { plan, .. } = decision(&request, true, &packaged("new", 128), Some(remote("old", &[])))
+        else {
+            panic!("a skip expected")
+        };
+        let resources: Vec<&str> = plan.actions.iter().map(|a| a.resource.as_str()).collect();
+        assert_eq!(resources, ["Fn"]);
+        // Nothing changed: a skip with nothing to push.
+        let same = decision(&request, true, &packaged("old", 128), Some(remote("old", &[])));
+        assert!(matches!(same, InfraPlan::Skip { ref plan, .. } if plan.actions.is_empty()), "{same:?}");
+    }
+
+    #[test]
+    fn every_other_case_deploys() {
+        let skip = InfraRequest { skip_deploy_sync: true, ..InfraRequest::default() };
+        let local = packaged("old", 128);
+        let asked = InfraRequest { skip_deploy_sync: false, ..InfraRequest::default() };
+        assert_eq!(deploy_reason(decision(&asked, true, &local, Some(remote("old", &[])))), Some(DeployReason::Asked));
+        assert_eq!(deploy_reason(decision(&skip, false, &local, None)), Some(DeployReason::NoRecentSync));
+        assert_eq!(deploy_reason(decision(&skip, true, &local, None)), Some(DeployReason::Missing));
+        let memory = packaged("old", 256);
+        assert_eq!(
+            deploy_reason(decision(&skip, true, &memory, Some(remote("old", &[])))),
+            Some(DeployReason::Changed)
+        );
+        let overrides = [("Stage".to_string(), "prod".to_string())].into_iter().collect();
+        let with_parameter = InfraRequest { overrides, ..skip.clone() };
+        let deployed_dev = remote("old", &[("Stage", "dev")]);
+        assert_eq!(
+            deploy_reason(decision(&with_parameter, true, &local, Some(deployed_dev))),
+            Some(DeployReason::Changed)
+        );
+        let deployed_prod = remote("old", &[("Stage", "prod")]);
+        assert_eq!(deploy_reason(decision(&with_parameter, true, &local, Some(deployed_prod))), None);
+    }
+}
