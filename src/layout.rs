@@ -83,6 +83,16 @@ impl ProjectLayout {
         Self::beside(build_dir, &format!("accel-{name}.json"))
     }
 
+    /// Whether `path` lies inside `folder`, judged on the names alone (no
+    /// `..`, no root, no prefix below `folder`): accel replaces and deletes
+    /// only such paths.
+    pub(crate) fn within(folder: &Path, path: &Path) -> bool {
+        path.strip_prefix(folder).is_ok_and(|rest| {
+            rest.components().next().is_some()
+                && rest.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+        })
+    }
+
     fn beside(build_dir: &Path, name: &str) -> PathBuf {
         build_dir.parent().unwrap_or(build_dir).join(name)
     }
@@ -106,5 +116,10 @@ mod tests {
         assert_eq!(custom.build_dir(), Path::new("/p/out/b"));
         assert_eq!(custom.cache_dir(), Path::new("/tmp/c"));
         assert!(!custom.default_build_dir());
+        assert!(ProjectLayout::within(Path::new("/p/b"), Path::new("/p/b/Fn")));
+        assert!(ProjectLayout::within(Path::new("/p/b"), Path::new("/p/b/Child/Fn")));
+        assert!(!ProjectLayout::within(Path::new("/p/b"), Path::new("/p/b/../../victim")));
+        assert!(!ProjectLayout::within(Path::new("/p/b"), Path::new("/p/b")));
+        assert!(!ProjectLayout::within(Path::new("/p/b"), Path::new("/victim")));
     }
 }

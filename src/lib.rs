@@ -12,6 +12,7 @@ mod builder;
 mod cli;
 mod commands;
 mod deploy;
+mod files;
 mod layout;
 mod logs;
 mod package;

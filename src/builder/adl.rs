@@ -131,14 +131,17 @@ pub(crate) fn wire(template: &mut Value, layers: &[&AdlLayer], nested_template: 
     for layer in layers {
         let Some(props) = resources
             .get_mut(&layer.function_logical_id)
-            .and_then(|r| r.as_object_mut().map(|r| r.entry("Properties").or_insert_with(|| json!({}))))
+            .and_then(Value::as_object_mut)
+            .and_then(|r| r.entry("Properties").or_insert_with(|| json!({})).as_object_mut())
         else {
             continue;
         };
         let reference = json!({ "Fn::GetAtt": [NESTED_STACK, format!("Outputs.{}", layer.layer_logical_id)] });
         match props.get_mut("Layers").and_then(Value::as_array_mut) {
             Some(existing) => existing.push(reference),
-            None => props["Layers"] = json!([reference]),
+            None => {
+                props.insert("Layers".into(), json!([reference]));
+            }
         }
     }
     // First in the map: order means nothing to CloudFormation, but emulators

@@ -19,34 +19,9 @@ fn excluded(name: &str, patterns: &[&str]) -> bool {
 /// Files below `root` (following symlinks), relative and sorted, skipping
 /// names that match `excludes`.
 pub(crate) fn list_files(root: &Path, excludes: &[&str]) -> io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    walk(root, Path::new(""), excludes, &mut out)?;
+    let mut out = crate::files::walk(root, &|name| excluded(name, excludes))?;
     out.sort();
     Ok(out)
-}
-
-fn walk(root: &Path, rel: &Path, excludes: &[&str], out: &mut Vec<PathBuf>) -> io::Result<()> {
-    let dir = root.join(rel);
-    if dir.is_file() {
-        // A CodeUri can name a single file.
-        out.push(rel.to_path_buf());
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(&dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if excluded(&name.to_string_lossy(), excludes) {
-            continue;
-        }
-        let rel = rel.join(&name);
-        let meta = std::fs::metadata(entry.path())?;
-        if meta.is_dir() {
-            walk(root, &rel, excludes, out)?;
-        } else {
-            out.push(rel);
-        }
-    }
-    Ok(())
 }
 
 /// SHA-256 over the sorted relative paths, contents and executable bits of a
@@ -172,15 +147,6 @@ pub(crate) fn publish_if_absent(staging: tempfile::TempDir, dest: &Path) -> io::
         Err(_) if dest.exists() => std::fs::remove_dir_all(&staged),
         other => other,
     }
-}
-
-/// Writes a file atomically (temp file + rename).
-pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let mut temp = tempfile::NamedTempFile::new_in(parent)?;
-    io::Write::write_all(&mut temp, contents)?;
-    temp.persist(path).map(|_| ()).map_err(|e| e.error)
 }
 
 #[cfg(test)]

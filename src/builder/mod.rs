@@ -14,13 +14,12 @@ pub(crate) mod graph;
 mod output;
 pub(crate) mod workflow;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache::Cache;
-pub(crate) use fsops::write_atomic;
 use graph::{BuildUnit, Selection};
 use workflow::WorkflowError;
 
@@ -51,6 +50,9 @@ pub(crate) enum BuildError {
         /// manifest share one install, and its failure.
         source: Arc<WorkflowError>,
     },
+    /// A path to replace lies outside the build folder (never written).
+    #[error("refusing to write {}: it is outside the build folder", .0.display())]
+    Outside(PathBuf),
     /// A build task panicked or was cancelled.
     #[error("a build task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -214,6 +216,20 @@ pub(crate) async fn build(
         return Err(BuildError::BuildDirIsCwd);
     }
     let units = graph::plan(stack, &options.selection)?;
+    // What this template builds now. Artifacts of earlier builds count only
+    // for these: a resource that moved to S3 or inline code, or whose id
+    // now names something else, never gets an old folder.
+    let buildable: HashSet<String> = match &options.selection.resource {
+        None => units.iter().flat_map(BuildUnit::resources).collect(),
+        Some(_) => {
+            let everything = Selection { resource: None, ..options.selection.clone() };
+            graph::plan(stack, &everything)
+                .unwrap_or_else(|_| units.clone())
+                .iter()
+                .flat_map(BuildUnit::resources)
+                .collect()
+        }
+    };
     let cache = Cache::new(&options.deps_dir, &options.cache_dir);
     if let Some(printer) = printer {
         printer.progress_start(units.len());
@@ -250,12 +266,15 @@ pub(crate) async fn build(
         let adl = options.dependency_layer.as_deref().filter(|_| adl::eligible(&b.unit));
         if let Some(stack_name) = adl {
             for layer in adl::layers_of(&b.unit, stack_name, &options.build_dir) {
-                written += write_adl_layer(&layer, &b.unit, b.deps.as_ref(), &mut state, options.cached)?;
+                written += write_adl_layer(&layer, &b.unit, b.deps.as_ref(), &mut state, options)?;
                 layers.push(layer);
             }
         }
         for (logical_id, _) in b.unit.logical_ids.iter().zip(b.unit.resources()) {
             let artifact = options.build_dir.join(&b.unit.stack_path).join(logical_id);
+            if !ProjectLayout::within(&options.build_dir, &artifact) {
+                return Err(BuildError::Outside(artifact));
+            }
             let subfolder =
                 if b.unit.is_layer() { b.unit.workflow.layer_subfolder(&b.unit.runtime).unwrap_or("") } else { "" };
             let key = format!("{}+{}+{subfolder}", b.code.0, b.deps.as_ref().map(|d| d.0.as_str()).unwrap_or("-"));
@@ -295,17 +314,18 @@ pub(crate) async fn build(
         report.units.push(unit_report);
     }
 
-    let artifacts = artifact_paths(stack, &options.build_dir, &state);
+    let artifacts = artifact_paths(stack, &options.build_dir, &state, &buildable);
     let patches = esbuild_patches(stack, &built, &artifacts);
     output::write_templates(stack, &options.build_dir, &artifacts, &patches, &layers)
         .map_err(io_error(&options.build_dir))?;
     let full_build = options.selection.resource.is_none();
     if full_build {
         let toml_path = ProjectLayout::build_toml(&options.build_dir);
-        fsops::write_atomic(&toml_path, output::build_toml(&definitions).as_bytes()).map_err(io_error(&toml_path))?;
+        crate::files::write_atomic(&toml_path, output::build_toml(&definitions).as_bytes())
+            .map_err(io_error(&toml_path))?;
     }
     let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
-    fsops::write_atomic(&state_file, &state_bytes).map_err(io_error(&state_file))?;
+    crate::files::write_atomic(&state_file, &state_bytes).map_err(io_error(&state_file))?;
     if full_build && options.cached {
         report.cleaned = cache.clean(&keep);
     }
@@ -322,12 +342,16 @@ fn write_adl_layer(
     unit: &BuildUnit,
     deps: Option<&(String, PathBuf)>,
     state: &mut BTreeMap<String, String>,
-    cached: bool,
+    options: &BuildOptions,
 ) -> Result<usize, BuildError> {
+    let (build_dir, cached) = (&options.build_dir, options.cached);
     let key = format!("adl+{}", deps.map_or("-", |d| d.0.as_str()));
     let state_key = Path::new(&unit.stack_path).join(&layer.layer_logical_id).to_string_lossy().into_owned();
     if cached && layer.folder.is_dir() && state.get(&state_key) == Some(&key) {
         return Ok(0);
+    }
+    if !ProjectLayout::within(build_dir, &layer.folder) {
+        return Err(BuildError::Outside(layer.folder.clone()));
     }
     let staging = fsops::staging_dir(&layer.folder).map_err(io_error(&layer.folder))?;
     let readme = staging.path().join("AWS_SAM_CLI_README");
@@ -364,11 +388,17 @@ fn publish_entry(staging: tempfile::TempDir, entry: &Path, cached: bool) -> std:
     if cached { fsops::publish_if_absent(staging, entry) } else { fsops::publish(staging, entry) }
 }
 
-/// Every resource with a built artifact folder, from this build or an earlier
-/// one (a single-resource build keeps the others).
-fn artifact_paths(stack: &Stack, build_dir: &Path, state: &BTreeMap<String, String>) -> HashMap<String, PathBuf> {
+/// Every `buildable` resource with a built artifact folder, from this build
+/// or an earlier one (a single-resource build keeps the others).
+fn artifact_paths(
+    stack: &Stack,
+    build_dir: &Path,
+    state: &BTreeMap<String, String>,
+    buildable: &HashSet<String>,
+) -> HashMap<String, PathBuf> {
     stack
         .all_resources()
+        .filter(|(_, r)| buildable.contains(&r.full_path))
         .filter_map(|(s, r)| {
             let key = Path::new(&s.stack_path).join(&r.logical_id);
             let dir = build_dir.join(&key);

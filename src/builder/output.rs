@@ -39,10 +39,10 @@ pub(crate) fn write_templates(
         let mine: Vec<&AdlLayer> = layers.iter().filter(|l| l.stack_path == stack.stack_path).collect();
         if !mine.is_empty() {
             let nested = out_dir.join(adl::NESTED_TEMPLATE);
-            super::fsops::write_atomic(&nested, yaml::to_yaml(&adl::nested_template(&mine)).as_bytes())?;
+            crate::files::write_atomic(&nested, yaml::to_yaml(&adl::nested_template(&mine)).as_bytes())?;
             adl::wire(&mut template, &mine, &nested);
         }
-        super::fsops::write_atomic(&out_dir.join("template.yaml"), yaml::to_yaml(&template).as_bytes())?;
+        crate::files::write_atomic(&out_dir.join("template.yaml"), yaml::to_yaml(&template).as_bytes())?;
     }
     Ok(())
 }
@@ -66,9 +66,12 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
         let Some(resource) = resource.as_object_mut() else {
             continue;
         };
-        let props = resource.entry("Properties").or_insert_with(|| Value::Object(Map::new()));
+        let Some(props) = resource.entry("Properties").or_insert_with(|| Value::Object(Map::new())).as_object_mut()
+        else {
+            continue;
+        };
         if let Some(artifact) = artifacts.get(&full_path) {
-            props[properties[0]] = Value::String(relative(artifact, out_dir));
+            props.insert(properties[0].to_string(), Value::String(relative(artifact, out_dir)));
             let metadata = resource.entry("Metadata").or_insert_with(|| Value::Object(Map::new()));
             if let Some(metadata) = metadata.as_object_mut() {
                 metadata.insert("SamResourceId".into(), Value::String(id.clone()));
@@ -77,7 +80,7 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
         }
         if let Some(child) = child {
             let child_template = build_dir.join(&child.stack_path).join("template.yaml");
-            props[properties[0]] = Value::String(relative(&child_template, out_dir));
+            props.insert(properties[0].to_string(), Value::String(relative(&child_template, out_dir)));
             continue;
         }
         // Any other relative local path must stay valid from the new location.
@@ -91,7 +94,7 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
                 } else {
                     base.join(path)
                 };
-                props[*property] = Value::String(relative(&absolute, out_dir));
+                props.insert((*property).to_string(), Value::String(relative(&absolute, out_dir)));
             }
         }
     }
@@ -101,17 +104,18 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
 fn apply_patches(stack: &Stack, template: &mut Value, patches: &HashMap<String, Patch>) {
     for resource in &stack.resources {
         let Some(patch) = patches.get(&resource.full_path) else { continue };
-        let Some(props) = template.pointer_mut(&format!("/Resources/{}/Properties", resource.logical_id)) else {
+        let pointer = format!("/Resources/{}/Properties", resource.logical_id);
+        let Some(props) = template.pointer_mut(&pointer).and_then(Value::as_object_mut) else {
             continue;
         };
         if let Some(handler) = &patch.handler {
-            props["Handler"] = Value::String(handler.clone());
+            props.insert("Handler".into(), Value::String(handler.clone()));
         }
         if let Some(options) = &patch.node_options {
-            let env = props.as_object_mut().map(|p| p.entry("Environment").or_insert_with(|| serde_json::json!({})));
-            if let Some(env) = env.and_then(Value::as_object_mut) {
-                let vars = env.entry("Variables").or_insert_with(|| serde_json::json!({}));
-                vars["NODE_OPTIONS"] = Value::String(options.clone());
+            let env = props.entry("Environment").or_insert_with(|| serde_json::json!({}));
+            let vars = env.as_object_mut().map(|e| e.entry("Variables").or_insert_with(|| serde_json::json!({})));
+            if let Some(vars) = vars.and_then(Value::as_object_mut) {
+                vars.insert("NODE_OPTIONS".into(), Value::String(options.clone()));
             }
         }
     }

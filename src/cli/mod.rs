@@ -28,9 +28,18 @@ pub(crate) enum CliError {
     SamConfig(#[from] SamConfigError),
 }
 
+/// A parsed command line and what the parse has to say about it.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    /// Flags after samconfig values were applied.
+    pub(crate) cli: Cli,
+    /// Messages for the user (e.g. which of several samconfig files was used).
+    pub(crate) notes: Vec<String>,
+}
+
 /// Parses `argv` (program name first), applying the samconfig file found next
 /// to the template.
-pub(crate) fn parse<I, T>(argv: I, cwd: &Path) -> Result<Cli, CliError>
+pub(crate) fn parse<I, T>(argv: I, cwd: &Path) -> Result<Parsed, CliError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
@@ -38,6 +47,7 @@ where
     let mut argv = rewrite_two_letter_shorts(argv.into_iter().map(Into::into).collect());
     let mut config = SamConfig::default();
     let mut save_to = None;
+    let mut notes = Vec::new();
 
     // A forgiving first pass finds the command, the template and the config
     // file; the strict parse runs once the config values are in argv.
@@ -53,7 +63,9 @@ where
             let params = given_parameters(name, &matches, sub);
             save_to = Some((dir.join(&file), env.clone(), name.to_string(), params));
         }
-        if let Some(path) = samconfig::locate(&dir, &file)? {
+        let (found, note) = samconfig::locate(&dir, &file)?;
+        notes.extend(note);
+        if let Some(path) = found {
             config = samconfig::load(&path, &env, name)?;
             let extra = config_tokens(name, &matches, sub, &config);
             let at = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
@@ -66,7 +78,7 @@ where
         let path = config.path.clone().unwrap_or(path);
         samconfig::save(&path, &env, &command, &params)?;
     }
-    Ok(cli)
+    Ok(Parsed { cli, notes })
 }
 
 /// The folder whose samconfig applies: the template's, else the cwd.
@@ -233,21 +245,21 @@ mod tests {
             "version = 0.1\n[default.sync.parameters]\nstack_name = \"from-config\"\nwatch = true\ns3_prefix = \"p\"\ncapabilities = \"CAPABILITY_IAM\"\n[default.build.parameters]\ncached = true\n",
         )
         .unwrap();
-        let inv = parse(os(&["accel", "sync", "--no-watch"]), dir.path()).unwrap();
+        let inv = parse(os(&["accel", "sync", "--no-watch"]), dir.path()).unwrap().cli;
         let Command::Sync(sync) = inv.command else { panic!("sync expected") };
         assert_eq!(sync.stack_name, "from-config");
         assert!(!sync.watch && sync.no_watch, "--no-watch on the command line beats watch = true");
         assert_eq!(sync.s3_prefix.as_deref(), Some("p"));
         assert_eq!(sync.capabilities, ["CAPABILITY_IAM"]);
 
-        let inv = parse(os(&["accel", "sync", "--stack-name", "cli"]), dir.path()).unwrap();
+        let inv = parse(os(&["accel", "sync", "--stack-name", "cli"]), dir.path()).unwrap().cli;
         let Command::Sync(sync) = inv.command else { panic!("sync expected") };
         assert_eq!(sync.stack_name, "cli");
 
-        let inv = parse(os(&["accel", "build", "--no-cached"]), dir.path()).unwrap();
+        let inv = parse(os(&["accel", "build", "--no-cached"]), dir.path()).unwrap().cli;
         let Command::Build(build) = inv.command else { panic!("build expected") };
         assert!(!build.cached);
-        let inv = parse(os(&["accel", "build"]), dir.path()).unwrap();
+        let inv = parse(os(&["accel", "build"]), dir.path()).unwrap().cli;
         let Command::Build(build) = inv.command else { panic!("build expected") };
         assert!(build.cached);
     }
@@ -284,7 +296,7 @@ mod tests {
         assert_eq!(config.parameters["region"], serde_json::json!("eu-west-1"), "region goes to the global section");
         assert!(!config.parameters.contains_key("save_params"));
         // The saved file then drives a run with no flags.
-        let inv = parse(os(&["accel", "sync"]), dir.path()).unwrap();
+        let inv = parse(os(&["accel", "sync"]), dir.path()).unwrap().cli;
         let Command::Sync(sync) = inv.command else { panic!("sync expected") };
         assert_eq!((sync.stack_name.as_str(), sync.no_dependency_layer), ("blog", true));
     }
@@ -297,7 +309,7 @@ mod tests {
             "version = 0.1\n[prod.logs.parameters]\nstack_name = \"prod-stack\"\n[prod.global.parameters]\nregion = \"eu-west-1\"\n",
         )
         .unwrap();
-        let inv = parse(os(&["accel", "logs", "--config-env", "prod"]), dir.path()).unwrap();
+        let inv = parse(os(&["accel", "logs", "--config-env", "prod"]), dir.path()).unwrap().cli;
         assert_eq!(inv.global.region.as_deref(), Some("eu-west-1"));
         let Command::Logs(logs) = inv.command else { panic!("logs expected") };
         assert_eq!(logs.stack_name.as_deref(), Some("prod-stack"));
@@ -312,7 +324,7 @@ mod tests {
             "version = 0.1\n[default.build.parameters]\nexclude = [\"A\", \"B\"]\n",
         )
         .unwrap();
-        let inv = parse(os(&["accel", "build", "-t", "app/template.yaml"]), dir.path()).unwrap();
+        let inv = parse(os(&["accel", "build", "-t", "app/template.yaml"]), dir.path()).unwrap().cli;
         let Command::Build(build) = inv.command else { panic!("build expected") };
         assert_eq!(build.exclude, ["A", "B"]);
     }

@@ -4,7 +4,6 @@
 //! set of rules to both.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -44,21 +43,19 @@ pub(crate) struct SamConfig {
 }
 
 /// Finds the config file for a project folder. Returns `Ok(None)` when the
-/// default file does not exist.
-pub(crate) fn locate(dir: &Path, config_file: &str) -> Result<Option<PathBuf>, SamConfigError> {
+/// default file does not exist; a note when several candidates exist.
+pub(crate) fn locate(dir: &Path, config_file: &str) -> Result<(Option<PathBuf>, Option<String>), SamConfigError> {
     if config_file != DEFAULT_CONFIG_FILE {
         let path = dir.join(config_file);
-        return if path.is_file() { Ok(Some(path)) } else { Err(SamConfigError::Missing(path)) };
+        return if path.is_file() { Ok((Some(path), None)) } else { Err(SamConfigError::Missing(path)) };
     }
     let found: Vec<PathBuf> = ["samconfig.toml", "samconfig.yaml", "samconfig.yml"]
         .iter()
         .map(|name| dir.join(name))
         .filter(|p| p.is_file())
         .collect();
-    if found.len() > 1 {
-        let _ = writeln!(std::io::stderr(), "More than one samconfig file found; using {}.", found[0].display());
-    }
-    Ok(found.into_iter().next())
+    let note = (found.len() > 1).then(|| format!("More than one samconfig file found; using {}.", found[0].display()));
+    Ok((found.into_iter().next(), note))
 }
 
 /// Reads the parameters of `command` in `env` from `path`.
@@ -119,15 +116,17 @@ pub(crate) fn save(path: &Path, env: &str, command: &str, params: &Map<String, V
             let root = doc.as_object_mut().ok_or_else(|| fail("not a mapping".into()))?;
             root.entry("version").or_insert(serde_json::json!(0.1));
             for (key, value) in params {
-                root.entry(env).or_insert_with(|| Value::Object(Map::new()))[section(key)]["parameters"][key] =
-                    value.clone();
+                let table = [env, section(key), "parameters"].into_iter().try_fold(&mut *root, |map, name| {
+                    map.entry(name).or_insert_with(|| Value::Object(Map::new())).as_object_mut()
+                });
+                let table = table.ok_or_else(|| fail(format!("{env}.{}.parameters is not a mapping", section(key))))?;
+                table.insert(key.clone(), value.clone());
             }
             serde_yaml::to_string(&doc).map_err(|e| fail(e.to_string()))?
         }
         _ => return Err(SamConfigError::Extension(path.to_path_buf())),
     };
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, path)).map_err(|e| fail(e.to_string()))
+    crate::files::write_atomic(path, text.as_bytes()).map_err(|e| fail(e.to_string()))
 }
 
 fn implicit_table<'t>(parent: &'t mut toml_edit::Table, key: &str) -> Option<&'t mut toml_edit::Table> {
@@ -271,11 +270,11 @@ mod tests {
     fn yaml_and_precedence_of_files() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "samconfig.yaml", "version: 0.1\ndefault:\n  build:\n    parameters:\n      cached: true\n");
-        let found = locate(dir.path(), DEFAULT_CONFIG_FILE).unwrap().unwrap();
+        let found = locate(dir.path(), DEFAULT_CONFIG_FILE).unwrap().0.unwrap();
         assert!(found.ends_with("samconfig.yaml"));
         assert_eq!(load(&found, "default", "build").unwrap().parameters["cached"], json!(true));
         write(dir.path(), "samconfig.toml", "version = 0.1\n");
-        assert!(locate(dir.path(), DEFAULT_CONFIG_FILE).unwrap().unwrap().ends_with("samconfig.toml"));
+        assert!(locate(dir.path(), DEFAULT_CONFIG_FILE).unwrap().0.unwrap().ends_with("samconfig.toml"));
     }
 
     #[test]
@@ -284,7 +283,7 @@ mod tests {
         let p = write(dir.path(), "samconfig.toml", "[default.build.parameters]\ncached = true\n");
         assert!(matches!(load(&p, "default", "build"), Err(SamConfigError::Version(_))));
         assert!(matches!(locate(dir.path(), "other.toml"), Err(SamConfigError::Missing(_))));
-        assert!(locate(tempfile::tempdir().unwrap().path(), DEFAULT_CONFIG_FILE).unwrap().is_none());
+        assert!(locate(tempfile::tempdir().unwrap().path(), DEFAULT_CONFIG_FILE).unwrap().0.is_none());
     }
 
     #[test]

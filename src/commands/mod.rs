@@ -20,7 +20,10 @@ use crate::settings::{self, Environment, Settings};
 pub(crate) fn run(argv: Vec<OsString>, env: &Environment, printer: &Printer) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let cli = match cli::parse(argv, &cwd) {
-        Ok(cli) => cli,
+        Ok(parsed) => {
+            parsed.notes.iter().for_each(|note| printer.note(note));
+            parsed.cli
+        }
         Err(CliError::Clap(e)) => return Ok(printer.clap_error(&e)),
         Err(e) => return Err(e.into()),
     };

@@ -51,21 +51,10 @@ pub(crate) enum PackageError {
 /// Files below `dir` (symlinks followed) as `/`-separated relative paths,
 /// sorted as strings, which is the order sam's checksum uses.
 pub(crate) fn files(dir: &Path) -> io::Result<Vec<String>> {
-    fn walk(root: &Path, rel: &str, out: &mut Vec<String>) -> io::Result<()> {
-        for entry in std::fs::read_dir(root.join(rel))? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-            if std::fs::metadata(entry.path())?.is_dir() {
-                walk(root, &rel, out)?;
-            } else {
-                out.push(rel);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, "", &mut out)?;
+    let mut out: Vec<String> = crate::files::walk(dir, &|_| false)?
+        .iter()
+        .map(|rel| rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
+        .collect();
     out.sort();
     Ok(out)
 }

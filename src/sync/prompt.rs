@@ -71,7 +71,7 @@ pub(crate) fn confirm(
         keys.push(Value::String(key));
     }
     let bytes = serde_json::to_vec_pretty(&metadata).unwrap_or_default();
-    crate::builder::write_atomic(&file, &bytes)?;
+    crate::files::write_atomic(&file, &bytes)?;
     Ok(Consent::Proceed)
 }
 

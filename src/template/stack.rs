@@ -130,9 +130,17 @@ impl Stack {
                 resource: full_path(id),
                 message,
             };
+            // CloudFormation's rule; an id like `../x` would also name a
+            // folder outside the build directory.
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(fail("Logical ids must be alphanumeric.".into()));
+            }
             let Some(resource_type) = raw.get("Type").and_then(Value::as_str) else {
                 return Err(fail("has no Type".into()));
             };
+            if raw.get("Properties").is_some_and(|p| !p.is_object() && !p.is_null()) {
+                return Err(fail("'Properties' must be a mapping".into()));
+            }
             let merged = globals.merge(resource_type, raw).map_err(|e| fail(e.to_string()))?;
             resources.push(Resource {
                 logical_id: id.clone(),

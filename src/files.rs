@@ -1,0 +1,143 @@
+//! Walking the source trees a template names. Symlinks are followed, as sam
+//! does, but only regular files and folders are ever read: a link to a
+//! device, a FIFO or a socket would hang a build or grow it without end, so
+//! it is an error naming the file. A link back up the tree is a cycle, also
+//! an error, rather than a walk that never ends. And the one way accel
+//! writes a file: atomically.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Files below `root` (following symlinks) as paths relative to it, in the
+/// order the walk met them, skipping names `skip` says to. A `root` that is
+/// a file gives one empty relative path.
+pub(crate) fn walk(root: &Path, skip: &dyn Fn(&str) -> bool) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut folders = HashSet::new();
+    visit(root, Path::new(""), skip, &mut folders, &mut out)?;
+    Ok(out)
+}
+
+fn visit(
+    root: &Path,
+    rel: &Path,
+    skip: &dyn Fn(&str) -> bool,
+    folders: &mut HashSet<(u64, u64)>,
+    out: &mut Vec<PathBuf>,
+) -> io::Result<()> {
+    let path = root.join(rel);
+    let meta = std::fs::metadata(&path).map_err(|e| with_path(&path, e))?;
+    if meta.is_file() {
+        out.push(rel.to_path_buf());
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{}: not a regular file or folder (a device, FIFO or socket); accel reads only files and folders",
+                path.display()
+            ),
+        ));
+    }
+    if !folders.insert(identity(&meta)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: a symlink cycle (this folder is already part of the tree)", path.display()),
+        ));
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(&path).map_err(|e| with_path(&path, e))?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let name = entry.file_name();
+        if skip(&name.to_string_lossy()) {
+            continue;
+        }
+        visit(root, &rel.join(&name), skip, folders, out)?;
+    }
+    // A folder reached twice through different links is fine; only one
+    // inside itself is a cycle.
+    folders.remove(&identity(&meta));
+    Ok(())
+}
+
+/// Writes a file atomically (temp file + rename), readable by all (0644)
+/// as sam writes its files: CI and shared setups read them as other users.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let mut temp = tempfile::NamedTempFile::new_in(parent)?;
+    io::Write::write_all(&mut temp, contents)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    temp.persist(path).map(|_| ()).map_err(|e| e.error)
+}
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    // Without inode numbers a cycle shows up as a path too long to open.
+    (meta.len(), 0)
+}
+
+fn with_path(path: &Path, error: io::Error) -> io::Error {
+    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_files_are_readable_by_all_as_sams() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sub/build.toml");
+        write_atomic(&file, b"x").unwrap();
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn links_to_files_and_folders_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("src/pkg")).unwrap();
+        std::fs::create_dir_all(d.join("shared")).unwrap();
+        std::fs::write(d.join("src/app.py"), "x").unwrap();
+        std::fs::write(d.join("shared/util.py"), "y").unwrap();
+        std::os::unix::fs::symlink(d.join("shared"), d.join("src/pkg/shared")).unwrap();
+        std::os::unix::fs::symlink(d.join("shared/util.py"), d.join("src/util.py")).unwrap();
+        let files = walk(&d.join("src"), &|_| false).unwrap();
+        assert_eq!(files, [PathBuf::from("app.py"), PathBuf::from("pkg/shared/util.py"), PathBuf::from("util.py")]);
+    }
+
+    #[test]
+    fn devices_fifos_and_cycles_are_errors_not_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("a/b")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.join("a/zero")).unwrap();
+        let error = walk(&d.join("a"), &|_| false).unwrap_err();
+        assert!(error.to_string().contains("a/zero: not a regular file or folder"), "{error}");
+
+        std::fs::remove_file(d.join("a/zero")).unwrap();
+        let status = std::process::Command::new("mkfifo").arg(d.join("a/pipe")).status().unwrap();
+        assert!(status.success());
+        let error = walk(&d.join("a"), &|_| false).unwrap_err();
+        assert!(error.to_string().contains("a/pipe: not a regular file or folder"), "{error}");
+
+        std::fs::remove_file(d.join("a/pipe")).unwrap();
+        std::os::unix::fs::symlink(d.join("a"), d.join("a/b/up")).unwrap();
+        let error = walk(&d.join("a"), &|_| false).unwrap_err();
+        assert!(error.to_string().contains("symlink cycle"), "{error}");
+    }
+}
