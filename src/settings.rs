@@ -4,8 +4,9 @@
 //! module reads the command line or the environment.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::aws::AwsOptions;
+use crate::aws::{AwsOptions, Timeouts};
 use crate::builder::graph::Selection;
 use crate::cli::args::LogsOutput;
 use crate::cli::values::{self, ValueError};
@@ -48,6 +49,9 @@ pub(crate) struct Environment {
     pub(crate) no_color: bool,
     /// `CI` is set: no progress bars.
     pub(crate) ci: bool,
+    /// Call time limits, `ACCEL_CONNECT_TIMEOUT`, `ACCEL_READ_TIMEOUT` and
+    /// `ACCEL_OPERATION_TIMEOUT` (seconds) over the defaults.
+    pub(crate) timeouts: Timeouts,
 }
 
 impl Environment {
@@ -64,6 +68,17 @@ impl Environment {
             },
             no_color: std::env::var_os("NO_COLOR").is_some(),
             ci: std::env::var_os("CI").is_some(),
+            timeouts: {
+                let seconds = |name: &str, default: Duration| {
+                    var(name).and_then(|v| v.parse::<f64>().ok()).filter(|s| *s > 0.0).map_or(default, Duration::from_secs_f64)
+                };
+                let default = Timeouts::default();
+                Timeouts {
+                    connect: seconds("ACCEL_CONNECT_TIMEOUT", default.connect),
+                    read: seconds("ACCEL_READ_TIMEOUT", default.read),
+                    operation: seconds("ACCEL_OPERATION_TIMEOUT", default.operation),
+                }
+            },
         }
     }
 }
@@ -153,6 +168,7 @@ fn aws_options(global: &GlobalArgs, env: &Environment) -> AwsOptions {
         region: global.region.clone().or_else(|| env.region.clone()),
         profile: global.profile.clone(),
         default_retries: !env.retry_configured,
+        timeouts: env.timeouts,
     }
 }
 

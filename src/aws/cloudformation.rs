@@ -42,7 +42,7 @@ pub(crate) async fn describe(
     cfn: &Client,
     stack_name: &str,
 ) -> Result<Option<aws_sdk_cloudformation::types::Stack>, CallError> {
-    match cfn.describe_stacks().stack_name(stack_name).send().await.call("DescribeStacks") {
+    match cfn.describe_stacks().stack_name(stack_name).send().await.call("CloudFormation", "DescribeStacks") {
         Ok(out) => {
             Ok(out.stacks().first().filter(|s| s.stack_status() != Some(&StackStatus::ReviewInProgress)).cloned())
         }
@@ -67,7 +67,7 @@ pub(crate) async fn deployed_stack(cfn: &Client, stack_name: &str) -> Result<Opt
             .await
             .into_iter()
             .collect();
-        let resources = match pages.call("ListStackResources") {
+        let resources = match pages.call("CloudFormation", "ListStackResources") {
             Ok(resources) => resources,
             Err(e) if e.is_stack_missing() && prefix.is_empty() => return Ok(None),
             Err(e) => return Err(e),
@@ -93,6 +93,6 @@ pub(crate) async fn original_template(cfn: &Client, stack_id: &str) -> Result<Op
         .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
         .send()
         .await
-        .call("GetTemplate")?;
+        .call("CloudFormation", "GetTemplate")?;
     Ok(fetched.template_body().map(str::to_string))
 }

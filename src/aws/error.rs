@@ -45,6 +45,8 @@ pub(crate) struct CallError(Box<Details>);
 /// What is known of a failed call.
 #[derive(Debug)]
 pub(crate) struct Details {
+    /// The service, e.g. `Lambda`.
+    pub(crate) service: &'static str,
     /// The API operation, e.g. `UpdateFunctionCode`.
     pub(crate) operation: &'static str,
     /// The service's error code, e.g. `ResourceConflictException`.
@@ -68,8 +70,8 @@ impl std::ops::Deref for CallError {
 }
 
 impl CallError {
-    /// Wraps an SDK error of `operation`.
-    pub(crate) fn new<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Self
+    /// Wraps an SDK error of `service`'s `operation`.
+    pub(crate) fn new<E>(service: &'static str, operation: &'static str, error: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -80,6 +82,7 @@ impl CallError {
             _ => Failure::Other,
         };
         CallError(Box::new(Details {
+            service,
             operation,
             code: error.code().map(str::to_string),
             message: error.message().map(str::to_string),
@@ -92,23 +95,29 @@ impl CallError {
 
 impl Details {
     /// sam's wording when the service answered: "An error occurred (Code)
-    /// when calling the Operation operation: message".
+    /// when calling the Operation operation: message"; otherwise the
+    /// service, the operation and what went wrong, in one line.
     fn describe(&self) -> String {
-        let operation = self.operation;
+        let (service, operation) = (self.service, self.operation);
         match (&self.code, &self.message, self.failure) {
             (Some(code), Some(message), _) => {
                 format!("An error occurred ({code}) when calling the {operation} operation: {message}")
             }
             (Some(code), None, _) => format!("An error occurred ({code}) when calling the {operation} operation"),
             (None, _, Failure::Service) => {
-                format!("{operation}: the service answered HTTP {}", self.status.unwrap_or_default())
+                format!("{service} {operation}: the service answered HTTP {}", self.status.unwrap_or_default())
             }
-            (None, _, Failure::Timeout) => format!("{operation}: the call timed out"),
+            (None, _, Failure::Timeout) => format!("{service} {operation}: no answer in time (the call timed out)"),
             (None, _, _) => match &self.source {
-                Some(source) => format!("{operation}: {}", chain(source.as_ref())),
-                None => format!("{operation} failed"),
+                Some(source) => format!("{service} {operation}: {}", chain(source.as_ref())),
+                None => format!("{service} {operation} failed"),
             },
         }
+    }
+
+    /// The call never got an answer: the network or the endpoint is down.
+    pub(crate) fn is_unreachable(&self) -> bool {
+        matches!(self.failure, Failure::Timeout | Failure::Transport)
     }
 
     fn code_is(&self, codes: &[&str]) -> bool {
@@ -126,6 +135,13 @@ impl Details {
     pub(crate) fn is_no_updates(&self) -> bool {
         self.code_is(&["ValidationError"])
             && self.message.as_deref().is_some_and(|m| m.contains("No updates are to be performed"))
+    }
+
+    /// CloudFormation refuses an operation on a stack busy with another
+    /// (`... is in UPDATE_IN_PROGRESS state and can not be updated`), again
+    /// told only in a `ValidationError`'s message.
+    pub(crate) fn is_in_progress(&self) -> bool {
+        self.code_is(&["ValidationError"]) && self.message.as_deref().is_some_and(|m| m.contains("_IN_PROGRESS state"))
     }
 
     /// The service asked us to slow down.
@@ -167,18 +183,18 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// `.call("Operation")` on an SDK result turns its error into a [`CallError`].
+/// `.call("Service", "Operation")` on an SDK result turns its error into a [`CallError`].
 pub(crate) trait CallResult<T> {
-    /// Names the operation of a failed call.
-    fn call(self, operation: &'static str) -> Result<T, CallError>;
+    /// Names the service and operation of a failed call.
+    fn call(self, service: &'static str, operation: &'static str) -> Result<T, CallError>;
 }
 
 impl<T, E> CallResult<T> for Result<T, SdkError<E, HttpResponse>>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    fn call(self, operation: &'static str) -> Result<T, CallError> {
-        self.map_err(|e| CallError::new(operation, e))
+    fn call(self, service: &'static str, operation: &'static str) -> Result<T, CallError> {
+        self.map_err(|e| CallError::new(service, operation, e))
     }
 }
 
@@ -194,7 +210,7 @@ mod tests {
     fn answer(status: u16, code: &str, message: &str) -> CallError {
         let meta = ErrorMetadata::builder().code(code).message(message).build();
         let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
-        CallError::new("DescribeStacks", SdkError::service_error(DescribeStacksError::generic(meta), raw))
+        CallError::new("CloudFormation", "DescribeStacks", SdkError::service_error(DescribeStacksError::generic(meta), raw))
     }
 
     #[test]
@@ -238,9 +254,10 @@ mod tests {
             SdkError::dispatch_failure(aws_smithy_runtime_api::client::result::ConnectorError::io(
                 std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused").into(),
             ));
-        let e = CallError::new("DescribeStacks", error);
+        let e = CallError::new("CloudFormation", "DescribeStacks", error);
         assert_eq!(e.failure, Failure::Transport);
-        assert!(e.to_string().starts_with("DescribeStacks: "), "{e}");
+        assert!(e.is_unreachable());
+        assert_eq!(e.to_string(), "CloudFormation DescribeStacks: dispatch failure: io error: connection refused");
         assert!(!e.to_string().contains("DispatchFailure {"), "no Debug dump: {e}");
     }
 }

@@ -45,7 +45,7 @@ fn base64_to_hex(text: &str) -> String {
 
 /// The deployed code's SHA-256 (hex) of function `name`.
 pub(crate) async fn code_sha256(lambda: &Client, name: &str) -> Result<Option<String>, CallError> {
-    let deployed = lambda.get_function().function_name(name).send().await.call("GetFunction")?;
+    let deployed = lambda.get_function().function_name(name).send().await.call("Lambda", "GetFunction")?;
     Ok(deployed.configuration().and_then(|c| c.code_sha256()).map(base64_to_hex))
 }
 
@@ -54,11 +54,15 @@ pub(crate) async fn code_sha256(lambda: &Client, name: &str) -> Result<Option<St
 /// is waited for, then sent the code again.
 pub(crate) async fn update_code(lambda: &Client, name: &str, zip: Vec<u8>) -> Result<(), LambdaError> {
     let zip = aws_sdk_lambda::primitives::Blob::new(zip);
-    let send = || lambda.update_function_code().function_name(name).zip_file(zip.clone()).send();
-    match send().await.call("UpdateFunctionCode") {
+    let long = || aws_sdk_lambda::config::Builder::default().timeout_config(super::long_call_timeouts());
+    let send = || {
+        let update = lambda.update_function_code().function_name(name).zip_file(zip.clone());
+        update.customize().config_override(long()).send()
+    };
+    match send().await.call("Lambda", "UpdateFunctionCode") {
         Err(e) if e.is_conflict() => {
             wait_for_update(lambda, name).await?;
-            send().await.call("UpdateFunctionCode")?;
+            send().await.call("Lambda", "UpdateFunctionCode")?;
         }
         result => {
             result?;
@@ -69,19 +73,19 @@ pub(crate) async fn update_code(lambda: &Client, name: &str, zip: Vec<u8>) -> Re
 
 /// Publishes a version and points `alias` at it (`AutoPublishAlias`).
 pub(crate) async fn publish_to_alias(lambda: &Client, name: &str, alias: &str) -> Result<(), CallError> {
-    let version = lambda.publish_version().function_name(name).send().await.call("PublishVersion")?;
+    let version = lambda.publish_version().function_name(name).send().await.call("Lambda", "PublishVersion")?;
     let number = version.version().unwrap_or("$LATEST");
     let update = lambda.update_alias().function_name(name).name(alias).function_version(number);
-    update.send().await.call("UpdateAlias")?;
+    update.send().await.call("Lambda", "UpdateAlias")?;
     Ok(())
 }
 
 /// The latest version of layer `name` and its content's SHA-256 (hex).
 pub(crate) async fn latest_layer_version(lambda: &Client, name: &str) -> Result<Option<(i64, String)>, CallError> {
-    let versions = lambda.list_layer_versions().layer_name(name).send().await.call("ListLayerVersions")?;
+    let versions = lambda.list_layer_versions().layer_name(name).send().await.call("Lambda", "ListLayerVersions")?;
     let Some(latest) = versions.layer_versions().first().map(|v| v.version()) else { return Ok(None) };
     let current =
-        lambda.get_layer_version().layer_name(name).version_number(latest).send().await.call("GetLayerVersion")?;
+        lambda.get_layer_version().layer_name(name).version_number(latest).send().await.call("Lambda", "GetLayerVersion")?;
     let sha = current.content().and_then(|c| c.code_sha256()).map(base64_to_hex).unwrap_or_default();
     Ok(Some((latest, sha)))
 }
@@ -108,6 +112,7 @@ pub(crate) async fn publish_layer_version(
     zip: Vec<u8>,
 ) -> Result<String, CallError> {
     let content = LayerVersionContentInput::builder().zip_file(zip.into()).build();
+    let long = aws_sdk_lambda::config::Builder::default().timeout_config(super::long_call_timeouts());
     let published = lambda
         .publish_layer_version()
         .layer_name(layer.name)
@@ -118,16 +123,18 @@ pub(crate) async fn publish_layer_version(
         ))
         .set_description(layer.description.map(str::to_string))
         .set_license_info(layer.license.map(str::to_string))
+        .customize()
+        .config_override(long)
         .send()
         .await
-        .call("PublishLayerVersion")?;
+        .call("Lambda", "PublishLayerVersion")?;
     Ok(published.layer_version_arn().unwrap_or_default().to_string())
 }
 
 /// Deletes one version of a layer.
 pub(crate) async fn delete_layer_version(lambda: &Client, name: &str, version: i64) -> Result<(), CallError> {
     let delete = lambda.delete_layer_version().layer_name(name).version_number(version);
-    delete.send().await.call("DeleteLayerVersion")?;
+    delete.send().await.call("Lambda", "DeleteLayerVersion")?;
     Ok(())
 }
 
@@ -146,14 +153,14 @@ pub(crate) async fn repoint_users(
         let (lambda, prefix, new_arn) = (lambda.clone(), prefix.clone(), new_arn.to_string());
         tasks.spawn(async move {
             let config = lambda.get_function_configuration().function_name(&name).send().await;
-            let config = config.call("GetFunctionConfiguration")?;
+            let config = config.call("Lambda", "GetFunctionConfiguration")?;
             let layers: Vec<String> = config.layers().iter().filter_map(|l| l.arn()).map(str::to_string).collect();
             if !layers.iter().any(|l| l.starts_with(&prefix)) || layers.contains(&new_arn) {
                 return Ok(());
             }
             let layers = layers.into_iter().map(|l| if l.starts_with(&prefix) { new_arn.clone() } else { l });
             let update = lambda.update_function_configuration().function_name(&name);
-            update.set_layers(Some(layers.collect())).send().await.call("UpdateFunctionConfiguration")?;
+            update.set_layers(Some(layers.collect())).send().await.call("Lambda", "UpdateFunctionConfiguration")?;
             wait_for_update(&lambda, &name).await
         });
     }
@@ -166,7 +173,7 @@ pub(crate) async fn repoint_users(
 /// The function's own log group (`LoggingConfig.LogGroup`), if it has one.
 pub(crate) async fn custom_log_group(lambda: &Client, name: &str) -> Result<Option<String>, CallError> {
     let config =
-        lambda.get_function_configuration().function_name(name).send().await.call("GetFunctionConfiguration")?;
+        lambda.get_function_configuration().function_name(name).send().await.call("Lambda", "GetFunctionConfiguration")?;
     Ok(config.logging_config().and_then(|l| l.log_group()).map(str::to_string))
 }
 
@@ -176,7 +183,7 @@ async fn wait_for_update(lambda: &Client, name: &str) -> Result<(), LambdaError>
     let mut delay = Duration::from_millis(50);
     loop {
         let config = lambda.get_function_configuration().function_name(name).send().await;
-        let config = config.call("GetFunctionConfiguration")?;
+        let config = config.call("Lambda", "GetFunctionConfiguration")?;
         match config.last_update_status() {
             Some(LastUpdateStatus::InProgress) => {}
             Some(LastUpdateStatus::Failed) => {

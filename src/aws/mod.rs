@@ -9,7 +9,10 @@ pub(crate) mod error;
 pub(crate) mod lambda;
 pub(crate) mod sfn;
 
+use std::time::Duration;
+
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 /// Attempts per call (sam's `{max_attempts: 10, mode: standard}`), unless the
@@ -35,6 +38,44 @@ pub(crate) struct AwsOptions {
     pub(crate) profile: Option<String>,
     /// Use sam's retry settings (the user set none of their own).
     pub(crate) default_retries: bool,
+    /// How long calls may take.
+    pub(crate) timeouts: Timeouts,
+}
+
+/// Time limits of every call, so that an endpoint that never answers makes
+/// a clear error instead of a hang.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    /// Opening a connection.
+    pub(crate) connect: Duration,
+    /// Waiting for an answer, per attempt.
+    pub(crate) read: Duration,
+    /// One call, retries included.
+    pub(crate) operation: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: Duration::from_secs(5), read: Duration::from_secs(30), operation: Duration::from_secs(90) }
+    }
+}
+
+impl Timeouts {
+    /// The SDK's form.
+    fn config(self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.read)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+/// Limits for calls that send a package (up to 50 MiB inline, more to S3),
+/// and for streams that stay open while the user watches (`StartLiveTail`):
+/// only the connection is timed, the body may take long on a slow uplink.
+pub(crate) fn long_call_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder().connect_timeout(Timeouts::default().connect).build()
 }
 
 /// Shared configuration from which every service client is built.
@@ -56,6 +97,8 @@ impl Aws {
         if options.default_retries {
             loader = loader.retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
         }
+        loader = loader.timeout_config(options.timeouts.config());
+        loader = loader.timeout_config(options.timeouts.config());
         let config = loader.load().await;
         if config.region().is_none() {
             return Err(AwsError::NoRegion);

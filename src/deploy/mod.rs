@@ -127,7 +127,7 @@ pub(crate) async fn create_managed_bucket(cfn: &Client, printer: &Printer) -> Re
         .tags(Tag::builder().key("ManagedStackSource").value("AwsSamCli").build())
         .send()
         .await
-        .call("CreateStack");
+        .call("CloudFormation", "CreateStack");
     match created {
         Ok(_) => {}
         // Another run (sam's or ours) created it meanwhile: use theirs.
@@ -244,6 +244,9 @@ pub(crate) async fn deploy(
         None => None,
     };
     let verb = if existing.is_some() { "update" } else { "create" };
+    // The SDK retries a call whose answer was lost; the token lets
+    // CloudFormation, and us, recognise the retry as the same request.
+    let token = request_token(&request.stack_name);
     // CreateStack and UpdateStack take the same settings through builders
     // of different types.
     macro_rules! settings {
@@ -256,25 +259,28 @@ pub(crate) async fn deploy(
                 .set_tags(Some(tags))
                 .set_role_arn(request.role_arn.clone())
                 .set_notification_arns(Some(request.notification_arns.clone()).filter(|n| !n.is_empty()))
+                .client_request_token(&token)
         };
     }
+
     let sent = if existing.is_some() {
         let call = settings!(cfn.update_stack());
         let call = match express {
             Some(config) => call.deployment_config(config),
             None => call.disable_rollback(false),
         };
-        call.send().await.map(|_| ()).call("UpdateStack")
+        call.send().await.map(|_| ()).call("CloudFormation", "UpdateStack")
     } else {
         let call = settings!(cfn.create_stack());
         let call = match express {
             Some(config) => call.deployment_config(config),
             None => call.on_failure(OnFailure::Rollback),
         };
-        call.send().await.map(|_| ()).call("CreateStack")
+        call.send().await.map(|_| ()).call("CloudFormation", "CreateStack")
     };
     match sent {
         Ok(()) => {}
+        Err(e) if (e.is_already_exists() || e.is_in_progress()) && started_by(cfn, &request.stack_name, &token).await => {}
         Err(e) if e.is_no_updates() => {
             let outputs = existing.as_ref().map(outputs_of).unwrap_or_default();
             return Ok((Deployed::NoChanges, outputs));
@@ -293,6 +299,22 @@ pub(crate) async fn deploy(
     Ok((how, outputs_of(&stack)))
 }
 
+/// A token unique to this deploy: `accel-` and 32 hex characters of a hash
+/// of the stack name, the time and the process.
+fn request_token(stack_name: &str) -> String {
+    use sha2::Digest;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let seed = format!("{stack_name}\0{}\0{}", now.as_nanos(), std::process::id());
+    format!("accel-{}", &hex::encode(sha2::Sha256::digest(seed))[..32])
+}
+
+/// Whether the stack's operation under way was started by the request with
+/// `token`: our own call, retried after its answer was lost.
+async fn started_by(cfn: &Client, stack_name: &str, token: &str) -> bool {
+    let events = cfn.describe_stack_events().stack_name(stack_name).send().await;
+    events.is_ok_and(|out| out.stack_events().iter().any(|e| e.client_request_token() == Some(token)))
+}
+
 fn outputs_of(stack: &aws_sdk_cloudformation::types::Stack) -> Vec<StackOutput> {
     stack
         .outputs()
@@ -306,7 +328,7 @@ fn outputs_of(stack: &aws_sdk_cloudformation::types::Stack) -> Vec<StackOutput> 
 }
 
 async fn latest_event_id(cfn: &Client, stack_name: &str) -> Result<Option<String>, DeployError> {
-    let out = cfn.describe_stack_events().stack_name(stack_name).send().await.call("DescribeStackEvents")?;
+    let out = cfn.describe_stack_events().stack_name(stack_name).send().await.call("CloudFormation", "DescribeStackEvents")?;
     Ok(out.stack_events().first().and_then(|e| e.event_id()).map(str::to_string))
 }
 
@@ -330,7 +352,7 @@ async fn stream_events(
         let mut fresh: Vec<StackEvent> = Vec::new();
         let mut pages = cfn.describe_stack_events().stack_name(stack_name).into_paginator().send();
         'pages: while let Some(page) = pages.next().await {
-            let page = page.call("DescribeStackEvents")?;
+            let page = page.call("CloudFormation", "DescribeStackEvents")?;
             for e in page.stack_events() {
                 if e.event_id() == marker || e.event_id().is_none() {
                     break 'pages;

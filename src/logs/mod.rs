@@ -223,7 +223,7 @@ async fn fetch_group(
         .send();
     let mut events = Vec::new();
     while let Some(page) = pages.next().await {
-        match page.call("FilterLogEvents") {
+        match page.call("CloudWatch Logs", "FilterLogEvents") {
             Ok(page) => events.extend(page.events().iter().map(|e| Event::of(&source.resource, e))),
             Err(e) if e.is_not_found() => break,
             Err(e) => return Err(e.into()),
@@ -279,8 +279,11 @@ pub(crate) async fn tail(
     let mut cursors: Vec<Cursor> =
         sources.iter().map(|_| Cursor { newest: request.start_ms, ..Default::default() }).collect();
     let mut seen_traces = HashSet::new();
+    // Since when the endpoint has been unreachable, and the wait before the next try.
+    let mut outage: Option<(std::time::Instant, Duration)> = None;
     loop {
         let mut round = Vec::new();
+        let mut lost = None;
         let mut tasks = tokio::task::JoinSet::new();
         for (index, (source, cursor)) in sources.iter().zip(&mut cursors).enumerate() {
             if cursor.skip > 0 {
@@ -311,27 +314,51 @@ pub(crate) async fn tail(
                     cursor.backoff = (cursor.backoff * 2).clamp(1, 30);
                     cursor.skip = cursor.backoff;
                 }
+                // The network or the endpoint is gone: the tail waits for it.
+                Err(LogsError::Call(e)) if e.is_unreachable() => lost = Some(e),
                 Err(e) => return Err(e),
             }
         }
-        if traces {
-            let now = time::now_ms();
-            for trace in fetch_traces(aws, request.start_ms, now).await? {
-                if seen_traces.insert((trace.id.clone(), trace.revision)) {
-                    round.push(Item::Trace(trace));
-                }
+        if traces && lost.is_none() {
+            match fetch_traces(aws, request.start_ms, time::now_ms()).await {
+                Ok(found) => round.extend(
+                    found.into_iter().filter(|t| seen_traces.insert((t.id.clone(), t.revision))).map(Item::Trace),
+                ),
+                Err(LogsError::Call(e)) if e.is_unreachable() => lost = Some(e),
+                Err(e) => return Err(e),
             }
         }
         round.sort_by_key(Item::timestamp);
         for item in round {
             printer.out_raw(&format.render(&item));
         }
+        let pause = match (lost, outage) {
+            (Some(e), None) => {
+                printer.note(format_args!("Lost the connection: {e}. Retrying until it is back (Ctrl-C stops)."));
+                outage = Some((std::time::Instant::now(), POLL));
+                POLL
+            }
+            (Some(_), Some((since, wait))) => {
+                let wait = (wait * 2).min(MAX_RECONNECT_WAIT);
+                outage = Some((since, wait));
+                wait
+            }
+            (None, Some((since, _))) => {
+                printer.note(format_args!("Connection restored after {} s.", since.elapsed().as_secs()));
+                outage = None;
+                POLL
+            }
+            (None, None) => POLL,
+        };
         tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
 }
+
+/// The longest wait between two tries while the endpoint is unreachable.
+const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(30);
 
 /// CloudWatch Logs takes at most this many groups per live tail session.
 const LIVE_TAIL_GROUPS: usize = 10;
@@ -348,7 +375,12 @@ async fn live_tail(
     format: &Format,
 ) -> Result<bool, LogsError> {
     use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
-    let Ok(identity) = aws.sts().get_caller_identity().send().await else { return Ok(false) };
+    // One quick try: without an answer the tail polls (and reports the outage there).
+    let quick = aws_sdk_sts::config::Builder::default()
+        .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+        .timeout_config(crate::aws::long_call_timeouts());
+    let identity = aws.sts().get_caller_identity().customize().config_override(quick).send();
+    let Ok(Ok(identity)) = tokio::time::timeout(Duration::from_secs(10), identity).await else { return Ok(false) };
     let account = identity.account().unwrap_or_default();
     let region = aws.region();
     let partition = crate::template::intrinsics::partition_of(region);
@@ -356,7 +388,8 @@ async fn live_tail(
     let resource_of: HashMap<String, String> = sources.iter().map(|s| (arn(&s.group), s.resource.clone())).collect();
     // One try, no retries: an endpoint without live tail must not hold up the fallback.
     let no_retry = aws_sdk_cloudwatchlogs::config::Builder::default()
-        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled());
+        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
+        .timeout_config(crate::aws::long_call_timeouts());
     let groups: Vec<String> = resource_of.keys().cloned().collect();
     let mut streams = Vec::new();
     for chunk in groups.chunks(LIVE_TAIL_GROUPS) {
@@ -448,7 +481,7 @@ pub(crate) async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Resul
         .send();
     let mut summaries = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.call("GetTraceSummaries")?;
+        let page = page.call("X-Ray", "GetTraceSummaries")?;
         summaries.extend(page.trace_summaries().iter().filter(|s| s.is_partial() != Some(true)).cloned());
     }
     let revisions: HashMap<String, i32> =
@@ -457,7 +490,7 @@ pub(crate) async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Resul
     let mut traces = Vec::new();
     for batch in ids.chunks(5) {
         let out = xray.batch_get_traces().set_trace_ids(Some(batch.to_vec())).send().await;
-        let out = out.call("BatchGetTraces")?;
+        let out = out.call("X-Ray", "BatchGetTraces")?;
         for t in out.traces() {
             let id = t.id().unwrap_or_default().to_string();
             let segments =

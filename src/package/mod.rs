@@ -171,7 +171,7 @@ impl Uploader {
         let fail = |source: CallError| PackageError::S3 { bucket: self.bucket.clone(), key: key.to_string(), source };
         let exists = match exists {
             Some(known) => known,
-            None => match self.s3.head_object().bucket(&self.bucket).key(key).send().await.call("HeadObject") {
+            None => match self.s3.head_object().bucket(&self.bucket).key(key).send().await.call("S3", "HeadObject") {
                 Ok(_) => true,
                 Err(e) if e.is_not_found() => false,
                 Err(e) => return Err(fail(e)),
@@ -188,7 +188,8 @@ impl Uploader {
         for (k, v) in &self.metadata {
             put = put.metadata(k, v);
         }
-        put.send().await.call("PutObject").map_err(fail)?;
+        let long = aws_sdk_s3::config::Builder::default().timeout_config(crate::aws::long_call_timeouts());
+        put.customize().config_override(long).send().await.call("S3", "PutObject").map_err(fail)?;
         Ok(Upload::Uploaded)
     }
 }

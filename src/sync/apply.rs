@@ -359,7 +359,7 @@ impl Executor {
         let account = self
             .account
             .get_or_try_init(|| async {
-                let identity = self.aws.sts().get_caller_identity().send().await.call("GetCallerIdentity")?;
+                let identity = self.aws.sts().get_caller_identity().send().await.call("STS", "GetCallerIdentity")?;
                 Ok::<_, CallError>(identity.account().unwrap_or_default().to_string())
             })
             .await?;
