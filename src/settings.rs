@@ -70,7 +70,10 @@ impl Environment {
             ci: std::env::var_os("CI").is_some(),
             timeouts: {
                 let seconds = |name: &str, default: Duration| {
-                    var(name).and_then(|v| v.parse::<f64>().ok()).filter(|s| *s > 0.0).map_or(default, Duration::from_secs_f64)
+                    var(name)
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .filter(|s| *s > 0.0)
+                        .map_or(default, Duration::from_secs_f64)
                 };
                 let default = Timeouts::default();
                 Timeouts {

@@ -210,7 +210,11 @@ mod tests {
     fn answer(status: u16, code: &str, message: &str) -> CallError {
         let meta = ErrorMetadata::builder().code(code).message(message).build();
         let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
-        CallError::new("CloudFormation", "DescribeStacks", SdkError::service_error(DescribeStacksError::generic(meta), raw))
+        CallError::new(
+            "CloudFormation",
+            "DescribeStacks",
+            SdkError::service_error(DescribeStacksError::generic(meta), raw),
+        )
     }
 
     #[test]

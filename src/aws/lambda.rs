@@ -84,8 +84,13 @@ pub(crate) async fn publish_to_alias(lambda: &Client, name: &str, alias: &str) -
 pub(crate) async fn latest_layer_version(lambda: &Client, name: &str) -> Result<Option<(i64, String)>, CallError> {
     let versions = lambda.list_layer_versions().layer_name(name).send().await.call("Lambda", "ListLayerVersions")?;
     let Some(latest) = versions.layer_versions().first().map(|v| v.version()) else { return Ok(None) };
-    let current =
-        lambda.get_layer_version().layer_name(name).version_number(latest).send().await.call("Lambda", "GetLayerVersion")?;
+    let current = lambda
+        .get_layer_version()
+        .layer_name(name)
+        .version_number(latest)
+        .send()
+        .await
+        .call("Lambda", "GetLayerVersion")?;
     let sha = current.content().and_then(|c| c.code_sha256()).map(base64_to_hex).unwrap_or_default();
     Ok(Some((latest, sha)))
 }
@@ -172,8 +177,12 @@ pub(crate) async fn repoint_users(
 
 /// The function's own log group (`LoggingConfig.LogGroup`), if it has one.
 pub(crate) async fn custom_log_group(lambda: &Client, name: &str) -> Result<Option<String>, CallError> {
-    let config =
-        lambda.get_function_configuration().function_name(name).send().await.call("Lambda", "GetFunctionConfiguration")?;
+    let config = lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .call("Lambda", "GetFunctionConfiguration")?;
     Ok(config.logging_config().and_then(|l| l.log_group()).map(str::to_string))
 }
 

@@ -9,13 +9,23 @@ pub(crate) async fn update_definition(
     arn: &str,
     definition: String,
 ) -> Result<(), CallError> {
-    sfn.update_state_machine().state_machine_arn(arn).definition(definition).send().await.call("Step Functions", "UpdateStateMachine")?;
+    sfn.update_state_machine()
+        .state_machine_arn(arn)
+        .definition(definition)
+        .send()
+        .await
+        .call("Step Functions", "UpdateStateMachine")?;
     Ok(())
 }
 
 /// The log group ARNs a state machine writes to.
 pub(crate) async fn log_group_arns(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<Vec<String>, CallError> {
-    let machine = sfn.describe_state_machine().state_machine_arn(arn).send().await.call("Step Functions", "DescribeStateMachine")?;
+    let machine = sfn
+        .describe_state_machine()
+        .state_machine_arn(arn)
+        .send()
+        .await
+        .call("Step Functions", "DescribeStateMachine")?;
     Ok(machine
         .logging_configuration()
         .map(|l| l.destinations())

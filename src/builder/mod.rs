@@ -443,9 +443,13 @@ async fn run_all(
 
 async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Installs) -> Result<Built, BuildError> {
     let started = Instant::now();
+    // Every failure names the unit's resources: watch mode syncs the others.
     let fail = |source: Arc<WorkflowError>| BuildError::Workflow { resource: unit.label(), source };
-    let deps_key = cache::deps_key(&unit)
-        .map_err(|source| BuildError::Io { path: unit.manifest.clone().unwrap_or_default(), source })?;
+    let unit_io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| fail(Arc::new(WorkflowError::Io { path, source }))
+    };
+    let deps_key = cache::deps_key(&unit).map_err(unit_io(unit.manifest.as_deref().unwrap_or(&unit.source_dir)))?;
     let mut deps_step = Step::None;
     let deps = match (&deps_key, &unit.manifest) {
         (Some(key), Some(manifest)) => {
@@ -474,16 +478,16 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
         }
         _ => None,
     };
-    let code_key = cache::code_key(&unit, deps_key.as_deref()).map_err(io_error(&unit.source_dir))?;
+    let code_key = cache::code_key(&unit, deps_key.as_deref()).map_err(unit_io(&unit.source_dir))?;
     let entry = cache.code_entry(&code_key);
     let code_step = if cached && entry.is_dir() {
         Cache::touch(&entry);
         Step::Reused
     } else {
-        let staging = fsops::staging_dir(&entry).map_err(io_error(&entry))?;
+        let staging = fsops::staging_dir(&entry).map_err(unit_io(&entry))?;
         let deps_dir = deps.as_ref().map(|d| d.1.as_path());
         unit.workflow.build_code(&unit, deps_dir, staging.path()).await.map_err(|e| fail(Arc::new(e)))?;
-        publish_entry(staging, &entry, cached).map_err(io_error(&entry))?;
+        publish_entry(staging, &entry, cached).map_err(unit_io(&entry))?;
         Step::Built
     };
     Ok(Built { unit, deps, code: (code_key, entry), deps_step, code_step, elapsed: started.elapsed() })

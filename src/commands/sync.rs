@@ -38,7 +38,7 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
         SyncMode::Code(request) => {
             let deployed = sync::deployed(&aws, &settings.stack_name).await?;
             let selected = |r: &crate::template::Resource| request.selects(r);
-            let synced = sync::code_sync(env, &project.stack, deployed, selected, None).await?;
+            let synced = sync::code_sync(env, &project.stack, deployed, selected, &[], None).await?.into_result()?;
             printer.note(apply::summary(&synced, started.elapsed()));
         }
         SyncMode::Infra => match infra::infra_sync(env, &project.stack, &settings.infra).await? {

@@ -280,7 +280,8 @@ pub(crate) async fn deploy(
     };
     match sent {
         Ok(()) => {}
-        Err(e) if (e.is_already_exists() || e.is_in_progress()) && started_by(cfn, &request.stack_name, &token).await => {}
+        Err(e)
+            if (e.is_already_exists() || e.is_in_progress()) && started_by(cfn, &request.stack_name, &token).await => {}
         Err(e) if e.is_no_updates() => {
             let outputs = existing.as_ref().map(outputs_of).unwrap_or_default();
             return Ok((Deployed::NoChanges, outputs));
@@ -328,7 +329,12 @@ fn outputs_of(stack: &aws_sdk_cloudformation::types::Stack) -> Vec<StackOutput> 
 }
 
 async fn latest_event_id(cfn: &Client, stack_name: &str) -> Result<Option<String>, DeployError> {
-    let out = cfn.describe_stack_events().stack_name(stack_name).send().await.call("CloudFormation", "DescribeStackEvents")?;
+    let out = cfn
+        .describe_stack_events()
+        .stack_name(stack_name)
+        .send()
+        .await
+        .call("CloudFormation", "DescribeStackEvents")?;
     Ok(out.stack_events().first().and_then(|e| e.event_id()).map(str::to_string))
 }
 

@@ -94,6 +94,25 @@ impl std::fmt::Display for Synced {
     }
 }
 
+/// What a run of a plan did: every action ends in one of the two lists.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// Actions that finished.
+    pub(crate) synced: Vec<Synced>,
+    /// Actions that failed, by resource.
+    pub(crate) failed: Vec<(String, SyncError)>,
+}
+
+impl Applied {
+    /// The finished actions, or the first failure.
+    pub(crate) fn into_result(self) -> Result<Vec<Synced>, SyncError> {
+        match self.failed.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(self.synced),
+        }
+    }
+}
+
 /// The summary line of a code sync.
 pub(crate) fn summary(synced: &[Synced], elapsed: Duration) -> String {
     let updated = synced.iter().filter(|s| s.outcome == Outcome::Updated).count();
@@ -114,15 +133,15 @@ struct Executor {
     account: tokio::sync::OnceCell<String>,
 }
 
-/// Runs `plan` against stack `stack_name`. Every action runs; the first
-/// error is returned after all have finished. Each updated resource is
-/// printed as it finishes, timed from `since` when given.
+/// Runs `plan` against the stack. Every action runs, whatever the others
+/// do. Each updated resource is printed as it finishes, timed from `since`
+/// when given.
 pub(crate) async fn apply(
     env: SyncEnv<'_>,
     deployed: DeployedStack,
     plan: SyncPlan,
     since: Option<Instant>,
-) -> Result<Vec<Synced>, SyncError> {
+) -> Applied {
     let SyncEnv { aws, layout, stack_name, printer } = env;
     for skipped in &plan.skipped {
         printer.note(skipped);
@@ -138,14 +157,15 @@ pub(crate) async fn apply(
         account: tokio::sync::OnceCell::new(),
     });
     let (layers, others): (Vec<_>, Vec<_>) = plan.actions.into_iter().partition(|a| a.flow.kind() == SyncFlow::Layer);
-    let mut synced = Vec::new();
-    let mut first_error = None;
+    let mut applied = Applied::default();
     for batch in [layers, others] {
         let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
         let mut tasks = tokio::task::JoinSet::new();
+        let mut names = HashMap::new();
         for action in batch {
             let (executor, limit) = (executor.clone(), limit.clone());
-            tasks.spawn(async move {
+            let resource = action.resource.clone();
+            let task = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 let started = since.unwrap_or_else(Instant::now);
                 let outcome = executor.run(&action).await.map_err(|source| SyncError::Action {
@@ -159,26 +179,23 @@ pub(crate) async fn apply(
                     elapsed: started.elapsed(),
                 })
             });
+            names.insert(task.id(), resource);
         }
-        while let Some(joined) = tasks.join_next().await {
-            match joined.map_err(SyncError::Task).and_then(|r| r) {
-                Ok(s) => {
+        while let Some(joined) = tasks.join_next_with_id().await {
+            match joined {
+                Ok((_, Ok(s))) => {
                     if s.outcome == Outcome::Updated {
                         printer.note(&s);
                     }
-                    synced.push(s);
+                    applied.synced.push(s);
                 }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+                Ok((id, Err(e))) => applied.failed.push((names.remove(&id).unwrap_or_default(), e)),
+                Err(e) => applied.failed.push((names.remove(&e.id()).unwrap_or_default(), SyncError::Task(e))),
             }
         }
     }
     executor.save_memo(&layout.zip_memo());
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(synced),
-    }
+    applied
 }
 
 /// A fingerprint of a folder from its files' paths, sizes and modification

@@ -228,7 +228,7 @@ pub(crate) async fn infra_sync(
     let reason = match infra_plan {
         InfraPlan::Skip { deployed, plan } => {
             printer.note("Template hasn't been changed since last deployment, skipping infra sync...");
-            let synced = apply::apply(env, deployed, plan, None).await?;
+            let synced = apply::apply(env, deployed, plan, None).await.into_result()?;
             return Ok(InfraOutcome::Skipped(synced));
         }
         InfraPlan::Deploy(reason) => reason,

@@ -12,7 +12,7 @@ pub(crate) mod state;
 
 use std::time::Instant;
 
-use apply::Synced;
+use apply::Applied;
 
 use crate::aws::Aws;
 use crate::aws::cloudformation::DeployedStack;
@@ -62,6 +62,40 @@ pub(crate) enum SyncError {
     Deploy(#[from] DeployError),
 }
 
+impl SyncError {
+    /// The failed AWS call behind this error, if one is.
+    fn call(&self) -> Option<&CallError> {
+        use crate::aws::lambda::LambdaError;
+        match self {
+            SyncError::Call(e) => Some(e),
+            SyncError::Action { source, .. } => match source.as_ref() {
+                apply::ActionError::Call(e) | apply::ActionError::Lambda(LambdaError::Call(e)) => Some(e),
+                apply::ActionError::Package(PackageError::S3 { source, .. }) => Some(source),
+                _ => None,
+            },
+            SyncError::Package(PackageError::S3 { source, .. }) => Some(source),
+            SyncError::Deploy(DeployError::Call(e) | DeployError::Rejected { source: e, .. }) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed with nothing changed: the
+    /// network or the endpoint was down, or AWS asked to slow down.
+    pub(crate) fn is_transient(&self) -> bool {
+        self.call().is_some_and(|e| e.is_unreachable() || e.is_throttling())
+    }
+
+    /// The resources whose build failed, when that is what went wrong.
+    pub(crate) fn failed_build(&self) -> Option<Vec<String>> {
+        match self {
+            SyncError::Build(BuildError::Workflow { resource, .. }) => {
+                Some(resource.split(", ").map(str::to_string).collect())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What `--code` should sync.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CodeSyncRequest {
@@ -107,24 +141,27 @@ pub(crate) struct SyncEnv<'a> {
     pub(crate) printer: &'a Printer,
 }
 
-/// Builds (cached) and code-syncs the resources `selected` picks against
-/// the `deployed` stack (watch mode keeps it between saves). Updates are
-/// timed from `since` when given.
+/// Builds (cached, leaving out the resources in `exclude`) and code-syncs
+/// the resources `selected` picks against the `deployed` stack (watch mode
+/// keeps it between saves). Updates are timed from `since` when given. An
+/// error means nothing was synced; failed actions are in the result.
 pub(crate) async fn code_sync(
     env: SyncEnv<'_>,
     stack: &Stack,
     deployed: DeployedStack,
     selected: impl Fn(&Resource) -> bool,
+    exclude: &[String],
     since: Option<Instant>,
-) -> Result<Vec<Synced>, SyncError> {
+) -> Result<Applied, SyncError> {
     let SyncEnv { layout, stack_name, .. } = env;
     // Code goes where the deployed stack expects it: apart from its
     // dependencies only when the stack has the dependency layers.
     let adl = deployed.contains_key(adl::NESTED_STACK).then_some(stack_name);
-    let options = build_options(layout, adl);
+    let mut options = build_options(layout, adl);
+    options.selection.exclude = exclude.to_vec();
     let report = builder::build(stack, layout.root(), &options, None).await?;
-    let plan = plan::plan(stack, &deployed, &report.artifacts, selected)?;
-    apply::apply(env, deployed, plan, since).await
+    let plan = plan::plan(stack, &deployed, &report.artifacts, |r| selected(r) && !exclude.contains(&r.full_path))?;
+    Ok(apply::apply(env, deployed, plan, since).await)
 }
 
 /// sam's sync builds with the cache into `.aws-sam/auto-dependency-layer`

@@ -14,13 +14,14 @@ mod classify;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use classify::{Change, TemplateTrigger};
 use notify::{EventKind, RecursiveMode, Watcher};
 use serde_json::Value;
 
 use crate::aws::cloudformation::DeployedStack;
+use crate::builder::adl;
 use crate::project::{Project, TemplateSource};
 use crate::sync::apply::Outcome;
 use crate::sync::infra::{self, InfraOutcome, InfraRequest};
@@ -51,8 +52,17 @@ pub(crate) struct WatchOptions {
     pub(crate) infra: InfraRequest,
 }
 
+/// The first wait after a failure that may pass by itself; it doubles up to
+/// [`MAX_RETRY_WAIT`] while the failure lasts.
+const FIRST_RETRY_WAIT: Duration = Duration::from_secs(1);
+
+/// The longest wait between two tries.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
 /// Runs the watch loop until Ctrl-C, reading the project from `source`
-/// afresh on every template change.
+/// afresh on every template change. It never stops on its own: a failed
+/// sync keeps its resources pending, and a failure that may pass by itself
+/// (network, throttling) is retried with backoff as well as on the next save.
 pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &WatchOptions) -> Result<(), WatchError> {
     let printer = env.printer;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
@@ -68,7 +78,17 @@ pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &W
     })
     .map_err(|source| WatchError::Notify { path: cwd.clone(), source })?;
 
-    let mut state = State { env, project: None, synced: HashMap::new(), deployed: None, paused: false };
+    let mut state = State {
+        env,
+        project: None,
+        synced: HashMap::new(),
+        deployed: None,
+        paused: false,
+        infra_due: false,
+        infra_synced: false,
+        pending: BTreeSet::new(),
+        retry: None,
+    };
     let mut watched = BTreeSet::new();
     match Project::load(source) {
         Ok(project) => {
@@ -84,41 +104,46 @@ pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &W
         printer.note(
             "You have enabled the --code flag, which limits sam sync updates to code changes only. To do a complete infrastructure and code sync, remove the --code flag.",
         );
-    } else if let Some(project) = &state.project {
-        let started = Instant::now();
-        let outcome = infra::infra_sync(env, &project.stack, &options.infra).await;
-        state.after_infra(outcome, started);
+    } else if state.project.is_some() {
+        state.infra_due = true;
+        state.sync_due(options, Instant::now()).await;
     }
     let template_dir = state.project.as_ref().and_then(|p| p.template_file.parent().map(Path::to_path_buf));
     let root = template_dir.unwrap_or(cwd);
     rewatch(&mut watcher, &mut watched, &root, state.project.as_ref(), env);
     printer.note("Sync watch started.");
 
-    let mut pending: BTreeSet<String> = BTreeSet::new();
     loop {
+        let retry_at = state.retry.map(|(at, _)| tokio::time::Instant::from_std(at));
         let first = tokio::select! {
-            path = rx.recv() => match path { Some(path) => path, None => break },
+            path = rx.recv() => match path { Some(path) => Some(path), None => break },
+            () = tokio::time::sleep_until(retry_at.unwrap_or_else(tokio::time::Instant::now)), if retry_at.is_some() => None,
             _ = tokio::signal::ctrl_c() => break,
         };
-        let (burst_started, paths) = burst::collect(first, &mut rx).await;
-        let changes = classify::classify(state.project.as_ref().map(|p| &p.stack), &paths, &options.excludes);
-        if changes.is_empty() {
-            continue;
-        }
-        report_changes(&changes, &root, env);
-        pending.extend(changes.iter().filter_map(|(_, c)| match c {
-            Change::Resource { path, .. } => Some(path.clone()),
-            Change::Template => None,
-        }));
-        if changes.iter().any(|(_, c)| *c == Change::Template) {
-            state.template_changed(source, options, &mut pending).await;
-            rewatch(&mut watcher, &mut watched, &root, state.project.as_ref(), env);
-        }
-        if state.paused || pending.is_empty() {
-            continue;
-        }
-        let batch = std::mem::take(&mut pending);
-        state.code_sync(&batch, burst_started).await;
+        let since = match first {
+            Some(first) => {
+                let (started, paths) = burst::collect(first, &mut rx).await;
+                let changes = classify::classify(state.project.as_ref().map(|p| &p.stack), &paths, &options.excludes);
+                if changes.is_empty() {
+                    continue;
+                }
+                report_changes(&changes, &root, env);
+                state.pending.extend(changes.iter().filter_map(|(_, c)| match c {
+                    Change::Resource { path, .. } => Some(path.clone()),
+                    Change::Template => None,
+                }));
+                if changes.iter().any(|(_, c)| *c == Change::Template) {
+                    state.template_changed(source, options).await;
+                    rewatch(&mut watcher, &mut watched, &root, state.project.as_ref(), env);
+                }
+                started
+            }
+            None => {
+                printer.note("Trying the failed sync again.");
+                Instant::now()
+            }
+        };
+        state.sync_due(options, since).await;
     }
     printer.note("Shutting down sync watch...");
     drop(watcher);
@@ -197,19 +222,24 @@ struct State<'a> {
     synced: HashMap<PathBuf, Value>,
     /// The deployed stack, read once and kept until an infra sync.
     deployed: Option<DeployedStack>,
-    /// Code sync waits for a template fix (or a working infra sync).
+    /// Syncs wait for a template fix (or a working infra sync).
     paused: bool,
+    /// An infra sync is owed (the first one, or one that failed).
+    infra_due: bool,
+    /// An infra sync succeeded in this session: later ones follow template
+    /// changes and are never skipped (only the first may be, as `accel sync`).
+    infra_synced: bool,
+    /// Resources whose code waits for a sync: new edits and failures alike.
+    pending: BTreeSet<String>,
+    /// When to try again after a failure that may pass by itself, and the
+    /// wait that led there.
+    retry: Option<(Instant, Duration)>,
 }
 
 impl State<'_> {
     /// Reloads the project and decides: code locations only → the changed
-    /// resources join `pending`; anything else → one infra sync.
-    async fn template_changed(
-        &mut self,
-        source: &TemplateSource,
-        options: &WatchOptions,
-        pending: &mut BTreeSet<String>,
-    ) {
+    /// resources join the pending ones; anything else → an infra sync is due.
+    async fn template_changed(&mut self, source: &TemplateSource, options: &WatchOptions) {
         let printer = self.env.printer;
         let project = match Project::load(source) {
             Ok(project) => project,
@@ -220,58 +250,75 @@ impl State<'_> {
                 return;
             }
         };
+        self.paused = false;
         match classify::template_trigger(&self.synced, &project.stack) {
             trigger @ (TemplateTrigger::Unchanged | TemplateTrigger::Code(_)) => {
                 if let TemplateTrigger::Code(changed) = trigger {
-                    pending.extend(changed);
+                    self.pending.extend(changed);
                 }
-                if pending.is_empty() {
+                if self.pending.is_empty() && !self.infra_due {
                     printer.note("The template is as last synced: nothing to deploy.");
                 } else {
                     printer.note("Template change touches code locations only: code sync.");
                 }
                 self.synced = classify::snapshot(&project.stack);
-                self.project = Some(project);
-                self.paused = false;
-                return;
             }
-            TemplateTrigger::Infra => {}
-        }
-        if options.code_only {
-            printer.note("The template changed beyond code: with --code, accel does not deploy it. Run accel sync without --code.");
-            self.project = Some(project);
-            self.paused = false;
-            return;
-        }
-        printer.note("Template changed: infra sync.");
-        let started = Instant::now();
-        let request = InfraRequest { skip_deploy_sync: false, ..options.infra.clone() };
-        let outcome = infra::infra_sync(self.env, &project.stack, &request).await;
-        let ok = outcome.is_ok();
-        self.after_infra(outcome, started);
-        if ok {
-            // The deploy carried every code change made until now.
-            pending.clear();
-            self.synced = classify::snapshot(&project.stack);
+            TemplateTrigger::Infra if options.code_only => {
+                printer.note("The template changed beyond code: with --code, accel does not deploy it. Run accel sync without --code.");
+            }
+            TemplateTrigger::Infra => {
+                printer.note("Template changed: infra sync.");
+                self.infra_due = true;
+            }
         }
         self.project = Some(project);
     }
 
-    fn after_infra(&mut self, outcome: Result<InfraOutcome, SyncError>, started: Instant) {
+    /// Runs what is owed: an infra sync if one is due, else a code sync of
+    /// the pending resources. Updates are timed from `since`.
+    async fn sync_due(&mut self, options: &WatchOptions, since: Instant) {
+        if self.paused || self.project.is_none() {
+            return;
+        }
+        if self.infra_due {
+            self.infra_sync(options, since).await;
+        } else if !self.pending.is_empty() {
+            self.code_sync(since).await;
+        }
+    }
+
+    async fn infra_sync(&mut self, options: &WatchOptions, started: Instant) {
+        let Some(project) = &self.project else { return };
         let printer = self.env.printer;
+        // Only the first infra sync may be skipped: after that the template changed.
+        let skip_deploy_sync = options.infra.skip_deploy_sync && !self.infra_synced;
+        let request = InfraRequest { skip_deploy_sync, ..options.infra.clone() };
+        let outcome = infra::infra_sync(self.env, &project.stack, &request).await;
         self.deployed = None;
         match outcome {
-            Ok(InfraOutcome::Skipped(synced)) => {
-                let updated = synced.iter().filter(|s| s.outcome == Outcome::Updated).count();
-                printer.note(format_args!(
-                    "Skipped infra sync as the local template is in sync with the cloud template ({updated} code update(s), {} ms).",
-                    started.elapsed().as_millis()
-                ));
-                self.paused = false;
+            Ok(outcome) => {
+                match outcome {
+                    InfraOutcome::Skipped(synced) => {
+                        let updated = synced.iter().filter(|s| s.outcome == Outcome::Updated).count();
+                        printer.note(format_args!(
+                            "Skipped infra sync as the local template is in sync with the cloud template ({updated} code update(s), {} ms).",
+                            started.elapsed().as_millis()
+                        ));
+                    }
+                    InfraOutcome::Deployed { .. } => {
+                        printer.note(format_args!("Infra sync completed in {} ms.", started.elapsed().as_millis()));
+                    }
+                }
+                // The deploy (or the code syncs it ran) carried every change made until now.
+                self.infra_due = false;
+                self.infra_synced = true;
+                self.pending.clear();
+                self.synced = classify::snapshot(&project.stack);
+                self.retry = None;
             }
-            Ok(InfraOutcome::Deployed { .. }) => {
-                printer.note(format_args!("Infra sync completed in {} ms.", started.elapsed().as_millis()));
-                self.paused = false;
+            Err(e) if e.is_transient() => {
+                printer.note(format_args!("Error: {e}"));
+                self.schedule_retry("the infra sync");
             }
             Err(e) => {
                 printer.note(format_args!("Error: {e}"));
@@ -281,9 +328,10 @@ impl State<'_> {
         }
     }
 
-    async fn code_sync(&mut self, batch: &BTreeSet<String>, since: Instant) {
+    async fn code_sync(&mut self, since: Instant) {
         let Some(project) = &self.project else { return };
         let printer = self.env.printer;
+        let batch = std::mem::take(&mut self.pending);
         let deployed = match self.deployed.clone() {
             Some(deployed) => deployed,
             None => match sync::deployed(self.env.aws, self.env.stack_name).await {
@@ -293,21 +341,75 @@ impl State<'_> {
                 }
                 Err(e) => {
                     printer.note(format_args!("Error: {e}"));
+                    self.pending = batch;
+                    if e.is_transient() {
+                        self.schedule_retry("the code sync");
+                    }
                     return;
                 }
             },
         };
-        let selected = |r: &crate::template::Resource| batch.contains(&r.full_path);
-        match sync::code_sync(self.env, &project.stack, deployed, selected, Some(since)).await {
-            Ok(synced) if synced.iter().all(|s| s.outcome == Outcome::Unchanged) => {
-                printer.note(format_args!("No code change to send ({} ms).", since.elapsed().as_millis()));
+        // A resource whose build fails is left out, so the others still sync.
+        let mut broken: Vec<String> = Vec::new();
+        let result = loop {
+            let selected = |r: &crate::template::Resource| batch.contains(&r.full_path);
+            let result =
+                sync::code_sync(self.env, &project.stack, deployed.clone(), selected, &broken, Some(since)).await;
+            match result.as_ref().err().and_then(SyncError::failed_build) {
+                Some(failed) if !failed.iter().all(|f| broken.contains(f)) => {
+                    if let Err(e) = &result {
+                        printer.note(format_args!("Error: {e}"));
+                    }
+                    broken.extend(failed);
+                }
+                _ => break result,
             }
-            Ok(_) => {}
+        };
+        self.pending.extend(broken.into_iter().filter(|b| batch.contains(b)));
+        let mut transient = false;
+        match result {
+            Ok(applied) => {
+                for (resource, e) in &applied.failed {
+                    printer.note(format_args!("Error: {e}"));
+                    transient |= e.is_transient();
+                    // A layer flow stands for its function: retry the function.
+                    let owner = batch.iter().find(|b| *b == resource || resource.ends_with(&adl::layer_logical_id(b)));
+                    self.pending.insert(owner.cloned().unwrap_or_else(|| resource.clone()));
+                    if matches!(e, SyncError::NotDeployed(_)) {
+                        self.deployed = None;
+                    }
+                }
+                if applied.failed.is_empty()
+                    && applied.synced.iter().all(|s| s.outcome == Outcome::Unchanged)
+                    && self.pending.is_empty()
+                {
+                    printer.note(format_args!("No code change to send ({} ms).", since.elapsed().as_millis()));
+                }
+            }
             Err(e) => {
+                printer.note(format_args!("Error: {e}"));
+                transient = e.is_transient();
                 // A resource missing remotely may be new: read the stack again next time.
                 self.deployed = None;
-                printer.note(format_args!("Error: {e}"));
+                self.pending.extend(batch.iter().cloned());
             }
         }
+        if self.pending.is_empty() {
+            self.retry = None;
+        } else if transient {
+            self.schedule_retry("the code sync");
+        } else {
+            let names: Vec<&str> = self.pending.iter().map(String::as_str).collect();
+            printer.note(format_args!("Still pending: {} (synced on the next save).", names.join(", ")));
+        }
+    }
+
+    /// Plans another try after a failure that may pass by itself.
+    fn schedule_retry(&mut self, what: &str) {
+        let wait = self.retry.map_or(FIRST_RETRY_WAIT, |(_, last)| (last * 2).min(MAX_RETRY_WAIT));
+        self.retry = Some((Instant::now() + wait, wait));
+        let names: Vec<&str> = self.pending.iter().map(String::as_str).collect();
+        let pending = if names.is_empty() { String::new() } else { format!(" Still pending: {}.", names.join(", ")) };
+        self.env.printer.note(format_args!("Retrying {what} in {} s (or on the next save).{pending}", wait.as_secs()));
     }
 }
