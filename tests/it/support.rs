@@ -230,20 +230,20 @@ impl TestContext {
             }
         }
         let home = self.root().join("home");
-        // The machine's tool caches and settings stay usable with a private HOME.
+        // The build tools keep the machine's caches and settings (pip's and
+        // Go's caches, Go modules, npm's cache and config, pyenv) with a
+        // private HOME: only AWS and SAM state is the context's own.
         if let Some(real_home) = std::env::var_os("HOME").map(PathBuf::from) {
             let keep = [
-                ("XDG_CACHE_HOME", real_home.join(".cache")),
-                ("GOPATH", real_home.join("go")),
-                ("npm_config_cache", real_home.join(".npm")),
-                ("NPM_CONFIG_USERCONFIG", real_home.join(".npmrc")),
-                ("PYENV_ROOT", real_home.join(".pyenv")),
-                ("RUSTUP_HOME", real_home.join(".rustup")),
-                ("CARGO_HOME", real_home.join(".cargo")),
+                ("XDG_CACHE_HOME", ".cache"),
+                ("GOPATH", "go"),
+                ("npm_config_cache", ".npm"),
+                ("NPM_CONFIG_USERCONFIG", ".npmrc"),
+                ("PYENV_ROOT", ".pyenv"),
             ];
             for (name, default) in keep {
-                if std::env::var_os(name).is_none() && default.exists() {
-                    command.env(name, default);
+                if std::env::var_os(name).is_none() {
+                    command.env(name, real_home.join(default));
                 }
             }
         }
