@@ -1,31 +1,22 @@
 //! The local cloud deploys SAM templates for real: these tests drive it
-//! through accel's own AWS client setup (path-style S3 included).
-
-mod support;
-
-use std::io::Write;
+//! through the AWS SDK (path-style S3 included), and check what `accel sync`
+//! leaves in S3.
 
 use aws_sdk_cloudformation::types::{Capability, StackStatus};
-use support::LocalCloud;
+
+use crate::support::{TestContext, files_of, unzip, zip_of};
 
 const APP: &str = "def handler(event, context):\n    return {'statusCode': 200, 'body': 'hi'}\n";
 
-fn zip_of(name: &str, source: &str) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
-    zip.write_all(source.as_bytes()).unwrap();
-    zip.finish().unwrap().into_inner()
-}
-
-async fn upload(aws: &accel::aws::Aws, bucket: &str, key: &str, body: Vec<u8>) {
-    let s3 = aws.s3();
+async fn upload(ctx: &TestContext, bucket: &str, key: &str, body: Vec<u8>) {
+    let s3 = ctx.s3();
     // Creating a bucket twice in us-east-1 is fine; only the first call creates it.
     let _ = s3.create_bucket().bucket(bucket).send().await;
     s3.put_object().bucket(bucket).key(key).body(body.into()).send().await.expect("put_object");
 }
 
-async fn deploy(aws: &accel::aws::Aws, stack: &str, template: &str, update: bool) -> StackStatus {
-    let cfn = aws.cloudformation();
+async fn deploy(ctx: &TestContext, stack: &str, template: &str, update: bool) -> StackStatus {
+    let cfn = ctx.cfn();
     let capabilities = [Capability::CapabilityIam, Capability::CapabilityAutoExpand];
     if update {
         cfn.update_stack()
@@ -55,22 +46,10 @@ async fn deploy(aws: &accel::aws::Aws, stack: &str, template: &str, update: bool
     panic!("stack {stack} did not settle");
 }
 
-/// Physical ids of a stack's resources of one type.
-async fn physical_ids(aws: &accel::aws::Aws, stack: &str, resource_type: &str) -> Vec<String> {
-    let listed = aws.cloudformation().list_stack_resources().stack_name(stack).send().await.expect("list");
-    listed
-        .stack_resource_summaries()
-        .iter()
-        .filter(|r| r.resource_type() == Some(resource_type))
-        .filter_map(|r| r.physical_resource_id().map(str::to_string))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sam_template_with_api_functions_and_state_machine_deploys() {
-    let cloud = LocalCloud::shared();
-    let aws = cloud.aws().await;
-    upload(&aws, "accel-test-code", "app.zip", zip_of("app.py", APP)).await;
+    let ctx = TestContext::new().with_cloud();
+    upload(&ctx, "accel-test-code", "app.zip", zip_of(&[("app.py", APP)])).await;
     let template = r#"
 AWSTemplateFormatVersion: '2010-09-09'
 Transform: AWS::Serverless-2016-10-31
@@ -106,23 +85,23 @@ Outputs:
   Api:
     Value: !Sub "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod/"
 "#;
-    assert_eq!(deploy(&aws, "accel-basic", template, false).await, StackStatus::CreateComplete);
+    assert_eq!(deploy(&ctx, "accel-basic", template, false).await, StackStatus::CreateComplete);
 
-    let functions = physical_ids(&aws, "accel-basic", "AWS::Lambda::Function").await;
+    let functions = ctx.physical_ids_of_type("accel-basic", "AWS::Lambda::Function").await;
     assert_eq!(functions.len(), 2, "{functions:?}");
     for name in &functions {
-        let got = aws.lambda().get_function().function_name(name).send().await.expect("function exists");
+        let got = ctx.lambda().get_function().function_name(name).send().await.expect("function exists");
         let config = got.configuration().unwrap();
         assert_eq!(config.runtime().map(|r| r.as_str()), Some("python3.12"));
         let env = config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
         assert_eq!(env.get("STAGE").map(String::as_str), Some("dev"), "Globals and !Ref Stage went through");
     }
-    assert_eq!(physical_ids(&aws, "accel-basic", "AWS::StepFunctions::StateMachine").await.len(), 1);
-    let apis = physical_ids(&aws, "accel-basic", "AWS::ApiGateway::RestApi").await;
+    assert_eq!(ctx.physical_ids_of_type("accel-basic", "AWS::StepFunctions::StateMachine").await.len(), 1);
+    let apis = ctx.physical_ids_of_type("accel-basic", "AWS::ApiGateway::RestApi").await;
     assert_eq!(apis.len(), 1, "the implicit ServerlessRestApi");
-    aws.apigateway().get_rest_api().rest_api_id(&apis[0]).send().await.expect("rest api exists");
+    ctx.apigateway().get_rest_api().rest_api_id(&apis[0]).send().await.expect("rest api exists");
 
-    let outputs = aws.cloudformation().describe_stacks().stack_name("accel-basic").send().await.unwrap();
+    let outputs = ctx.cfn().describe_stacks().stack_name("accel-basic").send().await.unwrap();
     let api_url = outputs.stacks()[0].outputs()[0].output_value().unwrap().to_string();
     assert_eq!(api_url, format!("https://{}.execute-api.us-east-1.amazonaws.com/Prod/", apis[0]));
 }
@@ -131,11 +110,10 @@ Outputs:
 async fn nested_stack_outputs_feed_a_layer_and_survive_an_update() {
     // The shape of sam's auto dependency layer: a nested stack (TemplateURL on
     // the loopback endpoint) whose output, a layer ARN, a function uses.
-    let cloud = LocalCloud::shared();
-    let aws = cloud.aws().await;
-    upload(&aws, "accel-test-nested", "app.zip", zip_of("app.py", APP)).await;
+    let ctx = TestContext::new().with_cloud();
+    upload(&ctx, "accel-test-nested", "app.zip", zip_of(&[("app.py", APP)])).await;
     let child = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  DepLayer:\n    Type: AWS::Lambda::LayerVersion\n    Properties:\n      LayerName: deps\n      Content: {S3Bucket: accel-test-nested, S3Key: app.zip}\nOutputs:\n  DepLayer:\n    Value: !Ref DepLayer\n";
-    upload(&aws, "accel-test-nested", "child.template", child.as_bytes().to_vec()).await;
+    upload(&ctx, "accel-test-nested", "child.template", child.as_bytes().to_vec()).await;
     let template = |memory: u32| {
         format!(
             r#"
@@ -155,14 +133,14 @@ Resources:
       Layers:
         - Fn::GetAtt: [Deps, Outputs.DepLayer]
 "#,
-            endpoint = cloud.endpoint()
+            endpoint = ctx.cloud().endpoint()
         )
     };
-    assert_eq!(deploy(&aws, "accel-nested", &template(128), false).await, StackStatus::CreateComplete);
-    assert_eq!(deploy(&aws, "accel-nested", &template(256), true).await, StackStatus::UpdateComplete);
+    assert_eq!(deploy(&ctx, "accel-nested", &template(128), false).await, StackStatus::CreateComplete);
+    assert_eq!(deploy(&ctx, "accel-nested", &template(256), true).await, StackStatus::UpdateComplete);
 
-    let functions = physical_ids(&aws, "accel-nested", "AWS::Lambda::Function").await;
-    let config = aws.lambda().get_function().function_name(&functions[0]).send().await.unwrap();
+    let functions = ctx.physical_ids_of_type("accel-nested", "AWS::Lambda::Function").await;
+    let config = ctx.lambda().get_function().function_name(&functions[0]).send().await.unwrap();
     let config = config.configuration().unwrap();
     assert_eq!(config.memory_size(), Some(256));
     let layers: Vec<&str> = config.layers().iter().filter_map(|l| l.arn()).collect();
@@ -172,26 +150,42 @@ Resources:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn packaging_uploads_once_per_content() {
-    let cloud = LocalCloud::shared();
-    let aws = cloud.aws().await;
-    let s3 = aws.s3();
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    let s3 = ctx.s3();
     s3.create_bucket().bucket("accel-test-package").send().await.expect("create bucket");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("app.py"), APP).unwrap();
+    let args = ["sync", "--stack-name", "accel-package", "--s3-bucket", "accel-test-package", "--s3-prefix", "blog"];
+    let first = ctx.accel(&args).stdin("y\n").assert_success();
+    assert!(first.calls.iter().any(|c| c.starts_with("s3:PUT")), "{:?}", first.calls);
 
-    let uploader = accel::package::Uploader::new(s3.clone(), "accel-test-package");
-    let key = format!("blog/{}", accel::package::dir_checksum(dir.path()).unwrap());
-    let body = accel::package::zip_dir(dir.path()).unwrap();
-    use accel::package::Upload;
-    assert_eq!(uploader.upload_with(&key, None, || Ok(body.clone())).await.unwrap(), Upload::Uploaded);
-    assert_eq!(
-        uploader.upload_with(&key, None, || Ok(body.clone())).await.unwrap(),
-        Upload::Skipped,
-        "same content, no upload"
-    );
+    // Keys are content hashes under the prefix, as sam names them.
+    let listed = s3.list_objects_v2().bucket("accel-test-package").send().await.unwrap();
+    let keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key()).map(str::to_string).collect();
+    assert!(!keys.is_empty());
+    for key in &keys {
+        let name = key.strip_prefix("blog/").unwrap_or_else(|| panic!("{key} is not under the prefix"));
+        let hash = name.strip_suffix(".template").unwrap_or(name);
+        assert!(hash.len() == 32 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+    }
 
-    let stored = s3.get_object().bucket("accel-test-package").key(&key).send().await.unwrap();
-    assert!(key.starts_with("blog/") && key.len() == "blog/".len() + 32, "{key}");
-    assert_eq!(stored.server_side_encryption().map(|e| e.as_str()), Some("AES256"));
-    assert_eq!(stored.body.collect().await.unwrap().into_bytes().to_vec(), body);
+    // Each function's code: stored with SSE (AES256), holding exactly the built folder.
+    for function in ["HelloWorldFunction", "GreetingFunction"] {
+        // With the dependency layer (sync's default), code is built apart from its dependencies.
+        let built = files_of(&ctx.join(".aws-sam/auto-dependency-layer").join(function));
+        let mut found = false;
+        for key in keys.iter().filter(|k| !k.ends_with(".template")) {
+            let stored = s3.get_object().bucket("accel-test-package").key(key).send().await.unwrap();
+            let encryption = stored.server_side_encryption().map(|e| e.as_str().to_string());
+            if unzip(&stored.body.collect().await.unwrap().into_bytes()) == built {
+                assert_eq!(encryption.as_deref(), Some("AES256"), "{key}");
+                found = true;
+            }
+        }
+        assert!(found, "no object holds {function}'s build: {keys:?}");
+    }
+
+    // Same content: nothing uploaded again.
+    let mut again = args.to_vec();
+    again.push("--no-skip-deploy-sync");
+    let again = ctx.accel(&again).assert_success();
+    assert!(!again.calls.iter().any(|c| c.starts_with("s3:PUT")), "same content, no upload: {:?}", again.calls);
 }

@@ -1,11 +1,7 @@
 //! The `accel` binary's command line: every flag of the spec, sam's exit
 //! codes, samconfig precedence, and one clear line for each bad input.
 
-mod support;
-
-use std::path::Path;
-
-use support::{accel, accel_with_env, stderr, stdout};
+use crate::support::TestContext;
 
 const GLOBAL: &[&str] = &[
     "--debug",
@@ -125,11 +121,10 @@ fn help_lists_every_flag_of_the_spec() {
         "-e",
         "--output",
     ];
-    let dir = tempfile::tempdir().unwrap();
+    let ctx = TestContext::new();
     for (command, flags) in [("build", &build[..]), ("sync", &sync[..]), ("logs", &logs[..])] {
-        let out = accel(dir.path(), &[command, "--help"]);
-        assert!(out.status.success(), "{command} --help");
-        let help = stdout(&out);
+        let out = ctx.accel(&[command, "--help"]).assert_success();
+        let help = out.stdout;
         for flag in flags.iter().chain(GLOBAL) {
             let shown = help.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')).any(|w| w == *flag);
             assert!(shown, "`accel {command} --help` does not list {flag}");
@@ -139,17 +134,14 @@ fn help_lists_every_flag_of_the_spec() {
 
 #[test]
 fn version() {
-    let out = accel(Path::new("."), &["--version"]);
-    assert!(out.status.success());
-    assert_eq!(stdout(&out).trim(), format!("accel {}", env!("CARGO_PKG_VERSION")));
+    let out = TestContext::new().accel(&["--version"]).assert_success();
+    assert_eq!(out.stdout.trim(), format!("accel {}", env!("CARGO_PKG_VERSION")));
 }
 
 /// Exit code 2, a usage line, and sam's message.
 fn assert_usage_error(args: &[&str], message: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = accel(dir.path(), args);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    let out = TestContext::new().accel(args).assert_code(2);
+    let err = &out.stderr;
     assert!(err.contains("Usage: accel"), "{args:?}: no usage line in {err}");
     assert!(err.contains(message), "{args:?}: expected {message:?} in {err}");
 }
@@ -182,17 +174,14 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn sam_build_mode_must_be_debug() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = accel_with_env(dir.path(), &["build"], &[("SAM_BUILD_MODE", "fast")]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("Invalid value for 'mode'"));
+    let out = TestContext::new().accel(&["build"]).env("SAM_BUILD_MODE", "fast").assert_code(2);
+    assert!(out.stderr.contains("Invalid value for 'mode'"), "{out}");
 }
 
 /// Exit code 1 and exactly one line `Error: …` containing each of `parts`.
-fn assert_error_line(cwd: &Path, args: &[&str], parts: &[&str]) {
-    let out = accel(cwd, args);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+fn assert_error_line(ctx: &TestContext, args: &[&str], parts: &[&str]) {
+    let out = ctx.accel(args).assert_code(1);
+    let err = &out.stderr;
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "{args:?}: one line expected, got {err}");
     assert!(lines[0].starts_with("Error: "), "{err}");
@@ -201,26 +190,24 @@ fn assert_error_line(cwd: &Path, args: &[&str], parts: &[&str]) {
     }
 }
 
-fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+fn project(files: &[(&str, &str)]) -> TestContext {
+    let ctx = TestContext::new();
     for (name, text) in files {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
+        ctx.write(name, text);
     }
-    dir
+    ctx
 }
 
 const GOOD_FUNCTION: &str = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: app.handler\n      Runtime: python3.12\n";
 
 #[test]
 fn missing_template() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestContext::new();
     let expected = dir.path().join("template.yml");
-    assert_error_line(dir.path(), &["build"], &[&format!("Template file not found at {}", expected.display())]);
+    assert_error_line(&dir, &["build"], &[&format!("Template file not found at {}", expected.display())]);
     let expected = dir.path().join("nope.yaml");
     assert_error_line(
-        dir.path(),
+        &dir,
         &["sync", "--stack-name", "s", "-t", "nope.yaml"],
         &[&format!("Template file not found at {}", expected.display())],
     );
@@ -232,9 +219,9 @@ fn invalid_yaml_names_file_and_line() {
         "template.yaml",
         "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: [unclosed\n",
     )]);
-    assert_error_line(dir.path(), &["build"], &["template.yaml:5", "invalid YAML"]);
+    assert_error_line(&dir, &["build"], &["template.yaml:5", "invalid YAML"]);
     let dir = project(&[("template.yaml", "Resources:\n  Fn:\n    Type: !Bogus x\n")]);
-    assert_error_line(dir.path(), &["build"], &["template.yaml:3", "unknown tag !Bogus"]);
+    assert_error_line(&dir, &["build"], &["template.yaml:3", "unknown tag !Bogus"]);
 }
 
 #[test]
@@ -242,14 +229,14 @@ fn unknown_reference_names_resource_and_line() {
     let text = format!("{GOOD_FUNCTION}      Layers:\n        - !Ref MissingLayer\n");
     let dir = project(&[("template.yaml", &text), ("src/app.py", "")]);
     assert_error_line(
-        dir.path(),
+        &dir,
         &["build"],
         &["template.yaml:9", "resource Fn", "unknown resource or parameter 'MissingLayer'"],
     );
     let text = format!("{GOOD_FUNCTION}Outputs:\n  Arn:\n    Value: !Sub '${{Nope.Arn}}'\n");
     let dir = project(&[("template.yaml", &text), ("src/app.py", "")]);
     assert_error_line(
-        dir.path(),
+        &dir,
         &["build"],
         &["template.yaml:10", "Outputs refers to unknown resource or parameter 'Nope'"],
     );
@@ -260,7 +247,7 @@ fn missing_code_uri_names_resource_and_line() {
     let dir = project(&[("template.yaml", GOOD_FUNCTION)]);
     let path = dir.path().join("src");
     assert_error_line(
-        dir.path(),
+        &dir,
         &["build"],
         &["template.yaml:5", "resource Fn", "CodeUri 'src' does not exist", &path.display().to_string()],
     );
@@ -272,7 +259,7 @@ fn nested_stack_cycle_is_reported() {
         "Resources:\n  Child:\n    Type: AWS::Serverless::Application\n    Properties:\n      Location: child.yaml\n";
     let child = "Resources:\n  Back:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n      TemplateURL: ./template.yaml\n";
     let dir = project(&[("template.yaml", parent), ("child.yaml", child)]);
-    assert_error_line(dir.path(), &["build"], &["child.yaml:2", "resource Child/Back", "nested stacks form a cycle"]);
+    assert_error_line(&dir, &["build"], &["child.yaml:2", "resource Child/Back", "nested stacks form a cycle"]);
 }
 
 #[test]
@@ -280,37 +267,29 @@ fn bad_globals_and_parameter_overrides() {
     let text = format!("Globals:\n  Function:\n    FunctionName: x\n{GOOD_FUNCTION}");
     let dir = project(&[("template.yaml", &text), ("src/app.py", "")]);
     assert_error_line(
-        dir.path(),
+        &dir,
         &["build"],
         &["template.yaml:1", "'FunctionName' is not a supported property of 'Function'"],
     );
     let dir = project(&[("template.yaml", GOOD_FUNCTION), ("src/app.py", "")]);
-    assert_error_line(
-        dir.path(),
-        &["build", "--parameter-overrides", "NoEquals"],
-        &["--parameter-overrides", "NoEquals"],
-    );
+    assert_error_line(&dir, &["build", "--parameter-overrides", "NoEquals"], &["--parameter-overrides", "NoEquals"]);
 }
 
 #[test]
 fn unsupported_features_are_refused_by_name() {
     let dir = project(&[("template.yaml", GOOD_FUNCTION), ("src/app.py", "")]);
-    assert_error_line(
-        dir.path(),
-        &["build", "--build-in-source"],
-        &["--build-in-source is not supported by accel yet"],
-    );
+    assert_error_line(&dir, &["build", "--build-in-source"], &["--build-in-source is not supported by accel yet"]);
     let with_context = format!("{GOOD_FUNCTION}    Metadata:\n      BuildMethod: makefile\n      ContextPath: sub\n");
     let other = project(&[("template.yaml", &with_context), ("src/app.py", "")]);
-    assert_error_line(other.path(), &["build"], &["Fn: Metadata.ContextPath is not supported by accel yet"]);
-    assert_error_line(dir.path(), &["build", "--use-container"], &["--use-container needs Docker"]);
-    assert_error_line(dir.path(), &["build", "-u", "-bi", "img"], &["--use-container needs Docker"]);
+    assert_error_line(&other, &["build"], &["Fn: Metadata.ContextPath is not supported by accel yet"]);
+    assert_error_line(&dir, &["build", "--use-container"], &["--use-container needs Docker"]);
+    assert_error_line(&dir, &["build", "-u", "-bi", "img"], &["--use-container needs Docker"]);
     assert_error_line(
-        dir.path(),
+        &dir,
         &["sync", "--stack-name", "s", "--image-repository", "r"],
         &["--image-repository needs Docker"],
     );
-    assert_error_line(dir.path(), &["build", "--hook-name", "terraform"], &["--hook-name terraform", "not supported"]);
+    assert_error_line(&dir, &["build", "--hook-name", "terraform"], &["--hook-name terraform", "not supported"]);
 }
 
 #[test]
@@ -321,27 +300,23 @@ fn samconfig_precedence_flag_over_env_over_file() {
     ]);
     let not_found = |name: &str| format!("Template file not found at {}", dir.path().join(name).display());
     // samconfig alone
-    assert_error_line(dir.path(), &["build"], &[&not_found("from-config.yaml")]);
+    assert_error_line(&dir, &["build"], &[&not_found("from-config.yaml")]);
     // the environment variable beats samconfig
-    let out = accel_with_env(dir.path(), &["build"], &[("SAM_TEMPLATE_FILE", "from-env.yaml")]);
-    assert!(stderr(&out).contains(&not_found("from-env.yaml")), "{}", stderr(&out));
+    let out = dir.accel(&["build"]).env("SAM_TEMPLATE_FILE", "from-env.yaml").run();
+    assert!(out.stderr.contains(&not_found("from-env.yaml")), "{out}");
     // the flag beats both
-    let out = accel_with_env(dir.path(), &["build", "-t", "from-flag.yaml"], &[("SAM_TEMPLATE_FILE", "from-env.yaml")]);
-    assert!(stderr(&out).contains(&not_found("from-flag.yaml")), "{}", stderr(&out));
+    let out = dir.accel(&["build", "-t", "from-flag.yaml"]).env("SAM_TEMPLATE_FILE", "from-env.yaml").run();
+    assert!(out.stderr.contains(&not_found("from-flag.yaml")), "{out}");
 }
 
 #[test]
 fn samconfig_problems_are_one_line_errors() {
     let dir = project(&[("samconfig.toml", "[default.build.parameters]\ncached = true\n")]);
-    assert_error_line(dir.path(), &["build"], &["samconfig.toml", "'version' key is not present"]);
-    let dir = tempfile::tempdir().unwrap();
-    assert_error_line(
-        dir.path(),
-        &["build", "--config-file", "other.toml"],
-        &["Config file", "other.toml does not exist"],
-    );
+    assert_error_line(&dir, &["build"], &["samconfig.toml", "'version' key is not present"]);
+    let dir = TestContext::new();
+    assert_error_line(&dir, &["build", "--config-file", "other.toml"], &["Config file", "other.toml does not exist"]);
     let dir = project(&[("samconfig.toml", "version = 0.1\n[default.sync.parameters\n")]);
-    assert_error_line(dir.path(), &["sync"], &["samconfig.toml: line 2"]);
+    assert_error_line(&dir, &["sync"], &["samconfig.toml: line 2"]);
 }
 
 #[test]
@@ -353,7 +328,21 @@ fn samconfig_supplies_required_stack_name() {
     ]);
     // No usage error: the stack name came from samconfig, and the safety
     // prompt (answered by end of input) is reached.
-    let out = accel(dir.path(), &["sync"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Aborted!"), "{}", stdout(&out));
+    let out = dir.accel(&["sync"]).assert_code(1);
+    assert!(out.stdout.contains("Aborted!"), "{out}");
+}
+
+#[test]
+fn help_snapshots() {
+    let ctx = TestContext::new();
+    for (name, args) in [
+        ("help", &["--help"][..]),
+        ("build_help", &["build", "--help"]),
+        ("sync_help", &["sync", "--help"]),
+        ("logs_help", &["logs", "--help"]),
+    ] {
+        // A fixed width: help wraps to the terminal's.
+        let out = ctx.accel(args).env("COLUMNS", "100").assert_success();
+        insta::assert_snapshot!(name, out.stdout);
+    }
 }

@@ -1,0 +1,129 @@
+//! `accel logs` against the local cloud: a deployed two-function stack whose
+//! log groups the test fills with PutLogEvents (the local cloud cannot run
+//! functions), and X-Ray segments written with PutTraceSegments.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{RunOutput, TestContext, iso, now_ms};
+
+const STACK: &str = "logs-app";
+
+async fn put(ctx: &TestContext, group: &str, stream: &str, events: &[(i64, &str)]) {
+    let logs = ctx.logs();
+    let _ = logs.create_log_group().log_group_name(group).send().await;
+    let _ = logs.create_log_stream().log_group_name(group).log_stream_name(stream).send().await;
+    let events = events.iter().map(|(ts, m)| {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(*ts).message(*m).build().unwrap()
+    });
+    let call = logs.put_log_events().log_group_name(group).log_stream_name(stream);
+    call.set_log_events(Some(events.collect())).send().await.expect("put_log_events");
+}
+
+async fn function_group(ctx: &TestContext, id: &str) -> String {
+    format!("/aws/lambda/{}", ctx.physical_id(STACK, id).await)
+}
+
+/// (resource, message) of each text line.
+fn lines(out: &RunOutput) -> Vec<(String, String)> {
+    out.stdout
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.splitn(4, ' ');
+            let resource = words.next()?.to_string();
+            let (_, _, message) = (words.next()?, words.next()?, words.next()?);
+            Some((resource, message.to_string()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_fetch_filter_window_json_traces_and_tail() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    ctx.accel(&["sync", "--stack-name", STACK]).stdin("y\n").assert_success();
+    let hello = function_group(&ctx, "HelloFunction").await;
+    let world = function_group(&ctx, "WorldFunction").await;
+
+    let t = now_ms() - 60_000;
+    put(&ctx, &hello, "s1", &[(t, "hello one"), (t + 2000, "hello ERROR two"), (t + 4000, "hello three")]).await;
+    put(&ctx, &world, "s2", &[(t + 1000, "world one"), (t + 3000, "world ERROR two")]).await;
+
+    // Both groups, one stream in time order, each line named by its resource.
+    let out = ctx.accel(&["logs", "--stack-name", STACK]).assert_success();
+    let got = lines(&out);
+    let expected = [
+        ("HelloFunction", "hello one"),
+        ("WorldFunction", "world one"),
+        ("HelloFunction", "hello ERROR two"),
+        ("WorldFunction", "world ERROR two"),
+        ("HelloFunction", "hello three"),
+    ];
+    let got_pairs: Vec<(&str, &str)> = got.iter().map(|(r, m)| (r.as_str(), m.as_str())).collect();
+    assert_eq!(got_pairs, expected, "{out}");
+    ctx.snapshot_settings().bind(|| insta::assert_snapshot!("logs", out.stdout));
+
+    // The filter pattern, and a --name.
+    let out = ctx.accel(&["logs", "--stack-name", STACK, "--filter", "ERROR"]).assert_success();
+    let messages: Vec<String> = lines(&out).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(messages, ["hello ERROR two", "world ERROR two"]);
+    let out = ctx.accel(&["logs", "--stack-name", STACK, "-n", "WorldFunction"]).assert_success();
+    assert!(lines(&out).iter().all(|(r, _)| r == "WorldFunction") && lines(&out).len() == 2, "{out}");
+
+    // A time window in ISO-8601.
+    let out = ctx.accel(&["logs", "--stack-name", STACK, "-s", &iso(t + 500), "-e", &iso(t + 3500)]).assert_success();
+    let messages: Vec<String> = lines(&out).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(messages, ["world one", "hello ERROR two", "world ERROR two"]);
+
+    // JSON: one object per line.
+    let out = ctx.accel(&["logs", "--stack-name", STACK, "--output", "json"]).assert_success();
+    let objects: Vec<Value> =
+        out.stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    assert_eq!(objects.len(), 5);
+    for o in &objects {
+        for key in ["logStreamName", "timestamp", "message", "ingestionTime", "eventId"] {
+            assert!(o.get(key).is_some(), "{key} in {o}");
+        }
+    }
+
+    // --cw-log-group on its own.
+    put(&ctx, "/custom/group", "c", &[(t, "custom line")]).await;
+    let out = ctx.accel(&["logs", "--cw-log-group", "/custom/group"]).assert_success();
+    assert_eq!(lines(&out), [("/custom/group".to_string(), "custom line".to_string())]);
+
+    // Traces.
+    let segment = serde_json::json!({
+        "trace_id": format!("1-{:08x}-0123456789abcdef01234567", t / 1000),
+        "id": "0123456789abcdef", "name": "HelloFunction",
+        "start_time": (t as f64) / 1000.0, "end_time": (t as f64) / 1000.0 + 0.25,
+        "http": {"response": {"status": 200}}
+    });
+    ctx.xray().put_trace_segments().trace_segment_documents(segment.to_string()).send().await.expect("put trace");
+    let out = ctx.accel(&["logs", "--stack-name", STACK, "--include-traces"]).assert_success();
+    assert!(out.stdout.contains("XRay Event [revision"), "{out}");
+    assert!(out.stdout.contains(" - 0.250s - HelloFunction [HTTP: 200]"), "{out}");
+
+    // Errors: an unknown --name, a missing stack.
+    let out = ctx.accel(&["logs", "--stack-name", STACK, "-n", "Nope"]).assert_code(1);
+    assert!(out.stderr.contains("Resource name (Nope) does not exist. Available resource names:"), "{out}");
+    let out = ctx.accel(&["logs", "--stack-name", "no-such-stack"]).assert_code(1);
+    assert!(out.stderr.contains("Stack with id 'no-such-stack' does not exist"), "{out}");
+
+    // Tail: events written after it starts, in both groups, each once, a late
+    // one (older timestamp than what was already shown) included.
+    let tail = ctx.accel(&["logs", "--stack-name", STACK, "--tail", "-s", "5m ago"]).spawn();
+    let wait = |what: &str| tail.wait_for_stdout(what, |text| text.contains(what));
+    wait("hello three");
+    let now = now_ms();
+    put(&ctx, &hello, "s1", &[(now, "tail hello")]).await;
+    put(&ctx, &world, "s2", &[(now + 1, "tail world")]).await;
+    wait("tail hello");
+    wait("tail world");
+    put(&ctx, &world, "s3", &[(now - 2000, "late world")]).await;
+    wait("late world");
+    std::thread::sleep(Duration::from_millis(2500));
+    let text = tail.stop().stdout;
+    for message in ["hello one", "world one", "tail hello", "tail world", "late world"] {
+        assert_eq!(text.matches(message).count(), 1, "{message} once:\n{text}");
+    }
+}

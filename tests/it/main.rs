@@ -1,0 +1,12 @@
+//! accel's integration tests, in one test binary: the `accel` binary run in
+//! scratch projects, against the local cloud (tests/cloud/server.py) where a
+//! test needs AWS. Snapshots of the human output live in `snapshots/`.
+
+mod build;
+mod cli;
+mod local_cloud;
+mod logs;
+mod support;
+mod sync;
+mod sync_infra;
+mod watch;

@@ -1,0 +1,129 @@
+//! `accel sync --code` against the local cloud: a stack deployed through
+//! CloudFormation, then code pushed straight through Lambda.
+
+use aws_sdk_cloudformation::types::Capability;
+
+use crate::support::{RunOutput, TestContext, zip_of};
+
+/// Deploys the context's copy of templates/blog as `stack` with placeholder
+/// code from S3, as a first `sam deploy` would have.
+async fn deploy_blog(ctx: &TestContext, stack: &str) {
+    let s3 = ctx.s3();
+    let _ = s3.create_bucket().bucket("accel-sync-tests").send().await;
+    let body = zip_of(&[("app.py", "def lambda_handler(e, c): return 'placeholder'\n")]);
+    s3.put_object().bucket("accel-sync-tests").key("placeholder.zip").body(body.into()).send().await.unwrap();
+    let template = ctx
+        .read("template.yaml")
+        .replace("CodeUri: hello_world/", "CodeUri: s3://accel-sync-tests/placeholder.zip")
+        .replace("CodeUri: greeting/", "CodeUri: s3://accel-sync-tests/placeholder.zip");
+    ctx.cfn()
+        .create_stack()
+        .stack_name(stack)
+        .template_body(template)
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityAutoExpand)
+        .send()
+        .await
+        .expect("create_stack");
+}
+
+fn sync_code(ctx: &TestContext, args: &[&str], input: Option<&str>) -> RunOutput {
+    let mut all = vec!["sync", "--code"];
+    all.extend(args);
+    let command = ctx.accel(&all);
+    match input {
+        Some(input) => command.stdin(input).run(),
+        None => command.run(),
+    }
+}
+
+/// The resources a sync reports as updated with `kind` (`code`, `layer` …).
+fn synced_lines(out: &RunOutput, kind: &str) -> Vec<String> {
+    out.stderr
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|words| words.len() > 2 && words[1] == kind && words[2] == "synced")
+        .map(|words| words[0].to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_sync_updates_only_what_changed() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    deploy_blog(&ctx, "blog-code").await;
+    let hello_before = ctx.code_sha("blog-code", "HelloWorldFunction").await;
+
+    // First run asks (as sam does) and remembers the answer in sam's file.
+    let out = sync_code(&ctx, &["--stack-name", "blog-code"], Some("y\n"));
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("Confirm that you are synchronizing a development stack."), "{out}");
+    let mut updated = synced_lines(&out, "code");
+    updated.sort();
+    assert_eq!(updated, ["GreetingFunction", "HelloWorldFunction"]);
+    let hello_synced = ctx.code_sha("blog-code", "HelloWorldFunction").await;
+    let greeting_synced = ctx.code_sha("blog-code", "GreetingFunction").await;
+    assert_ne!(hello_synced, hello_before);
+
+    // Nothing changed: nothing sent, no question asked (stdin is empty).
+    let out = sync_code(&ctx, &["--stack-name", "blog-code"], None);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(synced_lines(&out, "code").is_empty(), "{out}");
+    assert!(out.stderr.contains("0 updated, 2 unchanged"), "{out}");
+
+    // One handler edited: only that function's code changes.
+    ctx.write("hello_world/app.py", "def lambda_handler(e, c):\n    return 'edited'\n");
+    let out = sync_code(&ctx, &["--stack-name", "blog-code"], None);
+    assert_eq!(synced_lines(&out, "code"), ["HelloWorldFunction"], "{out}");
+    assert_ne!(ctx.code_sha("blog-code", "HelloWorldFunction").await, hello_synced);
+    assert_eq!(ctx.code_sha("blog-code", "GreetingFunction").await, greeting_synced);
+
+    // --resource-id limits the work.
+    ctx.write("hello_world/app.py", "def lambda_handler(e, c):\n    return 'again'\n");
+    ctx.write("greeting/app.py", "def lambda_handler(e, c):\n    return 'hi'\n");
+    let out = sync_code(&ctx, &["--stack-name", "blog-code", "--resource-id", "GreetingFunction"], None);
+    assert_eq!(synced_lines(&out, "code"), ["GreetingFunction"], "{out}");
+    assert_ne!(ctx.code_sha("blog-code", "GreetingFunction").await, greeting_synced);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prompt_and_errors() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+
+    let out = sync_code(&ctx, &["--stack-name", "whatever"], Some("n\n"));
+    assert_eq!(out.code, Some(0), "declining ends the run, as in sam: {out}");
+    assert!(!ctx.join(".aws-sam").exists(), "nothing built");
+
+    let out = sync_code(&ctx, &["--stack-name", "whatever"], None);
+    assert_eq!(out.code, Some(1), "end of input aborts: {out}");
+    assert!(out.stdout.contains("Aborted!"), "{out}");
+
+    let out = sync_code(&ctx, &["--stack-name", "no-such-stack"], Some("y\n"));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("Error: Invalid --stack-name parameter. Stack with id 'no-such-stack' does not exist"),
+        "{out}"
+    );
+}
+
+fn snapshot_of(out: &RunOutput) -> String {
+    format!("--- stdout\n{}\n--- stderr\n{}", out.stdout, out.stderr)
+}
+
+/// What a first sync, a no-change sync and a code sync print. The artifacts
+/// go to a bucket of the test's own: the shared managed bucket's contents
+/// (and whether this run created it) depend on the other tests.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_output_snapshots() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    ctx.s3().create_bucket().bucket("accel-snapshots").send().await.expect("create bucket");
+    let sync = ["sync", "--stack-name", "snap-blog", "--s3-bucket", "accel-snapshots"];
+    let first = ctx.accel(&sync).stdin("y\n").assert_success();
+    let unchanged = ctx.accel(&sync).assert_success();
+    ctx.write("hello_world/app.py", "def lambda_handler(e, c):\n    return 'edited'\n");
+    let code = ctx.accel(&["sync", "--code", "--stack-name", "snap-blog"]).assert_success();
+    ctx.snapshot_settings().bind(|| {
+        insta::assert_snapshot!("sync_first", snapshot_of(&first));
+        insta::assert_snapshot!("sync_unchanged", snapshot_of(&unchanged));
+        insta::assert_snapshot!("sync_code_one_edit", snapshot_of(&code));
+    });
+}

@@ -1,0 +1,215 @@
+//! `accel sync` against the local cloud: the first sync deploys through
+//! CloudFormation, later ones skip the deploy when only code changed, and
+//! `--code` pushes each kind of resource through its own service API. Calls
+//! are counted from the local cloud's log (each run's own calls) wherever the
+//! claim is that nothing was done.
+
+use crate::support::{RunOutput, TestContext};
+
+fn sync(ctx: &TestContext, args: &[&str], input: Option<&str>) -> RunOutput {
+    let mut all = vec!["sync"];
+    all.extend(args);
+    let command = ctx.accel(&all);
+    match input {
+        Some(input) => command.stdin(input).run(),
+        None => command.run(),
+    }
+}
+
+fn ok(out: &RunOutput) -> String {
+    assert_eq!(out.code, Some(0), "{out}");
+    out.text()
+}
+
+/// Resources reported as updated with `kind`.
+fn updated(out: &RunOutput, kind: &str) -> Vec<String> {
+    let mut found: Vec<String> = out
+        .stderr
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() > 2 && w[1] == kind && w[2] == "synced")
+        .map(|w| w[0].to_string())
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_deploys_then_pushes_only_what_changed() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    const STACK: &str = "syncapp";
+
+    // First sync: the managed bucket, then CreateStack with every resource.
+    let first = sync(&ctx, &["--stack-name", STACK], Some("y\n"));
+    let text = ok(&first);
+    assert!(text.contains("Stack creation succeeded."), "{text}");
+    assert!(text.contains("CREATE_COMPLETE"), "stack events shown: {text}");
+    // One listing of the bucket instead of a HeadObject per artifact.
+    let calls = &first.calls;
+    assert!(!calls.iter().any(|c| c.starts_with("s3:HEAD")), "{calls:?}");
+    assert!(calls.iter().filter(|c| c.starts_with("s3:GET")).count() <= 2, "{calls:?}");
+    let libs_v1 = ctx.layers(STACK, "HelloFunction").await;
+    assert_eq!(libs_v1.len(), 2, "Libs from Globals plus the dependency layer: {libs_v1:?}");
+    assert_eq!(ctx.layers(STACK, "WorldFunction").await.len(), 2);
+    let api = ctx.physical_id(STACK, "Api").await;
+    let http_api = ctx.physical_id(STACK, "HttpApi").await;
+    let machine = ctx.physical_id(STACK, "Machine").await;
+    let sync_toml = ctx.read(".aws-sam/sync.toml");
+    assert!(sync_toml.contains("latest_infra_sync_time") && sync_toml.contains("dependency_layer = true"));
+
+    // Nothing changed: no deploy, no upload, only reads.
+    let unchanged = sync(&ctx, &["--stack-name", STACK], None);
+    let text = ok(&unchanged);
+    assert!(text.contains("skipping infra sync"), "{text}");
+    let calls = &unchanged.calls;
+    assert!(
+        calls.iter().all(|c| c.ends_with(":DescribeStacks")
+            || c.ends_with(":ListStackResources")
+            || c.ends_with(":GetTemplate")),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| c.ends_with(":GetTemplate")).count(),
+        2,
+        "root and dependency stacks: {calls:?}"
+    );
+
+    // CloudFormation has nothing to change either: still a success.
+    let forced = sync(&ctx, &["--stack-name", STACK, "--no-skip-deploy-sync"], None);
+    let text = ok(&forced);
+    assert!(text.contains("No changes to deploy"), "{text}");
+    assert!(!forced.calls.iter().any(|c| c.starts_with("s3:PUT")), "every object already in the bucket");
+
+    // One handler edited: that function's code only.
+    let hello = ctx.code_sha(STACK, "HelloFunction").await;
+    let world = ctx.code_sha(STACK, "WorldFunction").await;
+    ctx.write("hello/app.py", "def handler(event, context):\n    return 'edited'\n");
+    let out = sync(&ctx, &["--stack-name", STACK, "--code"], None);
+    ok(&out);
+    assert_eq!(updated(&out, "code"), ["HelloFunction"]);
+    assert_ne!(ctx.code_sha(STACK, "HelloFunction").await, hello);
+    assert_eq!(ctx.code_sha(STACK, "WorldFunction").await, world);
+    let code_updates = out.calls.iter().filter(|c| c.ends_with("/code")).count();
+    assert_eq!(code_updates, 1);
+
+    // `--code` again with nothing changed: no call beyond reading the stack.
+    let out = sync(&ctx, &["--stack-name", STACK, "--code"], None);
+    ok(&out);
+    let calls = &out.calls;
+    assert!(calls.iter().all(|c| c.ends_with(":ListStackResources")), "{calls:?}");
+
+    // A layer edited, limited with --resource: one new version, both users
+    // re-pointed (they get it through Globals), the old version deleted. The
+    // edited handler is not synced.
+    ctx.write("libs/python/shared.py", "def greet(name):\n    return name + '?'\n");
+    ctx.write("world/app.py", "def handler(event, context):\n    return 'not yet'\n");
+    let out = sync(&ctx, &["--stack-name", STACK, "--code", "--resource", "AWS::Serverless::LayerVersion"], None);
+    ok(&out);
+    assert_eq!(updated(&out, "layer"), ["Libs"]);
+    let libs_arn = libs_v1.iter().find(|l| l.contains("Libs")).unwrap().rsplit_once(':').unwrap().0.to_string();
+    for function in ["HelloFunction", "WorldFunction"] {
+        let layers = ctx.layers(STACK, function).await;
+        assert!(layers.contains(&format!("{libs_arn}:2")), "{function}: {layers:?}");
+        assert_eq!(layers.len(), 2);
+    }
+    let versions = ctx.lambda().list_layer_versions().layer_name(libs_arn.rsplit(':').next().unwrap()).send().await;
+    let versions: Vec<i64> = versions.unwrap().layer_versions().iter().map(|v| v.version()).collect();
+    assert_eq!(versions, [2], "the old version is deleted");
+    assert_eq!(ctx.code_sha(STACK, "WorldFunction").await, world, "--resource limits the work");
+
+    // Definitions, limited with --resource-id: the REST API, HTTP API and
+    // state machine take the new files.
+    ctx.replace(
+        "api.yaml",
+        "uri: https://example.com/hello",
+        "uri: !Sub 'https://${AWS::Region}.example.com/${HelloFunction}'",
+    );
+    ctx.replace("api.yaml", "/hello", "/rest2");
+    ctx.replace("httpapi.yaml", "/hello", "/http2");
+    ctx.write(
+        "machine.asl.json",
+        r#"{"StartAt": "Renamed", "States": {"Renamed": {"Type": "Task", "Resource": "${HelloArn}", "End": true}}}"#,
+    );
+    let args = [
+        "--stack-name",
+        "syncapp",
+        "--code",
+        "--resource-id",
+        "Api",
+        "--resource-id",
+        "HttpApi",
+        "--resource-id",
+        "Machine",
+    ];
+    let out = sync(&ctx, &args, None);
+    ok(&out);
+    assert_eq!(updated(&out, "api"), ["Api", "HttpApi"]);
+    assert_eq!(updated(&out, "definition"), ["Machine"]);
+    let resources = ctx.apigateway().get_resources().rest_api_id(&api).send().await.unwrap();
+    let paths: Vec<&str> = resources.items().iter().filter_map(|r| r.path()).collect();
+    assert!(paths.contains(&"/rest2"), "{paths:?}");
+    // Fn::Sub in the definition file, resolved from the deployed stack (sam sends it verbatim).
+    let rest2 = resources.items().iter().find(|r| r.path() == Some("/rest2")).and_then(|r| r.id()).unwrap();
+    let integration = ctx
+        .apigateway()
+        .get_integration()
+        .rest_api_id(&api)
+        .resource_id(rest2)
+        .http_method("GET")
+        .send()
+        .await
+        .unwrap();
+    let hello_name = ctx.physical_id(STACK, "HelloFunction").await;
+    assert_eq!(integration.uri(), Some(format!("https://us-east-1.example.com/{hello_name}").as_str()));
+    let stage = ctx.apigateway().get_stage().rest_api_id(&api).stage_name("dev").send().await.unwrap();
+    let deployments = ctx.apigateway().get_deployments().rest_api_id(&api).send().await.unwrap();
+    assert!(deployments.items().iter().any(|dep| dep.id() == stage.deployment_id()), "the stage moved");
+    let routes = ctx.apigatewayv2().get_routes().api_id(&http_api).send().await.unwrap();
+    let routes: Vec<&str> = routes.items().iter().filter_map(|r| r.route_key()).collect();
+    assert!(routes.contains(&"GET /http2"), "{routes:?}");
+    let described = ctx.sfn().describe_state_machine().state_machine_arn(&machine).send().await.unwrap();
+    let definition = described.definition();
+    assert!(definition.contains("Renamed"), "{definition}");
+    let hello_arn = ctx.function(STACK, "HelloFunction").await.function_arn().unwrap().to_string();
+    assert!(definition.contains(&hello_arn), "DefinitionSubstitutions filled in: {definition}");
+    assert_eq!(ctx.code_sha(STACK, "WorldFunction").await, world, "--resource-id limits the work");
+
+    // Inline code edited in the template: still no deploy, the function's
+    // code goes straight through Lambda (sam cannot code-sync inline code).
+    let inline = ctx.code_sha(STACK, "InlineFunction").await;
+    ctx.replace("template.yaml", "return \"inline\"", "return 2");
+    let out = sync(&ctx, &["--stack-name", STACK], None);
+    let text = ok(&out);
+    assert!(text.contains("skipping infra sync"), "{text}");
+    // WorldFunction's edit, held back by --resource/--resource-id above, goes too.
+    assert_eq!(updated(&out, "code"), ["InlineFunction", "WorldFunction"]);
+    assert_ne!(ctx.code_sha(STACK, "InlineFunction").await, inline);
+
+    // A configuration change goes through CloudFormation.
+    ctx.replace("template.yaml", "MemorySize: 128", "MemorySize: 512");
+    let text = ok(&sync(&ctx, &["--stack-name", STACK], None));
+    assert!(text.contains("Stack update succeeded."), "{text}");
+    assert_eq!(ctx.function(STACK, "WorldFunction").await.memory_size(), Some(512));
+
+    // A function deleted behind accel's back: a clear error, exit 1.
+    let hello_name = ctx.physical_id(STACK, "HelloFunction").await;
+    ctx.lambda().delete_function().function_name(&hello_name).send().await.unwrap();
+    ctx.write("hello/app.py", "def handler(event, context):\n    return 'gone'\n");
+    let out = sync(&ctx, &["--stack-name", STACK, "--code", "--resource-id", "HelloFunction"], None);
+    assert_eq!(out.code, Some(1), "{out}");
+    let error = &out.stderr;
+    assert!(error.contains("HelloFunction") && error.contains("ResourceNotFoundException"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn template_error_deploys_nothing() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    ctx.replace("template.yaml", "!Ref Libs", "!Ref Missing");
+
+    let out = sync(&ctx, &["--stack-name", "broken-app"], Some("y\n"));
+    assert_eq!(out.code, Some(1), "{out}");
+    let error = &out.stderr;
+    assert!(error.contains("Error:") && error.contains("template.yaml") && error.contains("Missing"), "{error}");
+    assert!(ctx.calls().is_empty(), "no call at all: {:?}", ctx.calls());
+    assert!(ctx.cfn().describe_stacks().stack_name("broken-app").send().await.is_err());
+}
