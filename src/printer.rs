@@ -6,20 +6,23 @@
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Where a command's output goes.
-#[derive(Debug)]
+/// Where a command's output goes. Clones share the terminal's state.
+#[derive(Debug, Clone)]
 pub(crate) struct Printer {
     /// stdout is a terminal and `NO_COLOR` is unset.
     color: bool,
     /// stderr is an interactive terminal (not CI): progress bars allowed.
     interactive: bool,
+    /// `--debug`: [`Printer::debug`] lines are shown.
+    debug: Arc<AtomicBool>,
     /// The build's progress bar while one runs; lines go above it.
-    bar: Mutex<Option<ProgressBar>>,
+    bar: Arc<Mutex<Option<ProgressBar>>>,
 }
 
 impl Printer {
@@ -28,7 +31,29 @@ impl Printer {
         Printer {
             color: std::io::stdout().is_terminal() && !no_color,
             interactive: std::io::stderr().is_terminal() && !ci,
-            bar: Mutex::new(None),
+            debug: Arc::new(AtomicBool::new(false)),
+            bar: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Shows [`Printer::debug`] lines from now on (`--debug`, `SAM_DEBUG`).
+    pub(crate) fn enable_debug(&self) {
+        self.debug.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether `--debug` is on.
+    pub(crate) fn debugging(&self) -> bool {
+        self.debug.load(Ordering::Relaxed)
+    }
+
+    /// A debug line on stderr, in sam's `--debug` format
+    /// (`2024-01-02 12:53:20,123 | text`); nothing without `--debug`.
+    pub(crate) fn debug(&self, text: impl Display) {
+        if self.debugging() {
+            let now = crate::time::now_ms();
+            let (millis, whole) = (now.rem_euclid(1000), crate::time::iso(now - now.rem_euclid(1000)));
+            let seconds = whole.get(..19).unwrap_or_default().replace('T', " ");
+            self.note(format_args!("{seconds},{millis:03} | {text}"));
         }
     }
 

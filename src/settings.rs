@@ -30,8 +30,25 @@ pub(crate) enum SettingsError {
     #[error(transparent)]
     Value(#[from] ValueError),
     /// A `--start-time`/`--end-time` that does not parse.
-    #[error("Unable to parse the time provided by '--{0}'")]
+    #[error("Unable to parse the time provided by '{0}'")]
     Time(&'static str),
+    /// A stack name CloudFormation would refuse.
+    #[error(
+        "Invalid --stack-name '{0}': CloudFormation takes letters, digits and hyphens, starting with a letter, at most 128 characters"
+    )]
+    StackName(String),
+}
+
+/// Checks a stack name against CloudFormation's rule
+/// (`[a-zA-Z][-a-zA-Z0-9]*`, at most 128 characters, or a stack ARN) before
+/// any call is made.
+fn stack_name(name: &str) -> Result<String, SettingsError> {
+    let mut chars = name.chars();
+    let valid = name.starts_with("arn:")
+        || (name.len() <= 128
+            && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if valid { Ok(name.to_string()) } else { Err(SettingsError::StackName(name.to_string())) }
 }
 
 /// What the process environment contributes, read once.
@@ -199,6 +216,7 @@ fn build(args: &BuildArgs, cwd: &Path, aws: &AwsOptions) -> Result<BuildSettings
 
 fn sync(args: &SyncArgs, cwd: &Path, env: &Environment, aws: AwsOptions) -> Result<SyncSettings, SettingsError> {
     let source = template_source(&args.template, cwd, &aws)?;
+    let stack = stack_name(&args.stack_name)?;
     let infra = InfraRequest {
         bucket: args.s3_bucket.clone(),
         prefix: args.s3_prefix.clone(),
@@ -234,7 +252,7 @@ fn sync(args: &SyncArgs, cwd: &Path, env: &Environment, aws: AwsOptions) -> Resu
     Ok(SyncSettings {
         layout: ProjectLayout::new(cwd, None, None),
         source,
-        stack_name: args.stack_name.clone(),
+        stack_name: stack,
         infra,
         mode,
         aws,
@@ -250,7 +268,7 @@ fn logs(args: &LogsArgs, now_ms: i64, aws: AwsOptions) -> Result<LogsSettings, S
     };
     Ok(LogsSettings {
         request: LogsRequest {
-            stack_name: args.stack_name.clone(),
+            stack_name: args.stack_name.as_deref().map(stack_name).transpose()?,
             names: args.name.clone(),
             log_groups: args.cw_log_group.clone(),
             filter: args.filter.clone(),
@@ -262,4 +280,20 @@ fn logs(args: &LogsArgs, now_ms: i64, aws: AwsOptions) -> Result<LogsSettings, S
         json: args.output == LogsOutput::Json,
         aws,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_names_follow_cloudformations_rule() {
+        for good in ["blog", "Blog-2", "a", &"a".repeat(128), "arn:aws:cloudformation:us-east-1:1:stack/x/y"] {
+            assert!(stack_name(good).is_ok(), "{good}");
+        }
+        for bad in ["my_stack", "1stack", "-x", "", "x y", &"a".repeat(129)] {
+            let error = stack_name(bad).unwrap_err();
+            assert!(error.to_string().starts_with("Invalid --stack-name"), "{error}");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 pub(crate) mod apigateway;
 pub(crate) mod cloudformation;
+mod debug;
 pub(crate) mod error;
 pub(crate) mod lambda;
 pub(crate) mod sfn;
@@ -14,6 +15,8 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::printer::Printer;
 
 /// Attempts per call (sam's `{max_attempts: 10, mode: standard}`), unless the
 /// user set `AWS_MAX_ATTEMPTS` or `AWS_RETRY_MODE`.
@@ -82,11 +85,29 @@ pub(crate) fn long_call_timeouts() -> TimeoutConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct Aws {
     config: SdkConfig,
+    /// `--debug`: every call is logged.
+    call_log: Option<debug::CallLog>,
+}
+
+/// A client of one service from the shared configuration, with the call
+/// log when `--debug` asks for it.
+macro_rules! client {
+    ($(#[$doc:meta])* $name:ident, $sdk:ident) => {
+        $(#[$doc])*
+        pub(crate) fn $name(&self) -> $sdk::Client {
+            let mut config = $sdk::config::Builder::from(&self.config);
+            if let Some(log) = &self.call_log {
+                config = config.interceptor(log.clone());
+            }
+            $sdk::Client::from_conf(config.build())
+        }
+    };
 }
 
 impl Aws {
-    /// Loads the configuration from the standard chain.
-    pub(crate) async fn load(options: &AwsOptions) -> Result<Self, AwsError> {
+    /// Loads the configuration from the standard chain; with `--debug`,
+    /// every call is logged to `printer`.
+    pub(crate) async fn load(options: &AwsOptions, printer: &Printer) -> Result<Self, AwsError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(region) = options.region.clone() {
             loader = loader.region(Region::new(region));
@@ -103,7 +124,8 @@ impl Aws {
         if config.region().is_none() {
             return Err(AwsError::NoRegion);
         }
-        Ok(Aws { config })
+        let call_log = printer.debugging().then(|| debug::CallLog::new(printer));
+        Ok(Aws { config, call_log })
     }
 
     /// The region in use.
@@ -119,48 +141,44 @@ impl Aws {
     /// S3, path-style when the endpoint is overridden: virtual-host buckets
     /// do not resolve on loopback or most S3-compatible endpoints.
     pub(crate) fn s3(&self) -> aws_sdk_s3::Client {
-        let config =
-            aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.endpoint_url().is_some()).build();
-        aws_sdk_s3::Client::from_conf(config)
+        let mut config =
+            aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.endpoint_url().is_some());
+        if let Some(log) = &self.call_log {
+            config = config.interceptor(log.clone());
+        }
+        aws_sdk_s3::Client::from_conf(config.build())
     }
 
-    /// CloudFormation.
-    pub(crate) fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
-        aws_sdk_cloudformation::Client::new(&self.config)
-    }
-
-    /// Lambda.
-    pub(crate) fn lambda(&self) -> aws_sdk_lambda::Client {
-        aws_sdk_lambda::Client::new(&self.config)
-    }
-
-    /// API Gateway (REST APIs).
-    pub(crate) fn apigateway(&self) -> aws_sdk_apigateway::Client {
-        aws_sdk_apigateway::Client::new(&self.config)
-    }
-
-    /// API Gateway v2 (HTTP APIs).
-    pub(crate) fn apigatewayv2(&self) -> aws_sdk_apigatewayv2::Client {
-        aws_sdk_apigatewayv2::Client::new(&self.config)
-    }
-
-    /// Step Functions.
-    pub(crate) fn sfn(&self) -> aws_sdk_sfn::Client {
-        aws_sdk_sfn::Client::new(&self.config)
-    }
-
-    /// CloudWatch Logs.
-    pub(crate) fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
-        aws_sdk_cloudwatchlogs::Client::new(&self.config)
-    }
-
-    /// X-Ray.
-    pub(crate) fn xray(&self) -> aws_sdk_xray::Client {
-        aws_sdk_xray::Client::new(&self.config)
-    }
-
-    /// STS.
-    pub(crate) fn sts(&self) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::new(&self.config)
-    }
+    client!(
+        /// CloudFormation.
+        cloudformation, aws_sdk_cloudformation
+    );
+    client!(
+        /// Lambda.
+        lambda, aws_sdk_lambda
+    );
+    client!(
+        /// API Gateway (REST APIs).
+        apigateway, aws_sdk_apigateway
+    );
+    client!(
+        /// API Gateway v2 (HTTP APIs).
+        apigatewayv2, aws_sdk_apigatewayv2
+    );
+    client!(
+        /// Step Functions.
+        sfn, aws_sdk_sfn
+    );
+    client!(
+        /// CloudWatch Logs.
+        logs, aws_sdk_cloudwatchlogs
+    );
+    client!(
+        /// X-Ray.
+        xray, aws_sdk_xray
+    );
+    client!(
+        /// STS.
+        sts, aws_sdk_sts
+    );
 }

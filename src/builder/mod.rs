@@ -93,6 +93,9 @@ pub(crate) struct BuildOptions {
     /// The stack name when Python and Node dependencies go into auto
     /// dependency layers (`accel sync`'s default) instead of each function.
     pub(crate) dependency_layer: Option<String>,
+    /// Show a line per unit (and a bar on a terminal): `accel build` does,
+    /// sync reports per resource instead.
+    pub(crate) progress: bool,
 }
 
 impl BuildOptions {
@@ -111,6 +114,7 @@ impl BuildOptions {
             selection: Selection::default(),
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             dependency_layer,
+            progress: false,
         }
     }
 }
@@ -205,13 +209,15 @@ struct Built {
 }
 
 /// Builds `stack` (the root of a template tree) as `options` say, showing
-/// its progress on `printer` (quietly without one: sync reports per resource).
+/// its progress on `printer` when `options.progress` asks (sync reports per
+/// resource instead) and its cache decisions as debug lines.
 pub(crate) async fn build(
     stack: &Stack,
     cwd: &Path,
     options: &BuildOptions,
-    printer: Option<&Printer>,
+    printer: &Printer,
 ) -> Result<BuildReport, BuildError> {
+    let progress = options.progress.then_some(printer);
     if options.build_dir == cwd {
         return Err(BuildError::BuildDirIsCwd);
     }
@@ -231,22 +237,22 @@ pub(crate) async fn build(
         }
     };
     let cache = Cache::new(&options.deps_dir, &options.cache_dir);
-    if let Some(printer) = printer {
+    if let Some(printer) = progress {
         printer.progress_start(units.len());
     }
 
     // Phase one: dependencies and code into the cache; layers first.
     let (layers, functions): (Vec<_>, Vec<_>) = units.into_iter().partition(BuildUnit::is_layer);
     let installs = Installs::default();
-    let built = run_all(layers, &cache, options, &installs, printer).await;
+    let built = run_all(layers, &cache, options, &installs, progress).await;
     let built = match built {
-        Ok(mut built) => run_all(functions, &cache, options, &installs, printer).await.map(|more| {
+        Ok(mut built) => run_all(functions, &cache, options, &installs, progress).await.map(|more| {
             built.extend(more);
             built
         }),
         Err(e) => Err(e),
     };
-    if let Some(printer) = printer {
+    if let Some(printer) = progress {
         printer.progress_finish();
     }
     let built = built?;
@@ -308,7 +314,15 @@ pub(crate) async fn build(
             artifacts_written: written,
             elapsed: b.elapsed + started.elapsed(),
         };
-        if let Some(printer) = printer {
+        printer.debug(format_args!(
+            "{}: dependencies {} (key {}), code {} (key {})",
+            unit_report.label,
+            b.deps_step,
+            b.deps.as_ref().map_or("-", |d| d.0.as_str()),
+            b.code_step,
+            b.code.0
+        ));
+        if let Some(printer) = progress {
             printer.note(&unit_report);
         }
         report.units.push(unit_report);

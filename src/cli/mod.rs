@@ -67,7 +67,7 @@ where
         notes.extend(note);
         if let Some(path) = found {
             config = samconfig::load(&path, &env, name)?;
-            let extra = config_tokens(name, &matches, sub, &config);
+            let extra = config_tokens(name, &matches, sub, &config)?;
             let at = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
             argv.splice(at..at, extra);
         }
@@ -195,11 +195,16 @@ pub(crate) fn rewrite_two_letter_shorts(argv: Vec<OsString>) -> Vec<OsString> {
 
 /// Command-line tokens for the config values the user did not give on the
 /// command line or through an environment variable.
-fn config_tokens(command: &str, top: &ArgMatches, sub: &ArgMatches, config: &SamConfig) -> Vec<OsString> {
+fn config_tokens(
+    command: &str,
+    top: &ArgMatches,
+    sub: &ArgMatches,
+    config: &SamConfig,
+) -> Result<Vec<OsString>, clap::Error> {
     let mut root = Cli::command();
     root.build();
     let Some(cmd) = root.find_subcommand(command) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let given = |id: &str| {
         [top, sub].iter().any(|m| matches!(source(m, id), Some(ValueSource::CommandLine | ValueSource::EnvVariable)))
@@ -218,9 +223,20 @@ fn config_tokens(command: &str, top: &ArgMatches, sub: &ArgMatches, config: &Sam
             continue;
         }
         let kind = option_kind(arg);
-        tokens.extend(samconfig::tokens_for(&long, kind, negation.and_then(|n| n.get_long()), value));
+        let Some(more) = samconfig::tokens_for(&long, kind, negation.and_then(|n| n.get_long()), value) else {
+            // sam's click refuses it the same way, with the usage line and exit 2.
+            let short = arg.get_short().map(|s| format!(" / '-{s}'")).unwrap_or_default();
+            let shown = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+            let message = format!("Invalid value for '--{long}'{short}: '{shown}' is not a valid boolean.");
+            let mut cmd = cmd.clone().bin_name(format!("accel {command}"));
+            let usage = cmd.render_usage();
+            let mut error = cmd.error(clap::error::ErrorKind::InvalidValue, message);
+            error.insert(clap::error::ContextKind::Usage, clap::error::ContextValue::StyledStr(usage));
+            return Err(error);
+        };
+        tokens.extend(more);
     }
-    tokens
+    Ok(tokens)
 }
 
 #[cfg(test)]

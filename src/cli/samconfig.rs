@@ -179,18 +179,18 @@ pub(crate) enum OptionKind {
 
 /// Renders a config value as command-line tokens for the option `long`.
 /// `negation` is the long name of the option's `--no-` twin.
-pub(crate) fn tokens_for(long: &str, kind: OptionKind, negation: Option<&str>, value: &Value) -> Vec<OsString> {
+/// `None` when a switch's value is not a boolean (sam refuses it).
+pub(crate) fn tokens_for(long: &str, kind: OptionKind, negation: Option<&str>, value: &Value) -> Option<Vec<OsString>> {
     let flag = |name: &str| OsString::from(format!("--{name}"));
     let with_value = |v: &str| OsString::from(format!("--{long}={v}"));
-    match kind {
-        OptionKind::Switch => match truthy(value) {
-            Some(true) => vec![flag(long)],
-            Some(false) => negation.map(|n| vec![flag(n)]).unwrap_or_default(),
-            None => Vec::new(),
+    Some(match kind {
+        OptionKind::Switch => match truthy(value)? {
+            true => vec![flag(long)],
+            false => negation.map(|n| vec![flag(n)]).unwrap_or_default(),
         },
         OptionKind::Single => scalar(value).map(|v| vec![with_value(&v)]).unwrap_or_default(),
         OptionKind::Many => list_items(long, value).iter().map(|v| with_value(v)).collect(),
-    }
+    })
 }
 
 fn truthy(value: &Value) -> Option<bool> {
@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn values_become_tokens() {
         let t = |long, kind, neg, v: Value| {
-            tokens_for(long, kind, neg, &v).into_iter().map(|s| s.into_string().unwrap()).collect::<Vec<_>>()
+            tokens_for(long, kind, neg, &v).unwrap().into_iter().map(|s| s.into_string().unwrap()).collect::<Vec<_>>()
         };
         assert_eq!(t("cached", OptionKind::Switch, Some("no-cached"), json!(true)), ["--cached"]);
         assert_eq!(

@@ -11,6 +11,7 @@ use crate::project::Project;
 use crate::settings::BuildSettings;
 
 pub(super) async fn run(settings: &BuildSettings, printer: &Printer) -> Result<ExitCode> {
+    printer.debug(format_args!("Using SAM Template at {}", settings.source.file.display()));
     let project = Project::load(&settings.source)?;
     let selection = &settings.selection;
     if let Some(id) = &selection.resource
@@ -21,7 +22,8 @@ pub(super) async fn run(settings: &BuildSettings, printer: &Printer) -> Result<E
     let layout = &settings.layout;
     let mut options = BuildOptions::new(layout, layout.build_dir().to_path_buf(), settings.cached, None);
     options.selection = selection.clone();
-    let report = match builder::build(&project.stack, layout.root(), &options, Some(printer)).await {
+    options.progress = true;
+    let report = match builder::build(&project.stack, layout.root(), &options, printer).await {
         Ok(report) => report,
         Err(e) => {
             printer.out("\nBuild Failed");

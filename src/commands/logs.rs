@@ -11,7 +11,7 @@ use crate::settings::LogsSettings;
 
 pub(super) async fn run(settings: &LogsSettings, printer: &Printer) -> Result<ExitCode> {
     let request = &settings.request;
-    let aws = Aws::load(&settings.aws).await?;
+    let aws = Aws::load(&settings.aws, printer).await?;
     let (sources, unlogged) = logs::sources(&aws, request).await?;
     for note in unlogged {
         printer.note(note);

@@ -30,6 +30,9 @@ pub(crate) fn run(argv: Vec<OsString>, env: &Environment, printer: &Printer) -> 
     if let Err(e) = cli::check_usage(&cli) {
         return Ok(printer.clap_error(&e));
     }
+    if cli.global.debug {
+        printer.enable_debug();
+    }
     if let Some(reason) = cli::unsupported_feature(&cli) {
         bail!(reason);
     }

@@ -16,6 +16,7 @@ use crate::sync::prompt::{self, Consent};
 use crate::sync::{self, SyncEnv, apply};
 
 pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<ExitCode> {
+    printer.debug(format_args!("Using SAM Template at {}", settings.source.file.display()));
     let project = Project::load(&settings.source)?;
     let consent = prompt::confirm(
         &settings.app_dir,
@@ -30,12 +31,18 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
         Consent::Declined => return Ok(ExitCode::SUCCESS),
         Consent::Aborted => return Ok(ExitCode::FAILURE),
     }
-    let aws = Aws::load(&settings.aws).await?;
+    let aws = Aws::load(&settings.aws, printer).await?;
     let env = SyncEnv { aws: &aws, layout: &settings.layout, stack_name: &settings.stack_name, printer };
     let started = Instant::now();
     match &settings.mode {
         SyncMode::Watch(options) => crate::watch::watch(env, &settings.source, options).await?,
         SyncMode::Code(request) => {
+            // sam warns and goes on with the others.
+            let known =
+                |id: &String| project.stack.all_resources().any(|(_, r)| r.full_path == *id || r.logical_id == *id);
+            for id in request.resource_ids.iter().filter(|id| !known(id)) {
+                printer.note(format_args!("Cannot create SyncFlow for {id}. Skipping."));
+            }
             let deployed = sync::deployed(&aws, &settings.stack_name).await?;
             let selected = |r: &crate::template::Resource| request.selects(r);
             let synced = sync::code_sync(env, &project.stack, deployed, selected, &[], None).await?.into_result()?;

@@ -195,7 +195,7 @@ pub(crate) async fn infra_sync(
     let SyncEnv { aws, layout, stack_name, printer } = env;
     let adl = request.dependency_layer.then_some(stack_name);
     let options = build_options(layout, adl);
-    let report = builder::build(stack, layout.root(), &options, None).await?;
+    let report = builder::build(stack, layout.root(), &options, printer).await?;
 
     let cfn = aws.cloudformation();
     let bucket = match &request.bucket {
@@ -227,12 +227,14 @@ pub(crate) async fn infra_sync(
 
     let reason = match infra_plan {
         InfraPlan::Skip { deployed, plan } => {
+            printer.debug(format_args!("infra sync skipped: {} code sync action(s)", plan.actions.len()));
             printer.note("Template hasn't been changed since last deployment, skipping infra sync...");
             let synced = apply::apply(env, deployed, plan, None).await.into_result()?;
             return Ok(InfraOutcome::Skipped(synced));
         }
         InfraPlan::Deploy(reason) => reason,
     };
+    printer.debug(format_args!("infra sync deploys: {reason:?}"));
     if let Some(note) = reason.note() {
         printer.note(note);
     }

@@ -159,7 +159,7 @@ pub(crate) async fn code_sync(
     let adl = deployed.contains_key(adl::NESTED_STACK).then_some(stack_name);
     let mut options = build_options(layout, adl);
     options.selection.exclude = exclude.to_vec();
-    let report = builder::build(stack, layout.root(), &options, None).await?;
+    let report = builder::build(stack, layout.root(), &options, env.printer).await?;
     let plan = plan::plan(stack, &deployed, &report.artifacts, |r| selected(r) && !exclude.contains(&r.full_path))?;
     Ok(apply::apply(env, deployed, plan, since).await)
 }

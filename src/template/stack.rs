@@ -79,6 +79,29 @@ pub(crate) struct Stack {
     source: String,
 }
 
+/// A template's text. A missing file is "not found" (sam's words); anything
+/// else that keeps it from being read says what. A UTF-8 byte-order mark is
+/// dropped, as sam (Python's reader) accepts it.
+fn read_template(file: &Path) -> Result<String, TemplateError> {
+    let unreadable =
+        |message: String| TemplateError::Parse { file: file.to_path_buf(), line: None, column: None, message };
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(TemplateError::NotFound(file.to_path_buf())),
+        Err(e) => return Err(unreadable(format!("cannot read the template: {e}"))),
+    };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(unreadable("Failed to parse template: it is UTF-16 text; save it as UTF-8".into()));
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        unreadable(format!(
+            "Failed to parse template: not UTF-8 text (byte {} is invalid); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 impl Stack {
     /// Loads `file` and, recursively, every nested stack with a local template.
     pub(crate) fn load(file: &Path, options: &LoadOptions) -> Result<Stack, TemplateError> {
@@ -93,7 +116,7 @@ impl Stack {
         options: &LoadOptions,
         chain: &mut Vec<PathBuf>,
     ) -> Result<Stack, TemplateError> {
-        let source = std::fs::read_to_string(file).map_err(|_| TemplateError::NotFound(file.to_path_buf()))?;
+        let source = read_template(file)?;
         let template = yaml::parse(&source).map_err(|e| TemplateError::Parse {
             file: file.to_path_buf(),
             line: e.line,
@@ -105,9 +128,12 @@ impl Stack {
         if !template.is_object() {
             return Err(invalid(Some(1), "a template must be a mapping of sections".into()));
         }
+        // sam's rule: a template needs at least one resource.
         let resources_section = match template.get("Resources") {
-            None => Map::new(),
-            Some(Value::Object(map)) => map.clone(),
+            Some(Value::Object(map)) if !map.is_empty() => map.clone(),
+            Some(Value::Object(_) | Value::Null) | None => {
+                return Err(invalid(section_line(&source, "Resources"), "'Resources' section is required".into()));
+            }
             Some(_) => {
                 return Err(invalid(section_line(&source, "Resources"), "'Resources' must be a mapping".into()));
             }
@@ -298,7 +324,34 @@ impl Stack {
     }
 
     fn validate_paths(&self) -> Result<(), TemplateError> {
+        use super::resources::{CodeLocation, PackageType};
         for resource in &self.resources {
+            // Code that is neither a local path nor an S3 location: a number,
+            // a list, or an intrinsic that cannot be resolved locally (a `Ref`
+            // to a parameter without a value, `Fn::Select` out of range …).
+            let unresolved = match (super::Function::of(self, resource), super::Layer::of(self, resource)) {
+                (Some(f), _) if f.package_type == PackageType::Zip => match f.code {
+                    CodeLocation::Unresolved(value) => Some(value),
+                    _ => None,
+                },
+                (_, Some(l)) => match l.content {
+                    CodeLocation::Unresolved(value) => Some(value),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(value) = unresolved {
+                let property =
+                    super::kind::path_properties(&resource.resource_type).first().copied().unwrap_or("CodeUri");
+                return Err(TemplateError::Resource {
+                    file: self.file.clone(),
+                    line: line_within(&self.source, resource.line, property).or(resource.line),
+                    resource: resource.full_path.clone(),
+                    message: format!(
+                        "{property} must be a local path or an S3 location, not {value}: a value of another type, or an intrinsic that cannot be resolved here (a parameter without a value?)"
+                    ),
+                });
+            }
             for (property, path) in super::resources::local_paths(self, resource) {
                 if !path.exists() {
                     let shown = resource.string(property).unwrap_or_default();

@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The repository root.
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -25,18 +25,18 @@ fn target_dir() -> PathBuf {
 /// Dummy credentials for the test's own SDK clients: the local cloud accepts any.
 const SDK_ACCESS_KEY: &str = "testing";
 /// The region every test uses.
-pub const REGION: &str = "us-east-1";
+pub(crate) const REGION: &str = "us-east-1";
 
 /// A running local cloud. It stops when this test process exits: the server
 /// watches its stdin, whose write end only this process holds.
-pub struct LocalCloud {
+pub(crate) struct LocalCloud {
     endpoint: String,
     _process: Mutex<(Child, ChildStdin)>,
 }
 
 impl LocalCloud {
     /// The shared server of this test binary, started on first use.
-    pub fn shared() -> &'static LocalCloud {
+    pub(crate) fn shared() -> &'static LocalCloud {
         static CLOUD: OnceLock<LocalCloud> = OnceLock::new();
         CLOUD.get_or_init(LocalCloud::start)
     }
@@ -78,7 +78,7 @@ impl LocalCloud {
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
@@ -96,7 +96,7 @@ impl LocalCloud {
     }
 
     /// The calls (`service:Action`) signed with `access_key`, in order.
-    pub fn calls(&self, access_key: &str) -> Vec<String> {
+    pub(crate) fn calls(&self, access_key: &str) -> Vec<String> {
         let address = self.endpoint.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(address).expect("local cloud reachable");
         write!(stream, "GET /_accel/calls/{access_key} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
@@ -128,7 +128,7 @@ fn leaks(name: &str) -> bool {
 /// One test's world: a scratch project in a temp dir, a private HOME and
 /// `__SAM_CLI_APP_DIR` beside it, and, with [`TestContext::with_cloud`], the
 /// shared local cloud reached with an access key of its own.
-pub struct TestContext {
+pub(crate) struct TestContext {
     root: tempfile::TempDir,
     project: PathBuf,
     key: String,
@@ -139,7 +139,7 @@ pub struct TestContext {
 
 impl TestContext {
     /// An empty project.
-    pub fn new() -> TestContext {
+    pub(crate) fn new() -> TestContext {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let root = tempfile::tempdir().unwrap();
         let project = root.path().join("project");
@@ -162,7 +162,7 @@ impl TestContext {
     }
 
     /// A copy of `fixture`, a folder relative to the repository root.
-    pub fn from_fixture(fixture: &str) -> TestContext {
+    pub(crate) fn from_fixture(fixture: &str) -> TestContext {
         let ctx = TestContext::new();
         copy_dir(&repo().join(fixture), &ctx.project);
         ctx
@@ -170,58 +170,58 @@ impl TestContext {
 
     /// Every `accel` run and SDK client of this context goes to the shared
     /// local cloud (started on first use).
-    pub fn with_cloud(mut self) -> TestContext {
+    pub(crate) fn with_cloud(mut self) -> TestContext {
         self.cloud = Some(LocalCloud::shared());
         self
     }
 
     /// The project folder, where `accel` runs.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.project
     }
 
     /// A path inside the project.
-    pub fn join(&self, relative: &str) -> PathBuf {
+    pub(crate) fn join(&self, relative: &str) -> PathBuf {
         self.project.join(relative)
     }
 
     /// The temp dir holding the project, HOME and the logs of spawned runs.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.root.path()
     }
 
     /// Writes a project file, creating its folders.
-    pub fn write(&self, relative: &str, text: &str) {
+    pub(crate) fn write(&self, relative: &str, text: &str) {
         let path = self.join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
 
     /// Reads a project file.
-    pub fn read(&self, relative: &str) -> String {
+    pub(crate) fn read(&self, relative: &str) -> String {
         let path = self.join(relative);
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
     /// Replaces `from` (which must occur) by `to` in a project file.
-    pub fn replace(&self, relative: &str, from: &str, to: &str) {
+    pub(crate) fn replace(&self, relative: &str, from: &str, to: &str) {
         let text = self.read(relative);
         assert!(text.contains(from), "{relative} does not contain {from:?}");
         self.write(relative, &text.replace(from, to));
     }
 
     /// The local cloud, which this context must have.
-    pub fn cloud(&self) -> &'static LocalCloud {
+    pub(crate) fn cloud(&self) -> &'static LocalCloud {
         self.cloud.expect("a TestContext made with .with_cloud()")
     }
 
     /// Every call this context's `accel` runs made so far, in order.
-    pub fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         self.cloud().calls(&self.key)
     }
 
     /// `accel ARGS` in the project, with a clean environment.
-    pub fn accel(&self, args: &[&str]) -> TestCommand<'_> {
+    pub(crate) fn accel(&self, args: &[&str]) -> TestCommand<'_> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_accel"));
         command.args(args).current_dir(&self.project);
         for (name, _) in std::env::vars_os() {
@@ -258,7 +258,7 @@ impl TestContext {
     /// insta settings whose filters hide what varies between runs: this
     /// context's temp dir, the local cloud's port, durations, timestamps,
     /// stack ids, uuids, hashes and generated physical names.
-    pub fn snapshot_settings(&self) -> insta::Settings {
+    pub(crate) fn snapshot_settings(&self) -> insta::Settings {
         let mut settings = insta::Settings::clone_current();
         let root: String = self
             .root()
@@ -286,48 +286,48 @@ impl TestContext {
     }
 
     /// CloudFormation client on the local cloud.
-    pub fn cfn(&self) -> aws_sdk_cloudformation::Client {
+    pub(crate) fn cfn(&self) -> aws_sdk_cloudformation::Client {
         aws_sdk_cloudformation::Client::new(self.sdk())
     }
 
     /// Lambda client on the local cloud.
-    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+    pub(crate) fn lambda(&self) -> aws_sdk_lambda::Client {
         aws_sdk_lambda::Client::new(self.sdk())
     }
 
     /// S3 client on the local cloud (path-style, as a loopback endpoint needs).
-    pub fn s3(&self) -> aws_sdk_s3::Client {
+    pub(crate) fn s3(&self) -> aws_sdk_s3::Client {
         aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(self.sdk()).force_path_style(true).build())
     }
 
     /// CloudWatch Logs client on the local cloud.
-    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+    pub(crate) fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(self.sdk())
     }
 
     /// X-Ray client on the local cloud.
-    pub fn xray(&self) -> aws_sdk_xray::Client {
+    pub(crate) fn xray(&self) -> aws_sdk_xray::Client {
         aws_sdk_xray::Client::new(self.sdk())
     }
 
     /// API Gateway (REST) client on the local cloud.
-    pub fn apigateway(&self) -> aws_sdk_apigateway::Client {
+    pub(crate) fn apigateway(&self) -> aws_sdk_apigateway::Client {
         aws_sdk_apigateway::Client::new(self.sdk())
     }
 
     /// API Gateway v2 (HTTP) client on the local cloud.
-    pub fn apigatewayv2(&self) -> aws_sdk_apigatewayv2::Client {
+    pub(crate) fn apigatewayv2(&self) -> aws_sdk_apigatewayv2::Client {
         aws_sdk_apigatewayv2::Client::new(self.sdk())
     }
 
     /// Step Functions client on the local cloud.
-    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+    pub(crate) fn sfn(&self) -> aws_sdk_sfn::Client {
         aws_sdk_sfn::Client::new(self.sdk())
     }
 
     /// The resources of a deployed stack and of its nested stacks, by full
     /// path (`Child/Logical`): (resource type, physical id).
-    pub async fn stack_resources(&self, stack: &str) -> BTreeMap<String, (String, String)> {
+    pub(crate) async fn stack_resources(&self, stack: &str) -> BTreeMap<String, (String, String)> {
         let cfn = self.cfn();
         let mut found = BTreeMap::new();
         let mut pending = vec![(String::new(), stack.to_string())];
@@ -351,13 +351,13 @@ impl TestContext {
     }
 
     /// Physical ids of a stack's resources of one type (nested stacks included).
-    pub async fn physical_ids_of_type(&self, stack: &str, resource_type: &str) -> Vec<String> {
+    pub(crate) async fn physical_ids_of_type(&self, stack: &str, resource_type: &str) -> Vec<String> {
         let resources = self.stack_resources(stack).await;
         resources.into_values().filter(|(kind, _)| kind == resource_type).map(|(_, physical)| physical).collect()
     }
 
     /// The physical id of the resource at `path` (`Logical` or `Child/Logical`).
-    pub async fn physical_id(&self, stack: &str, path: &str) -> String {
+    pub(crate) async fn physical_id(&self, stack: &str, path: &str) -> String {
         let resources = self.stack_resources(stack).await;
         match resources.get(path) {
             Some((_, physical)) => physical.clone(),
@@ -366,25 +366,25 @@ impl TestContext {
     }
 
     /// A deployed function's configuration.
-    pub async fn function(&self, stack: &str, path: &str) -> aws_sdk_lambda::types::FunctionConfiguration {
+    pub(crate) async fn function(&self, stack: &str, path: &str) -> aws_sdk_lambda::types::FunctionConfiguration {
         let name = self.physical_id(stack, path).await;
         let out = self.lambda().get_function().function_name(&name).send().await;
         out.unwrap_or_else(|e| panic!("GetFunction {name}: {e:?}")).configuration().unwrap().clone()
     }
 
     /// A deployed function's CodeSha256.
-    pub async fn code_sha(&self, stack: &str, path: &str) -> String {
+    pub(crate) async fn code_sha(&self, stack: &str, path: &str) -> String {
         self.function(stack, path).await.code_sha256().unwrap().to_string()
     }
 
     /// A deployed function's layer ARNs.
-    pub async fn layers(&self, stack: &str, path: &str) -> Vec<String> {
+    pub(crate) async fn layers(&self, stack: &str, path: &str) -> Vec<String> {
         self.function(stack, path).await.layers().iter().filter_map(|l| l.arn()).map(str::to_string).collect()
     }
 }
 
 /// One `accel` run to be made: see [`TestContext::accel`].
-pub struct TestCommand<'a> {
+pub(crate) struct TestCommand<'a> {
     command: Command,
     line: String,
     stdin: Option<String>,
@@ -393,26 +393,26 @@ pub struct TestCommand<'a> {
 
 impl TestCommand<'_> {
     /// Text on stdin (else stdin is empty).
-    pub fn stdin(mut self, input: &str) -> Self {
+    pub(crate) fn stdin(mut self, input: &str) -> Self {
         self.stdin = Some(input.to_string());
         self
     }
 
     /// One more environment variable.
-    pub fn env(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn env(mut self, name: &str, value: &str) -> Self {
         self.command.env(name, value);
         self.line = format!("{name}={value} {}", self.line);
         self
     }
 
     /// Runs somewhere other than the project folder.
-    pub fn current_dir(mut self, dir: &Path) -> Self {
+    pub(crate) fn current_dir(mut self, dir: &Path) -> Self {
         self.command.current_dir(dir);
         self
     }
 
     /// Runs to the end, whatever the exit code.
-    pub fn run(mut self) -> RunOutput {
+    pub(crate) fn run(mut self) -> RunOutput {
         let before = self.ctx.cloud.map(|_| self.ctx.calls().len());
         self.command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = self.command.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", self.line));
@@ -431,12 +431,12 @@ impl TestCommand<'_> {
     }
 
     /// Runs, and panics with everything there is to know unless it succeeded.
-    pub fn assert_success(self) -> RunOutput {
+    pub(crate) fn assert_success(self) -> RunOutput {
         self.assert_code(0)
     }
 
     /// Runs, and panics with everything there is to know unless it exited with `code`.
-    pub fn assert_code(self, code: i32) -> RunOutput {
+    pub(crate) fn assert_code(self, code: i32) -> RunOutput {
         let out = self.run();
         if out.code != Some(code) {
             panic!("expected exit code {code}\n{out}");
@@ -447,7 +447,7 @@ impl TestCommand<'_> {
     /// Starts it in the background, stdout and stderr going to files in the
     /// context's temp dir; stdin gets the text of [`TestCommand::stdin`] and
     /// then closes. The process is killed when the handle drops.
-    pub fn spawn(mut self) -> Running {
+    pub(crate) fn spawn(mut self) -> Running {
         let n = self.ctx.spawned.fetch_add(1, Ordering::Relaxed);
         let stdout = self.ctx.root().join(format!("run-{n}.stdout"));
         let stderr = self.ctx.root().join(format!("run-{n}.stderr"));
@@ -464,20 +464,20 @@ impl TestCommand<'_> {
 }
 
 /// What an `accel` run did.
-pub struct RunOutput {
+pub(crate) struct RunOutput {
     /// The command line, for messages.
-    pub line: String,
+    pub(crate) line: String,
     /// The exit code (`None`: killed by a signal).
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
     /// The calls it made to the local cloud (empty without one).
-    pub calls: Vec<String>,
+    pub(crate) calls: Vec<String>,
 }
 
 impl RunOutput {
     /// stdout, then stderr.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 }
@@ -493,7 +493,7 @@ impl std::fmt::Display for RunOutput {
 }
 
 /// An `accel` run in the background: see [`TestCommand::spawn`].
-pub struct Running {
+pub(crate) struct Running {
     child: Child,
     line: String,
     stdout: PathBuf,
@@ -502,22 +502,22 @@ pub struct Running {
 
 impl Running {
     /// What it printed on stdout so far.
-    pub fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         std::fs::read_to_string(&self.stdout).unwrap()
     }
 
     /// What it printed on stderr so far.
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap()
     }
 
     /// Waits until `done` holds for stdout, failing after 60 s; returns stdout.
-    pub fn wait_for_stdout(&self, what: &str, done: impl FnMut(&str) -> bool) -> String {
+    pub(crate) fn wait_for_stdout(&self, what: &str, done: impl FnMut(&str) -> bool) -> String {
         self.wait_for(what, Running::stdout, done)
     }
 
     /// Waits until `done` holds for stderr, failing after 60 s; returns stderr.
-    pub fn wait_for_stderr(&self, what: &str, done: impl FnMut(&str) -> bool) -> String {
+    pub(crate) fn wait_for_stderr(&self, what: &str, done: impl FnMut(&str) -> bool) -> String {
         self.wait_for(what, Running::stderr, done)
     }
 
@@ -540,13 +540,13 @@ impl Running {
     }
 
     /// Waits for it to end.
-    pub fn wait(mut self) -> RunOutput {
+    pub(crate) fn wait(mut self) -> RunOutput {
         let status = self.child.wait().expect("wait for accel");
         self.output(status)
     }
 
     /// Kills it, and returns what it printed.
-    pub fn stop(mut self) -> RunOutput {
+    pub(crate) fn stop(mut self) -> RunOutput {
         let _ = self.child.kill();
         let status = self.child.wait().expect("wait for accel");
         self.output(status)
@@ -571,7 +571,7 @@ impl Drop for Running {
 }
 
 /// Copies a folder's tree.
-pub fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
         let entry = entry.unwrap();
@@ -585,7 +585,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A zip holding `files` (name, contents).
-pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, text) in files {
         zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
@@ -595,7 +595,7 @@ pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// The files of a zip: path → bytes.
-pub fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
     let mut files = BTreeMap::new();
     for i in 0..archive.len() {
@@ -610,7 +610,7 @@ pub fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// The files under `dir`: relative path (with `/`) → bytes.
-pub fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -628,12 +628,12 @@ pub fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// ISO-8601 in UTC with milliseconds (`2024-01-02T12:53:20.123Z`).
-pub fn iso(ms: i64) -> String {
+pub(crate) fn iso(ms: i64) -> String {
     // Howard Hinnant's civil_from_days.
     let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
     let z = days + 719_468;
