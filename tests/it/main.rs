@@ -4,8 +4,11 @@
 
 mod build;
 mod cli;
+mod faults;
 mod local_cloud;
 mod logs;
+mod proxy;
+mod safety;
 mod support;
 mod sync;
 mod sync_infra;

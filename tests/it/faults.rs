@@ -1,0 +1,1 @@
+//! Faults on the wire: outages, hangs and lost answers, through the fault proxy.

@@ -1,0 +1,1 @@
+//! A fault proxy on loopback between accel and the local cloud.
