@@ -127,13 +127,14 @@ pub(crate) struct Remote {
 }
 
 /// Decides between a skip and a deploy. `recent`: the last infra sync on
-/// record is under 7 days old; `remote`: the deployed stack (`None` when it
-/// does not exist); `artifacts`: this build's output.
+/// record is under 7 days old; `packaged`: the packaged templates (`None`
+/// while there is no bucket to package for); `remote`: the deployed stack
+/// (`None` when it does not exist); `artifacts`: this build's output.
 pub(crate) fn decide(
     root: &Stack,
     request: &InfraRequest,
     recent: bool,
-    packaged: &Packaged,
+    packaged: Option<&Packaged>,
     remote: Option<Remote>,
     artifacts: &BuildReport,
 ) -> Result<InfraPlan, SyncError> {
@@ -143,7 +144,9 @@ pub(crate) fn decide(
     if !recent {
         return Ok(InfraPlan::Deploy(DeployReason::NoRecentSync));
     }
-    let Some(remote) = remote else { return Ok(InfraPlan::Deploy(DeployReason::Missing)) };
+    let (Some(packaged), Some(remote)) = (packaged, remote) else {
+        return Ok(InfraPlan::Deploy(DeployReason::Missing));
+    };
     let same_parameters =
         request.overrides.iter().all(|(key, value)| remote.parameters.contains(&(key.clone(), value.clone())));
     let changed = same_parameters.then(|| compare::code_only_changes(packaged, &remote.templates)).flatten();
@@ -213,17 +216,13 @@ pub(crate) async fn infra_sync(
         Some(bucket) => Some(packaging::package(&built_template, &target(bucket.clone()), &mut artifacts)?),
         None => None,
     };
-    let infra_plan = match &packaged {
-        None => InfraPlan::Deploy(DeployReason::Missing),
-        Some(packaged) => {
-            let state = SyncState::load(&layout.sync_state());
-            let recent =
-                state.latest_infra_sync_time.is_some_and(|t| (state::now() - t) / 86400.0 <= MAX_DAYS_WITHOUT_DEPLOY);
-            let remote =
-                if request.skip_deploy_sync && recent { read_remote(aws, stack_name, packaged).await? } else { None };
-            decide(stack, request, recent, packaged, remote, &report)?
-        }
+    let state = SyncState::load(&layout.sync_state());
+    let recent = state.latest_infra_sync_time.is_some_and(|t| (state::now() - t) / 86400.0 <= MAX_DAYS_WITHOUT_DEPLOY);
+    let remote = match &packaged {
+        Some(packaged) if request.skip_deploy_sync && recent => read_remote(aws, stack_name, packaged).await?,
+        _ => None,
     };
+    let infra_plan = decide(stack, request, recent, packaged.as_ref(), remote, &report)?;
 
     let reason = match infra_plan {
         InfraPlan::Skip { deployed, plan } => {
@@ -319,7 +318,7 @@ Resources:
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("template.yaml"), TEMPLATE).unwrap();
         let root = Stack::load(&dir.path().join("template.yaml"), &LoadOptions::default()).unwrap();
-        decide(&root, request, recent, local, remote, &BuildReport::default()).unwrap()
+        decide(&root, request, recent, Some(local), remote, &BuildReport::default()).unwrap()
     }
 
     fn deploy_reason(plan: InfraPlan) -> Option<DeployReason> {
