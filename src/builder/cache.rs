@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::fsops;
 use super::graph::BuildUnit;
 use super::workflow::Workflow;
+use super::{fsops, inputs};
 
 /// Version of the key scheme and entry layout: a change starts a new bucket.
 const BUCKET: &str = "accel-v1";
@@ -34,6 +34,23 @@ impl Cache {
     /// Where the dependencies with `key` live.
     pub(crate) fn deps_entry(&self, key: &str) -> PathBuf {
         self.deps_root.join(key)
+    }
+
+    /// The files outside its folder that the last code build of `base`
+    /// read, relative to `source_dir` (none recorded: none read).
+    pub(crate) fn recorded_inputs(&self, base: &str, source_dir: &Path) -> Vec<PathBuf> {
+        let file = self.code_root.join(format!("{base}.inputs.json"));
+        let relative: Vec<PathBuf> =
+            std::fs::read(file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        relative.iter().map(|rel| inputs::normalize(&source_dir.join(rel))).collect()
+    }
+
+    /// Records what a code build of `base` read outside `source_dir`.
+    pub(crate) fn record_inputs(&self, base: &str, source_dir: &Path, read: &[PathBuf]) -> std::io::Result<()> {
+        let relative: Vec<PathBuf> =
+            read.iter().map(|p| pathdiff::diff_paths(p, source_dir).unwrap_or_else(|| p.clone())).collect();
+        let bytes = serde_json::to_vec(&relative).unwrap_or_default();
+        crate::files::write_atomic(&self.code_root.join(format!("{base}.inputs.json")), &bytes)
     }
 
     /// Where the code with `key` lives.
@@ -93,6 +110,8 @@ pub(crate) fn deps_key(unit: &BuildUnit) -> std::io::Result<Option<String>> {
             h.update(Sha256::digest(bytes));
         }
     }
+    // `-r` includes, local packages and the like: an install reads them too.
+    inputs::hash_into(&mut h, dir, &inputs::manifest_inputs(unit.workflow, manifest)?);
     Ok(Some(hex::encode(h.finalize())))
 }
 
@@ -116,6 +135,18 @@ pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>) -> std::io::Res
         field(&mut h, deps_key.unwrap_or_default());
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// The key of built code whose base key is `base` and that read `read`
+/// outside its folder: `base` itself when it read nothing else.
+pub(crate) fn with_inputs(base: &str, source_dir: &Path, read: &[PathBuf]) -> String {
+    if read.is_empty() {
+        return base.to_string();
+    }
+    let mut h = Sha256::new();
+    field(&mut h, base);
+    inputs::hash_into(&mut h, source_dir, read);
+    hex::encode(h.finalize())
 }
 
 fn field(h: &mut Sha256, value: &str) {

@@ -11,6 +11,7 @@ pub(crate) mod adl;
 pub(crate) mod cache;
 mod fsops;
 pub(crate) mod graph;
+pub(crate) mod inputs;
 mod output;
 pub(crate) mod workflow;
 
@@ -196,6 +197,8 @@ pub(crate) struct Artifacts {
     pub(crate) folders: HashMap<String, PathBuf>,
     /// Function full path → its auto dependency layer folder.
     pub(crate) dependency_layers: HashMap<String, PathBuf>,
+    /// Full path → files its build read outside its folder (watch follows them).
+    pub(crate) inputs: HashMap<String, Vec<PathBuf>>,
 }
 
 /// What phase one produced for a unit.
@@ -203,6 +206,9 @@ struct Built {
     unit: BuildUnit,
     deps: Option<(String, PathBuf)>,
     code: (String, PathBuf),
+    /// Files read outside the unit's folder (manifest includes, local
+    /// packages, bundled imports).
+    inputs: Vec<PathBuf>,
     deps_step: Step,
     code_step: Step,
     elapsed: Duration,
@@ -344,7 +350,8 @@ pub(crate) async fn build(
         report.cleaned = cache.clean(&keep);
     }
     let dependency_layers = layers.into_iter().map(|l| (l.function, l.folder)).collect();
-    report.artifacts = Artifacts { folders: artifacts, dependency_layers };
+    let inputs = built.iter().flat_map(|b| b.unit.resources().into_iter().map(|r| (r, b.inputs.clone()))).collect();
+    report.artifacts = Artifacts { folders: artifacts, dependency_layers, inputs };
     Ok(report)
 }
 
@@ -492,17 +499,30 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
         }
         _ => None,
     };
-    let code_key = cache::code_key(&unit, deps_key.as_deref()).map_err(unit_io(&unit.source_dir))?;
-    let entry = cache.code_entry(&code_key);
+    // The code's key covers what its last build read outside its folder
+    // (esbuild imports), as recorded then; a new build records it afresh.
+    let base = cache::code_key(&unit, deps_key.as_deref()).map_err(unit_io(&unit.source_dir))?;
+    let mut read = cache.recorded_inputs(&base, &unit.source_dir);
+    let mut code_key = cache::with_inputs(&base, &unit.source_dir, &read);
+    let mut entry = cache.code_entry(&code_key);
     let code_step = if cached && entry.is_dir() {
         Cache::touch(&entry);
         Step::Reused
     } else {
         let staging = fsops::staging_dir(&entry).map_err(unit_io(&entry))?;
         let deps_dir = deps.as_ref().map(|d| d.1.as_path());
-        unit.workflow.build_code(&unit, deps_dir, staging.path()).await.map_err(|e| fail(Arc::new(e)))?;
+        read = unit.workflow.build_code(&unit, deps_dir, staging.path()).await.map_err(|e| fail(Arc::new(e)))?;
+        code_key = cache::with_inputs(&base, &unit.source_dir, &read);
+        entry = cache.code_entry(&code_key);
+        cache.record_inputs(&base, &unit.source_dir, &read).map_err(unit_io(&entry))?;
         publish_entry(staging, &entry, cached).map_err(unit_io(&entry))?;
         Step::Built
     };
-    Ok(Built { unit, deps, code: (code_key, entry), deps_step, code_step, elapsed: started.elapsed() })
+    let mut inputs = match &unit.manifest {
+        Some(manifest) => inputs::manifest_inputs(unit.workflow, manifest).map_err(unit_io(manifest))?,
+        None => Vec::new(),
+    };
+    inputs.extend(read);
+    let code = (code_key, entry);
+    Ok(Built { unit, deps, code, inputs, deps_step, code_step, elapsed: started.elapsed() })
 }

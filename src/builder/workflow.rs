@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
-use super::fsops;
 use super::graph::BuildUnit;
+use super::{fsops, inputs};
 
 /// Why a workflow cannot build, or failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,14 @@ pub(crate) enum WorkflowError {
         status: std::process::ExitStatus,
         /// stdout then stderr.
         output: String,
+    },
+    /// A `file:` dependency that is not a folder inside reach.
+    #[error("{}: the local package {} cannot be installed (not a folder, or outside the project)", manifest.display(), path.display())]
+    LocalPackage {
+        /// The package.json naming it.
+        manifest: PathBuf,
+        /// Where its path resolved to.
+        path: PathBuf,
     },
     /// Copying sources or manifests.
     #[error("{}: {source}", path.display())]
@@ -256,30 +264,30 @@ impl Workflow {
             }
             Workflow::Npm | Workflow::Esbuild => {
                 let dir = manifest.parent().unwrap_or(Path::new("."));
-                fsops::copy_file(manifest, &out.join("package.json")).map_err(io_error(manifest))?;
+                let install_dir = stage_local_packages(manifest, out)?;
+                fsops::copy_file(manifest, &install_dir.join("package.json")).map_err(io_error(manifest))?;
                 for lock in self.lockfiles().iter().chain(&[".npmrc"]) {
                     let from = dir.join(lock);
                     if from.is_file() {
-                        fsops::copy_file(&from, &out.join(lock)).map_err(io_error(&from))?;
+                        fsops::copy_file(&from, &install_dir.join(lock)).map_err(io_error(&from))?;
                     }
                 }
-                let locked = self.lockfiles().iter().any(|l| out.join(l).is_file());
+                let locked = self.lockfiles().iter().any(|l| install_dir.join(l).is_file());
                 let use_ci = locked && unit.build_properties().get("UseNpmCi") == Some(&serde_json::Value::Bool(true));
                 let mut npm = Command::new("npm");
-                npm.current_dir(out);
+                npm.current_dir(&install_dir);
                 if use_ci {
                     npm.args(["ci", "-q", "--no-audit", "--no-fund", "--unsafe-perm"]);
                 } else {
                     npm.args(["install", "-q", "--no-audit", "--no-fund", "--no-save", "--unsafe-perm"]);
                 }
+                // Local (`file:`) packages as real copies, never links out of the artifact.
+                npm.arg("--install-links");
                 if self == Workflow::Npm {
                     npm.arg("--omit=dev");
                 }
                 run(npm, "NodejsNpmBuilder:NpmInstall").await?;
-                for name in self.lockfiles().iter().chain(&[".npmrc", "package.json"]) {
-                    let _ = std::fs::remove_file(out.join(name));
-                }
-                Ok(())
+                keep_only_node_modules(&install_dir, out)
             }
             Workflow::Go | Workflow::Makefile => Ok(()),
         }
@@ -287,19 +295,20 @@ impl Workflow {
 
     /// Builds the code of `unit` into `out` (a fresh folder), using the
     /// installed dependencies in `deps` where the workflow needs them.
+    /// Returns the files it read outside the unit's folder (esbuild imports).
     pub(crate) async fn build_code(
         self,
         unit: &BuildUnit,
         deps: Option<&Path>,
         out: &Path,
-    ) -> Result<(), WorkflowError> {
+    ) -> Result<Vec<PathBuf>, WorkflowError> {
         match self {
-            Workflow::Pip | Workflow::Npm => {
-                fsops::copy_tree(&unit.source_dir, out, self.excludes()).map_err(io_error(&unit.source_dir))
-            }
+            Workflow::Pip | Workflow::Npm => fsops::copy_tree(&unit.source_dir, out, self.excludes())
+                .map(|()| Vec::new())
+                .map_err(io_error(&unit.source_dir)),
             Workflow::Esbuild => esbuild(unit, deps, out).await,
-            Workflow::Makefile => makefile(unit, out).await,
-            Workflow::Go => go_build(unit, out).await,
+            Workflow::Makefile => makefile(unit, out).await.map(|()| Vec::new()),
+            Workflow::Go => go_build(unit, out).await.map(|()| Vec::new()),
         }
     }
 
@@ -310,11 +319,60 @@ impl Workflow {
     }
 }
 
+/// Where npm installs for `manifest` inside `out`: as deep as the
+/// manifest's `file:` paths climb (`../../shared` → two levels), with each
+/// local package copied to the place its relative path names, so that the
+/// package and lock files resolve unchanged.
+fn stage_local_packages(manifest: &Path, out: &Path) -> Result<PathBuf, WorkflowError> {
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let locals = inputs::npm_local_packages(manifest).map_err(io_error(manifest))?;
+    let relative: Vec<(PathBuf, PathBuf)> = locals
+        .into_iter()
+        .map(|local| (pathdiff::diff_paths(&local, dir).unwrap_or_else(|| local.clone()), local))
+        .collect();
+    let climb = |rel: &Path| rel.components().take_while(|c| matches!(c, std::path::Component::ParentDir)).count();
+    let depth = relative.iter().map(|(rel, _)| climb(rel)).max().unwrap_or(0);
+    let install_dir = (0..depth).fold(out.to_path_buf(), |d, level| d.join(format!("_{level}")));
+    std::fs::create_dir_all(&install_dir).map_err(io_error(&install_dir))?;
+    for (rel, local) in relative {
+        if !local.is_dir() {
+            return Err(WorkflowError::LocalPackage { manifest: manifest.to_path_buf(), path: local });
+        }
+        let place = inputs::normalize(&install_dir.join(&rel));
+        if !place.starts_with(out) {
+            return Err(WorkflowError::LocalPackage { manifest: manifest.to_path_buf(), path: local });
+        }
+        fsops::copy_tree(&local, &place, &[".git", "node_modules", ".aws-sam"]).map_err(io_error(&local))?;
+    }
+    Ok(install_dir)
+}
+
+/// Leaves only `install_dir/node_modules` in `out` (as `out/node_modules`).
+fn keep_only_node_modules(install_dir: &Path, out: &Path) -> Result<(), WorkflowError> {
+    let modules = install_dir.join("node_modules");
+    let kept = out.join(".accel-node_modules");
+    if modules.is_dir() {
+        std::fs::rename(&modules, &kept).map_err(io_error(&modules))?;
+    }
+    for entry in std::fs::read_dir(out).map_err(io_error(out))?.flatten() {
+        let path = entry.path();
+        if path == kept {
+            continue;
+        }
+        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        removed.map_err(io_error(&path))?;
+    }
+    if kept.is_dir() {
+        std::fs::rename(&kept, out.join("node_modules")).map_err(io_error(&kept))?;
+    }
+    Ok(())
+}
+
 fn python_command() -> PathBuf {
     std::env::var_os("ACCEL_PYTHON").map(PathBuf::from).unwrap_or_else(|| "python3".into())
 }
 
-async fn esbuild(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<(), WorkflowError> {
+async fn esbuild(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
     let props = unit.build_properties().as_object().cloned().unwrap_or_default();
     let entry_points: Vec<String> = match props.get("EntryPoints").and_then(|e| e.as_array()) {
         Some(list) => list.iter().filter_map(|e| e.as_str().map(str::to_string)).collect(),
@@ -352,7 +410,11 @@ async fn esbuild(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<()
         let value = if value == "true" { serde_json::Value::Bool(true) } else { value.into() };
         cmd.args(esbuild_flag(key, &value));
     }
-    run(cmd, "NodejsNpmEsbuildBuilder:EsbuildBundle").await
+    // What the bundle read, to key the cache on it (outside the artifact).
+    let meta = tempfile::NamedTempFile::new().map_err(io_error(&std::env::temp_dir()))?;
+    cmd.arg(format!("--metafile={}", meta.path().display()));
+    run(cmd, "NodejsNpmEsbuildBuilder:EsbuildBundle").await?;
+    inputs::esbuild_inputs(meta.path(), &unit.source_dir).map_err(io_error(meta.path()))
 }
 
 /// `Minify: true` → `--minify`; `Target: es2020` → `--target=es2020`;

@@ -1,0 +1,233 @@
+//! What a build reads beyond its CodeUri folder, so that a cached build
+//! keys on it too: the files a `requirements.txt` pulls in (`-r`, `-c`,
+//! local paths and `--find-links` folders), the local packages of a
+//! `package.json` (`file:`/`link:` dependencies, workspaces), and the files
+//! an esbuild bundle imported from outside the function's folder.
+//!
+//! Inputs are recorded relative to the folder they are read from, so a
+//! moved checkout keeps its cache.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::fsops;
+use super::workflow::Workflow;
+
+/// Folders never part of a local package's content.
+const PACKAGE_EXCLUDES: &[&str] = &[".git", "node_modules", ".aws-sam", "__pycache__", "*.pyc"];
+
+/// The files and folders a dependency install reads besides the manifest
+/// and lock files, absolute and in a stable order.
+pub(crate) fn manifest_inputs(workflow: Workflow, manifest: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut inputs = Vec::new();
+    match workflow {
+        Workflow::Pip => pip_inputs(manifest, &mut inputs, 0)?,
+        Workflow::Npm | Workflow::Esbuild => inputs.extend(npm_local_packages(manifest)?),
+        Workflow::Makefile | Workflow::Go => {}
+    }
+    inputs.sort();
+    inputs.dedup();
+    Ok(inputs)
+}
+
+/// `-r`/`-c` files (followed recursively), local path requirements and
+/// local `--find-links` folders of a requirements file. Paths are relative
+/// to the file that names them, as pip reads them.
+fn pip_inputs(file: &Path, out: &mut Vec<PathBuf>, depth: usize) -> io::Result<()> {
+    if depth > 32 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: -r includes nest too deep", file.display()),
+        ));
+    }
+    let text =
+        std::fs::read_to_string(file).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    for line in text.lines() {
+        let line = line.split(" #").next().unwrap_or_default().trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (option, value) = match line.split_once(|c: char| c == ' ' || c == '=') {
+            Some((option, value)) if option.starts_with('-') => (option, value.trim()),
+            _ => ("", line),
+        };
+        match option {
+            "-r" | "--requirement" | "-c" | "--constraint" => {
+                let included = dir.join(value);
+                out.push(included.clone());
+                pip_inputs(&included, out, depth + 1)?;
+            }
+            "-f" | "--find-links" | "-e" | "--editable" => {
+                if let Some(path) = local_path(dir, value) {
+                    out.push(path);
+                }
+            }
+            "" => {
+                // `./pkg`, `../pkg`, `/abs/pkg`, `file:…`, or `name @ file:…`.
+                let spec = value.rsplit_once(" @ ").map_or(value, |(_, url)| url.trim());
+                if let Some(path) = local_path(dir, spec) {
+                    out.push(path);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A local path in a requirement or a find-links value.
+fn local_path(dir: &Path, spec: &str) -> Option<PathBuf> {
+    let spec = spec.split(['[', ';']).next().unwrap_or_default().trim();
+    let path = spec.strip_prefix("file://").or_else(|| spec.strip_prefix("file:")).unwrap_or(spec);
+    let local = path.starts_with('.') || path.starts_with('/');
+    (local && !spec.contains("://") || spec.starts_with("file:")).then(|| dir.join(path))
+}
+
+/// The local packages of a `package.json`: `file:`/`link:` dependencies
+/// (any section npm installs from) and workspace folders.
+pub(crate) fn npm_local_packages(manifest: &Path) -> io::Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(manifest)?;
+    let json: Value = serde_json::from_str(&text)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", manifest.display())))?;
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for section in ["dependencies", "optionalDependencies", "devDependencies", "peerDependencies"] {
+        for spec in json.get(section).and_then(Value::as_object).into_iter().flat_map(|m| m.values()) {
+            let spec = spec.as_str().unwrap_or_default();
+            if let Some(path) = spec.strip_prefix("file:").or_else(|| spec.strip_prefix("link:")) {
+                out.push(dir.join(path));
+            }
+        }
+    }
+    let workspaces = match json.get("workspaces") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(Value::Object(map)) => map.get("packages").and_then(Value::as_array).cloned().unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    for pattern in workspaces.iter().filter_map(Value::as_str) {
+        match pattern.strip_suffix("/*") {
+            Some(parent) => {
+                if let Ok(entries) = std::fs::read_dir(dir.join(parent)) {
+                    out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.join("package.json").is_file()));
+                }
+            }
+            None => out.push(dir.join(pattern)),
+        }
+    }
+    Ok(out)
+}
+
+/// Hashes each input into `hasher`: its path relative to `base`, then its
+/// content (a folder's tree hash). A missing input hashes as missing, so
+/// its return is a change too.
+pub(crate) fn hash_into(hasher: &mut Sha256, base: &Path, inputs: &[PathBuf]) {
+    for input in inputs {
+        let rel = pathdiff::diff_paths(input, base).unwrap_or_else(|| input.clone());
+        hasher.update(rel.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        let content = if input.is_dir() {
+            fsops::tree_hash(input, PACKAGE_EXCLUDES).ok()
+        } else {
+            std::fs::read(input).ok().map(|bytes| hex::encode(Sha256::digest(bytes)))
+        };
+        hasher.update(content.as_deref().unwrap_or("missing").as_bytes());
+        hasher.update([0]);
+    }
+}
+
+/// The files an esbuild `--metafile` lists as inputs that lie outside
+/// `source_dir` and outside any `node_modules` (the lock file keys those),
+/// absolute. esbuild writes input paths relative to its working directory.
+pub(crate) fn esbuild_inputs(metafile: &Path, source_dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let meta: Value = serde_json::from_slice(&std::fs::read(metafile)?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", metafile.display())))?;
+    let mut inputs: Vec<PathBuf> = meta
+        .get("inputs")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|path| !path.split('/').any(|part| part == "node_modules") && !path.contains(':'))
+        .map(|path| normalize(&source_dir.join(path)))
+        .filter(|path| !path.starts_with(source_dir))
+        .collect();
+    inputs.sort();
+    inputs.dedup();
+    Ok(inputs)
+}
+
+/// `a/b/../c` → `a/c`, without touching the file system.
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirements_includes_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("fn")).unwrap();
+        std::fs::create_dir_all(d.join("wheels")).unwrap();
+        std::fs::create_dir_all(d.join("libs/mypkg")).unwrap();
+        std::fs::write(d.join("fn/requirements.txt"), "-r ../base.txt\nsix==1.16.0 # pinned\n--find-links ../wheels\n../libs/mypkg\nrequests[socks]; python_version>'3'\n").unwrap();
+        std::fs::write(d.join("base.txt"), "-c constraints.txt\nattrs\n").unwrap();
+        std::fs::write(d.join("constraints.txt"), "attrs<24\n").unwrap();
+        let inputs = manifest_inputs(Workflow::Pip, &d.join("fn/requirements.txt")).unwrap();
+        let names: Vec<PathBuf> = inputs.iter().map(|p| normalize(p)).collect();
+        assert_eq!(names, [d.join("base.txt"), d.join("constraints.txt"), d.join("libs/mypkg"), d.join("wheels")]);
+        std::fs::remove_file(d.join("constraints.txt")).unwrap();
+        assert!(
+            manifest_inputs(Workflow::Pip, &d.join("fn/requirements.txt")).is_err(),
+            "a missing include is an error"
+        );
+    }
+
+    #[test]
+    fn npm_local_packages_and_workspaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("packages/a")).unwrap();
+        std::fs::write(d.join("packages/a/package.json"), "{}").unwrap();
+        std::fs::write(
+            d.join("package.json"),
+            r#"{"dependencies": {"shared": "file:../shared", "left-pad": "1.3.0"}, "workspaces": ["packages/*"]}"#,
+        )
+        .unwrap();
+        let inputs = npm_local_packages(&d.join("package.json")).unwrap();
+        assert_eq!(inputs, [d.join("../shared"), d.join("packages/a")]);
+    }
+
+    #[test]
+    fn inputs_hash_on_content_and_relative_place() {
+        let hash = |dir: &Path| {
+            std::fs::create_dir_all(dir.join("shared")).unwrap();
+            std::fs::write(dir.join("shared/util.js"), "export const v = 1;").unwrap();
+            let mut h = Sha256::new();
+            hash_into(&mut h, &dir.join("fn"), &[dir.join("shared/util.js"), dir.join("gone.js")]);
+            hex::encode(h.finalize())
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        assert_eq!(hash(a.path()), hash(b.path()), "the same content elsewhere hashes the same");
+        let before = hash(a.path());
+        std::fs::write(a.path().join("shared/util.js"), "export const v = 2;").unwrap();
+        let mut h = Sha256::new();
+        hash_into(&mut h, &a.path().join("fn"), &[a.path().join("shared/util.js"), a.path().join("gone.js")]);
+        assert_ne!(before, hex::encode(h.finalize()));
+    }
+}
