@@ -72,6 +72,12 @@ impl ProjectLayout {
         self.root.join(".aws-sam/accel-zips.json")
     }
 
+    /// What each resource's last build read outside its folder (watch
+    /// follows these files too).
+    pub(crate) fn build_inputs(&self) -> PathBuf {
+        self.root.join(".aws-sam/accel-inputs.json")
+    }
+
     /// sam's `build.toml`, beside the build folder `build_dir`.
     pub(crate) fn build_toml(build_dir: &Path) -> PathBuf {
         Self::beside(build_dir, "build.toml")

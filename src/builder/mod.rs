@@ -97,6 +97,8 @@ pub(crate) struct BuildOptions {
     /// Show a line per unit (and a bar on a terminal): `accel build` does,
     /// sync reports per resource instead.
     pub(crate) progress: bool,
+    /// Where the inputs each resource's build read are recorded.
+    pub(crate) inputs_file: PathBuf,
 }
 
 impl BuildOptions {
@@ -116,6 +118,7 @@ impl BuildOptions {
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             dependency_layer,
             progress: false,
+            inputs_file: layout.build_inputs(),
         }
     }
 }
@@ -197,8 +200,6 @@ pub(crate) struct Artifacts {
     pub(crate) folders: HashMap<String, PathBuf>,
     /// Function full path → its auto dependency layer folder.
     pub(crate) dependency_layers: HashMap<String, PathBuf>,
-    /// Full path → files its build read outside its folder (watch follows them).
-    pub(crate) inputs: HashMap<String, Vec<PathBuf>>,
 }
 
 /// What phase one produced for a unit.
@@ -350,9 +351,24 @@ pub(crate) async fn build(
         report.cleaned = cache.clean(&keep);
     }
     let dependency_layers = layers.into_iter().map(|l| (l.function, l.folder)).collect();
-    let inputs = built.iter().flat_map(|b| b.unit.resources().into_iter().map(|r| (r, b.inputs.clone()))).collect();
-    report.artifacts = Artifacts { folders: artifacts, dependency_layers, inputs };
+    let inputs: HashMap<String, Vec<PathBuf>> =
+        built.iter().flat_map(|b| b.unit.resources().into_iter().map(|r| (r, b.inputs.clone()))).collect();
+    record_inputs(&options.inputs_file, &inputs);
+    report.artifacts = Artifacts { folders: artifacts, dependency_layers };
     Ok(report)
+}
+
+/// Adds this build's inputs to the project's record (a partial build keeps
+/// the others'). The record only guides watching: losing it loses nothing.
+fn record_inputs(file: &Path, inputs: &HashMap<String, Vec<PathBuf>>) {
+    let mut all = recorded_inputs(file);
+    all.extend(inputs.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let _ = crate::files::write_atomic(file, &serde_json::to_vec_pretty(&all).unwrap_or_default());
+}
+
+/// What each resource's last build read outside its folder, by full path.
+pub(crate) fn recorded_inputs(file: &Path) -> BTreeMap<String, Vec<PathBuf>> {
+    std::fs::read(file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
 /// Writes one auto dependency layer folder (`python/` or `nodejs/` with the

@@ -2,7 +2,7 @@
 //! files changed (and whether a dependency manifest is among them), and
 //! whether a template edit touches code locations only.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -44,11 +44,14 @@ pub(crate) fn ignored(path: &Path) -> bool {
 
 /// What each changed path means for `stack` (`None`: no valid template yet,
 /// when only a template edit can help). `excludes` are `--watch-exclude`
-/// pairs: a resource id and a path fragment.
+/// pairs: a resource id and a path fragment. `inputs` are the files each
+/// resource's last build read outside its folder (shared code, `-r`
+/// includes, local packages): a change there is a change of that resource.
 pub(crate) fn classify(
     stack: Option<&Stack>,
     paths: &[PathBuf],
     excludes: &[(String, String)],
+    inputs: &BTreeMap<String, Vec<PathBuf>>,
 ) -> Vec<(PathBuf, Change)> {
     let Some(root) = stack else {
         return paths
@@ -74,12 +77,13 @@ pub(crate) fn classify(
                 if excluded {
                     continue;
                 }
-                for (_, folder) in local_paths(stack, resource) {
-                    if path.starts_with(&folder) {
-                        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                        let manifest = MANIFESTS.contains(&name);
-                        found.push(Change::Resource { path: resource.full_path.clone(), manifest });
-                    }
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let in_folder = local_paths(stack, resource).iter().any(|(_, folder)| path.starts_with(folder));
+                let read = inputs.get(&resource.full_path).is_some_and(|read| read.iter().any(|i| path.starts_with(i)));
+                if in_folder || read {
+                    // A file a manifest pulls in (`-r base.txt`) is a dependency change too.
+                    let manifest = MANIFESTS.contains(&name) || (read && name.ends_with(".txt"));
+                    found.push(Change::Resource { path: resource.full_path.clone(), manifest });
                 }
             }
         }
@@ -167,7 +171,7 @@ mod tests {
         let stack = project(d, 128, "a");
         let paths =
             [d.join("a/app.py"), d.join("b/requirements.txt"), d.join("template.yaml"), d.join("a/.app.py.swp")];
-        let changes = classify(Some(&stack), &paths, &[]);
+        let changes = classify(Some(&stack), &paths, &[], &BTreeMap::new());
         assert_eq!(
             changes,
             [
@@ -176,11 +180,21 @@ mod tests {
                 (d.join("template.yaml"), Change::Template),
             ]
         );
-        let excluded = classify(Some(&stack), &paths[..1], &[("A".into(), "app.py".into())]);
+        let excluded = classify(Some(&stack), &paths[..1], &[("A".into(), "app.py".into())], &BTreeMap::new());
         assert!(excluded.is_empty());
         // Without a valid template only a template file can matter.
-        let none = classify(None, &paths, &[]);
+        let none = classify(None, &paths, &[], &BTreeMap::new());
         assert_eq!(none, [(d.join("template.yaml"), Change::Template)]);
+        // A shared file read by B's build (an import, a `-r` include) is B's change.
+        let read = BTreeMap::from([("B".to_string(), vec![d.join("shared/util.js"), d.join("base.txt")])]);
+        let shared = [d.join("shared/util.js"), d.join("base.txt"), d.join("other.js")];
+        assert_eq!(
+            classify(Some(&stack), &shared, &[], &read),
+            [
+                (d.join("shared/util.js"), Change::Resource { path: "B".into(), manifest: false }),
+                (d.join("base.txt"), Change::Resource { path: "B".into(), manifest: true }),
+            ]
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use serde_json::Value;
 
 use crate::aws::cloudformation::DeployedStack;
-use crate::builder::adl;
+use crate::builder::{self, adl};
 use crate::project::{Project, TemplateSource};
 use crate::sync::apply::Outcome;
 use crate::sync::infra::{self, InfraOutcome, InfraRequest};
@@ -123,7 +123,9 @@ pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &W
         let since = match first {
             Some(first) => {
                 let (started, paths) = burst::collect(first, &mut rx).await;
-                let changes = classify::classify(state.project.as_ref().map(|p| &p.stack), &paths, &options.excludes);
+                let inputs = builder::recorded_inputs(&env.layout.build_inputs());
+                let stack = state.project.as_ref().map(|p| &p.stack);
+                let changes = classify::classify(stack, &paths, &options.excludes, &inputs);
                 if changes.is_empty() {
                     continue;
                 }
@@ -184,6 +186,13 @@ fn rewatch(
     env: SyncEnv<'_>,
 ) {
     let mut wanted = BTreeSet::from([root.to_path_buf()]);
+    // Files builds read outside the resources' folders (shared code, includes).
+    for input in builder::recorded_inputs(&env.layout.build_inputs()).into_values().flatten() {
+        let dir = if input.is_dir() { input } else { input.parent().map(Path::to_path_buf).unwrap_or(input) };
+        if dir.is_dir() {
+            wanted.insert(dir);
+        }
+    }
     if let Some(project) = project {
         for stack in project.stack.stacks() {
             wanted.extend(stack.file.parent().map(Path::to_path_buf));
