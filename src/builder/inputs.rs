@@ -28,6 +28,7 @@ pub(crate) fn manifest_inputs(workflow: Workflow, manifest: &Path) -> io::Result
         Workflow::Npm | Workflow::Esbuild => inputs.extend(npm_local_packages(manifest)?),
         Workflow::Makefile | Workflow::Go => {}
     }
+    let mut inputs: Vec<PathBuf> = inputs.iter().map(|p| normalize(p)).collect();
     inputs.sort();
     inputs.dedup();
     Ok(inputs)
@@ -51,7 +52,7 @@ fn pip_inputs(file: &Path, out: &mut Vec<PathBuf>, depth: usize) -> io::Result<(
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
-        let (option, value) = match line.split_once(|c: char| c == ' ' || c == '=') {
+        let (option, value) = match line.split_once([' ', '=']) {
             Some((option, value)) if option.starts_with('-') => (option, value.trim()),
             _ => ("", line),
         };
@@ -189,8 +190,7 @@ mod tests {
         std::fs::write(d.join("base.txt"), "-c constraints.txt\nattrs\n").unwrap();
         std::fs::write(d.join("constraints.txt"), "attrs<24\n").unwrap();
         let inputs = manifest_inputs(Workflow::Pip, &d.join("fn/requirements.txt")).unwrap();
-        let names: Vec<PathBuf> = inputs.iter().map(|p| normalize(p)).collect();
-        assert_eq!(names, [d.join("base.txt"), d.join("constraints.txt"), d.join("libs/mypkg"), d.join("wheels")]);
+        assert_eq!(inputs, [d.join("base.txt"), d.join("constraints.txt"), d.join("libs/mypkg"), d.join("wheels")]);
         std::fs::remove_file(d.join("constraints.txt")).unwrap();
         assert!(
             manifest_inputs(Workflow::Pip, &d.join("fn/requirements.txt")).is_err(),

@@ -3,6 +3,7 @@
 //! test needs AWS. Snapshots of the human output live in `snapshots/`.
 
 mod build;
+mod cached;
 mod cli;
 mod faults;
 mod local_cloud;
