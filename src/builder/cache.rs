@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use super::graph::BuildUnit;
+use super::hashes::FileHashes;
 use super::workflow::Workflow;
 use super::{fsops, inputs};
 
@@ -18,17 +19,20 @@ const BUCKET: &str = "accel-v1";
 /// Entries no build has used for this long are removed after a full build.
 const STALE_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The two stores.
+/// The two stores, and the file hashes their keys are made of.
 #[derive(Debug, Clone)]
 pub(crate) struct Cache {
     deps_root: PathBuf,
     code_root: PathBuf,
+    /// Shared by every unit of a build.
+    pub(crate) hashes: std::sync::Arc<FileHashes>,
 }
 
 impl Cache {
     /// Dependencies under `<deps_dir>/accel-v1`, code under `<cache_dir>/accel-v1`.
     pub(crate) fn new(deps_dir: &Path, cache_dir: &Path) -> Self {
-        Cache { deps_root: deps_dir.join(BUCKET), code_root: cache_dir.join(BUCKET) }
+        let hashes = std::sync::Arc::new(FileHashes::load(&cache_dir.join(BUCKET).join("file-hashes.json")));
+        Cache { deps_root: deps_dir.join(BUCKET), code_root: cache_dir.join(BUCKET), hashes }
     }
 
     /// Where the dependencies with `key` live.
@@ -92,7 +96,7 @@ impl Cache {
 
 /// The key of a unit's dependencies: manifest and lock files, runtime,
 /// architecture, workflow and build properties. `None` without a manifest.
-pub(crate) fn deps_key(unit: &BuildUnit) -> std::io::Result<Option<String>> {
+pub(crate) fn deps_key(unit: &BuildUnit, hashes: &FileHashes) -> std::io::Result<Option<String>> {
     let Some(manifest) = &unit.manifest else {
         return Ok(None);
     };
@@ -111,14 +115,14 @@ pub(crate) fn deps_key(unit: &BuildUnit) -> std::io::Result<Option<String>> {
         }
     }
     // `-r` includes, local packages and the like: an install reads them too.
-    inputs::hash_into(&mut h, dir, &inputs::manifest_inputs(unit.workflow, manifest)?);
+    inputs::hash_into(&mut h, dir, &inputs::manifest_inputs(unit.workflow, manifest)?, hashes);
     Ok(Some(hex::encode(h.finalize())))
 }
 
 /// The key of a unit's built code: the source tree (without excluded files),
 /// runtime, architecture, metadata, the make target for makefile builds, and
 /// the dependencies' key when the code step reads them (esbuild bundles).
-pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>) -> std::io::Result<String> {
+pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>, hashes: &FileHashes) -> std::io::Result<String> {
     let mut h = Sha256::new();
     field(&mut h, "code");
     field(&mut h, unit.workflow.key_name());
@@ -130,7 +134,7 @@ pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>) -> std::io::Res
         // The make target is named after the resource.
         field(&mut h, &unit.logical_ids[0]);
     }
-    field(&mut h, &fsops::tree_hash(&unit.source_dir, unit.workflow.excludes())?);
+    field(&mut h, &fsops::tree_hash(&unit.source_dir, unit.workflow.excludes(), hashes)?);
     if unit.workflow.code_uses_dependencies() {
         field(&mut h, deps_key.unwrap_or_default());
     }
@@ -139,13 +143,13 @@ pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>) -> std::io::Res
 
 /// The key of built code whose base key is `base` and that read `read`
 /// outside its folder: `base` itself when it read nothing else.
-pub(crate) fn with_inputs(base: &str, source_dir: &Path, read: &[PathBuf]) -> String {
+pub(crate) fn with_inputs(base: &str, source_dir: &Path, read: &[PathBuf], hashes: &FileHashes) -> String {
     if read.is_empty() {
         return base.to_string();
     }
     let mut h = Sha256::new();
     field(&mut h, base);
-    inputs::hash_into(&mut h, source_dir, read);
+    inputs::hash_into(&mut h, source_dir, read, hashes);
     hex::encode(h.finalize())
 }
 

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::hashes::FileHashes;
+
 /// Whether a file or folder name matches one of `patterns` (exact names, or
 /// `*.ext` suffixes).
 fn excluded(name: &str, patterns: &[&str]) -> bool {
@@ -25,14 +27,15 @@ pub(crate) fn list_files(root: &Path, excludes: &[&str]) -> io::Result<Vec<PathB
 }
 
 /// SHA-256 over the sorted relative paths, contents and executable bits of a
-/// tree: the same source anywhere on disk gives the same hash.
-pub(crate) fn tree_hash(root: &Path, excludes: &[&str]) -> io::Result<String> {
+/// tree: the same source anywhere on disk gives the same hash. File hashes
+/// come from `hashes` (read only when a file's size or time changed).
+pub(crate) fn tree_hash(root: &Path, excludes: &[&str], hashes: &FileHashes) -> io::Result<String> {
     let mut hasher = Sha256::new();
     for rel in list_files(root, excludes)? {
         let path = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update([0]);
-        hasher.update(Sha256::digest(std::fs::read(&path)?));
+        hasher.update(hex::decode(hashes.sha256(&path)?).unwrap_or_default());
         hasher.update([u8::from(is_executable(&path))]);
     }
     Ok(hex::encode(hasher.finalize()))
@@ -163,9 +166,10 @@ mod tests {
             std::fs::write(dir.join("pkg/__pycache__/app.pyc"), dir.to_string_lossy().as_bytes()).unwrap();
         }
         let excludes = ["__pycache__"];
-        assert_eq!(tree_hash(a.path(), &excludes).unwrap(), tree_hash(b.path(), &excludes).unwrap());
+        let hashes = FileHashes::default();
+        assert_eq!(tree_hash(a.path(), &excludes, &hashes).unwrap(), tree_hash(b.path(), &excludes, &hashes).unwrap());
         std::fs::write(b.path().join("pkg/app.py"), "x = 2").unwrap();
-        assert_ne!(tree_hash(a.path(), &excludes).unwrap(), tree_hash(b.path(), &excludes).unwrap());
+        assert_ne!(tree_hash(a.path(), &excludes, &hashes).unwrap(), tree_hash(b.path(), &excludes, &hashes).unwrap());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::fsops;
+use super::hashes::FileHashes;
 use super::workflow::Workflow;
 
 /// Folders never part of a local package's content.
@@ -125,15 +126,15 @@ pub(crate) fn npm_local_packages(manifest: &Path) -> io::Result<Vec<PathBuf>> {
 /// Hashes each input into `hasher`: its path relative to `base`, then its
 /// content (a folder's tree hash). A missing input hashes as missing, so
 /// its return is a change too.
-pub(crate) fn hash_into(hasher: &mut Sha256, base: &Path, inputs: &[PathBuf]) {
+pub(crate) fn hash_into(hasher: &mut Sha256, base: &Path, inputs: &[PathBuf], hashes: &FileHashes) {
     for input in inputs {
         let rel = pathdiff::diff_paths(input, base).unwrap_or_else(|| input.clone());
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update([0]);
         let content = if input.is_dir() {
-            fsops::tree_hash(input, PACKAGE_EXCLUDES).ok()
+            fsops::tree_hash(input, PACKAGE_EXCLUDES, hashes).ok()
         } else {
-            std::fs::read(input).ok().map(|bytes| hex::encode(Sha256::digest(bytes)))
+            hashes.sha256(input).ok()
         };
         hasher.update(content.as_deref().unwrap_or("missing").as_bytes());
         hasher.update([0]);
@@ -219,7 +220,12 @@ mod tests {
             std::fs::create_dir_all(dir.join("shared")).unwrap();
             std::fs::write(dir.join("shared/util.js"), "export const v = 1;").unwrap();
             let mut h = Sha256::new();
-            hash_into(&mut h, &dir.join("fn"), &[dir.join("shared/util.js"), dir.join("gone.js")]);
+            hash_into(
+                &mut h,
+                &dir.join("fn"),
+                &[dir.join("shared/util.js"), dir.join("gone.js")],
+                &FileHashes::default(),
+            );
             hex::encode(h.finalize())
         };
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -227,7 +233,8 @@ mod tests {
         let before = hash(a.path());
         std::fs::write(a.path().join("shared/util.js"), "export const v = 2;").unwrap();
         let mut h = Sha256::new();
-        hash_into(&mut h, &a.path().join("fn"), &[a.path().join("shared/util.js"), a.path().join("gone.js")]);
+        let (fresh, gone) = (a.path().join("shared/util.js"), a.path().join("gone.js"));
+        hash_into(&mut h, &a.path().join("fn"), &[fresh, gone], &FileHashes::default());
         assert_ne!(before, hex::encode(h.finalize()));
     }
 }

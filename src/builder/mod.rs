@@ -11,6 +11,7 @@ pub(crate) mod adl;
 pub(crate) mod cache;
 mod fsops;
 pub(crate) mod graph;
+mod hashes;
 pub(crate) mod inputs;
 mod output;
 pub(crate) mod workflow;
@@ -350,6 +351,7 @@ pub(crate) async fn build(
     if full_build && options.cached {
         report.cleaned = cache.clean(&keep);
     }
+    cache.hashes.save();
     let dependency_layers = layers.into_iter().map(|l| (l.function, l.folder)).collect();
     let inputs: HashMap<String, Vec<PathBuf>> =
         built.iter().flat_map(|b| b.unit.resources().into_iter().map(|r| (r, b.inputs.clone()))).collect();
@@ -486,7 +488,8 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
         let path = path.to_path_buf();
         move |source| fail(Arc::new(WorkflowError::Io { path, source }))
     };
-    let deps_key = cache::deps_key(&unit).map_err(unit_io(unit.manifest.as_deref().unwrap_or(&unit.source_dir)))?;
+    let deps_key =
+        cache::deps_key(&unit, &cache.hashes).map_err(unit_io(unit.manifest.as_deref().unwrap_or(&unit.source_dir)))?;
     let mut deps_step = Step::None;
     let deps = match (&deps_key, &unit.manifest) {
         (Some(key), Some(manifest)) => {
@@ -517,9 +520,9 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
     };
     // The code's key covers what its last build read outside its folder
     // (esbuild imports), as recorded then; a new build records it afresh.
-    let base = cache::code_key(&unit, deps_key.as_deref()).map_err(unit_io(&unit.source_dir))?;
+    let base = cache::code_key(&unit, deps_key.as_deref(), &cache.hashes).map_err(unit_io(&unit.source_dir))?;
     let mut read = cache.recorded_inputs(&base, &unit.source_dir);
-    let mut code_key = cache::with_inputs(&base, &unit.source_dir, &read);
+    let mut code_key = cache::with_inputs(&base, &unit.source_dir, &read, &cache.hashes);
     let mut entry = cache.code_entry(&code_key);
     let code_step = if cached && entry.is_dir() {
         Cache::touch(&entry);
@@ -528,7 +531,7 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
         let staging = fsops::staging_dir(&entry).map_err(unit_io(&entry))?;
         let deps_dir = deps.as_ref().map(|d| d.1.as_path());
         read = unit.workflow.build_code(&unit, deps_dir, staging.path()).await.map_err(|e| fail(Arc::new(e)))?;
-        code_key = cache::with_inputs(&base, &unit.source_dir, &read);
+        code_key = cache::with_inputs(&base, &unit.source_dir, &read, &cache.hashes);
         entry = cache.code_entry(&code_key);
         cache.record_inputs(&base, &unit.source_dir, &read).map_err(unit_io(&entry))?;
         publish_entry(staging, &entry, cached).map_err(unit_io(&entry))?;
