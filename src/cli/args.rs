@@ -70,7 +70,7 @@ pub(crate) struct TemplateArgs {
     #[arg(short = 't', long = "template-file", visible_alias = "template", env = "SAM_TEMPLATE_FILE")]
     pub(crate) template_file: Option<PathBuf>,
     /// Template parameter values: `Key=Value ...`, `ParameterKey=K,ParameterValue=V ...` or `file://params.toml`.
-    #[arg(long, num_args = 1.., action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
     pub(crate) parameter_overrides: Vec<String>,
     /// Expand AWS::LanguageExtensions (Fn::ForEach) locally.
     #[arg(long, overrides_with = "no_language_extensions")]

@@ -346,3 +346,15 @@ fn help_snapshots() {
         insta::assert_snapshot!(name, out.stdout);
     }
 }
+
+#[test]
+fn flags_after_parameter_overrides_stay_flags() {
+    let template =
+        GOOD_FUNCTION.replacen("Resources:", "Parameters:\n  Stage: {Type: String, Default: dev}\nResources:", 1);
+    let dir = project(&[("template.yaml", &template), ("src/app.py", "")]);
+    // `--cached` after the overrides is the flag (sam's click takes one value
+    // per occurrence), and an undeclared parameter is accepted, as by sam.
+    dir.accel(&["build", "--parameter-overrides", "Stage=prod", "Undeclared=1", "--cached"]).assert_success();
+    let again = dir.accel(&["build", "--parameter-overrides", "Stage=prod", "--cached"]).assert_success();
+    assert!(again.stderr.contains("artifact unchanged"), "the second build reused the cache: {again}");
+}
