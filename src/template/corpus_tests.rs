@@ -209,3 +209,20 @@ fn blog_example_app() {
     assert_eq!(functions, ["HelloWorldFunction", "GreetingFunction"]);
     assert!(stack.find("ServerlessRestApi").is_some());
 }
+
+#[test]
+fn intrinsics_in_metadata_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("layer")).unwrap();
+    std::fs::write(
+        dir.path().join("template.yaml"),
+        "Parameters:\n  Method: {Type: String, Default: python3.12}\n  Content: {Type: String, Default: layer}\nResources:\n  Layer:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: !Ref Content}\n    Metadata:\n      BuildMethod: !Ref Method\n      BuildProperties: {Target: !Sub '${Method}-x'}\n",
+    )
+    .unwrap();
+    let stack = Stack::load(&dir.path().join("template.yaml"), &LoadOptions::default()).unwrap();
+    let (s, r) = stack.find("Layer").unwrap();
+    let layer = Layer::of(s, r).unwrap();
+    assert_eq!(layer.build_method.as_deref(), Some("python3.12"));
+    assert_eq!(layer.content, CodeLocation::Local { uri: "layer".into(), path: dir.path().join("layer") });
+    assert_eq!(r.metadata("BuildProperties"), Some(&json!({"Target": "python3.12-x"})));
+}

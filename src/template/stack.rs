@@ -173,7 +173,8 @@ impl Stack {
                 full_path: full_path(id),
                 resource_type: resource_type.to_string(),
                 properties: resolver.resolve(&merged),
-                metadata: raw.get("Metadata").cloned().unwrap_or(Value::Null),
+                // `BuildMethod: !Ref Method` and the like resolve as properties do.
+                metadata: raw.get("Metadata").map_or(Value::Null, |m| resolver.resolve(m)),
                 condition: raw.get("Condition").and_then(Value::as_str).map(str::to_string),
                 implicit: false,
                 line,
