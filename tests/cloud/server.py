@@ -367,6 +367,58 @@ def _trace_summary_fixed(self, *args, **kwargs):
 xray_models.SegmentCollection.summary = _trace_summary_fixed
 
 
+# Extra fix: ClientRequestToken, CloudFormation's idempotency token. AWS
+# stamps the token of the CreateStack/UpdateStack call on every event of the
+# operation it started (DescribeStackEvents returns it as
+# ClientRequestToken), and a call retried with the token of the stack's last
+# operation is the same request: CreateStack answers that stack's StackId
+# instead of AlreadyExistsException, UpdateStack answers it without running
+# the update again. moto ignores the token (its events carry none), so an SDK
+# retry after a lost answer fails there where it succeeds on AWS.
+_REQUEST_TOKEN = threading.local()
+_add_stack_event = cfn_models.Stack._add_stack_event
+
+
+def _add_stack_event_with_token(self, *args, **kwargs):
+    _add_stack_event(self, *args, **kwargs)
+    token = getattr(_REQUEST_TOKEN, "value", None)
+    if token:
+        self.events[-1].client_request_token = token
+
+
+cfn_models.Stack._add_stack_event = _add_stack_event_with_token
+
+
+def _idempotent_stack_call(call):
+    def handle(self):
+        token = self._get_param("ClientRequestToken")
+        name = self._get_param("StackName")
+        if token:
+            for stack in self.cloudformation_backend.stacks.values():
+                if name in (stack.name, stack.stack_id) and getattr(stack, "accel_request_token", None) == token:
+                    return cfn_responses.ActionResult({"StackId": stack.stack_id})
+        _REQUEST_TOKEN.value = token
+        try:
+            result = call(self)
+        finally:
+            _REQUEST_TOKEN.value = None
+        if token:
+            for stack in self.cloudformation_backend.stacks.values():
+                if name in (stack.name, stack.stack_id):
+                    stack.accel_request_token = token
+        return result
+
+    return handle
+
+
+cfn_responses.CloudFormationResponse.create_stack = _idempotent_stack_call(
+    cfn_responses.CloudFormationResponse.create_stack
+)
+cfn_responses.CloudFormationResponse.update_stack = _idempotent_stack_call(
+    cfn_responses.CloudFormationResponse.update_stack
+)
+
+
 # Call log for tests: `service:Action` per access key.
 CALLS = {}
 CALLS_LOCK = threading.Lock()
