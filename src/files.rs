@@ -13,6 +13,14 @@ use std::path::{Path, PathBuf};
 /// order the walk met them, skipping names `skip` says to. A `root` that is
 /// a file gives one empty relative path.
 pub(crate) fn walk(root: &Path, skip: &dyn Fn(&str) -> bool) -> io::Result<Vec<PathBuf>> {
+    Ok(walk_with_metadata(root, skip)?.into_iter().map(|(rel, _)| rel).collect())
+}
+
+/// [`walk`], with each file's metadata (read once, as the walk stats it).
+pub(crate) fn walk_with_metadata(
+    root: &Path,
+    skip: &dyn Fn(&str) -> bool,
+) -> io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
     let mut out = Vec::new();
     let mut folders = HashSet::new();
     visit(root, Path::new(""), skip, &mut folders, &mut out)?;
@@ -24,12 +32,12 @@ fn visit(
     rel: &Path,
     skip: &dyn Fn(&str) -> bool,
     folders: &mut HashSet<(u64, u64)>,
-    out: &mut Vec<PathBuf>,
+    out: &mut Vec<(PathBuf, std::fs::Metadata)>,
 ) -> io::Result<()> {
     let path = root.join(rel);
     let meta = std::fs::metadata(&path).map_err(|e| with_path(&path, e))?;
     if meta.is_file() {
-        out.push(rel.to_path_buf());
+        out.push((rel.to_path_buf(), meta));
         return Ok(());
     }
     if !meta.is_dir() {

@@ -64,7 +64,9 @@ impl Printer {
 
     /// A result line on stdout.
     pub(crate) fn out(&self, text: impl Display) {
-        let _ = writeln!(std::io::stdout().lock(), "{text}");
+        // One write per line: stdout may be unbuffered, a formatted write is
+        // then a system call per piece.
+        let _ = std::io::stdout().lock().write_all(format!("{text}\n").as_bytes());
     }
 
     /// Text on stdout as is (already ending in a newline), flushed at once
@@ -79,8 +81,9 @@ impl Printer {
     pub(crate) fn note(&self, text: impl Display) {
         match self.bar.lock().ok().as_deref().and_then(Option::as_ref) {
             Some(bar) => bar.println(text.to_string()),
+            // stderr is unbuffered: one write per line, not one per piece.
             None => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
+                let _ = std::io::stderr().lock().write_all(format!("{text}\n").as_bytes());
             }
         }
     }

@@ -72,6 +72,7 @@ impl Cache {
     /// Removes entries that are not in `keep` and that no build has used
     /// for a day: other templates built from the same folder keep theirs.
     pub(crate) fn clean(&self, keep: &[PathBuf]) -> usize {
+        let keep: std::collections::HashSet<&std::ffi::OsStr> = keep.iter().map(|p| p.as_os_str()).collect();
         let mut removed = 0;
         for root in [&self.deps_root, &self.code_root] {
             let Ok(entries) = std::fs::read_dir(root) else {
@@ -85,7 +86,7 @@ impl Cache {
                     .ok()
                     .and_then(|t| t.elapsed().ok())
                     .is_some_and(|age| age > STALE_AFTER);
-                if !keep.contains(&path) && stale && std::fs::remove_dir_all(&path).is_ok() {
+                if !keep.contains(path.as_os_str()) && stale && std::fs::remove_dir_all(&path).is_ok() {
                     removed += 1;
                 }
             }
@@ -96,7 +97,9 @@ impl Cache {
 
 /// The key of a unit's dependencies: manifest and lock files, runtime,
 /// architecture, workflow and build properties. `None` without a manifest.
-pub(crate) fn deps_key(unit: &BuildUnit, hashes: &FileHashes) -> std::io::Result<Option<String>> {
+/// `inputs`: what the install reads besides the manifest and lock files
+/// ([`inputs::manifest_inputs`]).
+pub(crate) fn deps_key(unit: &BuildUnit, inputs: &[PathBuf], hashes: &FileHashes) -> std::io::Result<Option<String>> {
     let Some(manifest) = &unit.manifest else {
         return Ok(None);
     };
@@ -115,7 +118,7 @@ pub(crate) fn deps_key(unit: &BuildUnit, hashes: &FileHashes) -> std::io::Result
         }
     }
     // `-r` includes, local packages and the like: an install reads them too.
-    inputs::hash_into(&mut h, dir, &inputs::manifest_inputs(unit.workflow, manifest)?, hashes);
+    inputs::hash_into(&mut h, dir, inputs, hashes);
     Ok(Some(hex::encode(h.finalize())))
 }
 

@@ -30,25 +30,27 @@ pub(crate) fn list_files(root: &Path, excludes: &[&str]) -> io::Result<Vec<PathB
 /// tree: the same source anywhere on disk gives the same hash. File hashes
 /// come from `hashes` (read only when a file's size or time changed).
 pub(crate) fn tree_hash(root: &Path, excludes: &[&str], hashes: &FileHashes) -> io::Result<String> {
+    let mut files = crate::files::walk_with_metadata(root, &|name| excluded(name, excludes))?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hasher = Sha256::new();
-    for rel in list_files(root, excludes)? {
+    for (rel, meta) in files {
         let path = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update([0]);
-        hasher.update(hex::decode(hashes.sha256(&path)?).unwrap_or_default());
-        hasher.update([u8::from(is_executable(&path))]);
+        hasher.update(hex::decode(hashes.sha256_of(&path, &meta)?).unwrap_or_default());
+        hasher.update([u8::from(is_executable(&meta))]);
     }
     Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
+fn is_executable(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    meta.permissions().mode() & 0o111 != 0
 }
 
 #[cfg(not(unix))]
-fn is_executable(_: &Path) -> bool {
+fn is_executable(_: &std::fs::Metadata) -> bool {
     false
 }
 

@@ -30,7 +30,8 @@ struct Known {
 pub(crate) struct FileHashes {
     /// Where they are kept between builds (`None`: this build only).
     file: Option<PathBuf>,
-    known: Mutex<HashMap<PathBuf, Known>>,
+    /// By path as text: hashing and comparing a `Path` walks its components.
+    known: Mutex<HashMap<String, Known>>,
     changed: AtomicBool,
 }
 
@@ -44,11 +45,16 @@ impl FileHashes {
     /// The SHA-256 (hex) of `path`'s content, read only when its size or
     /// modification time differ from what is remembered.
     pub(crate) fn sha256(&self, path: &Path) -> io::Result<String> {
-        let meta = std::fs::metadata(path)?;
+        self.sha256_of(path, &std::fs::metadata(path)?)
+    }
+
+    /// [`FileHashes::sha256`] with the file's metadata already at hand.
+    pub(crate) fn sha256_of(&self, path: &Path, meta: &std::fs::Metadata) -> io::Result<String> {
         let modified = meta.modified()?;
         let modified_ns = modified.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        if let Ok(known) = self.known.lock()
-            && let Some(k) = known.get(path)
+        let key = path.to_str();
+        if let (Some(key), Ok(known)) = (key, self.known.lock())
+            && let Some(k) = known.get(key)
             && k.len == meta.len()
             && k.modified_ns == modified_ns
         {
@@ -56,8 +62,8 @@ impl FileHashes {
         }
         let sha256 = hex::encode(Sha256::digest(std::fs::read(path)?));
         let settled = SystemTime::now().duration_since(modified).is_ok_and(|age| age > SETTLED);
-        if settled && let Ok(mut known) = self.known.lock() {
-            known.insert(path.to_path_buf(), Known { len: meta.len(), modified_ns, sha256: sha256.clone() });
+        if settled && let (Some(key), Ok(mut known)) = (key, self.known.lock()) {
+            known.insert(key.to_string(), Known { len: meta.len(), modified_ns, sha256: sha256.clone() });
             self.changed.store(true, Ordering::Relaxed);
         }
         Ok(sha256)
@@ -69,7 +75,7 @@ impl FileHashes {
         let (Some(file), true) = (&self.file, self.changed.load(Ordering::Relaxed)) else { return };
         let Ok(mut known) = self.known.lock() else { return };
         // Forget files that are gone, so the record does not grow forever.
-        known.retain(|path, _| path.exists());
+        known.retain(|path, _| Path::new(path).exists());
         let _ = crate::files::write_atomic(file, &serde_json::to_vec(&*known).unwrap_or_default());
     }
 }

@@ -363,9 +363,13 @@ pub(crate) async fn build(
 /// Adds this build's inputs to the project's record (a partial build keeps
 /// the others'). The record only guides watching: losing it loses nothing.
 fn record_inputs(file: &Path, inputs: &HashMap<String, Vec<PathBuf>>) {
-    let mut all = recorded_inputs(file);
-    all.extend(inputs.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let _ = crate::files::write_atomic(file, &serde_json::to_vec_pretty(&all).unwrap_or_default());
+    let known = recorded_inputs(file);
+    let mut all = known.clone();
+    all.extend(inputs.iter().filter(|(_, read)| !read.is_empty()).map(|(k, v)| (k.clone(), v.clone())));
+    all.retain(|k, _| inputs.get(k).is_none_or(|read| !read.is_empty()));
+    if all != known {
+        let _ = crate::files::write_atomic(file, &serde_json::to_vec_pretty(&all).unwrap_or_default());
+    }
 }
 
 /// What each resource's last build read outside its folder, by full path.
@@ -488,8 +492,12 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
         let path = path.to_path_buf();
         move |source| fail(Arc::new(WorkflowError::Io { path, source }))
     };
-    let deps_key =
-        cache::deps_key(&unit, &cache.hashes).map_err(unit_io(unit.manifest.as_deref().unwrap_or(&unit.source_dir)))?;
+    let mut inputs = match &unit.manifest {
+        Some(manifest) => inputs::manifest_inputs(unit.workflow, manifest).map_err(unit_io(manifest))?,
+        None => Vec::new(),
+    };
+    let deps_key = cache::deps_key(&unit, &inputs, &cache.hashes)
+        .map_err(unit_io(unit.manifest.as_deref().unwrap_or(&unit.source_dir)))?;
     let mut deps_step = Step::None;
     let deps = match (&deps_key, &unit.manifest) {
         (Some(key), Some(manifest)) => {
@@ -530,16 +538,15 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
     } else {
         let staging = fsops::staging_dir(&entry).map_err(unit_io(&entry))?;
         let deps_dir = deps.as_ref().map(|d| d.1.as_path());
+        let recorded = std::mem::take(&mut read);
         read = unit.workflow.build_code(&unit, deps_dir, staging.path()).await.map_err(|e| fail(Arc::new(e)))?;
         code_key = cache::with_inputs(&base, &unit.source_dir, &read, &cache.hashes);
         entry = cache.code_entry(&code_key);
-        cache.record_inputs(&base, &unit.source_dir, &read).map_err(unit_io(&entry))?;
+        if read != recorded {
+            cache.record_inputs(&base, &unit.source_dir, &read).map_err(unit_io(&entry))?;
+        }
         publish_entry(staging, &entry, cached).map_err(unit_io(&entry))?;
         Step::Built
-    };
-    let mut inputs = match &unit.manifest {
-        Some(manifest) => inputs::manifest_inputs(unit.workflow, manifest).map_err(unit_io(manifest))?,
-        None => Vec::new(),
     };
     inputs.extend(read);
     let code = (code_key, entry);
