@@ -88,3 +88,5 @@ pub(crate) fn resolve_template_path(cwd: &Path, given: Option<&Path>) -> PathBuf
 
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod fuzz_tests;

@@ -85,6 +85,15 @@ pub(crate) struct Stack {
 fn read_template(file: &Path) -> Result<String, TemplateError> {
     let unreadable =
         |message: String| TemplateError::Parse { file: file.to_path_buf(), line: None, column: None, message };
+    // Only a regular file is read: a FIFO would block, a device never end.
+    match std::fs::metadata(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(TemplateError::NotFound(file.to_path_buf())),
+        Err(e) => return Err(unreadable(format!("cannot read the template: {e}"))),
+        Ok(meta) if !meta.is_file() => {
+            return Err(unreadable("the template is not a regular file (a folder, device, FIFO or socket)".into()));
+        }
+        Ok(_) => {}
+    }
     let bytes = match std::fs::read(file) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(TemplateError::NotFound(file.to_path_buf())),

@@ -137,7 +137,7 @@ fn long_form(tagged: TaggedValue) -> Result<Value, ParseError> {
 pub(crate) fn to_yaml(value: &Value) -> String {
     // serde_yaml quotes strings that would read back as numbers or booleans
     // (`'0123'`, `'yes'`); dates it leaves bare, which YAML 1.1 readers such
-    // as PyYAML turn into dates, so quote those as sam does.
+    // as PyYAML turn into dates, so quote those (keys and values) as sam does.
     let text = serde_yaml::to_string(value).expect("a JSON value always serialises as YAML");
     let mut out = String::with_capacity(text.len());
     let mut block_scalar_indent: Option<usize> = None;
@@ -152,25 +152,88 @@ pub(crate) fn to_yaml(value: &Value) -> String {
             }
             block_scalar_indent = None;
         }
-        if [" |", " |-", " |+", " >", " >-", " >+"].iter().any(|end| line.ends_with(end)) || line.trim_start() == "|-" {
+        let parts = LineParts::of(line);
+        if parts.value.is_some_and(|(start, end)| is_block_header(&line[start..end])) {
             block_scalar_indent = Some(indent);
         }
-        let split = line
-            .rfind(": ")
-            .map(|i| i + 2)
-            .or_else(|| line.trim_start().starts_with("- ").then(|| line.find("- ").unwrap_or(0) + 2));
-        match split {
-            Some(at) if looks_like_date(&line[at..]) => {
-                out.push_str(&line[..at]);
+        let mut last = 0;
+        for (start, end) in [parts.key, parts.value].into_iter().flatten() {
+            out.push_str(&line[last..start]);
+            let scalar = &line[start..end];
+            if looks_like_date(scalar) {
                 out.push('\'');
-                out.push_str(&line[at..]);
+                out.push_str(scalar);
                 out.push('\'');
+            } else {
+                out.push_str(scalar);
             }
-            _ => out.push_str(line),
+            last = end;
         }
+        out.push_str(&line[last..]);
         out.push('\n');
     }
     out
+}
+
+/// The plain (unquoted) scalars of one line of serde_yaml's block output: a
+/// mapping key and its value, or a sequence item, as byte ranges.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct LineParts {
+    key: Option<(usize, usize)>,
+    value: Option<(usize, usize)>,
+}
+
+impl LineParts {
+    fn of(line: &str) -> LineParts {
+        let mut at = line.len() - line.trim_start().len();
+        while line[at..].starts_with("- ") {
+            at += 2;
+        }
+        let content = &line[at..];
+        if content.starts_with(['"', '\'']) {
+            // A quoted key or scalar: what follows a quoted key is its value.
+            return match quoted_end(content) {
+                Some(end) if content[end..].starts_with(": ") => {
+                    LineParts { key: None, value: plain(line, at + end + 2) }
+                }
+                _ => LineParts::default(),
+            };
+        }
+        match content.find(": ") {
+            Some(i) => LineParts { key: Some((at, at + i)), value: plain(line, at + i + 2) },
+            None if content.ends_with(':') => LineParts { key: Some((at, line.len() - 1)), value: None },
+            None => LineParts { key: None, value: plain(line, at) },
+        }
+    }
+}
+
+/// The rest of `line` from `start` when it is a plain scalar (not quoted,
+/// not a block header, flow collection, anchor, alias or tag).
+fn plain(line: &str, start: usize) -> Option<(usize, usize)> {
+    let rest = &line[start..];
+    (!rest.is_empty() && !rest.starts_with(['"', '\'', '[', '{', '&', '*', '!'])).then_some((start, line.len()))
+}
+
+/// Where a quoted scalar at the start of `text` ends (after its closing quote).
+fn quoted_end(text: &str) -> Option<usize> {
+    let quote = text.chars().next()?;
+    let bytes = text.as_bytes();
+    let mut i = 1;
+    while i < bytes.len() {
+        match (quote, bytes[i]) {
+            ('"', b'\\') => i += 2,
+            ('\'', b'\'') if bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            (q, b) if b == q as u8 => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// A block scalar's header: `|` or `>`, with chomping and indentation indicators.
+fn is_block_header(value: &str) -> bool {
+    let mut chars = value.chars();
+    matches!(chars.next(), Some('|' | '>')) && chars.all(|c| matches!(c, '-' | '+') || c.is_ascii_digit())
 }
 
 /// `YYYY-MM-DD`, optionally followed by a time: YAML 1.1's timestamp.
