@@ -365,6 +365,11 @@ fn keep_only_node_modules(install_dir: &Path, out: &Path) -> Result<(), Workflow
     if kept.is_dir() {
         std::fs::rename(&kept, out.join("node_modules")).map_err(io_error(&kept))?;
     }
+    // npm's hidden lock file: sam's artifacts do not have it.
+    let hidden = out.join("node_modules/.package-lock.json");
+    if hidden.exists() {
+        std::fs::remove_file(&hidden).map_err(io_error(&hidden))?;
+    }
     Ok(())
 }
 
@@ -474,15 +479,29 @@ async fn go_build(unit: &BuildUnit, out: &Path) -> Result<(), WorkflowError> {
         unit.handler.clone().unwrap_or_default()
     };
     let arch = if unit.architecture == "arm64" { "arm64" } else { "amd64" };
-    let mut go = Command::new("go");
-    go.current_dir(&unit.source_dir)
-        .args(["build", "-trimpath", "-o"])
-        .arg(out.join(binary))
-        .arg(".")
-        .env("GOOS", "linux")
-        .env("GOARCH", arch)
-        .env("CGO_ENABLED", "0");
-    run(go, "GoModulesBuilder:Build").await
+    // sam's command exactly (aws-lambda-builders' GoModulesBuilder): the same
+    // flags give the same binary. `-trimpath` only with `TrimGoPath`, and the
+    // environment (CGO_ENABLED included) is the user's.
+    let trim = unit.build_properties().get("TrimGoPath") == Some(&serde_json::Value::Bool(true));
+    let command = |package: &Path| {
+        let mut go = Command::new("go");
+        go.current_dir(&unit.source_dir).arg("build");
+        if trim {
+            go.arg("-trimpath");
+        }
+        go.arg("-o").arg(out.join(&binary)).arg(package).env("GOOS", "linux").env("GOARCH", arch);
+        go
+    };
+    match run(command(&unit.source_dir), "GoModulesBuilder:Build").await {
+        // As sam: no Go files at CodeUri, so build the handler's folder below it.
+        Err(WorkflowError::Failed { .. })
+            if unit.handler.as_deref().is_some_and(|h| unit.source_dir.join(h).is_dir()) =>
+        {
+            run(command(&unit.source_dir.join(unit.handler.as_deref().unwrap_or_default())), "GoModulesBuilder:Build")
+                .await
+        }
+        result => result,
+    }
 }
 
 /// Runs a build tool; on failure, its output and sam's `<Workflow>:<Action>`.

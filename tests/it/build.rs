@@ -93,6 +93,7 @@ fn every_workflow_produces_sams_layout() {
     assert!(b.join("NodeFunction/index.js").is_file());
     assert!(b.join("NodeFunction/node_modules/is-number/index.js").is_file());
     assert!(!b.join("NodeFunction/node_modules/is-odd").exists(), "no dev dependencies");
+    assert!(!b.join("NodeFunction/node_modules/.package-lock.json").exists(), "no npm hidden lock file, as sam");
     // esbuild: one bundle, dependency inlined, no node_modules.
     let bundle = std::fs::read_to_string(b.join("EsbuildFunction/app.js")).unwrap();
     assert!(bundle.contains("ts:") && bundle.contains("Number.isFinite"), "bundle holds the code and is-number");
@@ -261,6 +262,19 @@ fn go_builds_a_linux_binary_for_the_function_architecture() {
     assert_eq!(u16::from_le_bytes([binary[18], binary[19]]), 183, "for arm64 (EM_AARCH64)");
     let w = work(&build(&ctx, &["--cached"]));
     assert_eq!(w["GoFunction"], ("-".into(), "reused".into(), "unchanged".into()));
+    // sam's flags: without `TrimGoPath` no `-trimpath`, so the binary names
+    // the source folder (sam 1.170 writes the very same bytes); with it, not.
+    let contains = |binary: &[u8], text: &str| binary.windows(text.len()).any(|w| w == text.as_bytes());
+    let source = ctx.join("hello").display().to_string();
+    assert!(contains(&binary, &source), "built without -trimpath");
+    ctx.replace(
+        "template.yaml",
+        "BuildMethod: go1.x",
+        "BuildMethod: go1.x\n      BuildProperties:\n        TrimGoPath: true",
+    );
+    build(&ctx, &["--cached"]);
+    let trimmed = std::fs::read(ctx.join(".aws-sam/build/GoFunction/bootstrap")).unwrap();
+    assert!(!contains(&trimmed, &source), "TrimGoPath: built with -trimpath");
 }
 
 #[test]
