@@ -21,10 +21,25 @@ pub(crate) fn walk_with_metadata(
     root: &Path,
     skip: &dyn Fn(&str) -> bool,
 ) -> io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
-    let mut out = Vec::new();
+    Ok(walk_tree(root, skip)?.0)
+}
+
+/// The files (with metadata) and the folders below `root`, relative to it:
+/// what it takes to copy a tree with its empty folders.
+pub(crate) fn walk_tree(root: &Path, skip: &dyn Fn(&str) -> bool) -> io::Result<(Files, Vec<PathBuf>)> {
+    let mut out = Walk::default();
     let mut folders = HashSet::new();
     visit(root, Path::new(""), skip, &mut folders, &mut out)?;
-    Ok(out)
+    Ok((out.files, out.folders))
+}
+
+/// Files with their metadata, by path relative to the walk's root.
+pub(crate) type Files = Vec<(PathBuf, std::fs::Metadata)>;
+
+#[derive(Default)]
+struct Walk {
+    files: Files,
+    folders: Vec<PathBuf>,
 }
 
 fn visit(
@@ -32,12 +47,12 @@ fn visit(
     rel: &Path,
     skip: &dyn Fn(&str) -> bool,
     folders: &mut HashSet<(u64, u64)>,
-    out: &mut Vec<(PathBuf, std::fs::Metadata)>,
+    out: &mut Walk,
 ) -> io::Result<()> {
     let path = root.join(rel);
     let meta = std::fs::metadata(&path).map_err(|e| with_path(&path, e))?;
     if meta.is_file() {
-        out.push((rel.to_path_buf(), meta));
+        out.files.push((rel.to_path_buf(), meta));
         return Ok(());
     }
     if !meta.is_dir() {
@@ -48,6 +63,9 @@ fn visit(
                 path.display()
             ),
         ));
+    }
+    if !rel.as_os_str().is_empty() {
+        out.folders.push(rel.to_path_buf());
     }
     if !folders.insert(identity(&meta)) {
         return Err(io::Error::new(

@@ -80,8 +80,13 @@ pub(crate) fn copy_tree(from: &Path, to: &Path, excludes: &[&str]) -> io::Result
 /// copies (another file system, or no link support). Returns the number of
 /// files placed.
 pub(crate) fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
-    let files = list_files(from, &[])?;
+    let (files, folders) = crate::files::walk_tree(from, &|_| false)?;
+    let files: Vec<PathBuf> = files.into_iter().map(|(rel, _)| rel).collect();
     std::fs::create_dir_all(to)?;
+    // Empty folders too (a wheel's `pkg.libs/`): the artifact is the tree as built.
+    for folder in folders {
+        std::fs::create_dir_all(to.join(folder))?;
+    }
     for rel in &files {
         let (src, dst) = (from.join(rel), to.join(rel));
         if let Some(parent) = dst.parent() {
