@@ -19,6 +19,15 @@ pub(crate) struct TemplateSource {
     pub(crate) region: String,
 }
 
+/// What a command needs of the local paths a template names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paths {
+    /// They must exist (sync deploys them).
+    Required,
+    /// Missing ones are reported and left out (`sam build` warns and goes on).
+    Optional,
+}
+
 /// A loaded and checked template tree.
 #[derive(Debug)]
 pub(crate) struct Project {
@@ -26,11 +35,13 @@ pub(crate) struct Project {
     pub(crate) template_file: PathBuf,
     /// The root stack and its nested stacks.
     pub(crate) stack: Stack,
+    /// Local paths that do not exist (with [`Paths::Optional`]).
+    pub(crate) missing: Vec<TemplateError>,
 }
 
 impl Project {
     /// Loads and validates the template tree `source` names.
-    pub(crate) fn load(source: &TemplateSource) -> Result<Self, TemplateError> {
+    pub(crate) fn load(source: &TemplateSource, paths: Paths) -> Result<Self, TemplateError> {
         let options = LoadOptions {
             overrides: source.overrides.clone(),
             pseudo: Pseudo { region: source.region.clone(), ..Pseudo::default() },
@@ -38,6 +49,10 @@ impl Project {
         };
         let stack = Stack::load(&source.file, &options)?;
         stack.validate()?;
-        Ok(Project { template_file: source.file.clone(), stack })
+        let mut missing = stack.missing_paths();
+        if paths == Paths::Required && !missing.is_empty() {
+            return Err(missing.remove(0));
+        }
+        Ok(Project { template_file: source.file.clone(), stack, missing })
     }
 }

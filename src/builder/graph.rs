@@ -154,9 +154,14 @@ fn function_unit(stack: &Stack, f: &Function, selection: &Selection) -> Result<O
             "image functions need Docker to build, which accel does not use; build them with `sam build`".into(),
         ));
     }
+    // Not local, or not there (reported when the template was loaded): as
+    // sam, nothing to build.
     let CodeLocation::Local { path, .. } = &f.code else {
         return Ok(None);
     };
+    if !path.exists() {
+        return Ok(None);
+    }
     if f.skip_build {
         return Ok(None);
     }
@@ -189,6 +194,9 @@ fn layer_unit(stack: &Stack, layer: &Layer, selection: &Selection) -> Result<Opt
     let (Some(method), CodeLocation::Local { path, .. }) = (&layer.build_method, &layer.content) else {
         return Ok(None);
     };
+    if !path.exists() {
+        return Ok(None);
+    }
     if layer.skip_build {
         return Ok(None);
     }

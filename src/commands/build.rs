@@ -7,12 +7,16 @@ use anyhow::Result;
 
 use crate::builder::{self, BuildOptions};
 use crate::printer::Printer;
-use crate::project::Project;
+use crate::project::{Paths, Project};
 use crate::settings::BuildSettings;
 
 pub(super) async fn run(settings: &BuildSettings, printer: &Printer) -> Result<ExitCode> {
     printer.debug(format_args!("Using SAM Template at {}", settings.source.file.display()));
-    let project = Project::load(&settings.source)?;
+    let project = Project::load(&settings.source, Paths::Optional)?;
+    // As sam: a path that is not there is reported, and nothing is built from it.
+    for missing in &project.missing {
+        printer.note(format_args!("Warning: {missing}; skipping it"));
+    }
     let selection = &settings.selection;
     if let Some(id) = &selection.resource
         && selection.exclude.contains(id)

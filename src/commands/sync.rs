@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::aws::Aws;
 use crate::deploy::Deployed;
 use crate::printer::Printer;
-use crate::project::Project;
+use crate::project::{Paths, Project};
 use crate::settings::{SyncMode, SyncSettings};
 use crate::sync::infra::{self, InfraOutcome};
 use crate::sync::prompt::{self, Consent};
@@ -17,7 +17,7 @@ use crate::sync::{self, SyncEnv, apply};
 
 pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<ExitCode> {
     printer.debug(format_args!("Using SAM Template at {}", settings.source.file.display()));
-    let project = Project::load(&settings.source)?;
+    let project = Project::load(&settings.source, Paths::Required)?;
     let consent = prompt::confirm(
         &settings.app_dir,
         &project.template_file,

@@ -263,7 +263,7 @@ impl Stack {
     pub(crate) fn validate(&self) -> Result<(), TemplateError> {
         for stack in self.stacks() {
             stack.validate_references()?;
-            stack.validate_paths()?;
+            stack.validate_code_locations()?;
         }
         Ok(())
     }
@@ -333,7 +333,7 @@ impl Stack {
         Ok(())
     }
 
-    fn validate_paths(&self) -> Result<(), TemplateError> {
+    fn validate_code_locations(&self) -> Result<(), TemplateError> {
         use super::resources::{CodeLocation, PackageType};
         for resource in &self.resources {
             // Code that is neither a local path nor an S3 location: a number,
@@ -362,19 +362,31 @@ impl Stack {
                     ),
                 });
             }
-            for (property, path) in super::resources::local_paths(self, resource) {
-                if !path.exists() {
-                    let shown = resource.string(property).unwrap_or_default();
-                    return Err(TemplateError::Resource {
-                        file: self.file.clone(),
-                        line: line_within(&self.source, resource.line, property).or(resource.line),
-                        resource: resource.full_path.clone(),
-                        message: format!("{property} '{shown}' does not exist ({})", path.display()),
-                    });
+        }
+        Ok(())
+    }
+
+    /// Local code and definition paths of this stack and the nested ones
+    /// that do not exist, each as the error a command that needs it reports.
+    /// `sam build` only warns about them (and builds nothing for them).
+    pub(crate) fn missing_paths(&self) -> Vec<TemplateError> {
+        let mut missing = Vec::new();
+        for stack in self.stacks() {
+            for resource in &stack.resources {
+                for (property, path) in super::resources::local_paths(stack, resource) {
+                    if !path.exists() {
+                        let shown = resource.string(property).unwrap_or_default();
+                        missing.push(TemplateError::Resource {
+                            file: stack.file.clone(),
+                            line: line_within(&stack.source, resource.line, property).or(resource.line),
+                            resource: resource.full_path.clone(),
+                            message: format!("{property} '{shown}' does not exist ({})", path.display()),
+                        });
+                    }
                 }
             }
         }
-        Ok(())
+        missing
     }
 
     fn full_path_of(&self, id: &str) -> String {

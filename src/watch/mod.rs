@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::aws::cloudformation::DeployedStack;
 use crate::builder::{self, adl};
-use crate::project::{Project, TemplateSource};
+use crate::project::{Paths, Project, TemplateSource};
 use crate::sync::apply::Outcome;
 use crate::sync::infra::{self, InfraOutcome, InfraRequest};
 use crate::sync::{self, SyncEnv, SyncError};
@@ -90,7 +90,7 @@ pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &W
         retry: None,
     };
     let mut watched = BTreeSet::new();
-    match Project::load(source) {
+    match Project::load(source, Paths::Required) {
         Ok(project) => {
             state.synced = classify::snapshot(&project.stack);
             state.project = Some(project);
@@ -250,7 +250,7 @@ impl State<'_> {
     /// resources join the pending ones; anything else → an infra sync is due.
     async fn template_changed(&mut self, source: &TemplateSource, options: &WatchOptions) {
         let printer = self.env.printer;
-        let project = match Project::load(source) {
+        let project = match Project::load(source, Paths::Required) {
             Ok(project) => project,
             Err(e) => {
                 printer.note(format_args!("Error: {e}"));

@@ -246,11 +246,15 @@ fn unknown_reference_names_resource_and_line() {
 fn missing_code_uri_names_resource_and_line() {
     let dir = project(&[("template.yaml", GOOD_FUNCTION)]);
     let path = dir.path().join("src");
-    assert_error_line(
-        &dir,
-        &["build"],
-        &["template.yaml:5", "resource Fn", "CodeUri 'src' does not exist", &path.display().to_string()],
-    );
+    let parts = ["template.yaml:5", "resource Fn", "CodeUri 'src' does not exist", &path.display().to_string()];
+    // sync deploys the code: a missing folder is an error, before any call.
+    assert_error_line(&dir, &["sync", "--stack-name", "s"], &parts);
+    // build does what sam does: warns, builds nothing for it, and keeps the
+    // path valid from the build folder.
+    let out = dir.accel(&["build"]).assert_success();
+    assert!(parts.iter().all(|p| out.stderr.contains(p)) && out.stderr.contains("Warning:"), "{out}");
+    assert!(dir.read(".aws-sam/build/template.yaml").contains("CodeUri: ../../src"), "{out}");
+    assert!(!dir.join(".aws-sam/build/Fn").exists());
 }
 
 #[test]
