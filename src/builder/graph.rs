@@ -172,7 +172,12 @@ fn function_unit(stack: &Stack, f: &Function, selection: &Selection) -> Result<O
     let workflow = Workflow::select(f.build_method.as_deref(), &runtime).map_err(unusable(resource))?;
     unsupported_metadata(resource)?;
     if f.handler.is_none() {
-        return Err(fail(format!("Could not find handler for function: {}", resource.logical_id)));
+        return Err(BuildError::NoHandler(resource.logical_id.clone()));
+    }
+    if !matches!(f.architecture.as_str(), "x86_64" | "arm64") {
+        let error =
+            WorkflowError::Architecture { workflow, architecture: f.architecture.clone(), runtime: runtime.clone() };
+        return Err(unusable(resource)(error));
     }
     Ok(Some(BuildUnit {
         kind: UnitKind::Functions(vec![resource.full_path.clone()]),

@@ -55,6 +55,9 @@ pub(crate) enum BuildError {
     /// A path to replace lies outside the build folder (never written).
     #[error("refusing to write {}: it is outside the build folder", .0.display())]
     Outside(PathBuf),
+    /// A function without `Handler` (sam's words).
+    #[error("Could not find handler for function: {0}")]
+    NoHandler(String),
     /// A build task panicked or was cancelled.
     #[error("a build task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

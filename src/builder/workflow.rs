@@ -29,6 +29,16 @@ pub(crate) enum WorkflowError {
     /// An unknown runtime.
     #[error("'{0}' runtime is not supported")]
     Runtime(String),
+    /// An architecture Lambda does not have (sam's validation message).
+    #[error("{}:Validation - Architecture {architecture} is not supported for runtime {runtime}", workflow.builder_name())]
+    Architecture {
+        /// The workflow that refused it.
+        workflow: Workflow,
+        /// The architecture given.
+        architecture: String,
+        /// The function's runtime.
+        runtime: String,
+    },
     /// A makefile build without a Makefile.
     #[error("Makefile not found at {}", .0.display())]
     NoMakefile(PathBuf),
@@ -148,6 +158,17 @@ impl Workflow {
             Workflow::Esbuild => "Esbuild",
             Workflow::Makefile => "Makefile",
             Workflow::Go => "Go",
+        }
+    }
+
+    /// aws-lambda-builders' name of the workflow, as sam's messages use it.
+    pub(crate) fn builder_name(self) -> &'static str {
+        match self {
+            Workflow::Pip => "PythonPipBuilder",
+            Workflow::Npm => "NodejsNpmBuilder",
+            Workflow::Esbuild => "NodejsNpmEsbuildBuilder",
+            Workflow::Makefile => "CustomMakeBuilder",
+            Workflow::Go => "GoModulesBuilder",
         }
     }
 

@@ -362,3 +362,17 @@ fn flags_after_parameter_overrides_stay_flags() {
     let again = dir.accel(&["build", "--parameter-overrides", "Stage=prod", "--cached"]).assert_success();
     assert!(again.stderr.contains("artifact unchanged"), "the second build reused the cache: {again}");
 }
+
+#[test]
+fn a_function_sam_refuses_is_refused_with_sams_words() {
+    let no_handler = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Runtime: python3.12\n";
+    let dir = project(&[("template.yaml", no_handler), ("src/app.py", "")]);
+    assert_error_line(&dir, &["build"], &["Could not find handler for function: Fn"]);
+    let fake = format!("{GOOD_FUNCTION}      Architectures: [fake]\n");
+    let dir = project(&[("template.yaml", &fake), ("src/app.py", "")]);
+    assert_error_line(
+        &dir,
+        &["build"],
+        &["Fn", "PythonPipBuilder:Validation - Architecture fake is not supported for runtime python3.12"],
+    );
+}
