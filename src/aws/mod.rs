@@ -76,9 +76,15 @@ impl Timeouts {
 
 /// Limits for calls that send a package (up to 50 MiB inline, more to S3),
 /// and for streams that stay open while the user watches (`StartLiveTail`):
-/// only the connection is timed, the body may take long on a slow uplink.
+/// only the connection is timed (as configured), the body may take long on a
+/// slow uplink. Unset limits are taken from the client's configuration, so
+/// the others must be disabled, not left out.
 pub(crate) fn long_call_timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder().connect_timeout(Timeouts::default().connect).build()
+    TimeoutConfig::builder()
+        .disable_read_timeout()
+        .disable_operation_timeout()
+        .disable_operation_attempt_timeout()
+        .build()
 }
 
 /// Shared configuration from which every service client is built.
@@ -181,4 +187,23 @@ impl Aws {
         /// STS.
         sts, aws_sdk_sts
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a long call gets once its override is laid over the client's
+    /// configuration: the configured connect limit, and no other.
+    #[test]
+    fn long_calls_keep_only_the_connect_limit() {
+        let configured = Timeouts { connect: Duration::from_secs(7), ..Timeouts::default() };
+        let mut long = long_call_timeouts();
+        long.take_defaults_from(&configured.config());
+        assert_eq!(long.connect_timeout(), Some(Duration::from_secs(7)));
+        assert_eq!(
+            (long.read_timeout(), long.operation_timeout(), long.operation_attempt_timeout()),
+            (None, None, None)
+        );
+    }
 }

@@ -197,7 +197,7 @@ pub(crate) struct SyncArgs {
     #[arg(long, action = clap::ArgAction::Append)]
     pub(crate) resource_id: Vec<String>,
     /// With --code: sync every resource of this type (repeatable).
-    #[arg(long, action = clap::ArgAction::Append, value_parser = clap::builder::PossibleValuesParser::new(crate::template::kind::CODE_SYNC_TYPES))]
+    #[arg(long, action = clap::ArgAction::Append, value_parser = clap::builder::PossibleValuesParser::new(crate::template::kind::code_sync_types()))]
     pub(crate) resource: Vec<String>,
     /// Move Python/Node/Java dependencies into a layer per function, so code syncs send only your code (default).
     #[arg(long, overrides_with = "no_dependency_layer")]

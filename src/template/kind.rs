@@ -162,19 +162,10 @@ impl ResourceKind {
     }
 }
 
-/// The types `sync --resource` accepts (those with a sync flow), in sam's order.
-pub(crate) const CODE_SYNC_TYPES: [&str; 10] = [
-    "AWS::Serverless::Function",
-    "AWS::Lambda::Function",
-    "AWS::Serverless::LayerVersion",
-    "AWS::Lambda::LayerVersion",
-    "AWS::Serverless::Api",
-    "AWS::ApiGateway::RestApi",
-    "AWS::Serverless::HttpApi",
-    "AWS::ApiGatewayV2::Api",
-    "AWS::Serverless::StateMachine",
-    "AWS::StepFunctions::StateMachine",
-];
+/// The types `sync --resource` accepts: those with a sync flow, in sam's order.
+pub(crate) fn code_sync_types() -> impl Iterator<Item = &'static str> {
+    ResourceKind::ALL.into_iter().filter(|k| k.sync_flow().is_some()).map(ResourceKind::type_name)
+}
 
 /// Properties that hold local paths, per resource type (as `aws cloudformation
 /// package` knows them); the first entry is what a build sets.
@@ -229,9 +220,23 @@ mod tests {
     /// nested stack's template property is a path property.
     #[test]
     fn tables_agree() {
-        let synced: Vec<&str> =
-            ResourceKind::ALL.iter().filter(|k| k.sync_flow().is_some()).map(|k| k.type_name()).collect();
-        assert_eq!(synced, CODE_SYNC_TYPES);
+        let synced: Vec<&str> = code_sync_types().collect();
+        assert_eq!(
+            synced,
+            [
+                "AWS::Serverless::Function",
+                "AWS::Lambda::Function",
+                "AWS::Serverless::LayerVersion",
+                "AWS::Lambda::LayerVersion",
+                "AWS::Serverless::Api",
+                "AWS::ApiGateway::RestApi",
+                "AWS::Serverless::HttpApi",
+                "AWS::ApiGatewayV2::Api",
+                "AWS::Serverless::StateMachine",
+                "AWS::StepFunctions::StateMachine",
+            ],
+            "sam's --resource choices"
+        );
         for kind in ResourceKind::ALL {
             let paths = path_properties(kind.type_name());
             let local_code: Vec<&&str> = kind.code_properties().iter().filter(|p| paths.contains(p)).collect();

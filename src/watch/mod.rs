@@ -329,10 +329,11 @@ impl State<'_> {
                 printer.note(format_args!("Error: {e}"));
                 self.schedule_retry("the infra sync");
             }
+            // Still due: the next save (a fixed build, a fixed template)
+            // tries again, and carries every edit made meanwhile.
             Err(e) => {
                 printer.note(format_args!("Error: {e}"));
-                printer.note("Failed to sync infra. Code sync is paused until template/stack is fixed.");
-                self.paused = true;
+                printer.note("Failed to sync infra: it runs again on the next save.");
             }
         }
     }

@@ -92,3 +92,24 @@ async fn watch_syncs_every_kind_of_save() {
     let new_calls = &calls[calls_before..];
     assert!(!new_calls.iter().any(|c| c.contains("UpdateStack")), "{new_calls:?}");
 }
+
+/// An infra sync that fails for a reason a save can fix (here a broken
+/// build) is not a pause: the next save runs it again, with every edit made
+/// meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_infra_sync_runs_again_on_the_next_save() {
+    const BROKEN: &str = "broken-start";
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    ctx.write("hello/requirements.txt", "-r missing.txt\n");
+    let watch = ctx.accel(&["sync", "--stack-name", BROKEN, "--watch"]).stdin("y\n").spawn();
+    watch.wait_for_stderr("the failed first sync", |t| {
+        t.contains("Failed to sync infra: it runs again on the next save.")
+    });
+    ctx.write("hello/app.py", "def handler(e, c):\n    return \"fixed\"\n");
+    ctx.write("hello/requirements.txt", "# no dependencies\n");
+    watch.wait_for_stderr("the infra sync after the fix", |t| t.contains("Infra sync completed"));
+    assert!(!ctx.code_sha(BROKEN, "HelloFunction").await.is_empty(), "the stack was deployed");
+    watch.stop();
+    let check = ctx.accel(&["sync", "--stack-name", BROKEN, "--code", "--resource-id", "HelloFunction"]).run();
+    assert!(check.stderr.contains("0 updated"), "the edit made while broken is deployed: {check}");
+}
