@@ -1,0 +1,334 @@
+//! The language workflows, each split into a dependency step (keyed by the
+//! manifest) and a code step (keyed by the source), so that each is cached
+//! and reused on its own (spec §1.3, §1.4).
+
+use std::path::{Path, PathBuf};
+
+use tokio::process::Command;
+
+use super::fsops;
+use super::graph::BuildUnit;
+
+mod esbuild;
+mod go;
+mod makefile;
+mod npm;
+mod pip;
+
+/// Why a workflow cannot build, or failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WorkflowError {
+    /// A runtime sam no longer builds.
+    #[error("Building functions with {0} is no longer supported")]
+    Deprecated(String),
+    /// A workflow sam has and accel does not.
+    #[error("'{key}' builds ({tool}) are not supported by accel yet; build this resource with `sam build`")]
+    NotYet {
+        /// Build method or runtime.
+        key: String,
+        /// The tool it needs.
+        tool: &'static str,
+    },
+    /// An unknown build method.
+    #[error("'{0}' does not have a supported builder")]
+    NoBuilder(String),
+    /// An unknown runtime.
+    #[error("'{0}' runtime is not supported")]
+    Runtime(String),
+    /// An architecture Lambda does not have (sam's validation message).
+    #[error("{}:Validation - Architecture {architecture} is not supported for runtime {runtime}", workflow.builder_name())]
+    Architecture {
+        /// The workflow that refused it.
+        workflow: Workflow,
+        /// The architecture given.
+        architecture: String,
+        /// The function's runtime.
+        runtime: String,
+    },
+    /// A makefile build without a Makefile.
+    #[error("Makefile not found at {}", .0.display())]
+    NoMakefile(PathBuf),
+    /// The build tool could not be started.
+    #[error("{action} - cannot run {program}: {source}")]
+    Spawn {
+        /// sam's `<Workflow>:<Action>`.
+        action: &'static str,
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The build tool failed; its output.
+    #[error("{action} - {program} failed ({status}):\n{output}")]
+    Failed {
+        /// sam's `<Workflow>:<Action>`.
+        action: &'static str,
+        /// The program.
+        program: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// stdout then stderr.
+        output: String,
+    },
+    /// A `file:` dependency that is not a folder inside reach.
+    #[error("{}: the local package {} cannot be installed (not a folder, or outside the project)", manifest.display(), path.display())]
+    LocalPackage {
+        /// The package.json naming it.
+        manifest: PathBuf,
+        /// Where its path resolved to.
+        path: PathBuf,
+    },
+    /// Copying sources or manifests.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> WorkflowError + '_ {
+    move |source| WorkflowError::Io { path: path.to_path_buf(), source }
+}
+
+/// A build workflow, chosen by `Metadata.BuildMethod`, else by `Runtime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Workflow {
+    /// Python with pip (`requirements.txt`).
+    Pip,
+    /// Node.js with npm (`package.json`).
+    Npm,
+    /// Node.js bundled with esbuild.
+    Esbuild,
+    /// `make build-<LogicalId>` with `ARTIFACTS_DIR`.
+    Makefile,
+    /// Go modules.
+    Go,
+}
+
+/// Runtimes sam no longer builds.
+const DEPRECATED: [&str; 14] = [
+    "nodejs4.3",
+    "nodejs6.10",
+    "nodejs8.10",
+    "nodejs10.x",
+    "nodejs12.x",
+    "nodejs14.x",
+    "dotnetcore2.0",
+    "dotnetcore2.1",
+    "dotnetcore3.1",
+    "java8",
+    "python2.7",
+    "python3.6",
+    "python3.7",
+    "ruby2.7",
+];
+
+/// Workflows sam has and accel does not (yet): the tool each needs.
+const NOT_YET: [(&str, &str); 5] = [
+    ("java", "Maven/Gradle"),
+    ("ruby", "Bundler"),
+    ("dotnet", ".NET"),
+    ("rust-cargolambda", "cargo-lambda"),
+    ("python-uv", "uv"),
+];
+
+impl Workflow {
+    /// The workflow for a build method or runtime, or sam's error message.
+    pub(crate) fn select(build_method: Option<&str>, runtime: &str) -> Result<Workflow, WorkflowError> {
+        let key = build_method.unwrap_or(runtime);
+        if DEPRECATED.contains(&key) || (build_method.is_none() && DEPRECATED.contains(&runtime)) {
+            return Err(WorkflowError::Deprecated(key.to_string()));
+        }
+        if let Some((_, tool)) = NOT_YET.iter().find(|(prefix, _)| key.starts_with(prefix)) {
+            return Err(WorkflowError::NotYet { key: key.to_string(), tool });
+        }
+        Ok(match key {
+            "esbuild" => Workflow::Esbuild,
+            "makefile" | "provided" | "provided.al2" | "provided.al2023" => Workflow::Makefile,
+            "go1.x" => Workflow::Go,
+            k if k.starts_with("python3.") => Workflow::Pip,
+            k if k.starts_with("nodejs") && k.ends_with(".x") => Workflow::Npm,
+            _ if build_method.is_some() => return Err(WorkflowError::NoBuilder(key.to_string())),
+            _ => return Err(WorkflowError::Runtime(key.to_string())),
+        })
+    }
+
+    /// The workflow's name in cache keys: fixed text, never a `Debug` dump
+    /// (the same names as the first cache bucket, so its entries stay valid).
+    pub(crate) fn key_name(self) -> &'static str {
+        match self {
+            Workflow::Pip => "Pip",
+            Workflow::Npm => "Npm",
+            Workflow::Esbuild => "Esbuild",
+            Workflow::Makefile => "Makefile",
+            Workflow::Go => "Go",
+        }
+    }
+
+    /// aws-lambda-builders' name of the workflow, as sam's messages use it.
+    pub(crate) fn builder_name(self) -> &'static str {
+        match self {
+            Workflow::Pip => "PythonPipBuilder",
+            Workflow::Npm => "NodejsNpmBuilder",
+            Workflow::Esbuild => "NodejsNpmEsbuildBuilder",
+            Workflow::Makefile => "CustomMakeBuilder",
+            Workflow::Go => "GoModulesBuilder",
+        }
+    }
+
+    /// The dependency manifest this workflow reads.
+    pub(crate) fn manifest_name(self) -> Option<&'static str> {
+        match self {
+            Workflow::Pip => Some("requirements.txt"),
+            Workflow::Npm | Workflow::Esbuild => Some("package.json"),
+            // go.mod and go.sum are part of the source: `go build` fetches and
+            // compiles in one step, keyed by the code.
+            Workflow::Go | Workflow::Makefile => None,
+        }
+    }
+
+    /// Lock files hashed with the manifest: a change in them reinstalls.
+    pub(crate) fn lockfiles(self) -> &'static [&'static str] {
+        match self {
+            Workflow::Npm | Workflow::Esbuild => &["package-lock.json", "npm-shrinkwrap.json"],
+            _ => &[],
+        }
+    }
+
+    /// Where a layer's content goes inside its artifact folder, by build method.
+    pub(crate) fn layer_subfolder(self, method: &str) -> Option<&'static str> {
+        match self {
+            Workflow::Pip => Some("python"),
+            Workflow::Npm => Some("nodejs"),
+            Workflow::Makefile => Some(""),
+            _ if method.starts_with("python") => Some("python"),
+            _ => None,
+        }
+    }
+
+    /// Folder and file names never copied from the source.
+    pub(crate) fn excludes(self) -> &'static [&'static str] {
+        match self {
+            Workflow::Pip => &[
+                ".aws-sam",
+                ".chalice",
+                ".git",
+                ".gitignore",
+                "*.pyc",
+                "__pycache__",
+                "*.so",
+                ".Python",
+                "*.egg-info",
+                "*.egg",
+                "pip-log.txt",
+                "pip-delete-this-directory.txt",
+                "htmlcov",
+                ".tox",
+                ".nox",
+                ".coverage",
+                ".cache",
+                ".pytest_cache",
+                ".python-version",
+                ".mypy_cache",
+                ".dmypy.json",
+                ".pyre",
+                ".env",
+                ".venv",
+                "venv",
+                "venv.bak",
+                "env.bak",
+                "ENV",
+                "env",
+                ".vscode",
+                ".idea",
+            ],
+            Workflow::Npm | Workflow::Esbuild => &[".aws-sam", ".git", "node_modules"],
+            Workflow::Makefile | Workflow::Go => &[".aws-sam", ".git"],
+        }
+    }
+
+    /// Whether the code step reads the installed dependencies (so its cache
+    /// key must include theirs).
+    pub(crate) fn code_uses_dependencies(self) -> bool {
+        self == Workflow::Esbuild
+    }
+
+    /// Installs the dependencies of `unit` into `out` (a fresh folder).
+    pub(crate) async fn install_dependencies(
+        self,
+        unit: &BuildUnit,
+        manifest: &Path,
+        out: &Path,
+    ) -> Result<(), WorkflowError> {
+        match self {
+            Workflow::Pip => pip::install(unit, manifest, out).await,
+            Workflow::Npm | Workflow::Esbuild => npm::install(self, unit, manifest, out).await,
+            Workflow::Go | Workflow::Makefile => Ok(()),
+        }
+    }
+
+    /// Builds the code of `unit` into `out` (a fresh folder), using the
+    /// installed dependencies in `deps` where the workflow needs them.
+    /// Returns the files it read outside the unit's folder (esbuild imports).
+    pub(crate) async fn build_code(
+        self,
+        unit: &BuildUnit,
+        deps: Option<&Path>,
+        out: &Path,
+    ) -> Result<Vec<PathBuf>, WorkflowError> {
+        match self {
+            Workflow::Pip | Workflow::Npm => fsops::copy_tree(&unit.source_dir, out, self.excludes())
+                .map(|()| Vec::new())
+                .map_err(io_error(&unit.source_dir)),
+            Workflow::Esbuild => esbuild::bundle(unit, deps, out).await,
+            Workflow::Makefile => makefile::build(unit, out).await.map(|()| Vec::new()),
+            Workflow::Go => go::build(unit, out).await.map(|()| Vec::new()),
+        }
+    }
+
+    /// Whether the installed dependencies go into the artifact (pip's
+    /// packages at its root, npm's `node_modules/`); esbuild bundles them.
+    pub(crate) fn ships_dependencies(self) -> bool {
+        matches!(self, Workflow::Pip | Workflow::Npm)
+    }
+}
+
+/// Runs a build tool; on failure, its output and sam's `<Workflow>:<Action>`.
+pub(super) async fn run(mut command: Command, action: &'static str) -> Result<(), WorkflowError> {
+    let program = command.as_std().get_program().to_string_lossy().into_owned();
+    let output = match command.stdin(std::process::Stdio::null()).output().await {
+        Ok(output) => output,
+        Err(source) => return Err(WorkflowError::Spawn { action, program, source }),
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !stdout.trim().is_empty() {
+        text = format!("{}\n{text}", stdout.trim());
+    }
+    Err(WorkflowError::Failed { action, program, status: output.status, output: text })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_follows_build_method_then_runtime() {
+        assert_eq!(Workflow::select(None, "python3.12").unwrap(), Workflow::Pip);
+        assert_eq!(Workflow::select(None, "nodejs22.x").unwrap(), Workflow::Npm);
+        assert_eq!(Workflow::select(Some("esbuild"), "nodejs22.x").unwrap(), Workflow::Esbuild);
+        assert_eq!(Workflow::select(Some("makefile"), "python3.12").unwrap(), Workflow::Makefile);
+        assert_eq!(Workflow::select(None, "provided.al2023").unwrap(), Workflow::Makefile);
+        assert_eq!(Workflow::select(Some("python3.12"), "python3.12").unwrap(), Workflow::Pip);
+        let message = |method, runtime| Workflow::select(method, runtime).unwrap_err().to_string();
+        assert_eq!(message(None, "python3.7"), "Building functions with python3.7 is no longer supported");
+        assert_eq!(message(Some("magic"), "python3.12"), "'magic' does not have a supported builder");
+        assert_eq!(message(None, "cobol1.x"), "'cobol1.x' runtime is not supported");
+        assert!(matches!(Workflow::select(None, "java21"), Err(WorkflowError::NotYet { tool: "Maven/Gradle", .. })));
+    }
+}
