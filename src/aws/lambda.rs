@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::types::{Architecture, LastUpdateStatus, LayerVersionContentInput, Runtime};
+use aws_sdk_lambda::types::{Architecture, LastUpdateStatus, LayerVersionContentInput, Runtime, State};
 use base64::Engine;
 
 use super::error::{CallError, CallResult};
@@ -50,34 +50,45 @@ pub(crate) async fn code_sha256(lambda: &Client, name: &str) -> Result<Option<St
 }
 
 /// Sends `zip` as the function's code and waits until Lambda has applied it.
-/// A function still busy with an earlier update (`ResourceConflictException`)
-/// is waited for, then sent the code again.
 pub(crate) async fn update_code(lambda: &Client, name: &str, zip: Vec<u8>) -> Result<(), LambdaError> {
     let zip = aws_sdk_lambda::primitives::Blob::new(zip);
     let long = || aws_sdk_lambda::config::Builder::default().timeout_config(super::long_call_timeouts());
-    let send = || {
+    when_idle(lambda, name, || {
         let update = lambda.update_function_code().function_name(name).zip_file(zip.clone());
-        update.customize().config_override(long()).send()
-    };
-    match send().await.call("Lambda", "UpdateFunctionCode") {
-        Err(e) if e.is_conflict() => {
-            wait_for_update(lambda, name).await?;
-            send().await.call("Lambda", "UpdateFunctionCode")?;
-        }
-        result => {
-            result?;
-        }
-    }
+        async { update.customize().config_override(long()).send().await.call("Lambda", "UpdateFunctionCode") }
+    })
+    .await?;
     wait_for_update(lambda, name).await
 }
 
 /// Publishes a version and points `alias` at it (`AutoPublishAlias`).
-pub(crate) async fn publish_to_alias(lambda: &Client, name: &str, alias: &str) -> Result<(), CallError> {
-    let version = lambda.publish_version().function_name(name).send().await.call("Lambda", "PublishVersion")?;
+pub(crate) async fn publish_to_alias(lambda: &Client, name: &str, alias: &str) -> Result<(), LambdaError> {
+    let version = when_idle(lambda, name, || async {
+        lambda.publish_version().function_name(name).send().await.call("Lambda", "PublishVersion")
+    })
+    .await?;
     let number = version.version().unwrap_or("$LATEST");
     let update = lambda.update_alias().function_name(name).name(alias).function_version(number);
     update.send().await.call("Lambda", "UpdateAlias")?;
     Ok(())
+}
+
+/// Runs `call`, a change to function `name`; while Lambda answers that the
+/// function is busy with another change (`ResourceConflictException`: an
+/// update in progress, or still `Pending` after creation), waits for that
+/// change to end and tries again, within [`UPDATE_TIMEOUT`].
+async fn when_idle<T, F, Fut>(lambda: &Client, name: &str, call: F) -> Result<T, LambdaError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CallError>>,
+{
+    let started = Instant::now();
+    loop {
+        match call().await {
+            Err(e) if e.is_conflict() && started.elapsed() < UPDATE_TIMEOUT => wait_for_update(lambda, name).await?,
+            result => return Ok(result?),
+        }
+    }
 }
 
 /// The latest version of layer `name` and its content's SHA-256 (hex).
@@ -163,9 +174,15 @@ pub(crate) async fn repoint_users(
             if !layers.iter().any(|l| l.starts_with(&prefix)) || layers.contains(&new_arn) {
                 return Ok(());
             }
-            let layers = layers.into_iter().map(|l| if l.starts_with(&prefix) { new_arn.clone() } else { l });
-            let update = lambda.update_function_configuration().function_name(&name);
-            update.set_layers(Some(layers.collect())).send().await.call("Lambda", "UpdateFunctionConfiguration")?;
+            let layers: Vec<String> =
+                layers.into_iter().map(|l| if l.starts_with(&prefix) { new_arn.clone() } else { l }).collect();
+            when_idle(&lambda, &name, || {
+                let update = lambda.update_function_configuration().function_name(&name);
+                async {
+                    update.set_layers(Some(layers.clone())).send().await.call("Lambda", "UpdateFunctionConfiguration")
+                }
+            })
+            .await?;
             wait_for_update(&lambda, &name).await
         });
     }
@@ -186,14 +203,17 @@ pub(crate) async fn custom_log_group(lambda: &Client, name: &str) -> Result<Opti
     Ok(config.logging_config().and_then(|l| l.log_group()).map(str::to_string))
 }
 
-/// Polls until `LastUpdateStatus` leaves `InProgress`; `Failed` is an error.
+/// Polls until the function is neither `Pending` (just created) nor
+/// `InProgress` (being updated); an update that ended `Failed` is an error.
 async fn wait_for_update(lambda: &Client, name: &str) -> Result<(), LambdaError> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(50);
     loop {
         let config = lambda.get_function_configuration().function_name(name).send().await;
         let config = config.call("Lambda", "GetFunctionConfiguration")?;
+        let pending = config.state() == Some(&State::Pending);
         match config.last_update_status() {
+            _ if pending => {}
             Some(LastUpdateStatus::InProgress) => {}
             Some(LastUpdateStatus::Failed) => {
                 let reason = config.last_update_status_reason().unwrap_or("no reason given").to_string();

@@ -22,7 +22,9 @@ import os
 import re
 import sys
 import threading
-from urllib.parse import parse_qs, urlparse
+import time
+import zipfile
+from urllib.parse import parse_qs, unquote, urlparse
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -31,6 +33,8 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 from moto.apigateway import models as apigw_models  # noqa: E402
 from moto.apigateway.exceptions import NoIntegrationDefined, NoMethodDefined  # noqa: E402
 from moto.awslambda import models as lambda_models  # noqa: E402
+from moto.awslambda import responses as lambda_responses  # noqa: E402
+from moto.awslambda.exceptions import LambdaClientError  # noqa: E402
 from moto.cloudformation import models as cfn_models  # noqa: E402
 from moto.cloudformation import responses as cfn_responses  # noqa: E402
 from moto.cloudformation import utils as cfn_utils  # noqa: E402
@@ -417,6 +421,162 @@ cfn_responses.CloudFormationResponse.create_stack = _idempotent_stack_call(
 cfn_responses.CloudFormationResponse.update_stack = _idempotent_stack_call(
     cfn_responses.CloudFormationResponse.update_stack
 )
+
+
+# Strict: Lambda applies a change asynchronously
+# (https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html and
+# .../functions-states.html#functions-states-updating). After CreateFunction
+# a function is `State: Pending`, then `Active`; after UpdateFunctionCode or
+# UpdateFunctionConfiguration its `LastUpdateStatus` is `InProgress`, then
+# `Successful` or `Failed`. Meanwhile another update, or a PublishVersion,
+# answers 409 ResourceConflictException. moto applies every change at once,
+# so a client that never waits passes here and fails on AWS. The change
+# takes ACCEL_CLOUD_LAMBDA_UPDATE_SECONDS (0.3 s by default, AWS's typical
+# 2 s with `scripts/local-cloud --realistic`). CloudFormation waits for its
+# own changes to finish, so functions it creates or updates are not affected.
+# Test knobs: a zip holding `.accel-cloud-fail-update` makes its update end
+# `Failed`, with the file's text as `LastUpdateStatusReason`; an
+# UpdateFunctionConfiguration whose environment sets
+# ACCEL_CLOUD_UPDATE_SECONDS takes that long (a function kept busy on purpose).
+LAMBDA_UPDATE_SECONDS = float(os.environ.get("ACCEL_CLOUD_LAMBDA_UPDATE_SECONDS", "0.3"))
+FAIL_UPDATE_MARKER = ".accel-cloud-fail-update"
+# Unqualified function ARN -> {"until", "kind" ("create"|"update"), "failure"}.
+_LAMBDA_CHANGES = {}
+_LAMBDA_CHANGES_LOCK = threading.Lock()
+
+
+class ResourceConflict(LambdaClientError):
+    code = 409
+
+    def __init__(self, message):
+        super().__init__("ResourceConflictException", message)
+
+
+def _change_of(arn):
+    with _LAMBDA_CHANGES_LOCK:
+        change = _LAMBDA_CHANGES.get(arn)
+    if change is None:
+        return None, False
+    return change, time.monotonic() < change["until"]
+
+
+def _refuse_while_changing(fn):
+    change, busy = _change_of(fn.function_arn)
+    if not busy:
+        return
+    if change["kind"] == "create":
+        raise ResourceConflict(
+            "The operation cannot be performed at this time. The function is currently in the following state: Pending"
+        )
+    raise ResourceConflict(
+        f"The operation cannot be performed at this time. An update is in progress for resource: {fn.function_arn}"
+    )
+
+
+def _start_change(fn, kind, failure=None, seconds=None):
+    with _LAMBDA_CHANGES_LOCK:
+        _LAMBDA_CHANGES[fn.function_arn] = {
+            "until": time.monotonic() + (LAMBDA_UPDATE_SECONDS if seconds is None else seconds),
+            "kind": kind,
+            "failure": failure,
+        }
+
+
+def _failure_in_zip(body):
+    encoded = body.get("ZipFile")
+    if not encoded:
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(base64.b64decode(encoded))) as archive:
+            if FAIL_UPDATE_MARKER in archive.namelist():
+                return archive.read(FAIL_UPDATE_MARKER).decode("utf-8", "replace").strip() or "update failed"
+    except (zipfile.BadZipFile, ValueError):
+        return None
+    return None
+
+
+_get_configuration = lambda_models.LambdaFunction.get_configuration
+
+
+def _get_configuration_with_change(self, *args, **kwargs):
+    config = _get_configuration(self, *args, **kwargs)
+    if str(self.version) != "$LATEST":
+        return config
+    change, busy = _change_of(self.function_arn)
+    if change is None:
+        return config
+    if change["kind"] == "create" and busy:
+        config.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating")
+    elif change["kind"] == "update" and busy:
+        config.update(
+            LastUpdateStatus="InProgress",
+            LastUpdateStatusReason="The function is being updated.",
+            LastUpdateStatusReasonCode="InProgress",
+        )
+    elif change["kind"] == "update" and change["failure"]:
+        config.update(
+            LastUpdateStatus="Failed",
+            LastUpdateStatusReason=change["failure"],
+            LastUpdateStatusReasonCode="InvalidCode",
+        )
+    return config
+
+
+lambda_models.LambdaFunction.get_configuration = _get_configuration_with_change
+
+
+def _function_of(response, path_index):
+    name = unquote(response.path.rsplit("/", path_index)[-path_index])
+    return response.backend.get_function(name, None)
+
+
+def _create_function_async(call):
+    def handle(self):
+        result = call(self)
+        name = self.json_body["FunctionName"].rsplit(":", 1)[-1]
+        _start_change(self.backend.get_function(name, None), "create")
+        status, headers, body = result
+        config = json.loads(body)
+        config.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating")
+        return status, headers, json.dumps(config)
+
+    return handle
+
+
+def _update_async(call, path_index):
+    def handle(self):
+        fn = _function_of(self, path_index)
+        _refuse_while_changing(fn)
+        result = call(self)
+        body = self.json_body or {}
+        seconds = ((body.get("Environment") or {}).get("Variables") or {}).get("ACCEL_CLOUD_UPDATE_SECONDS")
+        _start_change(fn, "update", _failure_in_zip(body), float(seconds) if seconds else None)
+        status, headers, body = result
+        if status == 200:
+            config = json.loads(body)
+            config.update(LastUpdateStatus="InProgress", LastUpdateStatusReasonCode="InProgress")
+            body = json.dumps(config)
+        return status, headers, body
+
+    return handle
+
+
+def _publish_when_idle(call):
+    def handle(self):
+        _refuse_while_changing(_function_of(self, 2))
+        return call(self)
+
+    return handle
+
+
+lambda_responses.LambdaResponse.create_function = _create_function_async(lambda_responses.LambdaResponse.create_function)
+lambda_responses.LambdaResponse.update_function_code = _update_async(
+    lambda_responses.LambdaResponse.update_function_code, 2
+)
+lambda_responses.LambdaResponse.update_function_configuration = _update_async(
+    lambda_responses.LambdaResponse.update_function_configuration, 2
+)
+lambda_responses.LambdaResponse.publish_version = _publish_when_idle(lambda_responses.LambdaResponse.publish_version)
 
 
 # Call log for tests: `service:Action` per access key.

@@ -13,4 +13,5 @@ mod safety;
 mod support;
 mod sync;
 mod sync_infra;
+mod sync_lambda;
 mod watch;

@@ -7,7 +7,7 @@ use crate::support::{RunOutput, TestContext, zip_of};
 
 /// Deploys the context's copy of templates/blog as `stack` with placeholder
 /// code from S3, as a first `sam deploy` would have.
-async fn deploy_blog(ctx: &TestContext, stack: &str) {
+pub(crate) async fn deploy_blog(ctx: &TestContext, stack: &str) {
     let s3 = ctx.s3();
     let _ = s3.create_bucket().bucket("accel-sync-tests").send().await;
     let body = zip_of(&[("app.py", "def lambda_handler(e, c): return 'placeholder'\n")]);
@@ -27,7 +27,7 @@ async fn deploy_blog(ctx: &TestContext, stack: &str) {
         .expect("create_stack");
 }
 
-fn sync_code(ctx: &TestContext, args: &[&str], input: Option<&str>) -> RunOutput {
+pub(crate) fn sync_code(ctx: &TestContext, args: &[&str], input: Option<&str>) -> RunOutput {
     let mut all = vec!["sync", "--code"];
     all.extend(args);
     let command = ctx.accel(&all);

@@ -1,0 +1,86 @@
+//! Code sync under Lambda as AWS runs it: the local cloud applies each
+//! change asynchronously (`Pending`, `InProgress`) and refuses a second
+//! change meanwhile with 409 `ResourceConflictException`; an update can end
+//! `Failed`. Each test here fails against a cloud that applies changes at once.
+
+use std::time::Duration;
+
+use aws_sdk_lambda::types::{Environment, LastUpdateStatus, State};
+
+use crate::support::{TestContext, zip_of};
+use crate::sync::{deploy_blog, sync_code};
+
+/// The local cloud itself: Lambda's states and conflicts, through the SDK.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_cloud_applies_lambda_changes_asynchronously() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    deploy_blog(&ctx, "blog-states").await;
+    let lambda = ctx.lambda();
+    // A role Lambda can assume: the one CloudFormation made for the stack.
+    let role = ctx.function("blog-states", "HelloWorldFunction").await.role().unwrap().to_string();
+    let code = || aws_sdk_lambda::primitives::Blob::new(zip_of(&[("app.py", "def handler(e, c): return 1\n")]));
+    let created = lambda
+        .create_function()
+        .function_name("async-fn")
+        .runtime(aws_sdk_lambda::types::Runtime::Python311)
+        .role(role)
+        .handler("app.handler")
+        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(code()).build())
+        .send()
+        .await
+        .expect("create_function");
+    assert_eq!(created.state(), Some(&State::Pending));
+    let refused = lambda.update_function_code().function_name("async-fn").zip_file(code()).send().await;
+    let refused = refused.expect_err("an update while Pending is refused");
+    assert_eq!(refused.raw_response().map(|r| r.status().as_u16()), Some(409));
+    assert_eq!(refused.into_service_error().meta().code(), Some("ResourceConflictException"));
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let config = lambda.get_function_configuration().function_name("async-fn").send().await.unwrap();
+    assert_eq!(config.state(), Some(&State::Active));
+    let updated = lambda.update_function_code().function_name("async-fn").zip_file(code()).send().await.unwrap();
+    assert_eq!(updated.last_update_status(), Some(&LastUpdateStatus::InProgress));
+    let publish = lambda.publish_version().function_name("async-fn").send().await;
+    assert_eq!(
+        publish.expect_err("publishing while InProgress is refused").raw_response().map(|r| r.status().as_u16()),
+        Some(409)
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let config = lambda.get_function_configuration().function_name("async-fn").send().await.unwrap();
+    assert_eq!(config.last_update_status(), Some(&LastUpdateStatus::Successful));
+}
+
+/// A function busy with another change (here a slow configuration update
+/// someone else started) is waited for, then updated: the first
+/// UpdateFunctionCode is refused with 409 and sent again once it is idle.
+#[tokio::test(flavor = "multi_thread")]
+async fn code_sync_waits_for_a_function_busy_with_another_change() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    deploy_blog(&ctx, "blog-busy").await;
+    let out = sync_code(&ctx, &["--stack-name", "blog-busy"], Some("y\n"));
+    assert_eq!(out.code, Some(0), "{out}");
+    let before = ctx.code_sha("blog-busy", "HelloWorldFunction").await;
+
+    let name = ctx.physical_id("blog-busy", "HelloWorldFunction").await;
+    let slow = Environment::builder().variables("ACCEL_CLOUD_UPDATE_SECONDS", "3").build();
+    ctx.lambda().update_function_configuration().function_name(&name).environment(slow).send().await.unwrap();
+    ctx.write("hello_world/app.py", "def lambda_handler(e, c):\n    return 'while busy'\n");
+    let out = sync_code(&ctx, &["--stack-name", "blog-busy"], None);
+    assert_eq!(out.code, Some(0), "{out}");
+    let sends = out.calls.iter().filter(|c| c.ends_with(&format!("/functions/{name}/code"))).count();
+    assert_eq!(sends, 2, "refused once while busy, then sent again: {:?}", out.calls);
+    assert_ne!(ctx.code_sha("blog-busy", "HelloWorldFunction").await, before);
+}
+
+/// An update Lambda ends as `Failed` fails the sync, naming the function and
+/// Lambda's reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_update_is_reported_with_its_reason() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    deploy_blog(&ctx, "blog-failed").await;
+    ctx.write("hello_world/.accel-cloud-fail-update", "The runtime could not find the handler");
+    let out = sync_code(&ctx, &["--stack-name", "blog-failed", "--resource-id", "HelloWorldFunction"], Some("y\n"));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("HelloWorldFunction"), "{out}");
+    assert!(out.stderr.contains("The runtime could not find the handler"), "{out}");
+}
