@@ -150,8 +150,8 @@ impl Stack {
         let globals =
             Globals::parse(&template).map_err(|e| invalid(section_line(&source, "Globals"), e.to_string()))?;
         let resolver = Resolver::new(&template, overrides, options.pseudo.clone());
-        let base_dir =
-            options.base_dir.clone().unwrap_or_else(|| file.parent().map(Path::to_path_buf).unwrap_or_default());
+        let dir = template_dir(file);
+        let base_dir = options.base_dir.clone().unwrap_or_else(|| dir.clone());
         let full_path = |id: &str| {
             if stack_path.is_empty() { id.to_string() } else { format!("{stack_path}/{id}") }
         };
@@ -177,13 +177,16 @@ impl Stack {
                 return Err(fail("'Properties' must be a mapping".into()));
             }
             let merged = globals.merge(resource_type, raw).map_err(|e| fail(e.to_string()))?;
+            let mut properties = resolver.resolve(&merged);
+            // `BuildMethod: !Ref Method` and the like resolve as properties do.
+            let mut metadata = raw.get("Metadata").map_or(Value::Null, |m| resolver.resolve(m));
+            super::cdk::normalize(&mut properties, &mut metadata);
             resources.push(Resource {
                 logical_id: id.clone(),
                 full_path: full_path(id),
                 resource_type: resource_type.to_string(),
-                properties: resolver.resolve(&merged),
-                // `BuildMethod: !Ref Method` and the like resolve as properties do.
-                metadata: raw.get("Metadata").map_or(Value::Null, |m| resolver.resolve(m)),
+                properties,
+                metadata,
                 condition: raw.get("Condition").and_then(Value::as_str).map(str::to_string),
                 implicit: false,
                 line,
@@ -207,8 +210,7 @@ impl Stack {
             };
             // Remote templates are not loaded (as sam skips them).
             let Some(location) = resource.string(property).filter(|l| is_local(l)) else { continue };
-            let child_file =
-                absolute(&file.parent().unwrap_or(Path::new(".")).join(location.trim_start_matches("file://")));
+            let child_file = absolute(&dir.join(location.trim_start_matches("file://")));
             if chain.contains(&child_file) {
                 let cycle: Vec<String> = chain.iter().chain([&child_file]).map(|p| p.display().to_string()).collect();
                 return Err(fail(format!("nested stacks form a cycle: {}", cycle.join(" -> "))));
@@ -507,6 +509,17 @@ fn nested_parameters(resource: &Resource) -> Overrides {
             Some((k.clone(), value))
         })
         .collect()
+}
+
+/// The folder a template's relative paths start from: its own, or, when the
+/// file is a symlink, the folder of the file it points to (as sam resolves
+/// them, so a template linked from elsewhere finds its code).
+fn template_dir(file: &Path) -> PathBuf {
+    let real = match std::fs::symlink_metadata(file) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(file).ok(),
+        _ => None,
+    };
+    real.as_deref().unwrap_or(file).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// A path on this machine, not `s3://`, `http(s)://` or a mapping.

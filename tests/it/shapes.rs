@@ -1,6 +1,7 @@
 //! Template shapes sam builds beyond plain SAM functions (issue 13, items
-//! 14 and 17): prebuilt image functions, and makefile builds laid out by
-//! `ContextPath`, `ProjectRootDirectory` and `WorkingDirectory`. The
+//! 11, 12, 14 and 17): CDK-synthesized templates, nested templates reached
+//! through symlinks, prebuilt image functions, and makefile builds laid out
+//! by `ContextPath`, `ProjectRootDirectory` and `WorkingDirectory`. The
 //! fixtures are also in `scripts/parity-apps`, which checks them byte for
 //! byte against `sam build`; here the tree and template are asserted.
 
@@ -22,6 +23,87 @@ fn listing(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+fn keys(value: &Value) -> Vec<&str> {
+    value.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default()
+}
+
+const ASSET: &str = "cdk.out/asset.1111111111111111111111111111111111111111111111111111111111111111";
+const BUNDLED: &str = "cdk.out/asset.2222222222222222222222222222222222222222222222222222222222222222";
+
+#[test]
+fn cdk_functions_build_from_their_asset_folder() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/shape-cdk");
+    ctx.accel(&["build"]).assert_success();
+    let build = ctx.join(".aws-sam/build");
+    // Built from the asset, into a folder named by the logical id (as sam);
+    // the bundled asset is CDK's own build: nothing to do.
+    assert_eq!(listing(&build), ["PyFunction0A1B2C3D", "template.yaml"]);
+    assert_eq!(listing(&build.join("PyFunction0A1B2C3D")), ["main.py", "requests_free.py", "requirements.txt"]);
+
+    let template = yaml(&build.join("template.yaml"));
+    let built = &template["Resources"]["PyFunction0A1B2C3D"];
+    assert_eq!(built["Properties"]["Code"], "PyFunction0A1B2C3D", "the S3 location becomes the artifact");
+    let metadata = &built["Metadata"];
+    assert_eq!(
+        keys(metadata),
+        [
+            "SamNormalized",
+            "SamResourceId",
+            "aws:asset:is-bundled",
+            "aws:asset:path",
+            "aws:asset:property",
+            "aws:cdk:path"
+        ],
+        "sam's normalized metadata, keys sorted"
+    );
+    assert_eq!(metadata["SamNormalized"], true);
+    assert_eq!(metadata["SamResourceId"], "PyFunction", "the construct id from aws:cdk:path");
+    assert_eq!(metadata["aws:asset:path"], format!("../../{ASSET}"), "relative to the build folder");
+
+    let bundled = &template["Resources"]["BundledFunction9F8E7D6C"];
+    assert!(bundled["Properties"]["Code"]["S3Key"].is_string(), "not built: its Code stays");
+    assert_eq!(
+        keys(&bundled["Metadata"]),
+        ["aws:cdk:path", "aws:asset:path", "aws:asset:is-bundled", "aws:asset:property"],
+        "metadata of a resource not built keeps its order"
+    );
+    assert_eq!(bundled["Metadata"]["aws:asset:path"], format!("../../{BUNDLED}"));
+}
+
+#[test]
+fn cdk_asset_edits_rebuild_with_cached() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/shape-cdk");
+    ctx.accel(&["build", "--cached"]).assert_success();
+    ctx.replace(&format!("{ASSET}/requests_free.py"), "hello from a CDK asset", "edited asset");
+    ctx.accel(&["build", "--cached"]).assert_success();
+    assert!(ctx.read(".aws-sam/build/PyFunction0A1B2C3D/requests_free.py").contains("edited asset"));
+}
+
+#[test]
+fn nested_templates_through_symlinks_resolve_from_the_real_file() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/shape-nested-symlink");
+    ctx.accel(&["build"]).assert_success();
+    let build = ctx.join(".aws-sam/build");
+    let children = ["ChildDirect", "ChildViaFileLink", "ChildViaFolderLink"];
+    for child in children {
+        assert_eq!(listing(&build.join(child).join("FunctionB")), ["main_b.py", "requirements.txt"], "{child}");
+        let template = yaml(&build.join(child).join("template.yaml"));
+        let function = &template["Resources"]["FunctionB"];
+        assert_eq!(function["Properties"]["CodeUri"], "FunctionB", "{child}");
+        assert_eq!(function["Metadata"]["SamResourceId"], "FunctionB", "{child}");
+    }
+    let root = yaml(&build.join("template.yaml"));
+    for (child, property) in [("ChildDirect", "Location"), ("ChildViaFileLink", "Location")]
+        .into_iter()
+        .chain([("ChildViaFolderLink", "TemplateURL")])
+    {
+        let resource = &root["Resources"][child];
+        assert_eq!(resource["Properties"][property], format!("{child}/template.yaml"));
+        assert_eq!(resource["Metadata"]["SamResourceId"], child, "nested stacks get sam's metadata too");
+    }
+    assert!(build.join("FunctionA/main_a.py").is_file());
 }
 
 #[test]
@@ -79,6 +161,12 @@ fn makefile_context_project_root_and_working_directory_as_sam() {
     // A WorkingDirectory outside the copied folder is used in place.
     assert_eq!(ctx.read(".aws-sam/build/OutsideFunction/workdir-listing.txt"), "marker.txt\n");
     let template = yaml(&build.join("template.yaml"));
+    let metadata = &template["Resources"]["ProjectFunction"]["Metadata"];
+    assert_eq!(
+        keys(metadata),
+        ["BuildMethod", "ContextPath", "ProjectRootDirectory", "SamResourceId", "WorkingDirectory"],
+        "kept as written, keys sorted as sam writes them"
+    );
     assert_eq!(template["Resources"]["ProjectFunction"]["Properties"]["CodeUri"], "ProjectFunction");
 }
 
