@@ -59,20 +59,18 @@ pub(crate) fn normalize(properties: &mut Value, metadata: &mut Value) {
 /// The id sam gives a resource: `Metadata.SamResourceId`, else the CDK
 /// construct id from `aws:cdk:path` (`Stack/Fn/Resource` → `Fn`), else the
 /// logical id.
-pub(crate) fn resource_id(resource: &Value, logical_id: &str) -> String {
-    let metadata = resource.get("Metadata");
-    if let Some(id) = metadata.and_then(|m| m.get("SamResourceId")).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+pub(crate) fn resource_id(resource_type: &str, metadata: &Value, logical_id: &str) -> String {
+    if let Some(id) = metadata.get("SamResourceId").and_then(Value::as_str).filter(|s| !s.is_empty()) {
         return id.to_string();
     }
-    let Some(cdk_path) = metadata.and_then(|m| m.get(CDK_PATH)).and_then(Value::as_str).filter(|s| !s.is_empty())
-    else {
+    let Some(cdk_path) = metadata.get(CDK_PATH).and_then(Value::as_str).filter(|s| !s.is_empty()) else {
         return logical_id.to_string();
     };
     let parts: Vec<&str> = cdk_path.split('/').collect();
     if !(2..=3).contains(&parts.len()) {
         return logical_id.to_string();
     }
-    let is_stack = resource.get("Type").and_then(Value::as_str) == Some("AWS::CloudFormation::Stack");
+    let is_stack = resource_type == "AWS::CloudFormation::Stack";
     let (last, before) = (parts[parts.len() - 1], parts[parts.len() - 2]);
     let id = if last == "Resource" || (is_stack && before.ends_with(NESTED_STACK_SUFFIX)) { before } else { last };
     match id.strip_suffix(NESTED_STACK_SUFFIX) {
@@ -92,7 +90,9 @@ pub(crate) fn built_metadata(resource: &Value, logical_id: &str) -> Value {
         if normalized {
             map.insert("SamNormalized".into(), Value::Bool(true));
         }
-        map.insert("SamResourceId".into(), Value::String(resource_id(resource, logical_id)));
+        let resource_type = resource.get("Type").and_then(Value::as_str).unwrap_or_default();
+        let id = resource_id(resource_type, resource.get("Metadata").unwrap_or(&Value::Null), logical_id);
+        map.insert("SamResourceId".into(), Value::String(id));
     }
     sorted(metadata)
 }
@@ -155,15 +155,14 @@ mod tests {
 
     #[test]
     fn resource_id_follows_sam() {
-        let id = |resource: Value| resource_id(&resource, "Logical1234");
-        assert_eq!(id(json!({})), "Logical1234");
-        assert_eq!(id(json!({"Metadata": {"SamResourceId": "Mine", "aws:cdk:path": "S/Fn/Resource"}})), "Mine");
-        assert_eq!(id(json!({"Metadata": {"aws:cdk:path": "S/Fn/Resource"}})), "Fn");
-        assert_eq!(id(json!({"Metadata": {"aws:cdk:path": "S/Fn"}})), "Fn");
-        assert_eq!(id(json!({"Metadata": {"aws:cdk:path": "S/A/B/Resource"}})), "Logical1234");
-        let stack = json!({"Type": "AWS::CloudFormation::Stack",
-            "Metadata": {"aws:cdk:path": "S/Child.NestedStack/Child.NestedStackResource"}});
-        assert_eq!(id(stack), "Child");
+        let id = |metadata: Value| resource_id("AWS::Lambda::Function", &metadata, "Logical1234");
+        assert_eq!(id(Value::Null), "Logical1234");
+        assert_eq!(id(json!({"SamResourceId": "Mine", "aws:cdk:path": "S/Fn/Resource"})), "Mine");
+        assert_eq!(id(json!({"aws:cdk:path": "S/Fn/Resource"})), "Fn");
+        assert_eq!(id(json!({"aws:cdk:path": "S/Fn"})), "Fn");
+        assert_eq!(id(json!({"aws:cdk:path": "S/A/B/Resource"})), "Logical1234");
+        let stack = json!({"aws:cdk:path": "S/Child.NestedStack/Child.NestedStackResource"});
+        assert_eq!(resource_id("AWS::CloudFormation::Stack", &stack, "L"), "Child");
     }
 
     #[test]

@@ -59,6 +59,12 @@ impl Resource {
     pub(crate) fn metadata(&self, name: &str) -> Option<&Value> {
         self.metadata.get(name)
     }
+
+    /// The id sam also knows the resource by: `SamResourceId`, or the CDK
+    /// construct id of a CDK-synthesized resource (else the logical id).
+    pub(crate) fn sam_id(&self) -> String {
+        super::cdk::resource_id(&self.resource_type, &self.metadata, &self.logical_id)
+    }
 }
 
 /// A template and the stacks nested in it.
@@ -246,13 +252,14 @@ impl Stack {
         self.stacks().into_iter().flat_map(|s| s.resources.iter().map(move |r| (s, r)))
     }
 
-    /// A resource by full path (`Child/Logical`), or by logical id when that
-    /// id is unique across the stacks, as sam accepts both.
+    /// A resource by full path (`Child/Logical`), or by logical id (or the
+    /// id of [`Resource::sam_id`], e.g. a CDK construct's) when that id is
+    /// unique across the stacks, as sam accepts these.
     pub(crate) fn find(&self, id: &str) -> Option<(&Stack, &Resource)> {
         if let Some(found) = self.all_resources().find(|(_, r)| r.full_path == id) {
             return Some(found);
         }
-        let mut by_logical = self.all_resources().filter(|(_, r)| r.logical_id == id);
+        let mut by_logical = self.all_resources().filter(|(_, r)| r.logical_id == id || r.sam_id() == id);
         match (by_logical.next(), by_logical.next()) {
             (Some(found), None) => Some(found),
             _ => None,

@@ -73,6 +73,13 @@ fn cdk_functions_build_from_their_asset_folder() {
 }
 
 #[test]
+fn cdk_resources_are_also_found_by_construct_id() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/shape-cdk");
+    ctx.accel(&["build", "PyFunction"]).assert_success();
+    assert!(ctx.join(".aws-sam/build/PyFunction0A1B2C3D/main.py").is_file());
+}
+
+#[test]
 fn cdk_asset_edits_rebuild_with_cached() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/shape-cdk");
     ctx.accel(&["build", "--cached"]).assert_success();
@@ -168,6 +175,11 @@ fn makefile_context_project_root_and_working_directory_as_sam() {
         "kept as written, keys sorted as sam writes them"
     );
     assert_eq!(template["Resources"]["ProjectFunction"]["Properties"]["CodeUri"], "ProjectFunction");
+    // Layers read the same metadata.
+    assert_eq!(ctx.read(".aws-sam/build/MakeLayer/lib/helper.py"), "VALUE = 1\n");
+    assert_eq!(ctx.read(".aws-sam/build/MakeLayer/layer-listing.txt"), "helper.py\nmain.py\n");
+    // In a nested stack the paths start from the root template's folder, as sam.
+    assert_eq!(ctx.read(".aws-sam/build/Nested/NestedFunction/which.txt"), "the root folder's Makefile\n");
 }
 
 #[test]
