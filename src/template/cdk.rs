@@ -12,27 +12,50 @@ pub(crate) const ASSET_PATH: &str = "aws:asset:path";
 const ASSET_PROPERTY: &str = "aws:asset:property";
 const ASSET_BUNDLED: &str = "aws:asset:is-bundled";
 const CDK_PATH: &str = "aws:cdk:path";
-/// Image assets are built with Docker from other metadata; accel does not.
+/// Image assets are built with Docker from the metadata below.
 const IMAGE_ASSET_PROPERTY: &str = "Code.ImageUri";
+const DOCKERFILE_PATH: &str = "aws:asset:dockerfile-path";
+const DOCKER_BUILD_ARGS: &str = "aws:asset:docker-build-args";
+const DOCKER_EXTRA_PARAMS: &str = "aws:asset:docker-build-extra-params";
 const NESTED_STACK_SUFFIX: &str = ".NestedStack";
 
 /// The asset a resource's metadata names, as (dotted property, local path),
-/// unless sam marked the metadata as normalized already.
-fn asset(metadata: &Value) -> Option<(&str, &str)> {
+/// unless sam marked the metadata as normalized already. An image asset's
+/// "path" is the image name sam builds it as: the lowercased logical id.
+fn asset(metadata: &Value, logical_id: &str) -> Option<(String, String)> {
     if metadata.get("SamNormalized").is_some_and(truthy) {
         return None;
     }
     let property = metadata.get(ASSET_PROPERTY).and_then(Value::as_str).filter(|p| !p.is_empty())?;
-    let path = metadata.get(ASSET_PATH).and_then(Value::as_str).filter(|p| !p.is_empty())?;
-    (property != IMAGE_ASSET_PROPERTY).then_some((property, path))
+    let path = if property == IMAGE_ASSET_PROPERTY {
+        logical_id.to_lowercase()
+    } else {
+        metadata.get(ASSET_PATH).and_then(Value::as_str).filter(|p| !p.is_empty())?.to_string()
+    };
+    Some((property.to_string(), path))
 }
 
 /// Points the asset's property (`Code`, `TemplateURL` …) at the asset's
-/// local path, and turns `aws:asset:is-bundled: true` into `SkipBuild`, as
-/// sam does before it builds.
-pub(crate) fn normalize(properties: &mut Value, metadata: &mut Value) {
-    if let Some((property, path)) = asset(metadata) {
-        let path = Value::String(path.to_string());
+/// local path, gives an image asset the Docker metadata sam builds it with,
+/// and turns `aws:asset:is-bundled: true` into `SkipBuild`, as sam does
+/// before it builds.
+pub(crate) fn normalize(properties: &mut Value, metadata: &mut Value, logical_id: &str) {
+    if let Some((property, path)) = asset(metadata, logical_id) {
+        if property == IMAGE_ASSET_PROPERTY
+            && let Some(map) = metadata.as_object_mut()
+        {
+            let get = |key: &str, default: Value| map.get(key).cloned().unwrap_or(default);
+            let docker = [
+                ("Dockerfile", get(DOCKERFILE_PATH, Value::String(String::new()))),
+                ("DockerContext", get(ASSET_PATH, Value::String(String::new()))),
+                ("DockerBuildArgs", get(DOCKER_BUILD_ARGS, Value::Object(Map::new()))),
+                ("DockerBuildExtraParams", get(DOCKER_EXTRA_PARAMS, Value::Array(Vec::new()))),
+            ];
+            for (key, value) in docker {
+                map.insert(key.into(), value);
+            }
+        }
+        let path = Value::String(path);
         if !properties.is_object() {
             *properties = Value::Object(Map::new());
         }
@@ -85,7 +108,7 @@ pub(crate) fn resource_id(resource_type: &str, metadata: &Value, logical_id: &st
 pub(crate) fn built_metadata(resource: &Value, logical_id: &str) -> Value {
     let mut metadata =
         resource.get("Metadata").cloned().filter(Value::is_object).unwrap_or_else(|| Value::Object(Map::new()));
-    let normalized = asset(&metadata).is_some();
+    let normalized = asset(&metadata, logical_id).is_some();
     if let Some(map) = metadata.as_object_mut() {
         if normalized {
             map.insert("SamNormalized".into(), Value::Bool(true));
@@ -132,23 +155,33 @@ mod tests {
         let mut properties = json!({"Code": {"S3Bucket": "b", "S3Key": "k.zip"}, "Handler": "h"});
         let mut metadata =
             json!({"aws:asset:path": "asset.1", "aws:asset:property": "Code", "aws:asset:is-bundled": true});
-        normalize(&mut properties, &mut metadata);
+        normalize(&mut properties, &mut metadata, "Fn");
         assert_eq!(properties, json!({"Code": "asset.1", "Handler": "h"}));
         assert_eq!(metadata["SkipBuild"], json!(true));
 
         let mut nested = json!({});
         let mut dotted = json!({"aws:asset:path": "a", "aws:asset:property": "Content.S3Key"});
-        normalize(&mut nested, &mut dotted);
+        normalize(&mut nested, &mut dotted, "Fn");
         assert_eq!(nested, json!({"Content": {"S3Key": "a"}}));
 
-        // Already normalized, an image asset, or half the pair: untouched.
+        // An image asset: built by Docker as the lowercased logical id.
+        let mut image = json!({"Code": {"ImageUri": {"Fn::Sub": "x"}}});
+        let mut metadata = json!({"aws:asset:path": "asset.3", "aws:asset:property": "Code.ImageUri",
+            "aws:asset:dockerfile-path": "Dockerfile"});
+        normalize(&mut image, &mut metadata, "ImageFn12AB");
+        assert_eq!(image, json!({"Code": {"ImageUri": "imagefn12ab"}}));
+        assert_eq!(metadata["Dockerfile"], "Dockerfile");
+        assert_eq!(metadata["DockerContext"], "asset.3");
+        assert_eq!(metadata["DockerBuildArgs"], json!({}));
+
+        // Already normalized, or half the pair: untouched.
         for metadata in [
             json!({"aws:asset:path": "a", "aws:asset:property": "Code", "SamNormalized": true}),
-            json!({"aws:asset:path": "a", "aws:asset:property": "Code.ImageUri"}),
             json!({"aws:asset:path": "a"}),
+            json!({"aws:asset:property": "Code"}),
         ] {
             let mut properties = json!({"Code": {"S3Key": "k"}});
-            normalize(&mut properties, &mut metadata.clone());
+            normalize(&mut properties, &mut metadata.clone(), "Fn");
             assert_eq!(properties, json!({"Code": {"S3Key": "k"}}));
         }
     }

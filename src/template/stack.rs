@@ -186,7 +186,7 @@ impl Stack {
             let mut properties = resolver.resolve(&merged);
             // `BuildMethod: !Ref Method` and the like resolve as properties do.
             let mut metadata = raw.get("Metadata").map_or(Value::Null, |m| resolver.resolve(m));
-            super::cdk::normalize(&mut properties, &mut metadata);
+            super::cdk::normalize(&mut properties, &mut metadata, id);
             resources.push(Resource {
                 logical_id: id.clone(),
                 full_path: full_path(id),

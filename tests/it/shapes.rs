@@ -148,6 +148,13 @@ fn image_functions_sam_would_build_need_docker() {
     ctx.write("template.yaml", &format!("{template}      ImageUri: image.tar\n"));
     let out = ctx.accel(&["build"]).assert_code(1);
     assert!(out.stderr.starts_with("Error: Img: loading the image archive 'image.tar' requires a container runtime"));
+    // A CDK image asset is built by Docker too.
+    ctx.write(
+        "template.yaml",
+        "Resources:\n  ImgFn1234:\n    Type: AWS::Lambda::Function\n    Properties:\n      PackageType: Image\n      Code:\n        ImageUri: {'Fn::Sub': 'x.dkr.ecr'}\n    Metadata:\n      aws:cdk:path: S/ImgFn/Resource\n      aws:asset:path: asset.3\n      aws:asset:dockerfile-path: Dockerfile\n      aws:asset:property: Code.ImageUri\n",
+    );
+    let out = ctx.accel(&["build"]).assert_code(1);
+    assert!(out.stderr.starts_with("Error: ImgFn1234: building an image function"), "{out}");
     // SkipBuild: nothing to load.
     ctx.write("template.yaml", &format!("{template}      ImageUri: image.tar\n    Metadata:\n      SkipBuild: true\n"));
     ctx.accel(&["build"]).assert_success();
