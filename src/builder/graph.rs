@@ -25,7 +25,8 @@ pub(crate) enum UnitKind {
 pub(crate) struct BuildUnit {
     /// Functions or layer.
     pub(crate) kind: UnitKind,
-    /// The stack path of the resources (`""` for the root).
+    /// The folder of the resources' stack below the build folder (`""` for
+    /// the root): its [`Stack::build_path`].
     pub(crate) stack_path: String,
     /// Logical ids of the resources, in the same order as `kind`'s paths.
     pub(crate) logical_ids: Vec<String>,
@@ -212,7 +213,7 @@ fn function_unit(
     }
     Ok(Some(BuildUnit {
         kind: UnitKind::Functions(vec![resource.full_path.clone()]),
-        stack_path: stack.stack_path.clone(),
+        stack_path: stack.build_path.clone(),
         logical_ids: vec![resource.logical_id.clone()],
         manifest: manifest(&workflow, path, selection),
         source_dir,
@@ -250,7 +251,7 @@ fn layer_unit(
     }
     Ok(Some(BuildUnit {
         kind: UnitKind::Layer(resource.full_path.clone()),
-        stack_path: stack.stack_path.clone(),
+        stack_path: stack.build_path.clone(),
         logical_ids: vec![resource.logical_id.clone()],
         manifest: manifest(&workflow, path, selection),
         source_dir,

@@ -33,10 +33,10 @@ pub(crate) fn write_templates(
     layers: &[AdlLayer],
 ) -> std::io::Result<()> {
     for stack in root.stacks() {
-        let out_dir = build_dir.join(&stack.stack_path);
+        let out_dir = build_dir.join(&stack.build_path);
         let mut template = rewrite(stack, build_dir, artifacts);
         apply_patches(stack, &mut template, patches);
-        let mine: Vec<&AdlLayer> = layers.iter().filter(|l| l.stack_path == stack.stack_path).collect();
+        let mine: Vec<&AdlLayer> = layers.iter().filter(|l| l.stack_path == stack.build_path).collect();
         if !mine.is_empty() {
             let nested = out_dir.join(adl::NESTED_TEMPLATE);
             crate::files::write_atomic(&nested, yaml::to_yaml(&adl::nested_template(&mine)).as_bytes())?;
@@ -48,7 +48,7 @@ pub(crate) fn write_templates(
 }
 
 fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>) -> Value {
-    let out_dir = &build_dir.join(&stack.stack_path);
+    let out_dir = &build_dir.join(&stack.build_path);
     let mut template = stack.template.clone();
     let source_dir = stack.file.parent().unwrap_or(Path::new("/")).to_path_buf();
     let Some(resources) = template.get_mut("Resources").and_then(Value::as_object_mut) else {
@@ -66,7 +66,7 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
         let built = artifacts
             .get(&full_path)
             .cloned()
-            .or_else(|| child.map(|child| build_dir.join(&child.stack_path).join("template.yaml")));
+            .or_else(|| child.map(|child| build_dir.join(&child.build_path).join("template.yaml")));
         // A CDK asset's folder, relative to the template, must stay valid.
         if let Some(Value::String(path)) = resource.pointer(&format!("/Metadata/{}", cdk::ASSET_PATH))
             && is_relative_local(path)

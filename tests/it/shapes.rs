@@ -30,6 +30,7 @@ fn keys(value: &Value) -> Vec<&str> {
 }
 
 const ASSET: &str = "cdk.out/asset.1111111111111111111111111111111111111111111111111111111111111111";
+const INNER: &str = "cdk.out/asset.3333333333333333333333333333333333333333333333333333333333333333";
 const BUNDLED: &str = "cdk.out/asset.2222222222222222222222222222222222222222222222222222222222222222";
 
 #[test]
@@ -39,8 +40,16 @@ fn cdk_functions_build_from_their_asset_folder() {
     let build = ctx.join(".aws-sam/build");
     // Built from the asset, into a folder named by the logical id (as sam);
     // the bundled asset is CDK's own build: nothing to do.
-    assert_eq!(listing(&build), ["PyFunction0A1B2C3D", "template.yaml"]);
+    assert_eq!(listing(&build), ["Child", "PyFunction0A1B2C3D", "template.yaml"]);
     assert_eq!(listing(&build.join("PyFunction0A1B2C3D")), ["main.py", "requests_free.py", "requirements.txt"]);
+    // The nested stack's TemplateURL is an asset too; sam builds it into a
+    // folder named by its construct id, its assets relative to its template.
+    assert_eq!(listing(&build.join("Child")), ["InnerFunction7C8D9E0F", "template.yaml"]);
+    assert_eq!(listing(&build.join("Child/InnerFunction7C8D9E0F")), ["inner.py"]);
+    let child = yaml(&build.join("Child/template.yaml"));
+    let inner = &child["Resources"]["InnerFunction7C8D9E0F"];
+    assert_eq!(inner["Properties"]["Code"], "InnerFunction7C8D9E0F");
+    assert_eq!(inner["Metadata"]["aws:asset:path"], format!("../../../{INNER}"));
 
     let template = yaml(&build.join("template.yaml"));
     let built = &template["Resources"]["PyFunction0A1B2C3D"];
@@ -70,6 +79,10 @@ fn cdk_functions_build_from_their_asset_folder() {
         "metadata of a resource not built keeps its order"
     );
     assert_eq!(bundled["Metadata"]["aws:asset:path"], format!("../../{BUNDLED}"));
+    let stack = &template["Resources"]["ChildNestedStackNestedStackChildNestedStackResource5E6F7A8B"];
+    assert_eq!(stack["Properties"]["TemplateURL"], "Child/template.yaml");
+    assert_eq!(stack["Metadata"]["SamResourceId"], "Child");
+    assert_eq!(stack["Metadata"]["SamNormalized"], true);
 }
 
 #[test]
