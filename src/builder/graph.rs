@@ -2,7 +2,7 @@
 //! share one build (same code, runtime, architecture and metadata, spec §1.5),
 //! and the order (layers before the functions that use them).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -25,7 +25,8 @@ pub(crate) enum UnitKind {
 pub(crate) struct BuildUnit {
     /// Functions or layer.
     pub(crate) kind: UnitKind,
-    /// The stack path of the resources (`""` for the root).
+    /// The folder of the resources' stack below the build folder (`""` for
+    /// the root): its [`Stack::build_path`].
     pub(crate) stack_path: String,
     /// Logical ids of the resources, in the same order as `kind`'s paths.
     pub(crate) logical_ids: Vec<String>,
@@ -45,6 +46,31 @@ pub(crate) struct BuildUnit {
     pub(crate) compatible_runtimes: Vec<String>,
     /// The dependency manifest, when there is one.
     pub(crate) manifest: Option<PathBuf>,
+    /// Makefile builds: where the Makefile is and where make runs.
+    pub(crate) make: Option<MakeLayout>,
+}
+
+/// Where a makefile build finds its pieces, from sam's `ContextPath`,
+/// `ProjectRootDirectory` and `WorkingDirectory` metadata (the unit's
+/// `source_dir` is the folder copied to the scratch folder: the project root
+/// when one is given, else the CodeUri).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MakeLayout {
+    /// `<ContextPath or source_dir>/Makefile`, or `--manifest`: make reads it
+    /// in place, as sam passes it to `make --makefile`.
+    pub(crate) makefile: PathBuf,
+    /// Where make runs.
+    pub(crate) working_dir: WorkingDir,
+}
+
+/// The folder make runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WorkingDir {
+    /// Inside the scratch copy of the source, at this relative path (empty:
+    /// its root). sam maps a `WorkingDirectory` inside the copied folder there.
+    Scratch(PathBuf),
+    /// A folder outside the copied source, used in place (as sam does).
+    Outside(PathBuf),
 }
 
 impl BuildUnit {
@@ -87,6 +113,9 @@ pub(crate) struct Selection {
 /// (inline, pre-zipped, S3, SkipBuild, layers without BuildMethod) are left out.
 pub(crate) fn plan(root: &Stack, selection: &Selection) -> Result<Vec<BuildUnit>, BuildError> {
     let wanted = wanted_resources(root, selection)?;
+    // sam resolves makefile metadata paths from its base folder: the root
+    // template's (or `--base-dir`), in nested stacks too.
+    let base = &root.base_dir;
     let mut layers = Vec::new();
     let mut functions: Vec<BuildUnit> = Vec::new();
     for (stack, resource) in root.all_resources() {
@@ -94,11 +123,11 @@ pub(crate) fn plan(root: &Stack, selection: &Selection) -> Result<Vec<BuildUnit>
             continue;
         }
         if let Some(layer) = Layer::of(stack, resource) {
-            if let Some(unit) = layer_unit(stack, &layer, selection)? {
+            if let Some(unit) = layer_unit(stack, &layer, selection, base)? {
                 layers.push(unit);
             }
         } else if let Some(function) = Function::of(stack, resource)
-            && let Some(unit) = function_unit(stack, &function, selection)?
+            && let Some(unit) = function_unit(stack, &function, selection, base)?
         {
             match functions.iter_mut().find(|u| shares_build(u, &unit)) {
                 Some(shared) => {
@@ -146,13 +175,16 @@ fn wanted_resources(root: &Stack, selection: &Selection) -> Result<Vec<String>, 
     Ok(wanted)
 }
 
-fn function_unit(stack: &Stack, f: &Function, selection: &Selection) -> Result<Option<BuildUnit>, BuildError> {
+fn function_unit(
+    stack: &Stack,
+    f: &Function,
+    selection: &Selection,
+    base: &Path,
+) -> Result<Option<BuildUnit>, BuildError> {
     let resource = f.resource;
     let fail = |message: String| BuildError::Resource { resource: resource.full_path.clone(), message };
     if f.package_type == PackageType::Image {
-        return Err(fail(
-            "image functions need Docker to build, which accel does not use; build them with `sam build`".into(),
-        ));
+        return image_unit(f, base);
     }
     // Not local, or not there (reported when the template was loaded): as
     // sam, nothing to build.
@@ -170,7 +202,7 @@ fn function_unit(stack: &Stack, f: &Function, selection: &Selection) -> Result<O
     }
     let runtime = f.runtime.clone().ok_or_else(|| fail("has no Runtime".into()))?;
     let workflow = Workflow::select(f.build_method.as_deref(), &runtime).map_err(unusable(resource))?;
-    unsupported_metadata(resource)?;
+    let (source_dir, make) = make_layout(workflow, resource, path, selection, base)?;
     if f.handler.is_none() {
         return Err(BuildError::NoHandler(resource.logical_id.clone()));
     }
@@ -181,20 +213,26 @@ fn function_unit(stack: &Stack, f: &Function, selection: &Selection) -> Result<O
     }
     Ok(Some(BuildUnit {
         kind: UnitKind::Functions(vec![resource.full_path.clone()]),
-        stack_path: stack.stack_path.clone(),
+        stack_path: stack.build_path.clone(),
         logical_ids: vec![resource.logical_id.clone()],
-        source_dir: path.clone(),
         manifest: manifest(&workflow, path, selection),
+        source_dir,
         workflow,
         runtime,
         architecture: f.architecture.clone(),
         handler: f.handler.clone(),
         metadata: build_metadata(&resource.metadata),
         compatible_runtimes: Vec::new(),
+        make,
     }))
 }
 
-fn layer_unit(stack: &Stack, layer: &Layer, selection: &Selection) -> Result<Option<BuildUnit>, BuildError> {
+fn layer_unit(
+    stack: &Stack,
+    layer: &Layer,
+    selection: &Selection,
+    base: &Path,
+) -> Result<Option<BuildUnit>, BuildError> {
     let resource = layer.resource;
     let (Some(method), CodeLocation::Local { path, .. }) = (&layer.build_method, &layer.content) else {
         return Ok(None);
@@ -207,22 +245,23 @@ fn layer_unit(stack: &Stack, layer: &Layer, selection: &Selection) -> Result<Opt
     }
     let fail = |message: String| BuildError::Resource { resource: resource.full_path.clone(), message };
     let workflow = Workflow::select(Some(method), method).map_err(unusable(resource))?;
-    unsupported_metadata(resource)?;
+    let (source_dir, make) = make_layout(workflow, resource, path, selection, base)?;
     if workflow.layer_subfolder(method).is_none() {
         return Err(fail(format!("'{method}' runtime is not supported for layers")));
     }
     Ok(Some(BuildUnit {
         kind: UnitKind::Layer(resource.full_path.clone()),
-        stack_path: stack.stack_path.clone(),
+        stack_path: stack.build_path.clone(),
         logical_ids: vec![resource.logical_id.clone()],
-        source_dir: path.clone(),
         manifest: manifest(&workflow, path, selection),
+        source_dir,
         workflow,
         runtime: method.clone(),
         architecture: layer.build_architecture.clone(),
         handler: None,
         metadata: build_metadata(&resource.metadata),
         compatible_runtimes: layer.compatible_runtimes.clone(),
+        make,
     }))
 }
 
@@ -238,18 +277,84 @@ fn unusable(resource: &crate::template::Resource) -> impl FnOnce(WorkflowError) 
     move |e| BuildError::Workflow { resource: resource.full_path.clone(), source: std::sync::Arc::new(e) }
 }
 
-/// Makefile layout keys accel does not honour yet: refuse rather than build
-/// something else than sam would.
-fn unsupported_metadata(resource: &crate::template::Resource) -> Result<(), BuildError> {
-    for key in ["ContextPath", "ProjectRootDirectory", "WorkingDirectory"] {
-        if resource.metadata(key).is_some() {
-            return Err(BuildError::Resource {
-                resource: resource.full_path.clone(),
-                message: format!("Metadata.{key} is not supported by accel yet; build this resource with `sam build`"),
-            });
-        }
+/// An image function: sam builds it with Docker when its metadata names a
+/// `Dockerfile` and a `DockerContext`, or loads an `ImageUri` that is an
+/// image archive on disk; both need Docker, which accel does not use. Any
+/// other image (a prebuilt `ImageUri`) is not built: sam passes it through.
+fn image_unit(f: &Function, base: &Path) -> Result<Option<BuildUnit>, BuildError> {
+    let metadata = |key: &str| f.resource.metadata(key).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let buildable = metadata("Dockerfile").is_some() && metadata("DockerContext").is_some();
+    // sam looks for the archive from its working folder; accel from the
+    // base folder too, as relative paths mean the template's folder elsewhere.
+    let archive = f.image_uri.as_ref().and_then(Value::as_str).filter(|uri| {
+        let path = Path::new(uri);
+        path.is_file() || base.join(path).is_file()
+    });
+    if f.skip_build || !(buildable || archive.is_some()) {
+        return Ok(None);
     }
-    Ok(())
+    let what = match archive {
+        Some(uri) => format!("loading the image archive '{uri}'"),
+        None => "building an image function (Metadata.Dockerfile)".to_string(),
+    };
+    Err(BuildError::Resource {
+        resource: f.resource.full_path.clone(),
+        message: format!(
+            "{what} requires a container runtime (Docker or Finch), which accel does not use; build it with `sam build`"
+        ),
+    })
+}
+
+/// The folder a unit copies and, for makefile builds, where the Makefile is
+/// and where make runs — as sam reads `ProjectRootDirectory`, `ContextPath`
+/// and `WorkingDirectory` (other workflows ignore them, as sam does).
+fn make_layout(
+    workflow: Workflow,
+    resource: &crate::template::Resource,
+    code: &Path,
+    selection: &Selection,
+    base: &Path,
+) -> Result<(PathBuf, Option<MakeLayout>), BuildError> {
+    if workflow != Workflow::Makefile {
+        return Ok((code.to_path_buf(), None));
+    }
+    let fail = |message: String| BuildError::Resource { resource: resource.full_path.clone(), message };
+    let path_of = |key: &str| -> Result<Option<PathBuf>, BuildError> {
+        match resource.metadata(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(p)) if p.is_empty() => Ok(None),
+            Some(Value::String(p)) => Ok(Some(resolve(&base.join(p)))),
+            Some(other) => Err(fail(format!("Metadata.{key} must be a path, not {other}"))),
+        }
+    };
+    let source = match path_of("ProjectRootDirectory")? {
+        Some(root) if !root.is_dir() => {
+            return Err(fail(format!("Metadata.ProjectRootDirectory '{}' is not a folder", root.display())));
+        }
+        Some(root) => root,
+        None => code.to_path_buf(),
+    };
+    let makefile = match &selection.manifest {
+        Some(manifest) => manifest.clone(),
+        None => path_of("ContextPath")?.unwrap_or_else(|| source.clone()).join("Makefile"),
+    };
+    let working_dir = match path_of("WorkingDirectory")? {
+        None => WorkingDir::Scratch(PathBuf::new()),
+        Some(dir) => match dir.strip_prefix(resolve(&source)) {
+            Ok(inside) => WorkingDir::Scratch(inside.to_path_buf()),
+            Err(_) if dir.is_dir() => WorkingDir::Outside(dir),
+            Err(_) => {
+                return Err(fail(format!("Metadata.WorkingDirectory '{}' is not a folder", dir.display())));
+            }
+        },
+    };
+    Ok((source, Some(MakeLayout { makefile, working_dir })))
+}
+
+/// A path with symlinks resolved where it exists (sam's `Path.resolve()`),
+/// else lexically normalised.
+fn resolve(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| super::inputs::normalize(path))
 }
 
 /// Metadata that changes a build: SAM's bookkeeping keys removed.

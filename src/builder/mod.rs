@@ -446,7 +446,7 @@ fn artifact_paths(
         .all_resources()
         .filter(|(_, r)| buildable.contains(&r.full_path))
         .filter_map(|(s, r)| {
-            let key = Path::new(&s.stack_path).join(&r.logical_id);
+            let key = Path::new(&s.build_path).join(&r.logical_id);
             let dir = build_dir.join(&key);
             (state.contains_key(key.to_string_lossy().as_ref()) && dir.is_dir()).then(|| (r.full_path.clone(), dir))
         })

@@ -10,9 +10,9 @@ use serde_json::{Map, Value};
 
 use super::adl::{self, AdlLayer};
 use super::graph::{BuildUnit, UnitKind};
-use crate::template::Stack;
 use crate::template::kind::PATH_PROPERTIES;
 use crate::template::yaml;
+use crate::template::{Stack, cdk};
 
 /// Property changes a workflow asks of the output template (esbuild's).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,10 +33,10 @@ pub(crate) fn write_templates(
     layers: &[AdlLayer],
 ) -> std::io::Result<()> {
     for stack in root.stacks() {
-        let out_dir = build_dir.join(&stack.stack_path);
+        let out_dir = build_dir.join(&stack.build_path);
         let mut template = rewrite(stack, build_dir, artifacts);
         apply_patches(stack, &mut template, patches);
-        let mine: Vec<&AdlLayer> = layers.iter().filter(|l| l.stack_path == stack.stack_path).collect();
+        let mine: Vec<&AdlLayer> = layers.iter().filter(|l| l.stack_path == stack.build_path).collect();
         if !mine.is_empty() {
             let nested = out_dir.join(adl::NESTED_TEMPLATE);
             crate::files::write_atomic(&nested, yaml::to_yaml(&adl::nested_template(&mine)).as_bytes())?;
@@ -48,7 +48,7 @@ pub(crate) fn write_templates(
 }
 
 fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>) -> Value {
-    let out_dir = &build_dir.join(&stack.stack_path);
+    let out_dir = &build_dir.join(&stack.build_path);
     let mut template = stack.template.clone();
     let source_dir = stack.file.parent().unwrap_or(Path::new("/")).to_path_buf();
     let Some(resources) = template.get_mut("Resources").and_then(Value::as_object_mut) else {
@@ -63,6 +63,21 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
         };
         let full_path = if stack.stack_path.is_empty() { id.clone() } else { format!("{}/{id}", stack.stack_path) };
         let child = stack.children.iter().find(|c| c.stack_path == full_path);
+        let built = artifacts
+            .get(&full_path)
+            .cloned()
+            .or_else(|| child.map(|child| build_dir.join(&child.build_path).join("template.yaml")));
+        // A CDK asset's folder, relative to the template, must stay valid.
+        if let Some(Value::String(path)) = resource.pointer(&format!("/Metadata/{}", cdk::ASSET_PATH))
+            && is_relative_local(path)
+        {
+            let moved = Value::String(relative(&source_dir.join(path), out_dir));
+            if let Some(metadata) = resource.get_mut("Metadata").and_then(Value::as_object_mut) {
+                metadata.insert(cdk::ASSET_PATH.into(), moved);
+            }
+        }
+        // sam gives built resources and nested stacks their normalized metadata.
+        let metadata = built.as_ref().map(|_| cdk::built_metadata(resource, id));
         let Some(resource) = resource.as_object_mut() else {
             continue;
         };
@@ -70,17 +85,9 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
         else {
             continue;
         };
-        if let Some(artifact) = artifacts.get(&full_path) {
-            props.insert(properties[0].to_string(), Value::String(relative(artifact, out_dir)));
-            let metadata = resource.entry("Metadata").or_insert_with(|| Value::Object(Map::new()));
-            if let Some(metadata) = metadata.as_object_mut() {
-                metadata.insert("SamResourceId".into(), Value::String(id.clone()));
-            }
-            continue;
-        }
-        if let Some(child) = child {
-            let child_template = build_dir.join(&child.stack_path).join("template.yaml");
-            props.insert(properties[0].to_string(), Value::String(relative(&child_template, out_dir)));
+        if let (Some(built), Some(metadata)) = (built, metadata) {
+            props.insert(properties[0].to_string(), Value::String(relative(&built, out_dir)));
+            resource.insert("Metadata".into(), metadata);
             continue;
         }
         // Any other relative local path must stay valid from the new location.

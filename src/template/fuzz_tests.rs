@@ -83,7 +83,11 @@ fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            // Fixtures with symlinks (shape-nested-symlink) keep them.
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), target).unwrap();
+        } else if kind.is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), target).unwrap();
@@ -679,7 +683,7 @@ fn check_template(file: &Path, options: &LoadOptions, write: bool) -> Result<Rea
         let layers: Vec<adl::AdlLayer> =
             units.iter().filter(|u| adl::eligible(u)).flat_map(|u| adl::layers_of(u, "stack", out)).collect();
         for s in stack.stacks() {
-            let mine: Vec<&adl::AdlLayer> = layers.iter().filter(|l| l.stack_path == s.stack_path).collect();
+            let mine: Vec<&adl::AdlLayer> = layers.iter().filter(|l| l.stack_path == s.build_path).collect();
             if !mine.is_empty() {
                 let _ = yaml::to_yaml(&adl::nested_template(&mine));
                 let mut template = s.template.clone();
@@ -720,7 +724,7 @@ fn check_template(file: &Path, options: &LoadOptions, write: bool) -> Result<Rea
         return Err(format!("the build wrote outside .aws-sam: {written:?}"));
     }
     for s in stack.stacks() {
-        let written = build_dir.join(&s.stack_path).join("template.yaml");
+        let written = build_dir.join(&s.build_path).join("template.yaml");
         let text = std::fs::read_to_string(&written).map_err(|e| format!("{}: {e}", written.display()))?;
         let back =
             yaml::parse(&text).map_err(|e| format!("the built {} does not read back: {e:?}", written.display()))?;

@@ -4,6 +4,7 @@
 //! recursively ([`stack`]) and typed views of the resources accel builds and
 //! syncs ([`resources`]).
 
+pub(crate) mod cdk;
 mod emit;
 pub(crate) mod globals;
 pub(crate) mod intrinsics;

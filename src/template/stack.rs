@@ -59,6 +59,12 @@ impl Resource {
     pub(crate) fn metadata(&self, name: &str) -> Option<&Value> {
         self.metadata.get(name)
     }
+
+    /// The id sam also knows the resource by: `SamResourceId`, or the CDK
+    /// construct id of a CDK-synthesized resource (else the logical id).
+    pub(crate) fn sam_id(&self) -> String {
+        super::cdk::resource_id(&self.resource_type, &self.metadata, &self.logical_id)
+    }
 }
 
 /// A template and the stacks nested in it.
@@ -68,6 +74,10 @@ pub(crate) struct Stack {
     pub(crate) file: PathBuf,
     /// `""` for the root, else the chain of nested-stack logical ids.
     pub(crate) stack_path: String,
+    /// The stack's folder below the build folder: `""` for the root, else
+    /// the chain of sam's stack ids (the CDK construct id of a CDK nested
+    /// stack, else the logical id), as sam lays out nested builds.
+    pub(crate) build_path: String,
     /// The template as written (long-form intrinsics), for writing it back.
     pub(crate) template: Value,
     /// Resources in template order, implicit APIs last.
@@ -115,12 +125,13 @@ impl Stack {
     /// Loads `file` and, recursively, every nested stack with a local template.
     pub(crate) fn load(file: &Path, options: &LoadOptions) -> Result<Stack, TemplateError> {
         let file = absolute(file);
-        Self::load_nested(&file, String::new(), &options.overrides, options, &mut Vec::new())
+        let root = StackPaths { stack_path: String::new(), build_path: String::new() };
+        Self::load_nested(&file, root, &options.overrides, options, &mut Vec::new())
     }
 
     fn load_nested(
         file: &Path,
-        stack_path: String,
+        StackPaths { stack_path, build_path }: StackPaths,
         overrides: &Overrides,
         options: &LoadOptions,
         chain: &mut Vec<PathBuf>,
@@ -150,8 +161,8 @@ impl Stack {
         let globals =
             Globals::parse(&template).map_err(|e| invalid(section_line(&source, "Globals"), e.to_string()))?;
         let resolver = Resolver::new(&template, overrides, options.pseudo.clone());
-        let base_dir =
-            options.base_dir.clone().unwrap_or_else(|| file.parent().map(Path::to_path_buf).unwrap_or_default());
+        let dir = template_dir(file);
+        let base_dir = options.base_dir.clone().unwrap_or_else(|| dir.clone());
         let full_path = |id: &str| {
             if stack_path.is_empty() { id.to_string() } else { format!("{stack_path}/{id}") }
         };
@@ -177,13 +188,16 @@ impl Stack {
                 return Err(fail("'Properties' must be a mapping".into()));
             }
             let merged = globals.merge(resource_type, raw).map_err(|e| fail(e.to_string()))?;
+            let mut properties = resolver.resolve(&merged);
+            // `BuildMethod: !Ref Method` and the like resolve as properties do.
+            let mut metadata = raw.get("Metadata").map_or(Value::Null, |m| resolver.resolve(m));
+            super::cdk::normalize(&mut properties, &mut metadata, id);
             resources.push(Resource {
                 logical_id: id.clone(),
                 full_path: full_path(id),
                 resource_type: resource_type.to_string(),
-                properties: resolver.resolve(&merged),
-                // `BuildMethod: !Ref Method` and the like resolve as properties do.
-                metadata: raw.get("Metadata").map_or(Value::Null, |m| resolver.resolve(m)),
+                properties,
+                metadata,
                 condition: raw.get("Condition").and_then(Value::as_str).map(str::to_string),
                 implicit: false,
                 line,
@@ -207,8 +221,7 @@ impl Stack {
             };
             // Remote templates are not loaded (as sam skips them).
             let Some(location) = resource.string(property).filter(|l| is_local(l)) else { continue };
-            let child_file =
-                absolute(&file.parent().unwrap_or(Path::new(".")).join(location.trim_start_matches("file://")));
+            let child_file = absolute(&dir.join(location.trim_start_matches("file://")));
             if chain.contains(&child_file) {
                 let cycle: Vec<String> = chain.iter().chain([&child_file]).map(|p| p.display().to_string()).collect();
                 return Err(fail(format!("nested stacks form a cycle: {}", cycle.join(" -> "))));
@@ -217,17 +230,15 @@ impl Stack {
                 return Err(fail(format!("{property} '{location}' does not exist ({})", child_file.display())));
             }
             let child_overrides = nested_parameters(resource);
-            children.push(Self::load_nested(
-                &child_file,
-                resource.full_path.clone(),
-                &child_overrides,
-                options,
-                chain,
-            )?);
+            let paths = StackPaths {
+                stack_path: resource.full_path.clone(),
+                build_path: join_path(&build_path, &stack_folder(resource)),
+            };
+            children.push(Self::load_nested(&child_file, paths, &child_overrides, options, chain)?);
         }
         chain.pop();
 
-        Ok(Stack { file: file.to_path_buf(), stack_path, template, resources, children, base_dir, source })
+        Ok(Stack { file: file.to_path_buf(), stack_path, build_path, template, resources, children, base_dir, source })
     }
 
     /// This stack and every stack nested in it, parents first.
@@ -244,13 +255,14 @@ impl Stack {
         self.stacks().into_iter().flat_map(|s| s.resources.iter().map(move |r| (s, r)))
     }
 
-    /// A resource by full path (`Child/Logical`), or by logical id when that
-    /// id is unique across the stacks, as sam accepts both.
+    /// A resource by full path (`Child/Logical`), or by logical id (or the
+    /// id of [`Resource::sam_id`], e.g. a CDK construct's) when that id is
+    /// unique across the stacks, as sam accepts these.
     pub(crate) fn find(&self, id: &str) -> Option<(&Stack, &Resource)> {
         if let Some(found) = self.all_resources().find(|(_, r)| r.full_path == id) {
             return Some(found);
         }
-        let mut by_logical = self.all_resources().filter(|(_, r)| r.logical_id == id);
+        let mut by_logical = self.all_resources().filter(|(_, r)| r.logical_id == id || r.sam_id() == id);
         match (by_logical.next(), by_logical.next()) {
             (Some(found), None) => Some(found),
             _ => None,
@@ -509,6 +521,37 @@ fn nested_parameters(resource: &Resource) -> Overrides {
         .collect()
 }
 
+/// Where a stack sits in the tree: its resource path and its build folder.
+struct StackPaths {
+    stack_path: String,
+    build_path: String,
+}
+
+/// `parent/child`, or `child` at the root.
+fn join_path(parent: &str, child: &str) -> String {
+    if parent.is_empty() { child.to_string() } else { format!("{parent}/{child}") }
+}
+
+/// The build folder sam gives a nested stack: its sam id (see
+/// [`Resource::sam_id`]) when that is a plain folder name, else its logical
+/// id (always alphanumeric), so that no id leads outside the build folder.
+fn stack_folder(resource: &Resource) -> String {
+    let id = resource.sam_id();
+    let plain = !id.is_empty() && id != "." && id != ".." && !id.contains(['/', '\\', '\0']);
+    if plain { id } else { resource.logical_id.clone() }
+}
+
+/// The folder a template's relative paths start from: its own, or, when the
+/// file is a symlink, the folder of the file it points to (as sam resolves
+/// them, so a template linked from elsewhere finds its code).
+fn template_dir(file: &Path) -> PathBuf {
+    let real = match std::fs::symlink_metadata(file) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(file).ok(),
+        _ => None,
+    };
+    real.as_deref().unwrap_or(file).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
 /// A path on this machine, not `s3://`, `http(s)://` or a mapping.
 pub(crate) fn is_local(location: &str) -> bool {
     !(location.starts_with("s3://") || location.starts_with("http://") || location.starts_with("https://"))
@@ -558,4 +601,41 @@ fn resource_line(source: &str, id: &str) -> Option<usize> {
 fn line_within(source: &str, from: Option<usize>, needle: &str) -> Option<usize> {
     let from = from?;
     source.lines().enumerate().skip(from - 1).find(|(_, l)| l.contains(needle)).map(|(i, _)| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A nested stack's build folder is its sam id only when that is a plain
+    /// folder name: a `SamResourceId` like `../x` must not lead outside.
+    #[test]
+    fn nested_build_folders_follow_sam_ids_but_never_escape() {
+        let dir = tempfile::tempdir().unwrap();
+        let child = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: .\n";
+        std::fs::write(dir.path().join("child.yaml"), child).unwrap();
+        let nested = |id: &str, metadata: &str| {
+            format!(
+                "  {id}:\n    Type: AWS::Serverless::Application\n    Properties:\n      Location: child.yaml\n    Metadata: {metadata}\n"
+            )
+        };
+        let root = [
+            nested("Plain", "{}"),
+            nested("Custom", "{SamResourceId: Mine}"),
+            nested("Cdk1234", "{'aws:cdk:path': 'S/Cdk.NestedStack/Cdk.NestedStackResource'}")
+                .replace("AWS::Serverless::Application", "AWS::CloudFormation::Stack")
+                .replace("Location", "TemplateURL"),
+            nested("Escape", "{SamResourceId: ../../outside}"),
+            nested("Dots", "{SamResourceId: '..'}"),
+        ]
+        .concat();
+        std::fs::write(dir.path().join("template.yaml"), format!("Resources:\n{root}")).unwrap();
+        let stack = Stack::load(&dir.path().join("template.yaml"), &LoadOptions::default()).unwrap();
+        let folders: Vec<(&str, &str)> =
+            stack.children.iter().map(|c| (c.stack_path.as_str(), c.build_path.as_str())).collect();
+        assert_eq!(
+            folders,
+            [("Plain", "Plain"), ("Custom", "Mine"), ("Cdk1234", "Cdk"), ("Escape", "Escape"), ("Dots", "Dots")]
+        );
+    }
 }

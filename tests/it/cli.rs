@@ -285,7 +285,7 @@ fn unsupported_features_are_refused_by_name() {
     assert_error_line(&dir, &["build", "--build-in-source"], &["--build-in-source is not supported by accel yet"]);
     let with_context = format!("{GOOD_FUNCTION}    Metadata:\n      BuildMethod: makefile\n      ContextPath: sub\n");
     let other = project(&[("template.yaml", &with_context), ("src/app.py", "")]);
-    assert_error_line(&other, &["build"], &["Fn: Metadata.ContextPath is not supported by accel yet"]);
+    assert_error_line(&other, &["build"], &["Fn: Makefile not found at ", "sub/Makefile"]);
     assert_error_line(&dir, &["build", "--use-container"], &["--use-container needs Docker"]);
     assert_error_line(&dir, &["build", "-u", "-bi", "img"], &["--use-container needs Docker"]);
     assert_error_line(

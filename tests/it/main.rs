@@ -10,6 +10,7 @@ mod local_cloud;
 mod logs;
 mod proxy;
 mod safety;
+mod shapes;
 mod support;
 mod sync;
 mod sync_infra;

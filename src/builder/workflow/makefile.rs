@@ -1,27 +1,54 @@
-//! `make build-<LogicalId>`, as sam's CustomMakeBuilder.
+//! `make build-<LogicalId>`, as sam's CustomMakeBuilder: the source (or
+//! `ProjectRootDirectory`) is copied to a scratch folder, make reads the
+//! Makefile in place (`ContextPath`) and runs in the scratch copy or in
+//! `WorkingDirectory`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
 use super::{Workflow, WorkflowError, io_error, run};
 use crate::builder::fsops;
-use crate::builder::graph::BuildUnit;
+use crate::builder::graph::{BuildUnit, MakeLayout, WorkingDir};
 
-/// Runs the unit's make target with `ARTIFACTS_DIR=out`.
-pub(super) async fn build(unit: &BuildUnit, out: &Path) -> Result<(), WorkflowError> {
+/// Runs the unit's make target with `ARTIFACTS_DIR=out`. Returns what make
+/// read outside the copied folder (a Makefile or working folder elsewhere),
+/// so that the code's cache key covers them.
+pub(super) async fn build(unit: &BuildUnit, out: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
+    let layout = unit.make.clone().unwrap_or_else(|| MakeLayout {
+        makefile: unit.source_dir.join("Makefile"),
+        working_dir: WorkingDir::Scratch(PathBuf::new()),
+    });
+    if !layout.makefile.is_file() {
+        return Err(WorkflowError::NoMakefile(layout.makefile));
+    }
     let scratch = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
     fsops::copy_tree(&unit.source_dir, scratch.path(), Workflow::Makefile.excludes())
         .map_err(io_error(&unit.source_dir))?;
-    let makefile = scratch.path().join("Makefile");
-    if !makefile.is_file() {
-        return Err(WorkflowError::NoMakefile(unit.source_dir.join("Makefile")));
+    let mut read = Vec::new();
+    if !layout.makefile.starts_with(&unit.source_dir) {
+        read.push(layout.makefile.clone());
+    }
+    let cwd = match &layout.working_dir {
+        WorkingDir::Scratch(inside) => scratch.path().join(inside),
+        WorkingDir::Outside(dir) => {
+            read.push(dir.clone());
+            dir.clone()
+        }
+    };
+    if !cwd.is_dir() {
+        let missing = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "Metadata.WorkingDirectory is not a folder of the copied source",
+        );
+        return Err(io_error(&cwd)(missing));
     }
     let mut make = Command::new("make");
-    make.current_dir(scratch.path())
+    make.current_dir(&cwd)
         .arg("--makefile")
-        .arg(&makefile)
+        .arg(&layout.makefile)
         .arg(format!("build-{}", unit.logical_ids[0]))
         .env("ARTIFACTS_DIR", out);
-    run(make, "CustomMakeBuilder:MakeBuild").await
+    run(make, "CustomMakeBuilder:MakeBuild").await?;
+    Ok(read)
 }

@@ -283,7 +283,7 @@ impl Workflow {
                 .map(|()| Vec::new())
                 .map_err(io_error(&unit.source_dir)),
             Workflow::Esbuild => esbuild::bundle(unit, deps, out).await,
-            Workflow::Makefile => makefile::build(unit, out).await.map(|()| Vec::new()),
+            Workflow::Makefile => makefile::build(unit, out).await,
             Workflow::Go => go::build(unit, out).await.map(|()| Vec::new()),
         }
     }
