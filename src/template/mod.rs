@@ -4,6 +4,7 @@
 //! recursively ([`stack`]) and typed views of the resources accel builds and
 //! syncs ([`resources`]).
 
+pub(crate) mod foreach;
 pub(crate) mod globals;
 pub(crate) mod intrinsics;
 pub(crate) mod kind;

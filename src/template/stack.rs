@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::foreach::{self, Original};
 use super::globals::Globals;
 use super::intrinsics::{self, Pseudo, Resolver};
 use super::parameters::Overrides;
@@ -21,6 +22,8 @@ pub(crate) struct LoadOptions {
     /// `--base-dir`: the root of relative code paths in every stack. Without
     /// it, paths are relative to the template that holds them.
     pub(crate) base_dir: Option<PathBuf>,
+    /// `--language-extensions`: expand `Fn::ForEach` loops (spec §1.1).
+    pub(crate) language_extensions: bool,
 }
 
 /// One resource, as a build or sync sees it.
@@ -68,8 +71,12 @@ pub(crate) struct Stack {
     pub(crate) file: PathBuf,
     /// `""` for the root, else the chain of nested-stack logical ids.
     pub(crate) stack_path: String,
-    /// The template as written (long-form intrinsics), for writing it back.
+    /// The template as written (long-form intrinsics), for writing it back;
+    /// with its `Fn::ForEach` loops expanded when [`Stack::foreach`] is set.
     pub(crate) template: Value,
+    /// The template with its loops, when they were expanded: the built
+    /// template is written from it.
+    pub(crate) foreach: Option<Original>,
     /// Resources in template order, implicit APIs last.
     pub(crate) resources: Vec<Resource>,
     /// Nested stacks with a local template.
@@ -137,6 +144,9 @@ impl Stack {
         if !template.is_object() {
             return Err(invalid(Some(1), "a template must be a mapping of sections".into()));
         }
+        let loops = Resolver::new(&template, overrides, options.pseudo.clone());
+        let (template, foreach) = foreach::expand(template, &loops, options.language_extensions)
+            .map_err(|e| invalid(key_line(&source, e.key()), e.to_string()))?;
         // sam's rule: a template needs at least one resource.
         let resources_section = match template.get("Resources") {
             Some(Value::Object(map)) if !map.is_empty() => map.clone(),
@@ -227,7 +237,7 @@ impl Stack {
         }
         chain.pop();
 
-        Ok(Stack { file: file.to_path_buf(), stack_path, template, resources, children, base_dir, source })
+        Ok(Stack { file: file.to_path_buf(), stack_path, template, foreach, resources, children, base_dir, source })
     }
 
     /// This stack and every stack nested in it, parents first.
@@ -541,6 +551,11 @@ fn section_line(source: &str, name: &str) -> Option<usize> {
             t.starts_with(name) && t[name.len()..].trim_start_matches('"').trim_start().starts_with(':')
         })
         .map(|i| i + 1)
+}
+
+/// Line of the first key `key` (a loop's, which is unique in practice).
+fn key_line(source: &str, key: &str) -> Option<usize> {
+    source.lines().position(|l| l.trim_start().trim_start_matches(['"', '\'']).starts_with(key)).map(|i| i + 1)
 }
 
 /// Line of a resource's key below `Resources`.

@@ -1,0 +1,629 @@
+//! `Fn::ForEach` loops of the `AWS::LanguageExtensions` transform, expanded
+//! locally as sam ≥ 1.160 does with `--language-extensions`: the build and
+//! the sync plan see one resource per item, while the built template keeps
+//! the loops (CloudFormation expands them at deploy) with their artifact
+//! paths put back — one path for a static `CodeUri`, a generated
+//! `SAM<Property><Loops>` mapping for a `CodeUri` that names the identifier.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value, json};
+
+use super::intrinsics::Resolver;
+use super::kind::path_properties;
+
+/// The transform that declares the loops.
+pub(crate) const TRANSFORM: &str = "AWS::LanguageExtensions";
+/// A loop's key is this prefix and the loop's name.
+const PREFIX: &str = "Fn::ForEach::";
+/// CloudFormation's limit on nested loops.
+const MAX_DEPTH: usize = 5;
+/// The sections whose keys may be loops, in the order sam expands them.
+const SECTIONS: [&str; 3] = ["Conditions", "Resources", "Outputs"];
+
+/// A loop that cannot be expanded; each names the loop (sam's words where
+/// sam has them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ForEachError {
+    /// Not `[Identifier, Collection, {Body}]`.
+    #[error("{0} layout is incorrect")]
+    Layout(String),
+    /// The identifier is also a parameter's name.
+    #[error("{key}: identifier '{identifier}' conflicts with parameter name")]
+    IdentifierIsParameter { key: String, identifier: String },
+    /// An enclosing loop already uses the identifier.
+    #[error("{key}: identifier '{identifier}' conflicts with another loop identifier")]
+    IdentifierReused { key: String, identifier: String },
+    /// The loop's name is also a parameter's name.
+    #[error("{key}: loop name '{name}' conflicts with parameter name")]
+    NameIsParameter { key: String, name: String },
+    /// More than CloudFormation's five nested loops.
+    #[error(
+        "{key}: Fn::ForEach nesting depth of {depth} exceeds the maximum allowed depth of {MAX_DEPTH}. CloudFormation supports up to {MAX_DEPTH} nested Fn::ForEach loops."
+    )]
+    TooDeep { key: String, depth: usize },
+    /// Two items (or a loop and a plain entry) give the same key.
+    #[error("Fn::ForEach expansion in '{key}' produced logical IDs that conflict with existing entries: {ids}")]
+    Conflict { key: String, ids: String },
+    /// The collection needs the cloud (`!GetAtt`, an import, an SSM value)
+    /// or a parameter without a value.
+    #[error(
+        "{key}: the collection {collection} cannot be resolved locally; give a list, or a !Ref to a CommaDelimitedList parameter with a Default or a value in --parameter-overrides"
+    )]
+    Unresolvable { key: String, collection: String },
+    /// Two resources of one loop have a dynamic path of the same property,
+    /// and one's key is only identifiers: its mapping name would not be unique.
+    #[error(
+        "{key}: resource key '{resource}' produces an empty suffix after sanitization; each resource key in the loop body needs an alphanumeric part besides the loop identifiers to name its generated mapping"
+    )]
+    MappingName { key: String, resource: String },
+    /// The template has loops but expansion is off.
+    #[error(
+        "{0}: Fn::ForEach is expanded only with --language-extensions (or SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1 in the environment)"
+    )]
+    Disabled(String),
+    /// The template has loops but not the transform that declares them.
+    #[error("{0}: Fn::ForEach needs `Transform: AWS::LanguageExtensions` in the template")]
+    NoTransform(String),
+}
+
+impl ForEachError {
+    /// The key of the loop at fault, to find its line.
+    pub(crate) fn key(&self) -> &str {
+        match self {
+            ForEachError::Layout(key) | ForEachError::Disabled(key) | ForEachError::NoTransform(key) => key,
+            ForEachError::IdentifierIsParameter { key, .. }
+            | ForEachError::IdentifierReused { key, .. }
+            | ForEachError::NameIsParameter { key, .. }
+            | ForEachError::TooDeep { key, .. }
+            | ForEachError::Conflict { key, .. }
+            | ForEachError::Unresolvable { key, .. }
+            | ForEachError::MappingName { key, .. } => key,
+        }
+    }
+}
+
+/// A template whose loops were expanded, as written, with what putting its
+/// built artifact paths back needs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Original {
+    /// The template as written, loops and all.
+    template: Value,
+    /// Each loop's items as the expansion resolved them, by loop key.
+    collections: HashMap<String, Vec<String>>,
+}
+
+/// Expands the loops of `template` when `enabled` and the template declares
+/// the transform (sam expands nothing otherwise). Returns the template the
+/// build and sync work on and, when expanded, the original for the built
+/// template. A template with loops that is not expanded is refused: sam
+/// fails on it too, with a stack trace.
+pub(crate) fn expand(
+    template: Value,
+    resolver: &Resolver,
+    enabled: bool,
+) -> Result<(Value, Option<Original>), ForEachError> {
+    if !(enabled && uses_transform(&template)) {
+        return match first_loop(&template) {
+            Some(key) if enabled => Err(ForEachError::NoTransform(key)),
+            Some(key) => Err(ForEachError::Disabled(key)),
+            None => Ok((template, None)),
+        };
+    }
+    check_depth(&template)?;
+    let parameters = template.get("Parameters").and_then(Value::as_object).map(|p| p.keys().cloned().collect());
+    let mut expander = Expander { resolver, parameters: parameters.unwrap_or_default(), collections: HashMap::new() };
+    let mut expanded = template.clone();
+    let out = expanded.as_object_mut().expect("a template is a mapping");
+    for name in SECTIONS {
+        let Some(Value::Object(section)) = template.get(name) else { continue };
+        let section =
+            if name == "Resources" { expander.resources(section)? } else { expander.section(section, &[])? };
+        if section.is_empty() && name != "Resources" {
+            out.shift_remove(name);
+        } else {
+            out.insert(name.to_string(), Value::Object(section));
+        }
+    }
+    let original = Original { template, collections: expander.collections };
+    original.check_mapping_names()?;
+    Ok((expanded, Some(original)))
+}
+
+fn is_loop(key: &str) -> bool {
+    key.starts_with(PREFIX)
+}
+
+/// `Transform: AWS::LanguageExtensions`, alone or in a list.
+fn uses_transform(template: &Value) -> bool {
+    match template.get("Transform") {
+        Some(Value::String(t)) => t == TRANSFORM,
+        Some(Value::Array(list)) => list.iter().any(|t| t.as_str() == Some(TRANSFORM)),
+        _ => false,
+    }
+}
+
+/// The first loop among the sections' keys and the resources' properties.
+fn first_loop(template: &Value) -> Option<String> {
+    let sections = SECTIONS.iter().filter_map(|name| template.get(name)?.as_object());
+    let properties = template
+        .get("Resources")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|r| r.values())
+        .filter_map(|r| r.get("Properties")?.as_object());
+    sections.chain(properties).flat_map(|map| map.keys()).find(|k| is_loop(k)).cloned()
+}
+
+/// Refuses loops nested deeper than CloudFormation allows, naming the
+/// outermost loop of the offending nest.
+fn check_depth(template: &Value) -> Result<(), ForEachError> {
+    fn depth(node: &Value, current: usize) -> usize {
+        match node {
+            Value::Object(map) => map
+                .iter()
+                .map(|(key, value)| match (is_loop(key), value.as_array().and_then(|parts| parts.get(2))) {
+                    (true, Some(body)) => depth(body, current + 1),
+                    (true, None) => current + 1,
+                    (false, _) => depth(value, current),
+                })
+                .fold(current, usize::max),
+            Value::Array(items) => items.iter().map(|v| depth(v, current)).fold(current, usize::max),
+            _ => current,
+        }
+    }
+    for name in SECTIONS {
+        let Some(Value::Object(section)) = template.get(name) else { continue };
+        for (key, value) in section {
+            let found = depth(&Value::Object(Map::from_iter([(key.clone(), value.clone())])), 0);
+            if found > MAX_DEPTH {
+                return Err(ForEachError::TooDeep { key: key.clone(), depth: found });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Expands loops in the order sam does, recording each loop's items.
+struct Expander<'a> {
+    resolver: &'a Resolver,
+    parameters: Vec<String>,
+    collections: HashMap<String, Vec<String>>,
+}
+
+impl Expander<'_> {
+    /// Loops among the resources, then loops among each resource's properties.
+    fn resources(&mut self, section: &Map<String, Value>) -> Result<Map<String, Value>, ForEachError> {
+        let mut out = Map::new();
+        for (key, value) in section {
+            if is_loop(key) {
+                let mut generated = Map::new();
+                for (id, resource) in self.expand_loop(key, value, &[])? {
+                    generated.insert(id, self.properties(resource)?);
+                }
+                merge(&mut out, generated, key)?;
+            } else {
+                out.insert(key.clone(), self.properties(value.clone())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loops directly among a resource's properties.
+    fn properties(&mut self, mut resource: Value) -> Result<Value, ForEachError> {
+        if let Some(Value::Object(props)) = resource.get("Properties") {
+            let expanded = self.section(props, &[])?;
+            resource["Properties"] = Value::Object(expanded);
+        }
+        Ok(resource)
+    }
+
+    /// Loops among the keys of `section`; `parents` are the identifiers of
+    /// the enclosing loops.
+    fn section(&mut self, section: &Map<String, Value>, parents: &[&str]) -> Result<Map<String, Value>, ForEachError> {
+        let mut out = Map::new();
+        for (key, value) in section {
+            if is_loop(key) {
+                let expanded = self.expand_loop(key, value, parents)?;
+                merge(&mut out, expanded, key)?;
+            } else {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// One copy of the body per item, then the loops nested in it.
+    fn expand_loop(&mut self, key: &str, value: &Value, parents: &[&str]) -> Result<Map<String, Value>, ForEachError> {
+        let (identifier, items, body) = self.parse(key, value, parents)?;
+        let nested: Vec<&str> = parents.iter().copied().chain([identifier]).collect();
+        let mut out = Map::new();
+        for item in &items {
+            // A body that is only `{Ref: Identifier}` becomes a string.
+            let Value::Object(copy) = substitute(body, identifier, item) else {
+                return Err(ForEachError::Layout(key.to_string()));
+            };
+            let expanded = self.section(&copy, &nested)?;
+            merge(&mut out, expanded, key)?;
+        }
+        Ok(out)
+    }
+
+    /// Checks a loop in sam's order and resolves its collection.
+    fn parse<'v>(
+        &mut self,
+        key: &str,
+        value: &'v Value,
+        parents: &[&str],
+    ) -> Result<(&'v str, Vec<String>, &'v Value), ForEachError> {
+        let layout = || ForEachError::Layout(key.to_string());
+        let Some([identifier, collection, body]) = value.as_array().map(Vec::as_slice) else {
+            return Err(layout());
+        };
+        let identifier = identifier.as_str().filter(|i| !i.is_empty()).ok_or_else(layout)?;
+        if self.parameters.iter().any(|p| p == identifier) {
+            return Err(ForEachError::IdentifierIsParameter { key: key.into(), identifier: identifier.into() });
+        }
+        if parents.contains(&identifier) {
+            return Err(ForEachError::IdentifierReused { key: key.into(), identifier: identifier.into() });
+        }
+        let name = &key[PREFIX.len()..];
+        if self.parameters.iter().any(|p| p == name) {
+            return Err(ForEachError::NameIsParameter { key: key.into(), name: name.into() });
+        }
+        if !body.is_object() {
+            return Err(layout());
+        }
+        let items = self.collection(key, collection)?;
+        self.collections.entry(key.to_string()).or_insert_with(|| items.clone());
+        Ok((identifier, items, body))
+    }
+
+    /// The items: a list, or what an intrinsic (a `!Ref` to a list
+    /// parameter) resolves to locally; a comma-separated string is split.
+    fn collection(&self, key: &str, collection: &Value) -> Result<Vec<String>, ForEachError> {
+        let unresolvable = || ForEachError::Unresolvable { key: key.to_string(), collection: compact(collection) };
+        match self.resolver.resolve(collection) {
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) if s.contains("{{resolve:") => None,
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(unresolvable),
+            Value::String(s) if s.contains("{{resolve:") => Err(unresolvable()),
+            Value::String(s) if s.contains(',') => Ok(s.split(',').map(|i| i.trim().to_string()).collect()),
+            Value::Object(_) => Err(unresolvable()),
+            _ => Err(ForEachError::Layout(key.to_string())),
+        }
+    }
+}
+
+/// Adds `entries` to `out`; a key both have is an error naming the loop.
+fn merge(out: &mut Map<String, Value>, entries: Map<String, Value>, key: &str) -> Result<(), ForEachError> {
+    let mut clashes: Vec<&String> = entries.keys().filter(|k| out.contains_key(*k)).collect();
+    if !clashes.is_empty() {
+        clashes.sort();
+        let ids = clashes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(ForEachError::Conflict { key: key.to_string(), ids });
+    }
+    out.extend(entries);
+    Ok(())
+}
+
+/// `${Identifier}` becomes the item, `&{Identifier}` the item's letters and
+/// digits, and `{Ref: Identifier}` the item, in keys and values alike.
+fn substitute(value: &Value, identifier: &str, item: &str) -> Value {
+    match value {
+        Value::String(s) => {
+            let alphanumeric: String = item.chars().filter(char::is_ascii_alphanumeric).collect();
+            Value::String(
+                s.replace(&format!("${{{identifier}}}"), item).replace(&format!("&{{{identifier}}}"), &alphanumeric),
+            )
+        }
+        Value::Object(map) if map.len() == 1 && map.get("Ref").and_then(Value::as_str) == Some(identifier) => {
+            Value::String(item.to_string())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| (substitute_key(k, identifier, item), substitute(v, identifier, item))).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, identifier, item)).collect()),
+        other => other.clone(),
+    }
+}
+
+fn substitute_key(key: &str, identifier: &str, item: &str) -> String {
+    match substitute(&Value::String(key.to_string()), identifier, item) {
+        Value::String(s) => s,
+        _ => key.to_string(),
+    }
+}
+
+/// `${Identifier}` only, as sam names the expanded resources when it puts
+/// paths back (so `&{…}` keys are not found there, as in sam).
+fn substitute_dollar(text: &str, identifier: &str, item: &str) -> String {
+    text.replace(&format!("${{{identifier}}}"), item)
+}
+
+/// Whether `value` names the identifier: `${Identifier}` in a string or a
+/// `{Ref: Identifier}`.
+fn mentions(value: &Value, identifier: &str) -> bool {
+    match value {
+        Value::String(s) => s.contains(&format!("${{{identifier}}}")),
+        Value::Object(map) => {
+            map.get("Ref").and_then(Value::as_str) == Some(identifier) || map.values().any(|v| mentions(v, identifier))
+        }
+        Value::Array(items) => items.iter().any(|v| mentions(v, identifier)),
+        _ => false,
+    }
+}
+
+fn compact(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// One loop as the write-back walks it.
+#[derive(Debug, Clone)]
+struct Walk<'a> {
+    /// `Fn::ForEach::<Name>`.
+    key: &'a str,
+    /// The identifier.
+    identifier: String,
+    /// The items.
+    items: Vec<String>,
+    /// The loops' names from the outermost, concatenated (`EnvsServices`).
+    path: String,
+}
+
+/// An artifact path of a loop body resource that names the loop's identifier.
+fn dynamic_paths<'b>(body: &'b Map<String, Value>, identifier: &str) -> Vec<(&'b String, &'static str)> {
+    let mut found = Vec::new();
+    for (key, resource) in body.iter().filter(|(k, _)| !is_loop(k)) {
+        let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default();
+        let Some(props) = resource.get("Properties").and_then(Value::as_object) else { continue };
+        for prop in path_properties(kind) {
+            if props.get(*prop).is_some_and(|v| !v.is_null() && mentions(v, identifier)) {
+                found.push((key, *prop));
+            }
+        }
+    }
+    found
+}
+
+/// Letters and digits of a resource key without its `${…}` parts: the
+/// suffix that tells apart two mappings of one loop and property.
+fn mapping_suffix(key: &str) -> String {
+    let mut out = String::new();
+    let mut rest = key;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        rest = rest[start..].find('}').map_or("", |end| &rest[start + end + 1..]);
+    }
+    out.push_str(rest);
+    out.retain(|c| c.is_ascii_alphanumeric());
+    out
+}
+
+/// Every combination of the outer loops' items, the first loop slowest.
+fn combinations(outer: &[Walk<'_>]) -> Vec<Vec<String>> {
+    outer.iter().fold(vec![Vec::new()], |acc, walk| {
+        acc.iter()
+            .flat_map(|prefix| {
+                walk.items.iter().map(move |item| prefix.iter().cloned().chain([item.clone()]).collect())
+            })
+            .collect()
+    })
+}
+
+impl Original {
+    /// Loop bodies whose dynamic paths would share a mapping name.
+    fn check_mapping_names(&self) -> Result<(), ForEachError> {
+        let mut failure = Ok(());
+        self.walk_loops(&mut |walk, body| {
+            if failure.is_err() || walk.items.is_empty() {
+                return;
+            }
+            let dynamic = dynamic_paths(body, &walk.identifier);
+            for (resource, prop) in &dynamic {
+                let shared = dynamic.iter().filter(|(_, p)| p == prop).count() > 1;
+                if shared && mapping_suffix(resource).is_empty() {
+                    failure =
+                        Err(ForEachError::MappingName { key: walk.key.to_string(), resource: (*resource).clone() });
+                }
+            }
+        });
+        failure
+    }
+
+    /// Calls `visit` with every loop of the Resources section, outer first.
+    fn walk_loops(&self, visit: &mut dyn FnMut(&Walk<'_>, &Map<String, Value>)) {
+        fn go<'a>(
+            collections: &HashMap<String, Vec<String>>,
+            key: &'a str,
+            value: &'a Value,
+            path: &str,
+            visit: &mut dyn FnMut(&Walk<'_>, &Map<String, Value>),
+        ) {
+            let Some([identifier, _, Value::Object(body)]) = value.as_array().map(Vec::as_slice) else { return };
+            let Some(identifier) = identifier.as_str() else { return };
+            let items = collections.get(key).cloned().unwrap_or_default();
+            let walk =
+                Walk { key, identifier: identifier.into(), items, path: format!("{path}{}", &key[PREFIX.len()..]) };
+            visit(&walk, body);
+            for (k, v) in body.iter().filter(|(k, _)| is_loop(k)) {
+                go(collections, k, v, &walk.path, visit);
+            }
+        }
+        let Some(resources) = self.template.get("Resources").and_then(Value::as_object) else { return };
+        for (key, value) in resources.iter().filter(|(k, _)| is_loop(k)) {
+            go(&self.collections, key, value, "", visit);
+        }
+    }
+
+    /// The built template, as sam writes it: the template as written, with
+    /// the artifact paths of `rewritten` (the expanded template with its
+    /// paths rewritten for the build folder) put back. `built` tells
+    /// whether a logical id has a built artifact; `relocate` makes a
+    /// property's relative path valid from the build folder.
+    pub(crate) fn restore(
+        &self,
+        rewritten: &Value,
+        built: &dyn Fn(&str) -> bool,
+        relocate: &dyn Fn(&str, &str) -> Option<String>,
+    ) -> Value {
+        let artifact = |id: &str, prop: &str| -> Option<Value> {
+            rewritten.get("Resources")?.get(id)?.get("Properties")?.get(prop).cloned()
+        };
+        let mut restore =
+            Restore { collections: &self.collections, artifact: &artifact, built, relocate, mappings: Vec::new() };
+        let mut template = self.template.clone();
+        if let Some(resources) = template.get_mut("Resources").and_then(Value::as_object_mut) {
+            for (key, resource) in resources.iter_mut() {
+                if is_loop(key) {
+                    restore.a_loop(key, resource, &[]);
+                    continue;
+                }
+                let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default().to_string();
+                for prop in path_properties(&kind) {
+                    if let Some(value) = artifact(key, prop)
+                        && let Some(props) = resource.get_mut("Properties").and_then(Value::as_object_mut)
+                    {
+                        props.insert((*prop).to_string(), value);
+                    }
+                }
+            }
+        }
+        let mut mappings = restore.mappings;
+        if !mappings.is_empty()
+            && let Some(out) = template.as_object_mut()
+        {
+            match out.get_mut("Mappings").and_then(Value::as_object_mut) {
+                // Added to the user's mappings in loop order.
+                Some(existing) => existing.extend(mappings),
+                // A section sam creates is written with sorted keys.
+                None => {
+                    mappings.sort_by(|a, b| a.0.cmp(&b.0));
+                    out.insert("Mappings".into(), Value::Object(mappings.into_iter().collect()));
+                }
+            }
+        }
+        template
+    }
+}
+
+/// What putting the paths back into the loops needs, and the mappings it
+/// generates (in loop order).
+struct Restore<'r> {
+    collections: &'r HashMap<String, Vec<String>>,
+    /// A property of an expanded resource in the rewritten template.
+    artifact: &'r dyn Fn(&str, &str) -> Option<Value>,
+    built: &'r dyn Fn(&str) -> bool,
+    relocate: &'r dyn Fn(&str, &str) -> Option<String>,
+    mappings: Vec<(String, Value)>,
+}
+
+impl Restore<'_> {
+    /// Puts back the artifact paths of one loop's body resources and of the
+    /// loops nested in it; `outer` are the enclosing loops.
+    fn a_loop(&mut self, key: &str, value: &mut Value, outer: &[Walk<'_>]) {
+        let Some([Value::String(identifier), _, Value::Object(body)]) = value.as_array_mut().map(Vec::as_mut_slice)
+        else {
+            return;
+        };
+        let path = format!("{}{}", outer.last().map_or("", |w| w.path.as_str()), &key[PREFIX.len()..]);
+        let walk = Walk {
+            key,
+            identifier: identifier.clone(),
+            items: self.collections.get(key).cloned().unwrap_or_default(),
+            path,
+        };
+        let shared: Vec<&'static str> = {
+            let dynamic = dynamic_paths(body, &walk.identifier);
+            dynamic.iter().map(|(_, p)| *p).filter(|p| dynamic.iter().filter(|(_, q)| q == p).count() > 1).collect()
+        };
+        let nested: Vec<Walk<'_>> = outer.iter().cloned().chain([walk.clone()]).collect();
+        for (resource_key, resource) in body.iter_mut() {
+            if is_loop(resource_key) {
+                self.a_loop(resource_key, resource, &nested);
+                continue;
+            }
+            let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default().to_string();
+            let Some(props) = resource.get_mut("Properties").and_then(Value::as_object_mut) else { continue };
+            for prop in path_properties(&kind) {
+                let Some(current) = props.get(*prop).filter(|v| !v.is_null()).cloned() else { continue };
+                let restored = if !walk.items.is_empty() && mentions(&current, &walk.identifier) {
+                    let mut name = format!("SAM{prop}{}", walk.path);
+                    if shared.contains(prop) {
+                        name.push_str(&mapping_suffix(resource_key));
+                    }
+                    self.mapping(&walk, outer, resource_key, prop, &current).map(|(entries, lookup)| {
+                        self.mappings.push((name.clone(), entries));
+                        json!({ "Fn::FindInMap": [name, lookup, prop] })
+                    })
+                } else {
+                    // A static path: the first item's artifact, as sam does.
+                    let first: Option<String> = outer.iter().chain([&walk]).try_fold(resource_key.clone(), |id, w| {
+                        w.items.first().map(|item| substitute_dollar(&id, &w.identifier, item))
+                    });
+                    first.filter(|id| (self.built)(id)).and_then(|id| (self.artifact)(&id, prop))
+                };
+                let restored = restored
+                    .or_else(|| current.as_str().and_then(|path| (self.relocate)(prop, path)).map(Value::String));
+                if let Some(value) = restored {
+                    props.insert((*prop).to_string(), value);
+                }
+            }
+        }
+    }
+
+    /// The mapping of a dynamic artifact path — item (or `Outer-Inner` when
+    /// the path names outer identifiers too) to `{Property: artifact}`, sorted
+    /// as sam writes it — and the `Fn::FindInMap` key that looks it up. `None`
+    /// when no item was built (the path is then left as written).
+    fn mapping(
+        &self,
+        walk: &Walk<'_>,
+        outer: &[Walk<'_>],
+        resource_key: &str,
+        prop: &str,
+        current: &Value,
+    ) -> Option<(Value, Value)> {
+        let referenced: Vec<bool> = outer.iter().map(|w| mentions(current, &w.identifier)).collect();
+        let mut entries: BTreeMap<String, Value> = BTreeMap::new();
+        for item in &walk.items {
+            for combo in combinations(outer) {
+                let id = outer
+                    .iter()
+                    .zip(&combo)
+                    .fold(resource_key.to_string(), |id, (w, value)| substitute_dollar(&id, &w.identifier, value));
+                let id = substitute_dollar(&id, &walk.identifier, item);
+                let Some(value) = (self.built)(&id).then(|| (self.artifact)(&id, prop)).flatten() else { continue };
+                let parts: Vec<&str> = combo
+                    .iter()
+                    .zip(&referenced)
+                    .filter(|(_, r)| **r)
+                    .map(|(v, _)| v.as_str())
+                    .chain([item.as_str()])
+                    .collect();
+                entries.entry(parts.join("-")).or_insert_with(|| json!({ prop: value }));
+            }
+        }
+        if entries.is_empty() {
+            return None;
+        }
+        let refs: Vec<Value> = outer
+            .iter()
+            .zip(&referenced)
+            .filter(|(_, r)| **r)
+            .map(|(w, _)| json!({ "Ref": w.identifier }))
+            .chain([json!({ "Ref": walk.identifier })])
+            .collect();
+        let lookup =
+            if refs.len() > 1 { json!({ "Fn::Join": ["-", refs] }) } else { json!({ "Ref": walk.identifier }) };
+        Some((Value::Object(entries.into_iter().collect()), lookup))
+    }
+}
