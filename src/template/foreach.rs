@@ -627,3 +627,275 @@ impl Restore<'_> {
         Some((Value::Object(entries.into_iter().collect()), lookup))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::Pseudo;
+    use crate::template::parameters::Overrides;
+
+    const HEAD: &str = "Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]\n";
+
+    fn load(text: &str, overrides: &[(&str, &str)]) -> Result<(Value, Option<Original>), ForEachError> {
+        let template = crate::template::yaml::parse(text).unwrap();
+        let overrides: Overrides = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let resolver = Resolver::new(&template, &overrides, Pseudo::default());
+        expand(template, &resolver, true)
+    }
+
+    fn expanded(text: &str) -> Value {
+        load(&format!("{HEAD}{text}"), &[]).unwrap().0
+    }
+
+    fn error(text: &str) -> String {
+        load(&format!("{HEAD}{text}"), &[]).unwrap_err().to_string()
+    }
+
+    fn ids(template: &Value, section: &str) -> Vec<String> {
+        template[section].as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn identifiers_are_substituted_in_keys_and_values() {
+        let t = expanded(
+            "Resources:
+  Fn::ForEach::Queues:
+    - Name
+    - [a.b, c-d, 7, true]
+    - Q&{Name}:
+        Type: AWS::SQS::Queue
+        Properties:
+          QueueName: !Sub ${Name}-${AWS::Region}
+          Tags: [{Key: name, Value: !Ref Name}, {Key: other, Value: !Ref Other}]
+          ${Name}: x
+",
+        );
+        assert_eq!(ids(&t, "Resources"), ["Qab", "Qcd", "Q7", "Qtrue"]);
+        let q = &t["Resources"]["Qab"]["Properties"];
+        assert_eq!(q["QueueName"], json!({"Fn::Sub": "a.b-${AWS::Region}"}));
+        assert_eq!(q["Tags"], json!([{"Key": "name", "Value": "a.b"}, {"Key": "other", "Value": {"Ref": "Other"}}]));
+        assert_eq!(q["a.b"], "x");
+        assert_eq!(t["Resources"]["Q7"]["Properties"]["QueueName"], json!({"Fn::Sub": "7-${AWS::Region}"}));
+    }
+
+    #[test]
+    fn nested_loops_property_loops_conditions_and_outputs() {
+        let t = expanded(
+            "Conditions:
+  Fn::ForEach::Flags:
+    - F
+    - [On, Off]
+    - Is${F}: !Equals [!Ref F, 'On']
+Resources:
+  Fn::ForEach::Envs:
+    - Env
+    - [Dev, Prod]
+    - Fn::ForEach::Apps:
+        - App
+        - [Web, Api]
+        - ${Env}${App}:
+            Type: AWS::SNS::Topic
+            Properties:
+              Fn::ForEach::Tags:
+                - Tag
+                - [One]
+                - Tag${Tag}: ${Env}/${App}/${Tag}
+  Plain:
+    Type: AWS::SNS::Topic
+    Properties:
+      Fn::ForEach::Names:
+        - N
+        - [X]
+        - Name${N}: n
+Outputs:
+  Fn::ForEach::None:
+    - Nothing
+    - []
+    - Out${Nothing}: {Value: x}
+",
+        );
+        assert_eq!(ids(&t, "Resources"), ["DevWeb", "DevApi", "ProdWeb", "ProdApi", "Plain"]);
+        assert_eq!(t["Resources"]["ProdApi"]["Properties"], json!({"TagOne": "Prod/Api/One"}));
+        assert_eq!(t["Resources"]["Plain"]["Properties"], json!({"NameX": "n"}));
+        assert_eq!(
+            t["Conditions"],
+            json!({"IsOn": {"Fn::Equals": ["On", "On"]}, "IsOff": {"Fn::Equals": ["Off", "On"]}})
+        );
+        // A section left empty is dropped, as sam does.
+        assert!(t.get("Outputs").is_none());
+    }
+
+    #[test]
+    fn collections_from_parameters() {
+        let text = format!(
+            "{HEAD}Parameters:
+  Names: {{Type: CommaDelimitedList, Default: 'a, b'}}
+  Joined: {{Type: String, Default: 'x,y'}}
+Resources:
+  Fn::ForEach::L1:
+    - N
+    - !Ref Names
+    - T${{N}}: {{Type: AWS::SNS::Topic}}
+  Fn::ForEach::L2:
+    - J
+    - !Ref Joined
+    - U${{J}}: {{Type: AWS::SNS::Topic}}
+"
+        );
+        assert_eq!(ids(&load(&text, &[]).unwrap().0, "Resources"), ["Ta", "Tb", "Ux", "Uy"]);
+        let overridden = load(&text, &[("Names", "c"), ("Joined", "z,w")]).unwrap().0;
+        assert_eq!(ids(&overridden, "Resources"), ["Tc", "Uz", "Uw"]);
+        // A String parameter without a comma is not a list (sam: layout).
+        assert_eq!(load(&text, &[("Joined", "z")]).unwrap_err(), ForEachError::Layout("Fn::ForEach::L2".into()));
+    }
+
+    #[test]
+    fn bad_loops_name_the_loop() {
+        let body = |identifier: &str, collection: &str| {
+            format!(
+                "Parameters: {{P: {{Type: String}}}}\nResources:\n  Fn::ForEach::L:\n    - {identifier}\n    - {collection}\n    - 'X${{I}}': {{Type: AWS::SNS::Topic}}\n"
+            )
+        };
+        assert_eq!(error(&body("P", "[a]")), "Fn::ForEach::L: identifier 'P' conflicts with parameter name");
+        assert_eq!(error(&body("''", "[a]")), "Fn::ForEach::L layout is incorrect");
+        assert!(
+            error(&body("I", "!GetAtt X.Y"))
+                .starts_with("Fn::ForEach::L: the collection {\"Fn::GetAtt\":[\"X\",\"Y\"]}")
+        );
+        assert!(error(&body("I", "!Ref P")).starts_with("Fn::ForEach::L: the collection {\"Ref\":\"P\"}"));
+        assert!(error(&body("I", "['{{resolve:ssm:/names}}']")).contains("cannot be resolved locally"));
+        assert_eq!(
+            error(
+                "Parameters: {L: {Type: String}}\nResources:\n  Fn::ForEach::L: [I, [a], {'X${I}': {Type: AWS::SNS::Topic}}]\n"
+            ),
+            "Fn::ForEach::L: loop name 'L' conflicts with parameter name"
+        );
+        assert_eq!(
+            error("Resources:\n  Fn::ForEach::A: [I, [a], {'Fn::ForEach::B': [I, [b], {'X${I}': {Type: T}}]}]\n"),
+            "Fn::ForEach::B: identifier 'I' conflicts with another loop identifier"
+        );
+        assert_eq!(
+            error("Resources:\n  Xa: {Type: T}\n  Fn::ForEach::A: [I, [a, b], {'X${I}': {Type: T}}]\n"),
+            "Fn::ForEach expansion in 'Fn::ForEach::A' produced logical IDs that conflict with existing entries: Xa"
+        );
+        let mut deep = "{X: {Type: T}}".to_string();
+        for depth in (1..=6).rev() {
+            deep = format!("{{'Fn::ForEach::L{depth}': [I{depth}, [a], {deep}]}}");
+        }
+        let deep = error(&format!("Resources: {deep}\n"));
+        assert!(deep.starts_with("Fn::ForEach::L1: Fn::ForEach nesting depth of 6 exceeds"), "{deep}");
+    }
+
+    #[test]
+    fn loops_without_expansion_are_refused() {
+        let text = "Resources:\n  Fn::ForEach::L: [I, [a], {'X${I}': {Type: T}}]\n";
+        let template = crate::template::yaml::parse(text).unwrap();
+        let resolver = Resolver::new(&template, &Overrides::new(), Pseudo::default());
+        assert_eq!(
+            expand(template.clone(), &resolver, true).unwrap_err(),
+            ForEachError::NoTransform("Fn::ForEach::L".into())
+        );
+        let with = crate::template::yaml::parse(&format!("{HEAD}{text}")).unwrap();
+        assert_eq!(expand(with, &resolver, false).unwrap_err(), ForEachError::Disabled("Fn::ForEach::L".into()));
+        // Without loops, nothing to do either way.
+        let plain = crate::template::yaml::parse("Resources: {X: {Type: T}}").unwrap();
+        assert_eq!(expand(plain.clone(), &resolver, false).unwrap(), (plain, None));
+    }
+
+    /// `restore` with every expanded resource built into a folder named
+    /// after it, and relative paths moved one folder up.
+    fn restore(text: &str, built: &[&str]) -> Value {
+        let (expanded, original) = load(&format!("{HEAD}{text}"), &[]).unwrap();
+        let mut rewritten = expanded.clone();
+        for id in built {
+            rewritten["Resources"][*id]["Properties"]["CodeUri"] = json!(id);
+        }
+        let built = |id: &str| built.contains(&id);
+        let relocate = |_: &str, path: &str| Some(format!("../{path}"));
+        original.unwrap().restore(&rewritten, &built, &relocate)
+    }
+
+    #[test]
+    fn restore_puts_static_and_dynamic_paths_back() {
+        let text = "Mappings: {Mine: {a: {b: c}}}
+Resources:
+  Fn::ForEach::Outer:
+    - O
+    - [x, y]
+    - Fn::ForEach::Inner:
+        - I
+        - [m, n]
+        - ${O}${I}Fn:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: 'src/${O}/${I}'}
+          ${O}${I}Same:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: 'src/${I}'}
+          ${O}${I}Static:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src}
+  Fn::ForEach::Unbuilt:
+    - U
+    - [p]
+    - Api${U}:
+        Type: AWS::Serverless::Api
+        Properties: {DefinitionUri: 'api/${U}.yaml'}
+";
+        let built = ["xmFn", "xnFn", "ymFn", "ynFn", "xmSame", "xnSame", "ymSame", "ynSame", "xmStatic", "ynStatic"];
+        let t = restore(text, &built);
+        let body = &t["Resources"]["Fn::ForEach::Outer"][2]["Fn::ForEach::Inner"][2];
+        // Two dynamic CodeUris in one body: the resource key tells the mappings apart.
+        assert_eq!(
+            body["${O}${I}Fn"]["Properties"]["CodeUri"],
+            json!({"Fn::FindInMap": ["SAMCodeUriOuterInnerFn", {"Fn::Join": ["-", [{"Ref": "O"}, {"Ref": "I"}]]}, "CodeUri"]})
+        );
+        assert_eq!(
+            body["${O}${I}Same"]["Properties"]["CodeUri"],
+            json!({"Fn::FindInMap": ["SAMCodeUriOuterInnerSame", {"Ref": "I"}, "CodeUri"]})
+        );
+        // A static path: the first combination's artifact.
+        assert_eq!(body["${O}${I}Static"]["Properties"]["CodeUri"], "xmStatic");
+        // Nothing built: the path as written, moved.
+        assert_eq!(
+            t["Resources"]["Fn::ForEach::Unbuilt"][2]["Api${U}"]["Properties"]["DefinitionUri"],
+            "../api/${U}.yaml"
+        );
+        // The user's mappings first, then the generated ones in loop order.
+        assert_eq!(ids(&t, "Mappings"), ["Mine", "SAMCodeUriOuterInnerFn", "SAMCodeUriOuterInnerSame"]);
+        assert_eq!(
+            t["Mappings"]["SAMCodeUriOuterInnerFn"],
+            json!({"x-m": {"CodeUri": "xmFn"}, "x-n": {"CodeUri": "xnFn"}, "y-m": {"CodeUri": "ymFn"}, "y-n": {"CodeUri": "ynFn"}})
+        );
+        // The inner identifier only: the first outer item's artifact per inner item.
+        assert_eq!(
+            t["Mappings"]["SAMCodeUriOuterInnerSame"],
+            json!({"m": {"CodeUri": "xmSame"}, "n": {"CodeUri": "xnSame"}})
+        );
+    }
+
+    #[test]
+    fn generated_mappings_are_sorted_and_need_distinct_names() {
+        let text = "Resources:
+  Fn::ForEach::Zeta: [Z, [b, a], {'F${Z}': {Type: AWS::Serverless::Function, Properties: {CodeUri: '${Z}'}}}]
+  Fn::ForEach::Alpha: [A, [c], {'G${A}': {Type: AWS::Serverless::Function, Properties: {CodeUri: '${A}'}}}]
+";
+        let t = restore(text, &["Fb", "Fa", "Gc"]);
+        assert_eq!(ids(&t, "Mappings"), ["SAMCodeUriAlpha", "SAMCodeUriZeta"]);
+        assert_eq!(ids(&t["Mappings"], "SAMCodeUriZeta"), ["a", "b"]);
+        let clash = "Resources:
+  Fn::ForEach::L:
+    - N
+    - [a]
+    - ${N}:
+        Type: AWS::Serverless::Function
+        Properties: {CodeUri: '${N}'}
+      ${N}Two:
+        Type: AWS::Serverless::Function
+        Properties: {CodeUri: '${N}/two'}
+";
+        assert_eq!(
+            load(&format!("{HEAD}{clash}"), &[]).unwrap_err(),
+            ForEachError::MappingName { key: "Fn::ForEach::L".into(), resource: "${N}".into() }
+        );
+    }
+}
