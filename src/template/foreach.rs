@@ -96,8 +96,8 @@ pub(crate) struct Original {
 /// Expands the loops of `template` when `enabled` and the template declares
 /// the transform (sam expands nothing otherwise). Returns the template the
 /// build and sync work on and, when expanded, the original for the built
-/// template. A template with loops that is not expanded is refused: sam
-/// fails on it too, with a stack trace.
+/// template. A template with resource loops that is not expanded is
+/// refused: sam fails on it too, with a stack trace.
 pub(crate) fn expand(
     template: Value,
     resolver: &Resolver,
@@ -143,16 +143,10 @@ fn uses_transform(template: &Value) -> bool {
     }
 }
 
-/// The first loop among the sections' keys and the resources' properties.
+/// The first loop among the resources: what sam cannot build unexpanded
+/// (loops elsewhere it writes back as they are).
 fn first_loop(template: &Value) -> Option<String> {
-    let sections = SECTIONS.iter().filter_map(|name| template.get(name)?.as_object());
-    let properties = template
-        .get("Resources")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|r| r.values())
-        .filter_map(|r| r.get("Properties")?.as_object());
-    sections.chain(properties).flat_map(|map| map.keys()).find(|k| is_loop(k)).cloned()
+    template.get("Resources")?.as_object()?.keys().find(|k| is_loop(k)).cloned()
 }
 
 /// Refuses loops nested deeper than CloudFormation allows, naming the
@@ -797,8 +791,12 @@ Resources:
         );
         let with = crate::template::yaml::parse(&format!("{HEAD}{text}")).unwrap();
         assert_eq!(expand(with, &resolver, false).unwrap_err(), ForEachError::Disabled("Fn::ForEach::L".into()));
-        // Without loops, nothing to do either way.
-        let plain = crate::template::yaml::parse("Resources: {X: {Type: T}}").unwrap();
+        // Without resource loops, nothing to do either way: sam writes
+        // other loops back as they are.
+        let plain = crate::template::yaml::parse(
+            "Resources: {X: {Type: T, Properties: {'Fn::ForEach::P': [I, [a], {'${I}': x}]}}}\nOutputs: {'Fn::ForEach::O': [I, [a], {'O${I}': {Value: x}}]}",
+        )
+        .unwrap();
         assert_eq!(expand(plain.clone(), &resolver, false).unwrap(), (plain, None));
     }
 
