@@ -91,6 +91,8 @@ pub(crate) struct Original {
     template: Value,
     /// Each loop's items as the expansion resolved them, by loop key.
     collections: HashMap<String, Vec<String>>,
+    /// The top-level loop each generated resource comes from, by logical id.
+    origins: HashMap<String, String>,
 }
 
 /// Expands the loops of `template` when `enabled` and the template declares
@@ -112,7 +114,12 @@ pub(crate) fn expand(
     }
     check_depth(&template)?;
     let parameters = template.get("Parameters").and_then(Value::as_object).map(|p| p.keys().cloned().collect());
-    let mut expander = Expander { resolver, parameters: parameters.unwrap_or_default(), collections: HashMap::new() };
+    let mut expander = Expander {
+        resolver,
+        parameters: parameters.unwrap_or_default(),
+        collections: HashMap::new(),
+        origins: HashMap::new(),
+    };
     let mut expanded = template.clone();
     let out = expanded.as_object_mut().expect("a template is a mapping");
     for name in SECTIONS {
@@ -125,7 +132,7 @@ pub(crate) fn expand(
             out.insert(name.to_string(), Value::Object(section));
         }
     }
-    let original = Original { template, collections: expander.collections };
+    let original = Original { template, collections: expander.collections, origins: expander.origins };
     original.check_mapping_names()?;
     Ok((expanded, Some(original)))
 }
@@ -183,6 +190,7 @@ struct Expander<'a> {
     resolver: &'a Resolver,
     parameters: Vec<String>,
     collections: HashMap<String, Vec<String>>,
+    origins: HashMap<String, String>,
 }
 
 impl Expander<'_> {
@@ -193,6 +201,7 @@ impl Expander<'_> {
             if is_loop(key) {
                 let mut generated = Map::new();
                 for (id, resource) in self.expand_loop(key, value, &[])? {
+                    self.origins.insert(id.clone(), key.clone());
                     generated.insert(id, self.properties(resource)?);
                 }
                 merge(&mut out, generated, key)?;
@@ -414,6 +423,12 @@ fn combinations(outer: &[Walk<'_>]) -> Vec<Vec<String>> {
 }
 
 impl Original {
+    /// The key of the top-level loop that generated resource `id`, to point
+    /// an error about it at a line of the file.
+    pub(crate) fn origin(&self, id: &str) -> Option<&str> {
+        self.origins.get(id).map(String::as_str)
+    }
+
     /// Loop bodies whose dynamic paths would share a mapping name.
     fn check_mapping_names(&self) -> Result<(), ForEachError> {
         let mut failure = Ok(());

@@ -168,7 +168,9 @@ impl Stack {
 
         let mut resources = Vec::new();
         for (id, raw) in &resources_section {
-            let line = resource_line(&source, id);
+            // A generated resource is found at its loop.
+            let line = resource_line(&source, id)
+                .or_else(|| foreach.as_ref()?.origin(id).and_then(|key| key_line(&source, key)));
             let fail = |message: String| TemplateError::Resource {
                 file: file.to_path_buf(),
                 line,
@@ -328,7 +330,12 @@ impl Stack {
                 return Err(match id {
                     Some(id) => TemplateError::Resource {
                         file: self.file.clone(),
-                        line: line_within(&self.source, resource_line(&self.source, id), name),
+                        // Loaded resources know their line (a generated one, its loop's).
+                        line: line_within(
+                            &self.source,
+                            self.resources.iter().find(|r| r.logical_id == *id).and_then(|r| r.line),
+                            name,
+                        ),
                         resource: self.full_path_of(id),
                         message,
                     },

@@ -224,7 +224,17 @@ fn bad_loops_are_one_error_naming_the_loop() {
             "Fn::ForEach::Workers' produced logical IDs that conflict with existing entries: ResizeWorker",
         ),
         // Generated ids must still be alphanumeric.
-        ("Topic&{Topic}", "Topic${Topic}", "resource Topicorder.created: Logical ids must be alphanumeric."),
+        (
+            "Topic&{Topic}",
+            "Topic${Topic}",
+            "template.yaml:64: resource Topicorder.created: Logical ids must be alphanumeric.",
+        ),
+        // A generated function's missing reference, at its loop's line.
+        (
+            "CodeUri: handlers/${Name}/",
+            "CodeUri: handlers/${Name}/\n          Role: !GetAtt Missing.Arn",
+            "template.yaml:43: resource OrdersHandler: refers to unknown resource or parameter 'Missing'",
+        ),
     ];
     for (from, to, expected) in cases {
         let original = ctx.read("template.yaml");
