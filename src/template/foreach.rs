@@ -13,7 +13,7 @@ use super::intrinsics::Resolver;
 use super::kind::path_properties;
 
 /// The transform that declares the loops.
-pub(crate) const TRANSFORM: &str = "AWS::LanguageExtensions";
+const TRANSFORM: &str = "AWS::LanguageExtensions";
 /// A loop's key is this prefix and the loop's name.
 const PREFIX: &str = "Fn::ForEach::";
 /// CloudFormation's limit on nested loops.
@@ -120,10 +120,10 @@ pub(crate) fn expand(
         collections: HashMap::new(),
         origins: HashMap::new(),
     };
-    let mut expanded = template.clone();
-    let out = expanded.as_object_mut().expect("a template is a mapping");
+    let Value::Object(sections) = &template else { return Ok((template, None)) };
+    let mut out = sections.clone();
     for name in SECTIONS {
-        let Some(Value::Object(section)) = template.get(name) else { continue };
+        let Some(Value::Object(section)) = sections.get(name) else { continue };
         let section =
             if name == "Resources" { expander.resources(section)? } else { expander.section(section, &[])? };
         if section.is_empty() && name != "Resources" {
@@ -134,9 +134,10 @@ pub(crate) fn expand(
     }
     let original = Original { template, collections: expander.collections, origins: expander.origins };
     original.check_mapping_names()?;
-    Ok((expanded, Some(original)))
+    Ok((Value::Object(out), Some(original)))
 }
 
+/// `Fn::ForEach::<Name>`.
 fn is_loop(key: &str) -> bool {
     key.starts_with(PREFIX)
 }
