@@ -85,6 +85,29 @@ Resources:
       Type: AWS::SNS::Topic
       Properties:
         TopicName: ${Topic}
+  Fn::ForEach::Layers:
+  - Layer
+  - - utils
+    - models
+  - ${Layer}Layer:
+      Type: AWS::Serverless::LayerVersion
+      Properties:
+        ContentUri:
+          Fn::FindInMap:
+          - SAMContentUriLayers
+          - Ref: Layer
+          - ContentUri
+      Metadata:
+        BuildMethod: python3.11
+  Fn::ForEach::Apis:
+  - Api
+  - - public
+    - admin
+  - ${Api}Api:
+      Type: AWS::Serverless::Api
+      Properties:
+        StageName: prod
+        DefinitionUri: ../../apis/${Api}.yaml
   Plain:
     Type: AWS::Serverless::Function
     Properties:
@@ -111,6 +134,11 @@ Mappings:
       CodeUri: OrdersHandler
     Users:
       CodeUri: UsersHandler
+  SAMContentUriLayers:
+    models:
+      ContentUri: modelsLayer
+    utils:
+      ContentUri: utilsLayer
 "#;
 
 /// The folders of `.aws-sam/build`, sorted.
@@ -148,9 +176,12 @@ fn builds_every_generated_function_and_writes_the_loops_back_as_sam() {
             "ProdSearchFunction",
             "ResizeWorker",
             "ThumbnailWorker",
-            "UsersHandler"
+            "UsersHandler",
+            "modelsLayer",
+            "utilsLayer"
         ]
     );
+    assert!(ctx.read(".aws-sam/build/modelsLayer/python/models.py").contains("MODELS"));
     // Dynamic CodeUri: each function has its own folder's code.
     assert!(ctx.read(".aws-sam/build/UsersHandler/main.py").contains("handlers/Users"));
     assert!(ctx.read(".aws-sam/build/ProdSearchFunction/main.py").contains("services/Search"));
@@ -190,7 +221,10 @@ fn parameter_overrides_choose_the_items_of_a_parameter_collection() {
     let names = built(&ctx);
     assert!(names.contains(&"UsersHandler".to_string()) && !names.contains(&"OrdersHandler".to_string()), "{names:?}");
     let template = ctx.read(".aws-sam/build/template.yaml");
-    assert!(template.ends_with("  SAMCodeUriHandlers:\n    Users:\n      CodeUri: UsersHandler\n"), "{template}");
+    assert!(
+        template.contains("  SAMCodeUriHandlers:\n    Users:\n      CodeUri: UsersHandler\n  SAMContentUri"),
+        "{template}"
+    );
 }
 
 #[test]
