@@ -424,6 +424,12 @@ fn combinations(outer: &[Walk<'_>]) -> Vec<Vec<String>> {
 }
 
 impl Original {
+    /// Whether the built template keeps resource loops, whose artifacts a
+    /// deploy would have to package per item.
+    pub(crate) fn has_resource_loops(&self) -> bool {
+        first_loop(&self.template).is_some()
+    }
+
     /// The key of the top-level loop that generated resource `id`, to point
     /// an error about it at a line of the file.
     pub(crate) fn origin(&self, id: &str) -> Option<&str> {
@@ -814,6 +820,14 @@ Resources:
         )
         .unwrap();
         assert_eq!(expand(plain.clone(), &resolver, false).unwrap(), (plain, None));
+    }
+
+    #[test]
+    fn only_resource_loops_stand_in_the_way_of_a_deploy() {
+        let looped = load(&format!("{HEAD}Resources:\n  Fn::ForEach::L: [I, [a], {{'X${{I}}': {{Type: T}}}}]\n"), &[]);
+        assert!(looped.unwrap().1.unwrap().has_resource_loops());
+        let outputs = "Resources: {X: {Type: T}}\nOutputs: {'Fn::ForEach::O': [I, [a], {'O${I}': {Value: x}}]}\n";
+        assert!(!load(&format!("{HEAD}{outputs}"), &[]).unwrap().1.unwrap().has_resource_loops());
     }
 
     /// `restore` with every expanded resource built into a folder named
