@@ -188,9 +188,13 @@ fn check_depth(template: &Value) -> Result<(), ForEachError> {
 
 /// Expands loops in the order sam does, recording each loop's items.
 struct Expander<'a> {
+    /// Resolves collections (`!Ref` to a parameter, with its override).
     resolver: &'a Resolver,
+    /// The template's parameter names, which identifiers and loop names must not reuse.
     parameters: Vec<String>,
+    /// See [`Original`].
     collections: HashMap<String, Vec<String>>,
+    /// See [`Original`].
     origins: HashMap<String, String>,
 }
 
@@ -340,6 +344,7 @@ fn substitute(value: &Value, identifier: &str, item: &str) -> Value {
     }
 }
 
+/// [`substitute`] on a mapping key.
 fn substitute_key(key: &str, identifier: &str, item: &str) -> String {
     match substitute(&Value::String(key.to_string()), identifier, item) {
         Value::String(s) => s,
@@ -366,6 +371,7 @@ fn mentions(value: &Value, identifier: &str) -> bool {
     }
 }
 
+/// A value as one line of JSON, for an error message.
 fn compact(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
@@ -383,7 +389,8 @@ struct Walk<'a> {
     path: String,
 }
 
-/// An artifact path of a loop body resource that names the loop's identifier.
+/// The artifact paths of a loop body's resources that name the loop's
+/// identifier, as (resource key, property).
 fn dynamic_paths<'b>(body: &'b Map<String, Value>, identifier: &str) -> Vec<(&'b String, &'static str)> {
     let mut found = Vec::new();
     for (key, resource) in body.iter().filter(|(k, _)| !is_loop(k)) {
@@ -404,8 +411,9 @@ fn mapping_suffix(key: &str) -> String {
     let mut out = String::new();
     let mut rest = key;
     while let Some(start) = rest.find("${") {
+        let Some(end) = rest[start..].find('}') else { break };
         out.push_str(&rest[..start]);
-        rest = rest[start..].find('}').map_or("", |end| &rest[start + end + 1..]);
+        rest = &rest[start + end + 1..];
     }
     out.push_str(rest);
     out.retain(|c| c.is_ascii_alphanumeric());
@@ -534,11 +542,15 @@ impl Original {
 /// What putting the paths back into the loops needs, and the mappings it
 /// generates (in loop order).
 struct Restore<'r> {
+    /// Each loop's items, by loop key.
     collections: &'r HashMap<String, Vec<String>>,
     /// A property of an expanded resource in the rewritten template.
     artifact: &'r dyn Fn(&str, &str) -> Option<Value>,
+    /// Whether a logical id has a built artifact.
     built: &'r dyn Fn(&str) -> bool,
+    /// A property's relative path made valid from the build folder.
     relocate: &'r dyn Fn(&str, &str) -> Option<String>,
+    /// The generated mappings, by name, in loop order.
     mappings: Vec<(String, Value)>,
 }
 
