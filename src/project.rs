@@ -17,6 +17,8 @@ pub(crate) struct TemplateSource {
     pub(crate) base_dir: Option<PathBuf>,
     /// The region `AWS::Region` resolves to.
     pub(crate) region: String,
+    /// Expand `Fn::ForEach` loops (`--language-extensions` or its variable).
+    pub(crate) language_extensions: bool,
 }
 
 /// What a command needs of the local paths a template names.
@@ -46,6 +48,7 @@ impl Project {
             overrides: source.overrides.clone(),
             pseudo: Pseudo { region: source.region.clone(), ..Pseudo::default() },
             base_dir: source.base_dir.clone(),
+            language_extensions: source.language_extensions,
         };
         let stack = Stack::load(&source.file, &options)?;
         stack.validate()?;

@@ -66,6 +66,9 @@ pub(crate) struct Environment {
     pub(crate) no_color: bool,
     /// `CI` is set: no progress bars.
     pub(crate) ci: bool,
+    /// `SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS` is `1`, `true` or `yes`: expand
+    /// `Fn::ForEach` unless `--no-language-extensions` is given (as sam).
+    pub(crate) language_extensions: bool,
     /// Call time limits, `ACCEL_CONNECT_TIMEOUT`, `ACCEL_READ_TIMEOUT` and
     /// `ACCEL_OPERATION_TIMEOUT` (seconds) over the defaults.
     pub(crate) timeouts: Timeouts,
@@ -85,6 +88,8 @@ impl Environment {
             },
             no_color: std::env::var_os("NO_COLOR").is_some(),
             ci: std::env::var_os("CI").is_some(),
+            language_extensions: var("SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS")
+                .is_some_and(|v| ["1", "true", "yes"].contains(&v.trim().to_lowercase().as_str())),
             timeouts: {
                 let seconds = |name: &str, default: Duration| {
                     var(name)
@@ -177,7 +182,7 @@ pub(crate) enum Settings {
 pub(crate) fn resolve(cli: &Cli, cwd: &Path, env: &Environment, now_ms: i64) -> Result<Settings, SettingsError> {
     let aws = aws_options(&cli.global, env);
     Ok(match &cli.command {
-        Command::Build(args) => Settings::Build(build(args, cwd, &aws)?),
+        Command::Build(args) => Settings::Build(build(args, cwd, env, &aws)?),
         Command::Sync(args) => Settings::Sync(Box::new(sync(args, cwd, env, aws)?)),
         Command::Logs(args) => Settings::Logs(logs(args, now_ms, aws)?),
     })
@@ -192,19 +197,26 @@ fn aws_options(global: &GlobalArgs, env: &Environment) -> AwsOptions {
     }
 }
 
-fn template_source(args: &TemplateArgs, cwd: &Path, aws: &AwsOptions) -> Result<TemplateSource, SettingsError> {
+fn template_source(
+    args: &TemplateArgs,
+    cwd: &Path,
+    env: &Environment,
+    aws: &AwsOptions,
+) -> Result<TemplateSource, SettingsError> {
     Ok(TemplateSource {
         file: crate::template::resolve_template_path(cwd, args.template_file.as_deref()),
         overrides: parameters::parse(&args.parameter_overrides, cwd)?,
         base_dir: args.base_dir.as_ref().map(|b| cwd.join(b)),
         region: aws.region.clone().unwrap_or_else(|| Pseudo::default().region),
+        // The flag wins over the environment variable.
+        language_extensions: args.language_extensions || (env.language_extensions && !args.no_language_extensions),
     })
 }
 
-fn build(args: &BuildArgs, cwd: &Path, aws: &AwsOptions) -> Result<BuildSettings, SettingsError> {
+fn build(args: &BuildArgs, cwd: &Path, env: &Environment, aws: &AwsOptions) -> Result<BuildSettings, SettingsError> {
     Ok(BuildSettings {
         layout: ProjectLayout::new(cwd, Some(&args.build_dir), Some(&args.cache_dir)),
-        source: template_source(&args.template, cwd, aws)?,
+        source: template_source(&args.template, cwd, env, aws)?,
         cached: args.cached,
         selection: Selection {
             resource: args.resource_logical_id.clone(),
@@ -215,7 +227,7 @@ fn build(args: &BuildArgs, cwd: &Path, aws: &AwsOptions) -> Result<BuildSettings
 }
 
 fn sync(args: &SyncArgs, cwd: &Path, env: &Environment, aws: AwsOptions) -> Result<SyncSettings, SettingsError> {
-    let source = template_source(&args.template, cwd, &aws)?;
+    let source = template_source(&args.template, cwd, env, &aws)?;
     let stack = stack_name(&args.stack_name)?;
     let infra = InfraRequest {
         bucket: args.s3_bucket.clone(),

@@ -35,7 +35,15 @@ pub(crate) fn write_templates(
     for stack in root.stacks() {
         let out_dir = build_dir.join(&stack.build_path);
         let mut template = rewrite(stack, build_dir, artifacts);
-        apply_patches(stack, &mut template, patches);
+        match &stack.foreach {
+            // sam writes the loops back, not the expansion (and no patches).
+            Some(original) => {
+                let built = |id: &str| artifacts.contains_key(&full_path(stack, id));
+                let relocate = |property: &str, path: &str| relocate(stack, property, path, &out_dir);
+                template = original.restore(&template, &built, &relocate);
+            }
+            None => apply_patches(stack, &mut template, patches),
+        }
         let mine: Vec<&AdlLayer> = layers.iter().filter(|l| l.stack_path == stack.build_path).collect();
         if !mine.is_empty() {
             let nested = out_dir.join(adl::NESTED_TEMPLATE);
@@ -61,7 +69,7 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
         let Some((_, properties)) = PATH_PROPERTIES.iter().find(|(t, _)| *t == kind) else {
             continue;
         };
-        let full_path = if stack.stack_path.is_empty() { id.clone() } else { format!("{}/{id}", stack.stack_path) };
+        let full_path = full_path(stack, id);
         let child = stack.children.iter().find(|c| c.stack_path == full_path);
         let built = artifacts
             .get(&full_path)
@@ -91,21 +99,35 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
             continue;
         }
         // Any other relative local path must stay valid from the new location.
-        let base = stack.base_dir.clone();
         for property in *properties {
             if let Some(Value::String(path)) = props.get(*property)
-                && is_relative_local(path)
+                && let Some(moved) = relocate(stack, property, path, out_dir)
             {
-                let absolute = if property.contains("TemplateURL") || *property == "Location" {
-                    source_dir.join(path)
-                } else {
-                    base.join(path)
-                };
-                props.insert((*property).to_string(), Value::String(relative(&absolute, out_dir)));
+                props.insert((*property).to_string(), Value::String(moved));
             }
         }
     }
     template
+}
+
+/// A resource's full path (`Child/Logical`) in `stack`.
+fn full_path(stack: &Stack, id: &str) -> String {
+    if stack.stack_path.is_empty() { id.to_string() } else { format!("{}/{id}", stack.stack_path) }
+}
+
+/// `path`, a relative local path of `property`, made relative to `out_dir`
+/// (templates are relative to their file, code to the base dir); `None` for
+/// S3, HTTP and absolute paths, which stay as they are.
+fn relocate(stack: &Stack, property: &str, path: &str, out_dir: &Path) -> Option<String> {
+    if !is_relative_local(path) {
+        return None;
+    }
+    let absolute = if property.contains("TemplateURL") || property == "Location" {
+        stack.file.parent().unwrap_or(Path::new("/")).join(path)
+    } else {
+        stack.base_dir.join(path)
+    };
+    Some(relative(&absolute, out_dir))
 }
 
 fn apply_patches(stack: &Stack, template: &mut Value, patches: &HashMap<String, Patch>) {

@@ -111,8 +111,5 @@ pub(crate) fn unsupported_feature(cli: &Cli) -> Option<String> {
     if template.build_in_source {
         return Some("--build-in-source is not supported by accel yet: it builds in a scratch folder and caches the result; run without it.".into());
     }
-    if template.language_extensions {
-        return Some("--language-extensions: local expansion of Fn::ForEach is not supported yet; deploy such templates with `sam`.".into());
-    }
     None
 }

@@ -18,6 +18,15 @@ use crate::sync::{self, SyncEnv, apply};
 pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<ExitCode> {
     printer.debug(format_args!("Using SAM Template at {}", settings.source.file.display()));
     let project = Project::load(&settings.source, Paths::Required)?;
+    // The loops' artifacts (one per item, behind generated mappings) are not
+    // packaged yet: a deploy would send local paths to CloudFormation.
+    if !matches!(settings.mode, SyncMode::Code(_))
+        && project.stack.stacks().iter().any(|s| s.foreach.as_ref().is_some_and(|f| f.has_resource_loops()))
+    {
+        anyhow::bail!(
+            "accel sync deploys no Fn::ForEach (AWS::LanguageExtensions) templates yet: deploy with `sam sync --language-extensions`, then `accel sync --code --language-extensions` updates the functions' code"
+        );
+    }
     let consent = prompt::confirm(
         &settings.app_dir,
         &project.template_file,

@@ -618,7 +618,7 @@ fn run_case(corpus: &Corpus, case: &Case) -> Result<Reached, String> {
             BaseDir::Root => Some(corpus.dir.path().to_path_buf()),
             BaseDir::Missing => Some(corpus.dir.path().join("no/such/folder")),
         },
-        ..LoadOptions::default()
+        ..expanding()
     };
     let reached = check_template(&file, &options, true);
     drop(remove);
@@ -660,6 +660,12 @@ enum Reached {
 
 /// Loads `file` and, as far as it goes, validates, plans and (with `write`)
 /// writes the build's templates, building nothing.
+/// Options with `Fn::ForEach` expansion on, so the loops of a seed (and
+/// their mutations) go through the expansion and the write-back too.
+fn expanding() -> LoadOptions {
+    LoadOptions { language_extensions: true, ..LoadOptions::default() }
+}
+
 fn check_template(file: &Path, options: &LoadOptions, write: bool) -> Result<Reached, String> {
     let Ok(stack) = Stack::load(file, options) else { return Ok(Reached::Refused) };
     for (s, r) in stack.all_resources() {
@@ -791,9 +797,9 @@ fn every_seed_goes_through_unchanged() {
         let file = seed.dir.join("fuzz-unchanged.json");
         let _remove = Remove(file.clone());
         std::fs::write(&file, serde_json::to_string(&seed.value).unwrap()).unwrap();
-        let stack = Stack::load(&file, &LoadOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", seed.name));
+        let stack = Stack::load(&file, &expanding()).unwrap_or_else(|e| panic!("{}: {e}", seed.name));
         stack.validate().unwrap_or_else(|e| panic!("{}: {e}", seed.name));
-        let reached = check_template(&file, &LoadOptions::default(), true);
+        let reached = check_template(&file, &expanding(), true);
         assert!(matches!(reached, Ok(Reached::Written(_))), "{}: {reached:?}", seed.name);
     }
 }
@@ -817,8 +823,7 @@ fn odd_values_in_code_locations_and_sections() {
         let _remove = Remove(file.clone());
         let check = |value: &Value, what: &str| {
             std::fs::write(&file, serde_json::to_string(value).unwrap()).unwrap();
-            let outcome =
-                std::panic::catch_unwind(AssertUnwindSafe(|| check_template(&file, &LoadOptions::default(), false)));
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| check_template(&file, &expanding(), false)));
             match outcome {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => panic!("{}: {what}: {e}", seed.name),

@@ -6,6 +6,7 @@
 
 pub(crate) mod cdk;
 mod emit;
+pub(crate) mod foreach;
 pub(crate) mod globals;
 pub(crate) mod intrinsics;
 pub(crate) mod kind;

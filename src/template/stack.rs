@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::foreach::{self, Original};
 use super::globals::Globals;
 use super::intrinsics::{self, Pseudo, Resolver};
 use super::parameters::Overrides;
@@ -21,6 +22,8 @@ pub(crate) struct LoadOptions {
     /// `--base-dir`: the root of relative code paths in every stack. Without
     /// it, paths are relative to the template that holds them.
     pub(crate) base_dir: Option<PathBuf>,
+    /// `--language-extensions`: expand `Fn::ForEach` loops (spec §1.1).
+    pub(crate) language_extensions: bool,
 }
 
 /// One resource, as a build or sync sees it.
@@ -78,8 +81,12 @@ pub(crate) struct Stack {
     /// the chain of sam's stack ids (the CDK construct id of a CDK nested
     /// stack, else the logical id), as sam lays out nested builds.
     pub(crate) build_path: String,
-    /// The template as written (long-form intrinsics), for writing it back.
+    /// The template as written (long-form intrinsics), for writing it back;
+    /// with its `Fn::ForEach` loops expanded when [`Stack::foreach`] is set.
     pub(crate) template: Value,
+    /// The template with its loops, when they were expanded: the built
+    /// template is written from it.
+    pub(crate) foreach: Option<Original>,
     /// Resources in template order, implicit APIs last.
     pub(crate) resources: Vec<Resource>,
     /// Nested stacks with a local template.
@@ -148,6 +155,9 @@ impl Stack {
         if !template.is_object() {
             return Err(invalid(Some(1), "a template must be a mapping of sections".into()));
         }
+        let loops = Resolver::new(&template, overrides, options.pseudo.clone());
+        let (template, foreach) = foreach::expand(template, &loops, options.language_extensions)
+            .map_err(|e| invalid(key_line(&source, e.key()), e.to_string()))?;
         // sam's rule: a template needs at least one resource.
         let resources_section = match template.get("Resources") {
             Some(Value::Object(map)) if !map.is_empty() => map.clone(),
@@ -169,7 +179,9 @@ impl Stack {
 
         let mut resources = Vec::new();
         for (id, raw) in &resources_section {
-            let line = resource_line(&source, id);
+            // A generated resource is found at its loop.
+            let line = resource_line(&source, id)
+                .or_else(|| foreach.as_ref()?.origin(id).and_then(|key| key_line(&source, key)));
             let fail = |message: String| TemplateError::Resource {
                 file: file.to_path_buf(),
                 line,
@@ -238,7 +250,17 @@ impl Stack {
         }
         chain.pop();
 
-        Ok(Stack { file: file.to_path_buf(), stack_path, build_path, template, resources, children, base_dir, source })
+        Ok(Stack {
+            file: file.to_path_buf(),
+            stack_path,
+            build_path,
+            template,
+            foreach,
+            resources,
+            children,
+            base_dir,
+            source,
+        })
     }
 
     /// This stack and every stack nested in it, parents first.
@@ -330,7 +352,12 @@ impl Stack {
                 return Err(match id {
                     Some(id) => TemplateError::Resource {
                         file: self.file.clone(),
-                        line: line_within(&self.source, resource_line(&self.source, id), name),
+                        // Loaded resources know their line (a generated one, its loop's).
+                        line: line_within(
+                            &self.source,
+                            self.resources.iter().find(|r| r.logical_id == *id).and_then(|r| r.line),
+                            name,
+                        ),
                         resource: self.full_path_of(id),
                         message,
                     },
@@ -584,6 +611,11 @@ fn section_line(source: &str, name: &str) -> Option<usize> {
             t.starts_with(name) && t[name.len()..].trim_start_matches('"').trim_start().starts_with(':')
         })
         .map(|i| i + 1)
+}
+
+/// Line of the first key `key` (a loop's, which is unique in practice).
+fn key_line(source: &str, key: &str) -> Option<usize> {
+    source.lines().position(|l| l.trim_start().trim_start_matches(['"', '\'']).starts_with(key)).map(|i| i + 1)
 }
 
 /// Line of a resource's key below `Resources`.

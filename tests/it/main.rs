@@ -6,6 +6,7 @@ mod build;
 mod cached;
 mod cli;
 mod faults;
+mod foreach;
 mod local_cloud;
 mod logs;
 mod proxy;
