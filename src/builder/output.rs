@@ -76,6 +76,7 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
             if let Some(metadata) = metadata.as_object_mut() {
                 metadata.insert("SamResourceId".into(), Value::String(id.clone()));
             }
+            sort_keys(metadata);
             continue;
         }
         if let Some(child) = child {
@@ -99,6 +100,19 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
         }
     }
     template
+}
+
+/// sam writes a built resource's `Metadata` with its keys sorted, at
+/// every level (`BuildProperties` too).
+fn sort_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.sort_keys();
+            map.values_mut().for_each(sort_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
+    }
 }
 
 fn apply_patches(stack: &Stack, template: &mut Value, patches: &HashMap<String, Patch>) {
