@@ -45,6 +45,9 @@ pub(crate) struct BuildUnit {
     pub(crate) compatible_runtimes: Vec<String>,
     /// The dependency manifest, when there is one.
     pub(crate) manifest: Option<PathBuf>,
+    /// `--build-in-source`, where the workflow takes it: npm installs into
+    /// the source folder, esbuild and make run there (no scratch copy).
+    pub(crate) build_in_source: bool,
 }
 
 impl BuildUnit {
@@ -191,6 +194,7 @@ fn function_unit(stack: &Stack, f: &Function, selection: &Selection) -> Result<O
         handler: f.handler.clone(),
         metadata: build_metadata(&resource.metadata),
         compatible_runtimes: Vec::new(),
+        build_in_source: false,
     }))
 }
 
@@ -223,6 +227,7 @@ fn layer_unit(stack: &Stack, layer: &Layer, selection: &Selection) -> Result<Opt
         handler: None,
         metadata: build_metadata(&resource.metadata),
         compatible_runtimes: layer.compatible_runtimes.clone(),
+        build_in_source: false,
     }))
 }
 

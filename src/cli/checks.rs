@@ -101,15 +101,15 @@ pub(crate) fn unsupported_feature(cli: &Cli) -> Option<String> {
             if s.image_repository.is_some() || !s.image_repositories.is_empty() {
                 return docker("--image-repository");
             }
+            if s.template.build_in_source {
+                return Some("--build-in-source is not supported by accel sync yet; build in source with `accel build --build-in-source`, or sync without it.".into());
+            }
             (&s.template, &s.container)
         }
         Command::Logs(_) => return None,
     };
     if container.use_container {
         return docker("--use-container");
-    }
-    if template.build_in_source {
-        return Some("--build-in-source is not supported by accel yet: it builds in a scratch folder and caches the result; run without it.".into());
     }
     if template.language_extensions {
         return Some("--language-extensions: local expansion of Fn::ForEach is not supported yet; deploy such templates with `sam`.".into());

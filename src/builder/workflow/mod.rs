@@ -45,6 +45,10 @@ pub(crate) enum WorkflowError {
         /// The function's runtime.
         runtime: String,
     },
+    /// A tool the workflow needs is not installed: one line naming it and
+    /// how to install it.
+    #[error("{0}")]
+    MissingTool(String),
     /// A makefile build without a Makefile.
     #[error("Makefile not found at {}", .0.display())]
     NoMakefile(PathBuf),
@@ -279,12 +283,41 @@ impl Workflow {
         out: &Path,
     ) -> Result<Vec<PathBuf>, WorkflowError> {
         match self {
-            Workflow::Pip | Workflow::Npm => fsops::copy_tree(&unit.source_dir, out, self.excludes())
+            Workflow::Pip => fsops::copy_tree(&unit.source_dir, out, self.excludes())
                 .map(|()| Vec::new())
                 .map_err(io_error(&unit.source_dir)),
+            Workflow::Npm => npm::copy_package(unit, out).await,
             Workflow::Esbuild => esbuild::bundle(unit, deps, out).await,
             Workflow::Makefile => makefile::build(unit, out).await.map(|()| Vec::new()),
             Workflow::Go => go::build(unit, out).await.map(|()| Vec::new()),
+        }
+    }
+
+    /// Whether this workflow builds in the source folder for sam's
+    /// `--build-in-source`/`--no-build-in-source` value (`None`: unset), and
+    /// sam's warning when the workflow does not take that value (sam's
+    /// `BUILD_IN_SOURCE_SUPPORT`: npm, esbuild and makefile take both, pip
+    /// only "no", Go only "yes", which is how accel builds Go anyway).
+    pub(crate) fn builds_in_source(self, requested: Option<bool>) -> (bool, Option<String>) {
+        let (supported, default): (&[bool], bool) = match self {
+            Workflow::Npm | Workflow::Esbuild | Workflow::Makefile => (&[false, true], false),
+            Workflow::Pip => (&[false], false),
+            Workflow::Go => (&[true], true),
+        };
+        match requested {
+            Some(value) if !supported.contains(&value) => {
+                let python = |b: bool| if b { "True" } else { "False" };
+                let warning = format!(
+                    "Workflow {} does not support value \"{}\" for building in source. Using default value \"{}\".",
+                    self.builder_name(),
+                    python(value),
+                    python(default)
+                );
+                // Go builds where it always builds: only the others change.
+                (default && self != Workflow::Go, Some(warning))
+            }
+            Some(value) => (value && self != Workflow::Go, None),
+            None => (false, None),
         }
     }
 
@@ -296,14 +329,19 @@ impl Workflow {
 }
 
 /// Runs a build tool; on failure, its output and sam's `<Workflow>:<Action>`.
-pub(super) async fn run(mut command: Command, action: &'static str) -> Result<(), WorkflowError> {
+pub(super) async fn run(command: Command, action: &'static str) -> Result<(), WorkflowError> {
+    output(command, action).await.map(|_| ())
+}
+
+/// [`run`], returning what the tool printed on stdout.
+pub(super) async fn output(mut command: Command, action: &'static str) -> Result<Vec<u8>, WorkflowError> {
     let program = command.as_std().get_program().to_string_lossy().into_owned();
     let output = match command.stdin(std::process::Stdio::null()).output().await {
         Ok(output) => output,
         Err(source) => return Err(WorkflowError::Spawn { action, program, source }),
     };
     if output.status.success() {
-        return Ok(());
+        return Ok(output.stdout);
     }
     let mut text = String::from_utf8_lossy(&output.stderr).trim().to_string();
     let stdout = String::from_utf8_lossy(&output.stdout);
