@@ -308,7 +308,10 @@ pub(crate) async fn build(
             let key = format!("{}+{}+{subfolder}", b.code.0, b.deps.as_ref().map(|d| d.0.as_str()).unwrap_or("-"));
             // Relative to the build folder: a moved project keeps its state.
             let state_key = Path::new(&b.unit.stack_path).join(logical_id).to_string_lossy().into_owned();
-            if options.cached && artifact.is_dir() && state.get(&state_key) == Some(&key) {
+            // In-source dependencies are npm's to change under the same key.
+            let fresh_deps =
+                b.unit.build_in_source && b.deps_step == Step::Built && b.unit.workflow.ships_dependencies();
+            if options.cached && artifact.is_dir() && state.get(&state_key) == Some(&key) && !fresh_deps {
                 continue;
             }
             let staging = fsops::staging_dir(&artifact).map_err(io_error(&artifact))?;

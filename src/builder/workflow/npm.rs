@@ -39,8 +39,8 @@ pub(super) async fn install(
     manifest: &Path,
     out: &Path,
 ) -> Result<(), WorkflowError> {
-    require(workflow, &unit.runtime, "node")?;
     require(workflow, &unit.runtime, "npm")?;
+    require(workflow, &unit.runtime, "node")?;
     if unit.build_in_source {
         return install_in_source(workflow, unit, manifest, out).await;
     }
@@ -118,8 +118,8 @@ async fn install_in_source(
 /// manifest lives elsewhere (`-m`), the whole source over them. Returns the
 /// external manifest's folder, which the code then depends on.
 pub(super) async fn copy_package(unit: &BuildUnit, out: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
-    require(Workflow::Npm, &unit.runtime, "node")?;
     require(Workflow::Npm, &unit.runtime, "npm")?;
+    require(Workflow::Npm, &unit.runtime, "node")?;
     let source = &unit.source_dir;
     let Some(manifest) = unit.manifest.as_deref().filter(|m| m.is_file()) else {
         // sam: "package.json file not found. Continuing the build without dependencies."
