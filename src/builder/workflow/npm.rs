@@ -12,9 +12,6 @@ use crate::builder::{fsops, inputs};
 /// How to get npm (and the Node.js it runs on) when it is missing.
 const NPM_INSTALL: &str = "install Node.js with npm (https://nodejs.org, or `apt-get install nodejs npm`)";
 
-/// The lock files sam copies from the source into the artifact after `npm pack`.
-const LOCKFILES: [&str; 2] = ["package-lock.json", "npm-shrinkwrap.json"];
-
 /// Fails with one line naming `tool` when it is not on `PATH`: npm is a Node
 /// script, so both must be there before anything runs (sam's path resolver).
 pub(super) fn require(workflow: Workflow, runtime: &str, tool: &'static str) -> Result<(), WorkflowError> {
@@ -87,7 +84,7 @@ async fn install_in_source(
     out: &Path,
 ) -> Result<(), WorkflowError> {
     let dir = manifest.parent().unwrap_or(Path::new("."));
-    let locked = LOCKFILES.iter().any(|l| unit.source_dir.join(l).is_file());
+    let locked = Workflow::Npm.lockfiles().iter().any(|l| unit.source_dir.join(l).is_file());
     let mut npm = Command::new("npm");
     npm.current_dir(dir);
     if locked && uses_npm_ci(unit) {
@@ -132,7 +129,8 @@ pub(super) async fn copy_package(unit: &BuildUnit, out: &Path) -> Result<Vec<Pat
         let from = package_dir.join(&rel);
         fsops::copy_file(&from, &out.join(&rel)).map_err(io_error(&from))?;
     }
-    for lock in LOCKFILES {
+    // sam copies the source's lock files into the package after packing.
+    for lock in Workflow::Npm.lockfiles() {
         let from = source.join(lock);
         if from.is_file() {
             fsops::copy_file(&from, &out.join(lock)).map_err(io_error(&from))?;
