@@ -161,6 +161,18 @@ fn missing_node_tools_are_named_in_one_line() {
     assert_eq!(errors.len(), 1, "{}", out.stderr);
     assert!(errors[0].contains("of binary: npm was not successful; install Node.js with npm"), "{}", errors[0]);
 
+    // npm without the Node.js it runs on.
+    let npm = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join("npm"))
+        .find(|p| p.is_file())
+        .expect("npm on PATH");
+    let only_npm = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&npm, only_npm.path().join("npm")).unwrap();
+    let out = ctx.accel(&["build"]).env("PATH", only_npm.path().to_str().unwrap()).assert_code(1);
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(errors[0].contains("of binary: node was not successful; install Node.js with npm"), "{}", errors[0]);
+
     // esbuild without a package.json: nothing to install it from.
     let ctx = TestContext::from_fixture("tests/fixtures/apps/node-esbuild");
     std::fs::remove_file(ctx.join("src/package.json")).unwrap();
