@@ -304,21 +304,18 @@ impl Workflow {
             Workflow::Pip => (&[false], false),
             Workflow::Go => (&[true], true),
         };
-        match requested {
-            Some(value) if !supported.contains(&value) => {
-                let python = |b: bool| if b { "True" } else { "False" };
-                let warning = format!(
-                    "Workflow {} does not support value \"{}\" for building in source. Using default value \"{}\".",
-                    self.builder_name(),
-                    python(value),
-                    python(default)
-                );
-                // Go builds where it always builds: only the others change.
-                (default && self != Workflow::Go, Some(warning))
-            }
-            Some(value) => (value && self != Workflow::Go, None),
-            None => (false, None),
-        }
+        let python = |b: bool| if b { "True" } else { "False" };
+        let warning = requested.filter(|value| !supported.contains(value)).map(|value| {
+            format!(
+                "Workflow {} does not support value \"{}\" for building in source. Using default value \"{}\".",
+                self.builder_name(),
+                python(value),
+                python(default)
+            )
+        });
+        let chosen = requested.filter(|value| supported.contains(value)).unwrap_or(default);
+        // Go builds where it always builds: only the others change.
+        (chosen && self != Workflow::Go, warning)
     }
 
     /// Whether the installed dependencies go into the artifact (pip's
@@ -368,5 +365,29 @@ mod tests {
         assert_eq!(message(Some("magic"), "python3.12"), "'magic' does not have a supported builder");
         assert_eq!(message(None, "cobol1.x"), "'cobol1.x' runtime is not supported");
         assert!(matches!(Workflow::select(None, "java21"), Err(WorkflowError::NotYet { tool: "Maven/Gradle", .. })));
+    }
+
+    #[test]
+    fn build_in_source_is_taken_where_sam_takes_it() {
+        assert_eq!(Workflow::Npm.builds_in_source(Some(true)), (true, None));
+        assert_eq!(Workflow::Makefile.builds_in_source(Some(false)), (false, None));
+        assert_eq!(Workflow::Esbuild.builds_in_source(None), (false, None));
+        let (pip, warning) = Workflow::Pip.builds_in_source(Some(true));
+        assert!(!pip);
+        assert_eq!(
+            warning.as_deref(),
+            Some(
+                r#"Workflow PythonPipBuilder does not support value "True" for building in source. Using default value "False"."#
+            )
+        );
+        let (go, warning) = Workflow::Go.builds_in_source(Some(false));
+        assert!(!go, "Go keeps its own layout");
+        assert_eq!(
+            warning.as_deref(),
+            Some(
+                r#"Workflow GoModulesBuilder does not support value "False" for building in source. Using default value "True"."#
+            )
+        );
+        assert_eq!(Workflow::Go.builds_in_source(Some(true)), (false, None));
     }
 }
