@@ -69,6 +69,16 @@ fn an_external_manifest_is_packed_with_its_folder() {
     assert_eq!(code_step(&out.stderr, "ManifestFunction"), "built", "{}", out.stderr);
     assert_eq!(ctx.read(".aws-sam/build/ManifestFunction/extra.txt"), "edited beside the manifest\n");
     assert_eq!(code_step(&build().stderr, "ManifestFunction"), "reused");
+
+    // In source, sam installs beside the manifest and links the source's
+    // node_modules to it; neither becomes code.
+    let out = ctx.accel(&["build", "--cached", "-m", "other/package.json", "--build-in-source"]).assert_success();
+    assert!(ctx.join("other/node_modules/is-number/index.js").is_file(), "installed beside the manifest");
+    let link = std::fs::read_link(ctx.join("src/node_modules")).expect("src/node_modules is a link");
+    assert_eq!(link, ctx.join("other/node_modules"));
+    assert!(ctx.join(".aws-sam/build/ManifestFunction/node_modules/is-number/index.js").is_file());
+    assert_eq!(code_files(&ctx, "ManifestFunction"), ["extra.txt", "index.js", "notes.txt", "package.json"]);
+    assert_eq!(code_step(&out.stderr, "ManifestFunction"), "built", "in source is a key of its own");
 }
 
 #[test]
