@@ -27,8 +27,10 @@ fn npm_artifacts_hold_what_npm_pack_packs() {
     ctx.accel(&["build", "--cached"]).assert_success();
     // `files` decides, plus what npm always packs (package.json, README).
     assert_eq!(code_files(&ctx, "FilesFunction"), ["README.md", "index.js", "lib/util.js", "package.json"]);
-    // `.npmignore` decides; sam adds the source's lock file and drops `.npmrc`.
-    assert_eq!(code_files(&ctx, "IgnoreFunction"), ["index.js", "package-lock.json", "package.json"]);
+    // `.npmignore` decides; sam adds the source's lock file and drops
+    // `.npmrc`; the `prepare` script ran in the source, as sam's npm pack runs it.
+    assert_eq!(code_files(&ctx, "IgnoreFunction"), ["index.js", "package-lock.json", "package.json", "prepared.txt"]);
+    assert_eq!(ctx.read("ignore/prepared.txt"), "prepared\n");
     // npm's default rules: no `.npmrc`, `*.orig`, `npm-debug.log`, `build/config.gypi`;
     // a nested lock file stays, the root one comes back from the source.
     assert_eq!(
@@ -45,7 +47,10 @@ fn npm_artifacts_hold_what_npm_pack_packs() {
     ctx.write("ignore/.npmignore", "test/\n*.log\n");
     let out = ctx.accel(&["build", "--cached"]).assert_success();
     assert_eq!(code_step(&out.stderr, "IgnoreFunction"), "built", "{}", out.stderr);
-    assert_eq!(code_files(&ctx, "IgnoreFunction"), ["docs/guide.md", "index.js", "package-lock.json", "package.json"]);
+    assert_eq!(
+        code_files(&ctx, "IgnoreFunction"),
+        ["docs/guide.md", "index.js", "package-lock.json", "package.json", "prepared.txt"]
+    );
     ctx.replace("files/package.json", r#""lib/""#, r#""lib/", "NOTES.md""#);
     let out = ctx.accel(&["build", "--cached"]).assert_success();
     assert_eq!(code_step(&out.stderr, "FilesFunction"), "built", "{}", out.stderr);

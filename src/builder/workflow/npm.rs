@@ -145,8 +145,10 @@ pub(super) async fn copy_package(unit: &BuildUnit, out: &Path) -> Result<Vec<Pat
 
 /// What `npm pack` puts in the package of `dir`, relative. npm itself is
 /// asked when a rule beyond its defaults applies (`files`, bundled
-/// dependencies, workspaces, an ignore file anywhere); otherwise the
-/// default rules give the same list without starting npm.
+/// dependencies, workspaces, an ignore file anywhere) or when packing runs
+/// scripts (`prepack`, `prepare`, `postpack`: sam's `npm pack` runs them in
+/// the source and packs what they wrote); otherwise the default rules give
+/// the same list without starting npm.
 async fn pack_list(dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
     let manifest = dir.join("package.json");
     let invalid = |path: &Path, message: String| WorkflowError::Io {
@@ -156,7 +158,8 @@ async fn pack_list(dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
     let text = std::fs::read_to_string(&manifest).map_err(io_error(&manifest))?;
     let json: Value = serde_json::from_str(&text).map_err(|e| invalid(&manifest, e.to_string()))?;
     let ruled =
-        ["files", "bundleDependencies", "bundledDependencies", "workspaces"].iter().any(|k| json.get(k).is_some());
+        ["files", "bundleDependencies", "bundledDependencies", "workspaces"].iter().any(|k| json.get(k).is_some())
+            || ["prepack", "prepare", "postpack"].iter().any(|k| json.pointer(&format!("/scripts/{k}")).is_some());
     let mut files = Vec::new();
     let ignore_file = default_pack(dir, Path::new(""), &mut files).map_err(io_error(dir))?;
     if !ruled && !ignore_file {
@@ -164,12 +167,10 @@ async fn pack_list(dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
         return Ok(files);
     }
     let mut npm = Command::new("npm");
-    // Lifecycle scripts would run in the user's source: the list is enough.
-    npm.args(["pack", "--dry-run", "--json", "--ignore-scripts"]).arg(format!("file:{}", dir.display()));
+    npm.args(["pack", "--dry-run", "--json"]).arg(format!("file:{}", dir.display()));
     npm.current_dir(dir);
     let stdout = output(npm, "NodejsNpmBuilder:NpmPack").await?;
-    let packed: Value =
-        serde_json::from_slice(&stdout).map_err(|e| invalid(&manifest, format!("npm pack --json: {e}")))?;
+    let packed = trailing_json(&stdout).ok_or_else(|| invalid(&manifest, "npm pack --json printed no list".into()))?;
     let mut files: Vec<PathBuf> = packed
         .pointer("/0/files")
         .and_then(Value::as_array)
@@ -182,6 +183,13 @@ async fn pack_list(dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// The JSON document that ends `stdout`: npm prints it after whatever the
+/// package's scripts printed.
+fn trailing_json(stdout: &[u8]) -> Option<Value> {
+    let starts = std::iter::once(0).chain(stdout.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1));
+    starts.filter(|&i| stdout.get(i) == Some(&b'[')).find_map(|i| serde_json::from_slice(&stdout[i..]).ok())
 }
 
 /// Lists into `out` the files npm's default rules pack from `dir/rel`
@@ -290,6 +298,13 @@ fn keep_only_node_modules(install_dir: &Path, out: &Path) -> Result<(), Workflow
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_list_follows_what_scripts_printed() {
+        let printed = b"[not json\n[\n  {\"files\": [{\"path\": \"index.js\"}]}\n]\n";
+        assert_eq!(trailing_json(printed).unwrap().pointer("/0/files/0/path").unwrap(), "index.js");
+        assert!(trailing_json(b"[only noise\n").is_none());
+    }
 
     #[test]
     fn default_rules_pack_what_npm_packs() {
