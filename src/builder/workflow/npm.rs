@@ -12,19 +12,19 @@ use crate::builder::{fsops, inputs};
 /// How to get npm (and the Node.js it runs on) when it is missing.
 const NPM_INSTALL: &str = "install Node.js with npm (https://nodejs.org, or `apt-get install nodejs npm`)";
 
-/// Fails with one line naming `tool` when it is not on `PATH`: npm is a Node
-/// script, so both must be there before anything runs (sam's path resolver).
-pub(super) fn require(workflow: Workflow, runtime: &str, tool: &'static str) -> Result<(), WorkflowError> {
-    let found =
-        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
-    if found {
-        return Ok(());
+/// Fails with one line naming npm, or the Node.js npm runs on, when it is
+/// not on `PATH`, before anything runs (sam's path resolver, in its words).
+fn require_npm(workflow: Workflow, runtime: &str) -> Result<(), WorkflowError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing =
+        ["npm", "node"].into_iter().find(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    match missing {
+        None => Ok(()),
+        Some(tool) => Err(WorkflowError::MissingTool(format!(
+            "{}:Resolver - Path resolution for runtime: {runtime} of binary: {tool} was not successful; {NPM_INSTALL}",
+            workflow.builder_name()
+        ))),
     }
-    let message = format!(
-        "{}:Resolver - Path resolution for runtime: {runtime} of binary: {tool} was not successful; {NPM_INSTALL}",
-        workflow.builder_name()
-    );
-    Err(WorkflowError::MissingTool(message))
 }
 
 /// Installs `manifest`'s dependencies into `out/node_modules`; with
@@ -36,8 +36,7 @@ pub(super) async fn install(
     manifest: &Path,
     out: &Path,
 ) -> Result<(), WorkflowError> {
-    require(workflow, &unit.runtime, "npm")?;
-    require(workflow, &unit.runtime, "node")?;
+    require_npm(workflow, &unit.runtime)?;
     if unit.build_in_source {
         return install_in_source(workflow, unit, manifest, out).await;
     }
@@ -115,8 +114,7 @@ async fn install_in_source(
 /// manifest lives elsewhere (`-m`), the whole source over them. Returns the
 /// external manifest's folder, which the code then depends on.
 pub(super) async fn copy_package(unit: &BuildUnit, out: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
-    require(Workflow::Npm, &unit.runtime, "npm")?;
-    require(Workflow::Npm, &unit.runtime, "node")?;
+    require_npm(Workflow::Npm, &unit.runtime)?;
     let source = &unit.source_dir;
     let Some(manifest) = unit.manifest.as_deref().filter(|m| m.is_file()) else {
         // sam: "package.json file not found. Continuing the build without dependencies."
