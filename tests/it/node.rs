@@ -199,3 +199,14 @@ fn missing_node_tools_are_named_in_one_line() {
     );
     assert!(errors[0].contains("`npm install -g esbuild`"), "{}", errors[0]);
 }
+
+#[test]
+fn a_package_npm_cannot_pack_fails_as_sams() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-pack");
+    ctx.write("plain/package.json", r#"{"dependencies": {"is-number": "7.0.0"}}"#);
+    let out = ctx.accel(&["build", "PlainFunction"]).assert_code(1);
+    let error = out.stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(error.starts_with("Error: PlainFunction: NodejsNpmBuilder:NpmPack - npm failed"), "{error}");
+    assert!(out.stderr.contains("Invalid package, must have name and version"), "{}", out.stderr);
+    assert!(!ctx.join(".aws-sam/build/PlainFunction").exists(), "nothing built");
+}

@@ -143,7 +143,8 @@ pub(super) async fn copy_package(unit: &BuildUnit, out: &Path) -> Result<Vec<Pat
 
 /// What `npm pack` puts in the package of `dir`, relative. npm itself is
 /// asked when a rule beyond its defaults applies (`files`, bundled
-/// dependencies, workspaces, an ignore file anywhere) or when packing runs
+/// dependencies, workspaces, an ignore file anywhere), when the package
+/// lacks a name or version (npm's refusal is sam's), or when packing runs
 /// scripts (`prepack`, `prepare`, `postpack`: sam's `npm pack` runs them in
 /// the source and packs what they wrote); otherwise the default rules give
 /// the same list without starting npm.
@@ -155,9 +156,10 @@ async fn pack_list(dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
     };
     let text = std::fs::read_to_string(&manifest).map_err(io_error(&manifest))?;
     let json: Value = serde_json::from_str(&text).map_err(|e| invalid(&manifest, e.to_string()))?;
-    let ruled =
-        ["files", "bundleDependencies", "bundledDependencies", "workspaces"].iter().any(|k| json.get(k).is_some())
-            || ["prepack", "prepare", "postpack"].iter().any(|k| json.pointer(&format!("/scripts/{k}")).is_some());
+    let ruled = ["files", "bundleDependencies", "bundledDependencies", "workspaces"].iter().any(|k| json.get(k).is_some())
+            || ["prepack", "prepare", "postpack"].iter().any(|k| json.pointer(&format!("/scripts/{k}")).is_some())
+            // npm refuses to pack it, and sam's build fails with npm's words.
+            || ["name", "version"].iter().any(|k| !json.get(k).is_some_and(Value::is_string));
     let mut files = Vec::new();
     let ignore_file = default_pack(dir, Path::new(""), &mut files).map_err(io_error(dir))?;
     if !ruled && !ignore_file {
