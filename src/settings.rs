@@ -119,6 +119,8 @@ pub(crate) struct BuildSettings {
     pub(crate) cached: bool,
     /// What to build.
     pub(crate) selection: Selection,
+    /// `--build-in-source` / `--no-build-in-source` / unset.
+    pub(crate) build_in_source: Option<bool>,
 }
 
 /// How `accel sync` runs.
@@ -222,6 +224,11 @@ fn build(args: &BuildArgs, cwd: &Path, env: &Environment, aws: &AwsOptions) -> R
             resource: args.resource_logical_id.clone(),
             exclude: args.exclude.clone(),
             manifest: args.manifest.as_ref().map(|m| cwd.join(m)),
+        },
+        build_in_source: match (args.template.build_in_source, args.template.no_build_in_source) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
         },
     })
 }

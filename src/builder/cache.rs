@@ -119,6 +119,11 @@ pub(crate) fn deps_key(unit: &BuildUnit, inputs: &[PathBuf], hashes: &FileHashes
     }
     // `-r` includes, local packages and the like: an install reads them too.
     inputs::hash_into(&mut h, dir, inputs, hashes);
+    if unit.build_in_source {
+        // The install writes into this folder: one install per folder.
+        field(&mut h, "in-source");
+        field(&mut h, &dir.to_string_lossy());
+    }
     Ok(Some(hex::encode(h.finalize())))
 }
 
@@ -140,6 +145,17 @@ pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>, hashes: &FileHa
     field(&mut h, &fsops::tree_hash(&unit.source_dir, unit.workflow.excludes(), hashes)?);
     if unit.workflow.code_uses_dependencies() {
         field(&mut h, deps_key.unwrap_or_default());
+    }
+    if unit.build_in_source {
+        // esbuild sees the source's node_modules, make its own leftovers.
+        field(&mut h, "in-source");
+    }
+    let source = inputs::normalize(&unit.source_dir);
+    let manifest = unit.manifest.as_deref().map(inputs::normalize);
+    if let Some(manifest) = manifest.filter(|m| unit.workflow == Workflow::Npm && m.parent() != Some(&source)) {
+        // `-m`: npm packs the manifest's folder into the artifact.
+        let place = pathdiff::diff_paths(&manifest, &source).unwrap_or(manifest);
+        field(&mut h, &place.to_string_lossy());
     }
     Ok(hex::encode(h.finalize()))
 }

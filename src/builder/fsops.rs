@@ -76,6 +76,17 @@ pub(crate) fn copy_tree(from: &Path, to: &Path, excludes: &[&str]) -> io::Result
     Ok(())
 }
 
+/// A symbolic link at `link` to the file or folder `target`.
+pub(crate) fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    return std::os::unix::fs::symlink(target, link);
+    #[cfg(not(unix))]
+    return match target.is_dir() {
+        true => std::os::windows::fs::symlink_dir(target, link),
+        false => std::os::windows::fs::symlink_file(target, link),
+    };
+}
+
 /// Places the tree at `from` into `to` with hard links, falling back to
 /// copies (another file system, or no link support). Returns the number of
 /// files placed.

@@ -48,6 +48,9 @@ pub(crate) struct BuildUnit {
     pub(crate) manifest: Option<PathBuf>,
     /// Makefile builds: where the Makefile is and where make runs.
     pub(crate) make: Option<MakeLayout>,
+    /// `--build-in-source`, where the workflow takes it: npm installs into
+    /// the source folder, esbuild and make run there (no scratch copy).
+    pub(crate) build_in_source: bool,
 }
 
 /// Where a makefile build finds its pieces, from sam's `ContextPath`,
@@ -224,6 +227,7 @@ fn function_unit(
         metadata: build_metadata(&resource.metadata),
         compatible_runtimes: Vec::new(),
         make,
+        build_in_source: false,
     }))
 }
 
@@ -262,6 +266,7 @@ fn layer_unit(
         metadata: build_metadata(&resource.metadata),
         compatible_runtimes: layer.compatible_runtimes.clone(),
         make,
+        build_in_source: false,
     }))
 }
 

@@ -103,6 +103,9 @@ pub(crate) struct BuildOptions {
     pub(crate) progress: bool,
     /// Where the inputs each resource's build read are recorded.
     pub(crate) inputs_file: PathBuf,
+    /// `--build-in-source` (`Some(true)`), `--no-build-in-source`
+    /// (`Some(false)`) or unset; each workflow takes what sam's takes.
+    pub(crate) build_in_source: Option<bool>,
 }
 
 impl BuildOptions {
@@ -123,6 +126,7 @@ impl BuildOptions {
             dependency_layer,
             progress: false,
             inputs_file: layout.build_inputs(),
+            build_in_source: None,
         }
     }
 }
@@ -232,7 +236,14 @@ pub(crate) async fn build(
     if options.build_dir == cwd {
         return Err(BuildError::BuildDirIsCwd);
     }
-    let units = graph::plan(stack, &options.selection)?;
+    let mut units = graph::plan(stack, &options.selection)?;
+    for unit in &mut units {
+        let (in_source, warning) = unit.workflow.builds_in_source(options.build_in_source);
+        unit.build_in_source = in_source;
+        if let Some(warning) = warning {
+            printer.note(warning);
+        }
+    }
     // What this template builds now. Artifacts of earlier builds count only
     // for these: a resource that moved to S3 or inline code, or whose id
     // now names something else, never gets an old folder.
@@ -297,7 +308,10 @@ pub(crate) async fn build(
             let key = format!("{}+{}+{subfolder}", b.code.0, b.deps.as_ref().map(|d| d.0.as_str()).unwrap_or("-"));
             // Relative to the build folder: a moved project keeps its state.
             let state_key = Path::new(&b.unit.stack_path).join(logical_id).to_string_lossy().into_owned();
-            if options.cached && artifact.is_dir() && state.get(&state_key) == Some(&key) {
+            // In-source dependencies are npm's to change under the same key.
+            let fresh_deps =
+                b.unit.build_in_source && b.deps_step == Step::Built && b.unit.workflow.ships_dependencies();
+            if options.cached && artifact.is_dir() && state.get(&state_key) == Some(&key) && !fresh_deps {
                 continue;
             }
             let staging = fsops::staging_dir(&artifact).map_err(io_error(&artifact))?;
@@ -505,6 +519,9 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
     let deps = match (&deps_key, &unit.manifest) {
         (Some(key), Some(manifest)) => {
             let entry = cache.deps_entry(key);
+            // In the source, npm runs every build as sam's does: what it
+            // left there may have changed since (a cached entry replaced).
+            let cached = cached && !unit.build_in_source;
             if cached && entry.is_dir() {
                 deps_step = Step::Reused;
                 Cache::touch(&entry);

@@ -85,7 +85,7 @@ pub(crate) fn unsupported_feature(cli: &Cli) -> Option<String> {
             "{flag} needs Docker, which accel does not use: it builds and syncs Zip packages on the host. Run without {flag}, or use `sam` for container builds and image functions."
         ))
     };
-    let (template, container) = match &cli.command {
+    let container = match &cli.command {
         Command::Build(b) => {
             if b.use_buildkit {
                 return docker("--use-buildkit");
@@ -95,21 +95,21 @@ pub(crate) fn unsupported_feature(cli: &Cli) -> Option<String> {
                     "--hook-name {hook}: hooks (Terraform projects) are not supported by accel; it builds SAM templates."
                 ));
             }
-            (&b.template, &b.container)
+            &b.container
         }
         Command::Sync(s) => {
             if s.image_repository.is_some() || !s.image_repositories.is_empty() {
                 return docker("--image-repository");
             }
-            (&s.template, &s.container)
+            if s.template.build_in_source {
+                return Some("--build-in-source is not supported by accel sync yet; build in source with `accel build --build-in-source`, or sync without it.".into());
+            }
+            &s.container
         }
         Command::Logs(_) => return None,
     };
     if container.use_container {
         return docker("--use-container");
-    }
-    if template.build_in_source {
-        return Some("--build-in-source is not supported by accel yet: it builds in a scratch folder and caches the result; run without it.".into());
     }
     None
 }

@@ -26,6 +26,7 @@ pub(super) async fn run(settings: &BuildSettings, printer: &Printer) -> Result<E
     let layout = &settings.layout;
     let mut options = BuildOptions::new(layout, layout.build_dir().to_path_buf(), settings.cached, None);
     options.selection = selection.clone();
+    options.build_in_source = settings.build_in_source;
     options.progress = true;
     let report = match builder::build(&project.stack, layout.root(), &options, printer).await {
         Ok(report) => report,

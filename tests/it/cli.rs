@@ -282,7 +282,11 @@ fn bad_globals_and_parameter_overrides() {
 #[test]
 fn unsupported_features_are_refused_by_name() {
     let dir = project(&[("template.yaml", GOOD_FUNCTION), ("src/app.py", "")]);
-    assert_error_line(&dir, &["build", "--build-in-source"], &["--build-in-source is not supported by accel yet"]);
+    assert_error_line(
+        &dir,
+        &["sync", "--stack-name", "s", "--build-in-source"],
+        &["--build-in-source is not supported by accel sync yet"],
+    );
     let with_context = format!("{GOOD_FUNCTION}    Metadata:\n      BuildMethod: makefile\n      ContextPath: sub\n");
     let other = project(&[("template.yaml", &with_context), ("src/app.py", "")]);
     assert_error_line(&other, &["build"], &["Fn: Makefile not found at ", "sub/Makefile"]);

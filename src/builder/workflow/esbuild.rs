@@ -6,9 +6,19 @@ use tokio::process::Command;
 
 use super::{WorkflowError, io_error, run};
 use crate::builder::graph::BuildUnit;
-use crate::builder::inputs;
+use crate::builder::{fsops, inputs};
+
+/// sam's words when no esbuild is found, and how to get one.
+const NO_ESBUILD: &str = "NodejsNpmEsbuildBuilder:EsbuildBundle - Cannot find esbuild. esbuild must be installed on the host machine to use this feature. It is recommended to be installed on the PATH, but can also be included as a project dependency (`npm install -g esbuild`, or esbuild in devDependencies).";
 
 /// Bundles `unit`'s entry points into `out`; returns the files the bundle read.
+///
+/// esbuild names every module by its path from its working folder (in
+/// comments and `__commonJS` keys of unminified bundles), so it runs where
+/// those paths are sam's: in the source folder with `--build-in-source`,
+/// else in a scratch folder laid out like sam's scratch copy (the source's
+/// entries, `node_modules` beside them) whose paths do not depend on the
+/// cache: the same source gives the same bundle on every machine.
 pub(super) async fn bundle(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
     let props = unit.build_properties().as_object().cloned().unwrap_or_default();
     let entry_points: Vec<String> = match props.get("EntryPoints").and_then(|e| e.as_array()) {
@@ -19,21 +29,20 @@ pub(super) async fn bundle(unit: &BuildUnit, deps: Option<&Path>, out: &Path) ->
             vec![module]
         }
     };
-    let node_modules = deps.map(|d| d.join("node_modules"));
-    let binary = node_modules
-        .as_ref()
-        .map(|n| n.join(".bin/esbuild"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("esbuild"));
-    let mut cmd = Command::new(binary);
-    cmd.current_dir(&unit.source_dir);
+    let scratch = match unit.build_in_source {
+        true => None,
+        false => Some(stage(&unit.source_dir, deps).map_err(io_error(&unit.source_dir))?),
+    };
+    let workdir = scratch.as_ref().map_or(unit.source_dir.clone(), |(_, dir)| dir.clone());
+    let mut cmd = Command::new(esbuild_binary(&workdir)?);
+    cmd.current_dir(&workdir);
     for entry in &entry_points {
-        let file = resolve_entry(&unit.source_dir, entry);
-        cmd.arg(file);
+        cmd.arg(resolve_entry(&unit.source_dir, entry));
     }
     cmd.args(["--bundle", "--platform=node"]).arg(format!("--outdir={}", out.display()));
-    if let Some(n) = &node_modules {
-        cmd.env("NODE_PATH", n);
+    if scratch.is_some() {
+        // Module paths as laid out in the scratch folder, not the cache's.
+        cmd.arg("--preserve-symlinks");
     }
     let mut defaults = vec![("Target", "es2020"), ("Format", "cjs"), ("Minify", "true")];
     for (key, value) in &props {
@@ -52,6 +61,66 @@ pub(super) async fn bundle(unit: &BuildUnit, deps: Option<&Path>, out: &Path) ->
     cmd.arg(format!("--metafile={}", meta.path().display()));
     run(cmd, "NodejsNpmEsbuildBuilder:EsbuildBundle").await?;
     inputs::esbuild_inputs(meta.path(), &unit.source_dir).map_err(io_error(meta.path()))
+}
+
+/// The project's esbuild (`node_modules/.bin` of the bundling folder, as
+/// sam looks in `npm root`), else the one on `PATH`.
+fn esbuild_binary(workdir: &Path) -> Result<PathBuf, WorkflowError> {
+    let local = workdir.join("node_modules/.bin/esbuild");
+    if local.is_file() {
+        return Ok(local);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("esbuild"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| WorkflowError::MissingTool(NO_ESBUILD.to_string()))
+}
+
+/// sam's scratch layout without copying: a folder of links to the source's
+/// entries, with the installed `node_modules` linked beside them. Imports
+/// from outside the source keep working for a source inside the current
+/// folder: each folder between the two is mirrored the same way, so
+/// `../shared/util.js` names the same file from the scratch folder. Returns
+/// the scratch folder (removed on drop) and where the source sits in it.
+fn stage(source: &Path, deps: Option<&Path>) -> std::io::Result<(tempfile::TempDir, PathBuf)> {
+    let scratch = tempfile::tempdir()?;
+    let source = inputs::normalize(source);
+    let mut mirror = scratch.path().to_path_buf();
+    let cwd = std::env::current_dir().map(|c| inputs::normalize(&c))?;
+    match source.strip_prefix(&cwd) {
+        Ok(below) => {
+            let mut real = cwd.clone();
+            for part in below.components() {
+                link_entries(&real, &mirror, &[part.as_os_str().to_str().unwrap_or_default()])?;
+                real.push(part);
+                mirror.push(part);
+                std::fs::create_dir(&mirror)?;
+            }
+        }
+        Err(_) => {
+            mirror.push("source");
+            std::fs::create_dir(&mirror)?;
+        }
+    }
+    link_entries(&source, &mirror, &["node_modules", ".git"])?;
+    if let Some(modules) = deps.map(|d| d.join("node_modules")).filter(|m| m.is_dir()) {
+        fsops::symlink(&modules, &mirror.join("node_modules"))?;
+    }
+    Ok((scratch, mirror))
+}
+
+/// Links every entry of `real` into `mirror`, except `.aws-sam` and `skip`.
+fn link_entries(real: &Path, mirror: &Path, skip: &[&str]) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(real)? {
+        let name = entry?.file_name();
+        let name_text = name.to_string_lossy();
+        if name_text == ".aws-sam" || skip.contains(&name_text.as_ref()) {
+            continue;
+        }
+        fsops::symlink(&real.join(&name), &mirror.join(&name))?;
+    }
+    Ok(())
 }
 
 /// `Minify: true` → `--minify`; `Target: es2020` → `--target=es2020`;

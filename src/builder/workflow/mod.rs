@@ -45,6 +45,10 @@ pub(crate) enum WorkflowError {
         /// The function's runtime.
         runtime: String,
     },
+    /// A tool the workflow needs is not installed: one line naming it and
+    /// how to install it.
+    #[error("{0}")]
+    MissingTool(String),
     /// A makefile build without a Makefile.
     #[error("Makefile not found at {}", .0.display())]
     NoMakefile(PathBuf),
@@ -279,13 +283,39 @@ impl Workflow {
         out: &Path,
     ) -> Result<Vec<PathBuf>, WorkflowError> {
         match self {
-            Workflow::Pip | Workflow::Npm => fsops::copy_tree(&unit.source_dir, out, self.excludes())
+            Workflow::Pip => fsops::copy_tree(&unit.source_dir, out, self.excludes())
                 .map(|()| Vec::new())
                 .map_err(io_error(&unit.source_dir)),
+            Workflow::Npm => npm::copy_package(unit, out).await,
             Workflow::Esbuild => esbuild::bundle(unit, deps, out).await,
             Workflow::Makefile => makefile::build(unit, out).await,
             Workflow::Go => go::build(unit, out).await.map(|()| Vec::new()),
         }
+    }
+
+    /// Whether this workflow builds in the source folder for sam's
+    /// `--build-in-source`/`--no-build-in-source` value (`None`: unset), and
+    /// sam's warning when the workflow does not take that value (sam's
+    /// `BUILD_IN_SOURCE_SUPPORT`: npm, esbuild and makefile take both, pip
+    /// only "no", Go only "yes", which is how accel builds Go anyway).
+    pub(crate) fn builds_in_source(self, requested: Option<bool>) -> (bool, Option<String>) {
+        let (supported, default): (&[bool], bool) = match self {
+            Workflow::Npm | Workflow::Esbuild | Workflow::Makefile => (&[false, true], false),
+            Workflow::Pip => (&[false], false),
+            Workflow::Go => (&[true], true),
+        };
+        let python = |b: bool| if b { "True" } else { "False" };
+        let warning = requested.filter(|value| !supported.contains(value)).map(|value| {
+            format!(
+                "Workflow {} does not support value \"{}\" for building in source. Using default value \"{}\".",
+                self.builder_name(),
+                python(value),
+                python(default)
+            )
+        });
+        let chosen = requested.filter(|value| supported.contains(value)).unwrap_or(default);
+        // Go builds where it always builds: only the others change.
+        (chosen && self != Workflow::Go, warning)
     }
 
     /// Whether the installed dependencies go into the artifact (pip's
@@ -296,14 +326,19 @@ impl Workflow {
 }
 
 /// Runs a build tool; on failure, its output and sam's `<Workflow>:<Action>`.
-pub(super) async fn run(mut command: Command, action: &'static str) -> Result<(), WorkflowError> {
+pub(super) async fn run(command: Command, action: &'static str) -> Result<(), WorkflowError> {
+    output(command, action).await.map(|_| ())
+}
+
+/// [`run`], returning what the tool printed on stdout.
+pub(super) async fn output(mut command: Command, action: &'static str) -> Result<Vec<u8>, WorkflowError> {
     let program = command.as_std().get_program().to_string_lossy().into_owned();
     let output = match command.stdin(std::process::Stdio::null()).output().await {
         Ok(output) => output,
         Err(source) => return Err(WorkflowError::Spawn { action, program, source }),
     };
     if output.status.success() {
-        return Ok(());
+        return Ok(output.stdout);
     }
     let mut text = String::from_utf8_lossy(&output.stderr).trim().to_string();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -330,5 +365,29 @@ mod tests {
         assert_eq!(message(Some("magic"), "python3.12"), "'magic' does not have a supported builder");
         assert_eq!(message(None, "cobol1.x"), "'cobol1.x' runtime is not supported");
         assert!(matches!(Workflow::select(None, "java21"), Err(WorkflowError::NotYet { tool: "Maven/Gradle", .. })));
+    }
+
+    #[test]
+    fn build_in_source_is_taken_where_sam_takes_it() {
+        assert_eq!(Workflow::Npm.builds_in_source(Some(true)), (true, None));
+        assert_eq!(Workflow::Makefile.builds_in_source(Some(false)), (false, None));
+        assert_eq!(Workflow::Esbuild.builds_in_source(None), (false, None));
+        let (pip, warning) = Workflow::Pip.builds_in_source(Some(true));
+        assert!(!pip);
+        assert_eq!(
+            warning.as_deref(),
+            Some(
+                r#"Workflow PythonPipBuilder does not support value "True" for building in source. Using default value "False"."#
+            )
+        );
+        let (go, warning) = Workflow::Go.builds_in_source(Some(false));
+        assert!(!go, "Go keeps its own layout");
+        assert_eq!(
+            warning.as_deref(),
+            Some(
+                r#"Workflow GoModulesBuilder does not support value "False" for building in source. Using default value "True"."#
+            )
+        );
+        assert_eq!(Workflow::Go.builds_in_source(Some(true)), (false, None));
     }
 }

@@ -1,0 +1,212 @@
+//! Node.js builds as sam's (issue 13 items 9, 10, 16, 19): npm artifacts
+//! hold what `npm pack` packs, unminified esbuild bundles name modules by
+//! paths that do not depend on the cache, `--build-in-source` builds in the
+//! source folder, and a missing tool is named in one line. `scripts/parity`
+//! builds the same fixtures with sam and compares them byte for byte.
+
+use std::collections::BTreeMap;
+
+use crate::support::{TestContext, files_of};
+
+/// The files of an artifact, without its installed `node_modules`.
+fn code_files(ctx: &TestContext, artifact: &str) -> Vec<String> {
+    let files = files_of(&ctx.join(&format!(".aws-sam/build/{artifact}")));
+    files.into_keys().filter(|f| !f.starts_with("node_modules/")).collect()
+}
+
+/// What the unit of `label` did: its `code` step word.
+fn code_step(stderr: &str, label: &str) -> String {
+    let line = stderr.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no {label} in:\n{stderr}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words[words.iter().position(|w| *w == "code").unwrap() + 1].to_string()
+}
+
+#[test]
+fn npm_artifacts_hold_what_npm_pack_packs() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-pack");
+    ctx.accel(&["build", "--cached"]).assert_success();
+    // `files` decides, plus what npm always packs (package.json, README).
+    assert_eq!(code_files(&ctx, "FilesFunction"), ["README.md", "index.js", "lib/util.js", "package.json"]);
+    // `.npmignore` decides; sam adds the source's lock file and drops
+    // `.npmrc`; the `prepare` script ran in the source, as sam's npm pack runs it.
+    assert_eq!(code_files(&ctx, "IgnoreFunction"), ["index.js", "package-lock.json", "package.json", "prepared.txt"]);
+    assert_eq!(ctx.read("ignore/prepared.txt"), "prepared\n");
+    // npm's default rules: no `.npmrc`, `*.orig`, `npm-debug.log`, `build/config.gypi`;
+    // a nested lock file stays, the root one comes back from the source.
+    assert_eq!(
+        code_files(&ctx, "PlainFunction"),
+        ["build/kept.gypi", "index.js", "lib/one.js", "lib/package-lock.json", "package-lock.json", "package.json"]
+    );
+    for artifact in ["FilesFunction", "IgnoreFunction", "PlainFunction"] {
+        let deps = ctx.join(&format!(".aws-sam/build/{artifact}/node_modules"));
+        assert!(deps.join("is-number/index.js").is_file(), "{artifact}: dependencies installed");
+        assert!(!deps.join(".package-lock.json").exists(), "{artifact}: no npm hidden lock file, as sam");
+    }
+
+    // The files that decide the copy are part of the code's key.
+    ctx.write("ignore/.npmignore", "test/\n*.log\n");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out.stderr, "IgnoreFunction"), "built", "{}", out.stderr);
+    assert_eq!(
+        code_files(&ctx, "IgnoreFunction"),
+        ["docs/guide.md", "index.js", "package-lock.json", "package.json", "prepared.txt"]
+    );
+    ctx.replace("files/package.json", r#""lib/""#, r#""lib/", "NOTES.md""#);
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out.stderr, "FilesFunction"), "built", "{}", out.stderr);
+    assert!(code_files(&ctx, "FilesFunction").contains(&"NOTES.md".to_string()));
+    assert_eq!(code_step(&out.stderr, "PlainFunction"), "reused", "{}", out.stderr);
+}
+
+#[test]
+fn an_external_manifest_is_packed_with_its_folder() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-manifest");
+    let build = || ctx.accel(&["build", "--cached", "-m", "other/package.json"]).assert_success();
+    build();
+    // sam packs the manifest's folder, then copies the source over it.
+    assert_eq!(code_files(&ctx, "ManifestFunction"), ["extra.txt", "index.js", "notes.txt", "package.json"]);
+    assert_eq!(ctx.read(".aws-sam/build/ManifestFunction/package.json"), ctx.read("other/package.json"));
+    assert!(ctx.join(".aws-sam/build/ManifestFunction/node_modules/is-number").is_dir());
+
+    // The manifest's folder is an input of the code: an edit there rebuilds it.
+    ctx.write("other/extra.txt", "edited beside the manifest\n");
+    let out = build();
+    assert_eq!(code_step(&out.stderr, "ManifestFunction"), "built", "{}", out.stderr);
+    assert_eq!(ctx.read(".aws-sam/build/ManifestFunction/extra.txt"), "edited beside the manifest\n");
+    assert_eq!(code_step(&build().stderr, "ManifestFunction"), "reused");
+
+    // In source, sam installs beside the manifest and links the source's
+    // node_modules to it; neither becomes code.
+    let out = ctx.accel(&["build", "--cached", "-m", "other/package.json", "--build-in-source"]).assert_success();
+    assert!(ctx.join("other/node_modules/is-number/index.js").is_file(), "installed beside the manifest");
+    let link = std::fs::read_link(ctx.join("src/node_modules")).expect("src/node_modules is a link");
+    assert_eq!(link, ctx.join("other/node_modules"));
+    assert!(ctx.join(".aws-sam/build/ManifestFunction/node_modules/is-number/index.js").is_file());
+    assert_eq!(code_files(&ctx, "ManifestFunction"), ["extra.txt", "index.js", "notes.txt", "package.json"]);
+    assert_eq!(code_step(&out.stderr, "ManifestFunction"), "built", "in source is a key of its own");
+}
+
+#[test]
+fn unminified_bundles_do_not_depend_on_the_cache() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-esbuild");
+    ctx.accel(&["build", "--cached"]).assert_success();
+    let bundle = ctx.read(".aws-sam/build/BundleFunction/app.js");
+    // Module paths as in sam's scratch copy: node_modules beside the source.
+    assert!(bundle.contains("// node_modules/is-number/index.js\n"), "{bundle}");
+    assert!(bundle.contains("// lib/label.ts\n"), "{bundle}");
+    assert!(!bundle.contains(".aws-sam"), "no cache path in the bundle:\n{bundle}");
+
+    // Another dependency key (same packages): the same bytes.
+    ctx.replace("src/package.json", r#""version": "1.0.0","#, r#""version": "1.0.0", "description": "x","#);
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out.stderr, "BundleFunction"), "built", "{}", out.stderr);
+    assert_eq!(ctx.read(".aws-sam/build/BundleFunction/app.js"), bundle);
+    // A clean build elsewhere: the same bytes too.
+    let other = TestContext::from_fixture("tests/fixtures/apps/node-esbuild");
+    other.accel(&["build"]).assert_success();
+    assert_eq!(other.read(".aws-sam/build/BundleFunction/app.js"), bundle);
+
+    // sam writes the built resource's Metadata with sorted keys.
+    let template = ctx.read(".aws-sam/build/template.yaml");
+    let order: Vec<usize> =
+        ["BuildMethod:", "BuildProperties:", "EntryPoints:", "Minify:", "Target:", "SamResourceId:", "Zeta:"]
+            .iter()
+            .map(|key| template.find(key).unwrap_or_else(|| panic!("{key} in {template}")))
+            .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{template}");
+}
+
+#[test]
+fn build_in_source_builds_in_the_source_folder() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-in-source");
+    let out = ctx.accel(&["build", "--build-in-source", "--cached"]).assert_success();
+    // sam's warning for a workflow that cannot build in source, then its default.
+    let warning = r#"Workflow PythonPipBuilder does not support value "True" for building in source. Using default value "False"."#;
+    assert!(out.stderr.contains(warning), "{}", out.stderr);
+    assert!(ctx.join(".aws-sam/build/PyFunction/app.py").is_file());
+    // npm: `npm update` in the source; the artifact has its node_modules.
+    assert!(ctx.join("npmfn/node_modules/is-number/index.js").is_file(), "installed in the source");
+    assert!(!ctx.join("npmfn/node_modules/is-odd").exists(), "production dependencies only");
+    let artifact: BTreeMap<String, Vec<u8>> = files_of(&ctx.join(".aws-sam/build/NpmFunction"));
+    let source_modules = files_of(&ctx.join("npmfn/node_modules"));
+    let shipped: BTreeMap<String, Vec<u8>> = artifact
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("node_modules/").map(|k| (k.to_string(), v.clone())))
+        .collect();
+    assert_eq!(shipped, source_modules, "the artifact ships the source's node_modules, as sam links it");
+    // esbuild: bundled in the source, beside its node_modules.
+    assert!(ctx.join("esbfn/node_modules/is-number").is_dir());
+    let bundle = ctx.read(".aws-sam/build/EsbuildFunction/app.js");
+    assert!(bundle.contains("// node_modules/is-number/index.js\n"), "{bundle}");
+    // make: runs in the source, which keeps what it wrote.
+    assert_eq!(ctx.read("make/built.txt"), "made\n");
+    assert_eq!(ctx.read(".aws-sam/build/MakeFunction/built.txt"), "made\n");
+
+    // node_modules in the source is not code: the code is reused.
+    let out = ctx.accel(&["build", "--build-in-source", "--cached"]).assert_success();
+    assert_eq!(code_step(&out.stderr, "NpmFunction"), "reused", "{}", out.stderr);
+    assert_eq!(code_step(&out.stderr, "EsbuildFunction"), "reused", "{}", out.stderr);
+    // Back to a scratch build: nothing of the source's node_modules leaks in.
+    ctx.accel(&["build", "--cached"]).assert_success();
+    assert!(!ctx.join(".aws-sam/build/NpmFunction/node_modules/.package-lock.json").exists());
+    assert_eq!(code_files(&ctx, "NpmFunction"), ["index.js", "package.json"]);
+}
+
+#[test]
+fn samconfig_build_in_source_is_honoured() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-in-source");
+    ctx.write("samconfig.toml", "version = 0.1\n[default.build.parameters]\nbuild_in_source = true\n");
+    ctx.accel(&["build", "MakeFunction"]).assert_success();
+    assert_eq!(ctx.read("make/built.txt"), "made\n", "make ran in the source");
+    // The flag wins over the file.
+    ctx.write(
+        "make/Makefile",
+        "build-MakeFunction:\n\techo again > built2.txt\n\tcp built2.txt \"$(ARTIFACTS_DIR)/\"\n",
+    );
+    ctx.accel(&["build", "MakeFunction", "--no-build-in-source"]).assert_success();
+    assert!(!ctx.join("make/built2.txt").exists(), "a scratch copy, not the source");
+    assert!(ctx.join(".aws-sam/build/MakeFunction/built2.txt").is_file());
+}
+
+#[test]
+fn missing_node_tools_are_named_in_one_line() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-pack");
+    let out = ctx.accel(&["build"]).env("PATH", "/nonexistent").assert_code(1);
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(errors[0].contains("of binary: npm was not successful; install Node.js with npm"), "{}", errors[0]);
+
+    // npm without the Node.js it runs on.
+    let npm = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join("npm"))
+        .find(|p| p.is_file())
+        .expect("npm on PATH");
+    let only_npm = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&npm, only_npm.path().join("npm")).unwrap();
+    let out = ctx.accel(&["build"]).env("PATH", only_npm.path().to_str().unwrap()).assert_code(1);
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(errors[0].contains("of binary: node was not successful; install Node.js with npm"), "{}", errors[0]);
+
+    // esbuild without a package.json: nothing to install it from.
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-esbuild");
+    std::fs::remove_file(ctx.join("src/package.json")).unwrap();
+    let out = ctx.accel(&["build"]).env("PATH", "/nonexistent").assert_code(1);
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(
+        errors[0].starts_with("Error: BundleFunction: NodejsNpmEsbuildBuilder:EsbuildBundle - Cannot find esbuild.")
+    );
+    assert!(errors[0].contains("`npm install -g esbuild`"), "{}", errors[0]);
+}
+
+#[test]
+fn a_package_npm_cannot_pack_fails_as_sams() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-pack");
+    ctx.write("plain/package.json", r#"{"dependencies": {"is-number": "7.0.0"}}"#);
+    let out = ctx.accel(&["build", "PlainFunction"]).assert_code(1);
+    let error = out.stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(error.starts_with("Error: PlainFunction: NodejsNpmBuilder:NpmPack - npm failed"), "{error}");
+    assert!(out.stderr.contains("Invalid package, must have name and version"), "{}", out.stderr);
+    assert!(!ctx.join(".aws-sam/build/PlainFunction").exists(), "nothing built");
+}
