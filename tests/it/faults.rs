@@ -421,6 +421,11 @@ async fn outage(stack: &str, seconds: u64, warm: bool) {
     if warm {
         ctx.write("world/app.py", "def handler(e, c):\n    return 'edited online'\n");
         wait_in_sync(&ctx, &watch, stack, &[], FOREVER).await;
+        // Lambda has the code before it has applied it: the sync ends later.
+        wait_stderr(&watch, "the end of the sync", FOREVER, |t| {
+            t.lines().any(|l| l.starts_with("WorldFunction") && l.contains(" synced in "))
+        })
+        .await;
     }
     proxy.set(Mode::Refuse);
     let down = Instant::now();
