@@ -26,6 +26,9 @@ pub(crate) fn manifest_inputs(workflow: Workflow, manifest: &Path) -> io::Result
     let mut inputs = Vec::new();
     match workflow {
         Workflow::Pip => pip_inputs(manifest, &mut inputs, 0)?,
+        // A pyproject.toml is keyed with its uv.lock (the workflow's lock file).
+        Workflow::Uv if manifest.extension().is_some_and(|e| e == "txt") => pip_inputs(manifest, &mut inputs, 0)?,
+        Workflow::Uv => {}
         Workflow::Npm | Workflow::Esbuild => inputs.extend(npm_local_packages(manifest)?),
         Workflow::Makefile | Workflow::Go => {}
     }

@@ -9,6 +9,7 @@ mod faults;
 mod local_cloud;
 mod logs;
 mod proxy;
+mod python;
 mod safety;
 mod support;
 mod sync;
