@@ -203,6 +203,18 @@ mod tests {
     }
 
     #[test]
+    fn uv_requirements_are_followed_as_pips() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("requirements.txt"), "-r base.txt\n").unwrap();
+        std::fs::write(d.join("base.txt"), "six\n").unwrap();
+        std::fs::write(d.join("pyproject.toml"), "[project]\nname = 'x'\n").unwrap();
+        assert_eq!(manifest_inputs(Workflow::Uv, &d.join("requirements.txt")).unwrap(), [d.join("base.txt")]);
+        // pyproject.toml is keyed with uv.lock, the workflow's lock file.
+        assert!(manifest_inputs(Workflow::Uv, &d.join("pyproject.toml")).unwrap().is_empty());
+    }
+
+    #[test]
     fn npm_local_packages_and_workspaces() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();

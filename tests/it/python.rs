@@ -173,4 +173,18 @@ fn a_missing_python_or_uv_is_named_with_how_to_install_it() {
         "{line}"
     );
     assert!(!Path::new(&ctx.join(".aws-sam/build/PureFunction")).exists());
+
+    // A Python without pip (sam: "Failed to find a Python runtime containing pip").
+    let venv = ctx.root().join("no-pip");
+    let made = std::process::Command::new("python3").args(["-m", "venv", "--without-pip"]).arg(&venv).status();
+    assert!(made.unwrap().success());
+    let python = venv.join("bin/python3").display().to_string();
+    let out = ctx.accel(&["build"]).env("ACCEL_PYTHON", &python).assert_code(1);
+    assert_eq!(
+        only_error_line(&out),
+        format!(
+            "Error: PureFunction: pip (for {python}) was not found on PATH; install it: apt-get install python3 \
+             python3-pip (or set ACCEL_PYTHON to a Python 3 with pip)"
+        )
+    );
 }

@@ -52,7 +52,8 @@ pub(super) struct Target {
 impl Target {
     /// The target of a unit whose runtime (or layer build method) is
     /// `pythonX.Y`; for a layer built with `python-uv`, its first
-    /// compatible Python runtime (sam builds it for the host's otherwise).
+    /// compatible Python runtime, else Python 3.12 (sam cannot build such
+    /// a layer: it takes `python-uv` for the Python version).
     pub(super) fn of(unit: &BuildUnit) -> Target {
         let runtime = std::iter::once(&unit.runtime)
             .chain(&unit.compatible_runtimes)
@@ -247,6 +248,10 @@ async fn download(python: &Path, target: &Target, manifest: &Path, dest: &Path) 
                 .unwrap_or_default()
                 .to_string();
             Err(WorkflowError::NoSuchPackage { workflow: Workflow::Pip, package })
+        }
+        // sam: "Failed to find a Python runtime containing pip on the PATH."
+        Err(WorkflowError::Failed { output, .. }) if output.contains("No module named 'pip") => {
+            Err(WorkflowError::MissingTool { tool: format!("pip (for {})", python.display()), install: INSTALL_PYTHON })
         }
         other => other,
     }

@@ -47,7 +47,7 @@ pub(super) async fn install(
         export.args(["--no-default-groups", "--output-file"]).arg(&exported);
         run(export, "PythonUvBuilder:ResolveDependencies").await?;
         exported
-    } else if name == "pyproject.toml" || (name.starts_with("requirements") && name.ends_with(".txt")) {
+    } else if name == "pyproject.toml" || requirements_file(&name) {
         // A pyproject.toml without a lock: its dependencies, resolved now
         // (sam runs `uv lock`, which writes uv.lock into the source folder).
         manifest.to_path_buf()
@@ -73,6 +73,15 @@ pub(super) async fn install(
     Ok(())
 }
 
+/// sam's `_is_requirements_file`: `requirements.txt` or `requirements-<env>.txt`.
+fn requirements_file(name: &str) -> bool {
+    name == "requirements.txt"
+        || name
+            .strip_prefix("requirements-")
+            .and_then(|rest| rest.strip_suffix(".txt"))
+            .is_some_and(|env| !env.is_empty())
+}
+
 /// uv in `project`, with its cache in `cache`, never downloading a Python.
 fn uv_command(uv: &PathBuf, project: &Path, cache: &Path) -> Command {
     let mut command = Command::new(uv);
@@ -92,5 +101,24 @@ fn compile_bytecode(unit: &BuildUnit) -> bool {
         Some(serde_json::Value::Bool(on)) => *on,
         Some(serde_json::Value::String(on)) => on.eq_ignore_ascii_case("true"),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_sam_reads() {
+        assert!(requirements_file("requirements.txt") && requirements_file("requirements-prod.txt"));
+        assert!(!requirements_file("requirements-.txt") && !requirements_file("requirements2.txt"));
+        assert!(!requirements_file("deps.txt"));
+    }
+
+    #[test]
+    fn lambda_glibc_per_runtime() {
+        let target = |minor, machine| Target { version: format!("3.{minor}"), minor, machine };
+        assert_eq!(python_platform(&target(11, "x86_64")), "x86_64-manylinux2014");
+        assert_eq!(python_platform(&target(12, "aarch64")), "aarch64-manylinux_2_34");
     }
 }
