@@ -146,6 +146,12 @@ fn python_uv_builds_for_lambdas_glibc_from_requirements_and_from_a_lock() {
     std::fs::remove_dir_all(ctx.join(".aws-sam/deps")).unwrap();
     ctx.accel(&["build"]).env("UV_OFFLINE", "1").assert_success();
     assert!(ctx.join(".aws-sam/build/UvProjectFunction/bcrypt").is_dir());
+    // The dependencies are cached by manifest and lock file like pip's.
+    let cached = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(cached.stderr.lines().filter(|l| l.contains("deps reused")).count(), 2, "{cached}");
+    ctx.replace("project/uv.lock", "name = \"uv-project\"", "name = \"uv-project\"\n# edited");
+    let relocked = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(relocked.stderr.lines().filter(|l| l.contains("deps built")).count(), 1, "{relocked}");
 }
 
 /// A PATH holding none of the build tools.

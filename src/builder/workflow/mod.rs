@@ -225,9 +225,12 @@ impl Workflow {
 
     /// The workflow's name in cache keys: fixed text, never a `Debug` dump
     /// (the same names as the first cache bucket, so its entries stay valid).
+    /// A workflow whose output changed for the same inputs gets a new name,
+    /// so that older entries are not reused.
     pub(crate) fn key_name(self) -> &'static str {
         match self {
-            Workflow::Pip => "Pip",
+            // 2: markers and sdists for the function's Python (issue 13 items 7, 8).
+            Workflow::Pip => "Pip2",
             Workflow::Uv => "Uv",
             Workflow::Npm => "Npm",
             Workflow::Esbuild => "Esbuild",
