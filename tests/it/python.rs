@@ -140,6 +140,12 @@ fn python_uv_builds_for_lambdas_glibc_from_requirements_and_from_a_lock() {
     for name in ["six.py", "iniconfig", "bin", "__pycache__"] {
         assert!(!project.iter().any(|e| e == name), "{name} not in {project:?}");
     }
+    // A layer: its first compatible runtime's Python, under python/ (sam
+    // cannot build it: it takes "python-uv" for the Python version).
+    assert_eq!(
+        entries(&ctx, "UvLayer/python"),
+        [".lock", "requirements.txt", "shared.py", "six-1.16.0.dist-info", "six.py"]
+    );
     // uv's cache outlives the build: a rebuild of the dependencies works offline.
     let cache = ctx.join(".aws-sam/cache/tools/uv");
     assert!(std::fs::read_dir(&cache).map(|mut d| d.next().is_some()).unwrap_or(false), "{}", cache.display());
@@ -148,7 +154,7 @@ fn python_uv_builds_for_lambdas_glibc_from_requirements_and_from_a_lock() {
     assert!(ctx.join(".aws-sam/build/UvProjectFunction/bcrypt").is_dir());
     // The dependencies are cached by manifest and lock file like pip's.
     let cached = ctx.accel(&["build", "--cached"]).assert_success();
-    assert_eq!(cached.stderr.lines().filter(|l| l.contains("deps reused")).count(), 2, "{cached}");
+    assert_eq!(cached.stderr.lines().filter(|l| l.contains("deps reused")).count(), 3, "{cached}");
     ctx.replace("project/uv.lock", "name = \"uv-project\"", "name = \"uv-project\"\n# edited");
     let relocked = ctx.accel(&["build", "--cached"]).assert_success();
     assert_eq!(relocked.stderr.lines().filter(|l| l.contains("deps built")).count(), 1, "{relocked}");

@@ -403,6 +403,8 @@ mod tests {
         assert_eq!(Workflow::select(Some("makefile"), "python3.12").unwrap(), Workflow::Makefile);
         assert_eq!(Workflow::select(None, "provided.al2023").unwrap(), Workflow::Makefile);
         assert_eq!(Workflow::select(Some("python3.12"), "python3.12").unwrap(), Workflow::Pip);
+        assert_eq!(Workflow::select(Some("python-uv"), "python3.12").unwrap(), Workflow::Uv);
+        assert_eq!(Workflow::Uv.layer_subfolder("python-uv"), Some("python"));
         let message = |method, runtime| Workflow::select(method, runtime).unwrap_err().to_string();
         assert_eq!(message(None, "python3.7"), "Building functions with python3.7 is no longer supported");
         assert_eq!(message(Some("magic"), "python3.12"), "'magic' does not have a supported builder");
