@@ -182,10 +182,13 @@ pub(super) async fn install(unit: &BuildUnit, manifest: &Path, out: &Path) -> Re
     let scratch = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
     let dest = scratch.path();
     let stdout = download(&python, &target, manifest, dest).await?;
+    let processed = processed_paths(&stdout);
+    let builds = !processed.is_empty() || dists(dest)?.iter().any(|d| !d.is_wheel());
+    let builder = if builds { wheel_python(&target, &python).await } else { python };
     // Local folders and archives pip says it processed (sam's
     // `_LINK_IS_DIR_PATTERNS`) are built into wheels first, as sam does.
-    for local in processed_paths(&stdout) {
-        build_wheel(&python, Path::new(&local), dest, true).await;
+    for local in &processed {
+        build_wheel(&builder, Path::new(local), dest, true).await;
     }
     let downloaded = dists(dest)?;
     // As sam counts them: a release with a wheel already is not an sdist.
@@ -195,7 +198,7 @@ pub(super) async fn install(unit: &BuildUnit, manifest: &Path, out: &Path) -> Re
         let wheels = dists(dest)?;
         for sdist in &sdists {
             if !wheels.iter().any(|w| w.is_wheel() && same(w, sdist) && target.wheel_ok(w)) {
-                build_wheel(&python, &dest.join(&sdist.file), dest, compile_c).await;
+                build_wheel(&builder, &dest.join(&sdist.file), dest, compile_c).await;
             }
         }
     }
@@ -270,6 +273,23 @@ fn processed_paths(stdout: &str) -> Vec<String> {
     paths.sort();
     paths.dedup();
     paths
+}
+
+/// The Python that builds sdists: the runtime's own (`pythonX.Y` with pip
+/// on PATH), as sam requires it, so that a build backend or a C extension
+/// sees the function's Python; else `host`, which fits pure-Python sdists.
+async fn wheel_python(target: &Target, host: &Path) -> PathBuf {
+    let Ok(own) = find_tool(Path::new(&format!("python{}", target.version)), INSTALL_PYTHON) else {
+        return host.to_path_buf();
+    };
+    // A pyenv shim of a version that is not active is on PATH but fails.
+    let works = Command::new(&own)
+        .args(["-c", "import pip"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .is_ok_and(|out| out.status.success());
+    if works { own } else { host.to_path_buf() }
 }
 
 /// `pip wheel --no-deps` of an sdist or folder into `dest`, without a C
