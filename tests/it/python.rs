@@ -64,7 +64,21 @@ fn a_pure_python_sdist_is_built_into_a_wheel_and_unpacked() {
     // accel-pure-demo exists only as an sdist (a --find-links folder): as
     // sam, it is built with `pip wheel` and unpacked like any wheel.
     let ctx = TestContext::from_fixture("tests/fixtures/apps/py-sdist");
-    ctx.accel(&["build"]).assert_success();
+    // The runtime's own Python (python3.11 here) builds it, as sam's does:
+    // a wrapper on PATH records its calls.
+    let real = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output();
+    let real = String::from_utf8(real.unwrap().stdout).unwrap().trim().to_string();
+    let bin = ctx.root().join("runtime-bin");
+    let log = ctx.root().join("python3.11.log");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec '{real}' \"$@\"\n", log.display());
+    std::fs::write(bin.join("python3.11"), wrapper).unwrap();
+    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(bin.join("python3.11"), executable).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    ctx.accel(&["build"]).env("PATH", &path).assert_success();
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(calls.contains("-m pip wheel") && calls.contains("accel-pure-demo-1.0.tar.gz"), "{calls}");
     assert_eq!(
         entries(&ctx, "PureFunction"),
         [
