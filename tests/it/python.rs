@@ -9,8 +9,12 @@ use crate::support::{RunOutput, TestContext};
 
 /// The names at the top of an artifact folder.
 fn entries(ctx: &TestContext, artifact: &str) -> Vec<String> {
-    let dir = ctx.join(&format!(".aws-sam/build/{artifact}"));
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
+    names(&ctx.join(&format!(".aws-sam/build/{artifact}")))
+}
+
+/// The names at the top of a folder, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -213,4 +217,23 @@ fn a_missing_python_or_uv_is_named_with_how_to_install_it() {
              python3-pip (or set ACCEL_PYTHON to a Python 3 with pip)"
         )
     );
+}
+
+#[test]
+fn sync_puts_python_uv_dependencies_in_a_dependency_layer() {
+    // As sam's auto dependency layer, chosen by runtime: uv functions too.
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/py-uv").with_cloud();
+    ctx.accel(&["sync", "--stack-name", "accel-py-uv"]).stdin("y\n").assert_success();
+    let adl = ctx.join(".aws-sam/auto-dependency-layer");
+    let code = names(&adl.join("UvRequirementsFunction"));
+    assert!(code.contains(&"app.py".to_string()) && !code.contains(&"six.py".to_string()), "{code:?}");
+    let layer = std::fs::read_dir(&adl)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name().unwrap().to_string_lossy().starts_with("UvRequirementsFunction")
+                && p.to_string_lossy().ends_with("DepLayer")
+        })
+        .unwrap_or_else(|| panic!("no dependency layer in {}", adl.display()));
+    assert!(layer.join("python/six.py").is_file() && layer.join("python/bcrypt").is_dir(), "{}", layer.display());
 }
