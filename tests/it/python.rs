@@ -144,9 +144,11 @@ fn python_uv_builds_for_lambdas_glibc_from_requirements_and_from_a_lock() {
     // python3.13 runs on Amazon Linux 2023, here on arm64: manylinux_2_34.
     assert_eq!(wheel_tags(&ctx, "UvProjectFunction/bcrypt-5.0.0.dist-info"), ["cp39-abi3-manylinux_2_34_aarch64"]);
     let requirements = entries(&ctx, "UvRequirementsFunction");
-    for name in ["app.py", "requirements.txt", "six.py", "markupsafe", "bcrypt", "__pycache__"] {
+    for name in ["app.py", "requirements.txt", "six.py", "markupsafe", "bcrypt", "wheel", "__pycache__"] {
         assert!(requirements.iter().any(|e| e == name), "{name} in {requirements:?}");
     }
+    // uv writes console scripts naming the host's Python: dropped, as pip's workflow never writes them.
+    assert!(!requirements.iter().any(|e| e == "bin"), "{requirements:?}");
     // CompileBytecode: the runtime's own Python compiled the packages.
     assert!(ctx.join(".aws-sam/build/UvRequirementsFunction/__pycache__/six.cpython-311.pyc").is_file());
     // From uv.lock: the lock's markers for Python 3.13, no development group,
