@@ -63,7 +63,7 @@ pub(crate) fn layer_name(stack_name: &str, full_path: &str) -> String {
 /// Whether a unit's dependencies go into layers: Python and Node functions
 /// whose workflow installs them separately.
 pub(crate) fn eligible(unit: &BuildUnit) -> bool {
-    !unit.is_layer() && matches!(unit.workflow, Workflow::Pip | Workflow::Npm)
+    !unit.is_layer() && matches!(unit.workflow, Workflow::Pip | Workflow::Uv | Workflow::Npm)
 }
 
 /// The layers of a unit's functions.

@@ -35,6 +35,12 @@ impl Cache {
         Cache { deps_root: deps_dir.join(BUCKET), code_root: cache_dir.join(BUCKET), hashes }
     }
 
+    /// Where build tools keep their own caches across builds (uv's
+    /// downloads): beside the code store, never cleaned by accel.
+    pub(crate) fn tool_cache(&self) -> PathBuf {
+        self.code_root.parent().unwrap_or(&self.code_root).join("tools")
+    }
+
     /// Where the dependencies with `key` live.
     pub(crate) fn deps_entry(&self, key: &str) -> PathBuf {
         self.deps_root.join(key)

@@ -273,7 +273,7 @@ fn layer_unit(
 fn manifest(workflow: &Workflow, source: &std::path::Path, selection: &Selection) -> Option<PathBuf> {
     match &selection.manifest {
         Some(m) => Some(m.clone()),
-        None => workflow.manifest_name().map(|name| source.join(name)).filter(|p| p.is_file()),
+        None => workflow.manifest_names().iter().map(|name| source.join(name)).find(|p| p.is_file()),
     }
 }
 

@@ -26,6 +26,9 @@ pub(crate) fn manifest_inputs(workflow: Workflow, manifest: &Path) -> io::Result
     let mut inputs = Vec::new();
     match workflow {
         Workflow::Pip => pip_inputs(manifest, &mut inputs, 0)?,
+        // A pyproject.toml is keyed with its uv.lock (the workflow's lock file).
+        Workflow::Uv if manifest.extension().is_some_and(|e| e == "txt") => pip_inputs(manifest, &mut inputs, 0)?,
+        Workflow::Uv => {}
         Workflow::Npm | Workflow::Esbuild => inputs.extend(npm_local_packages(manifest)?),
         Workflow::Makefile | Workflow::Go => {}
     }
@@ -197,6 +200,18 @@ mod tests {
             manifest_inputs(Workflow::Pip, &d.join("fn/requirements.txt")).is_err(),
             "a missing include is an error"
         );
+    }
+
+    #[test]
+    fn uv_requirements_are_followed_as_pips() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("requirements.txt"), "-r base.txt\n").unwrap();
+        std::fs::write(d.join("base.txt"), "six\n").unwrap();
+        std::fs::write(d.join("pyproject.toml"), "[project]\nname = 'x'\n").unwrap();
+        assert_eq!(manifest_inputs(Workflow::Uv, &d.join("requirements.txt")).unwrap(), [d.join("base.txt")]);
+        // pyproject.toml is keyed with uv.lock, the workflow's lock file.
+        assert!(manifest_inputs(Workflow::Uv, &d.join("pyproject.toml")).unwrap().is_empty());
     }
 
     #[test]

@@ -535,7 +535,11 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
                         ran.store(true, std::sync::atomic::Ordering::Relaxed);
                         let io = |source| Arc::new(WorkflowError::Io { path: entry.clone(), source });
                         let staging = fsops::staging_dir(&entry).map_err(io)?;
-                        unit.workflow.install_dependencies(&unit, manifest, staging.path()).await.map_err(Arc::new)?;
+                        let tools = cache.tool_cache();
+                        unit.workflow
+                            .install_dependencies(&unit, manifest, staging.path(), &tools)
+                            .await
+                            .map_err(Arc::new)?;
                         publish_entry(staging, &entry, cached).map_err(io)
                     })
                     .await;

@@ -11,6 +11,7 @@ mod local_cloud;
 mod logs;
 mod node;
 mod proxy;
+mod python;
 mod safety;
 mod shapes;
 mod support;

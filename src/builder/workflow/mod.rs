@@ -14,6 +14,7 @@ mod go;
 mod makefile;
 mod npm;
 mod pip;
+mod uv;
 
 /// Why a workflow cannot build, or failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +46,34 @@ pub(crate) enum WorkflowError {
         /// The function's runtime.
         runtime: String,
     },
-    /// A tool the workflow needs is not installed: one line naming it and
-    /// how to install it.
-    #[error("{0}")]
-    MissingTool(String),
     /// A makefile build without a Makefile.
     #[error("Makefile not found at {}", .0.display())]
     NoMakefile(PathBuf),
+    /// A build tool that is not installed: one line naming it and how to
+    /// install it (in sam's words where sam has some), so a missing
+    /// toolchain is told apart from a failing build.
+    #[error("{0}")]
+    MissingTool(String),
+    /// Python dependencies with no wheel Lambda can run, even after
+    /// building their sdists (sam's `MissingDependencyError`, in its words).
+    #[error("{}:ResolveDependencies - {{{}}}", workflow.builder_name(), missing.join(", "))]
+    MissingDependencies {
+        /// The workflow that looked for them.
+        workflow: Workflow,
+        /// `name==version(sdist)` or `(wheel)`, as sam lists them.
+        missing: Vec<String>,
+    },
+    /// A requirement no index has (sam's `NoSuchPackageError`, in its words).
+    #[error("{}:ResolveDependencies - Could not satisfy the requirement: {package}", workflow.builder_name())]
+    NoSuchPackage {
+        /// The workflow that looked for it.
+        workflow: Workflow,
+        /// The requirement as pip names it.
+        package: String,
+    },
+    /// A `--manifest` the uv workflow cannot read (sam's words).
+    #[error("PythonUvBuilder:ResolveDependencies - UV package build failed: Unsupported manifest file: {}", .0.file_name().unwrap_or_default().to_string_lossy())]
+    UnsupportedManifest(PathBuf),
     /// The build tool could not be started.
     #[error("{action} - cannot run {program}: {source}")]
     Spawn {
@@ -96,11 +118,53 @@ pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> WorkflowEr
     move |source| WorkflowError::Io { path: path.to_path_buf(), source }
 }
 
+/// The files sam's Python workflows never copy from the source, plus `extra`.
+macro_rules! python_excludes {
+    ($($extra:literal),*) => {
+        &[
+            ".aws-sam",
+            ".chalice",
+            ".git",
+            ".gitignore",
+            "*.pyc",
+            "__pycache__",
+            "*.so",
+            ".Python",
+            "*.egg-info",
+            "*.egg",
+            "pip-log.txt",
+            "pip-delete-this-directory.txt",
+            "htmlcov",
+            ".tox",
+            ".nox",
+            ".coverage",
+            ".cache",
+            ".pytest_cache",
+            ".python-version",
+            ".mypy_cache",
+            ".dmypy.json",
+            ".pyre",
+            ".env",
+            ".venv",
+            "venv",
+            "venv.bak",
+            "env.bak",
+            "ENV",
+            "env",
+            $($extra,)*
+            ".vscode",
+            ".idea",
+        ]
+    };
+}
+
 /// A build workflow, chosen by `Metadata.BuildMethod`, else by `Runtime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Workflow {
     /// Python with pip (`requirements.txt`).
     Pip,
+    /// Python with uv (`BuildMethod: python-uv`; requirements or pyproject.toml).
+    Uv,
     /// Node.js with npm (`package.json`).
     Npm,
     /// Node.js bundled with esbuild.
@@ -130,13 +194,8 @@ const DEPRECATED: [&str; 14] = [
 ];
 
 /// Workflows sam has and accel does not (yet): the tool each needs.
-const NOT_YET: [(&str, &str); 5] = [
-    ("java", "Maven/Gradle"),
-    ("ruby", "Bundler"),
-    ("dotnet", ".NET"),
-    ("rust-cargolambda", "cargo-lambda"),
-    ("python-uv", "uv"),
-];
+const NOT_YET: [(&str, &str); 4] =
+    [("java", "Maven/Gradle"), ("ruby", "Bundler"), ("dotnet", ".NET"), ("rust-cargolambda", "cargo-lambda")];
 
 impl Workflow {
     /// The workflow for a build method or runtime, or sam's error message.
@@ -150,6 +209,7 @@ impl Workflow {
         }
         Ok(match key {
             "esbuild" => Workflow::Esbuild,
+            "python-uv" => Workflow::Uv,
             "makefile" | "provided" | "provided.al2" | "provided.al2023" => Workflow::Makefile,
             "go1.x" => Workflow::Go,
             k if k.starts_with("python3.") => Workflow::Pip,
@@ -161,9 +221,13 @@ impl Workflow {
 
     /// The workflow's name in cache keys: fixed text, never a `Debug` dump
     /// (the same names as the first cache bucket, so its entries stay valid).
+    /// A workflow whose output changed for the same inputs gets a new name,
+    /// so that older entries are not reused.
     pub(crate) fn key_name(self) -> &'static str {
         match self {
-            Workflow::Pip => "Pip",
+            // 2: markers and sdists for the function's Python (issue 13 items 7, 8).
+            Workflow::Pip => "Pip2",
+            Workflow::Uv => "Uv",
             Workflow::Npm => "Npm",
             Workflow::Esbuild => "Esbuild",
             Workflow::Makefile => "Makefile",
@@ -175,6 +239,7 @@ impl Workflow {
     pub(crate) fn builder_name(self) -> &'static str {
         match self {
             Workflow::Pip => "PythonPipBuilder",
+            Workflow::Uv => "PythonUvBuilder",
             Workflow::Npm => "NodejsNpmBuilder",
             Workflow::Esbuild => "NodejsNpmEsbuildBuilder",
             Workflow::Makefile => "CustomMakeBuilder",
@@ -182,14 +247,23 @@ impl Workflow {
         }
     }
 
-    /// The dependency manifest this workflow reads.
-    pub(crate) fn manifest_name(self) -> Option<&'static str> {
+    /// The dependency manifests this workflow reads, by preference: the
+    /// first present in the source folder is the unit's manifest.
+    pub(crate) fn manifest_names(self) -> &'static [&'static str] {
         match self {
-            Workflow::Pip => Some("requirements.txt"),
-            Workflow::Npm | Workflow::Esbuild => Some("package.json"),
+            Workflow::Pip => &["requirements.txt"],
+            // aws-lambda-builders' `detect_uv_manifest` order.
+            Workflow::Uv => &[
+                "requirements.txt",
+                "requirements-dev.txt",
+                "requirements-test.txt",
+                "requirements-prod.txt",
+                "pyproject.toml",
+            ],
+            Workflow::Npm | Workflow::Esbuild => &["package.json"],
             // go.mod and go.sum are part of the source: `go build` fetches and
             // compiles in one step, keyed by the code.
-            Workflow::Go | Workflow::Makefile => None,
+            Workflow::Go | Workflow::Makefile => &[],
         }
     }
 
@@ -197,6 +271,7 @@ impl Workflow {
     pub(crate) fn lockfiles(self) -> &'static [&'static str] {
         match self {
             Workflow::Npm | Workflow::Esbuild => &["package-lock.json", "npm-shrinkwrap.json"],
+            Workflow::Uv => &["uv.lock"],
             _ => &[],
         }
     }
@@ -215,39 +290,9 @@ impl Workflow {
     /// Folder and file names never copied from the source.
     pub(crate) fn excludes(self) -> &'static [&'static str] {
         match self {
-            Workflow::Pip => &[
-                ".aws-sam",
-                ".chalice",
-                ".git",
-                ".gitignore",
-                "*.pyc",
-                "__pycache__",
-                "*.so",
-                ".Python",
-                "*.egg-info",
-                "*.egg",
-                "pip-log.txt",
-                "pip-delete-this-directory.txt",
-                "htmlcov",
-                ".tox",
-                ".nox",
-                ".coverage",
-                ".cache",
-                ".pytest_cache",
-                ".python-version",
-                ".mypy_cache",
-                ".dmypy.json",
-                ".pyre",
-                ".env",
-                ".venv",
-                "venv",
-                "venv.bak",
-                "env.bak",
-                "ENV",
-                "env",
-                ".vscode",
-                ".idea",
-            ],
+            Workflow::Pip => python_excludes!(),
+            // sam's PythonUvWorkflow adds uv's own leftovers.
+            Workflow::Uv => python_excludes!(".uv-cache", "uv.lock.bak"),
             Workflow::Npm | Workflow::Esbuild => &[".aws-sam", ".git", "node_modules"],
             Workflow::Makefile | Workflow::Go => &[".aws-sam", ".git"],
         }
@@ -260,14 +305,17 @@ impl Workflow {
     }
 
     /// Installs the dependencies of `unit` into `out` (a fresh folder).
+    /// `tool_cache`: where a tool keeps its own download cache across builds.
     pub(crate) async fn install_dependencies(
         self,
         unit: &BuildUnit,
         manifest: &Path,
         out: &Path,
+        tool_cache: &Path,
     ) -> Result<(), WorkflowError> {
         match self {
             Workflow::Pip => pip::install(unit, manifest, out).await,
+            Workflow::Uv => uv::install(unit, manifest, out, tool_cache).await,
             Workflow::Npm | Workflow::Esbuild => npm::install(self, unit, manifest, out).await,
             Workflow::Go | Workflow::Makefile => Ok(()),
         }
@@ -283,7 +331,7 @@ impl Workflow {
         out: &Path,
     ) -> Result<Vec<PathBuf>, WorkflowError> {
         match self {
-            Workflow::Pip => fsops::copy_tree(&unit.source_dir, out, self.excludes())
+            Workflow::Pip | Workflow::Uv => fsops::copy_tree(&unit.source_dir, out, self.excludes())
                 .map(|()| Vec::new())
                 .map_err(io_error(&unit.source_dir)),
             Workflow::Npm => npm::copy_package(unit, out).await,
@@ -301,7 +349,7 @@ impl Workflow {
     pub(crate) fn builds_in_source(self, requested: Option<bool>) -> (bool, Option<String>) {
         let (supported, default): (&[bool], bool) = match self {
             Workflow::Npm | Workflow::Esbuild | Workflow::Makefile => (&[false, true], false),
-            Workflow::Pip => (&[false], false),
+            Workflow::Pip | Workflow::Uv => (&[false], false),
             Workflow::Go => (&[true], true),
         };
         let python = |b: bool| if b { "True" } else { "False" };
@@ -321,7 +369,34 @@ impl Workflow {
     /// Whether the installed dependencies go into the artifact (pip's
     /// packages at its root, npm's `node_modules/`); esbuild bundles them.
     pub(crate) fn ships_dependencies(self) -> bool {
-        matches!(self, Workflow::Pip | Workflow::Npm)
+        matches!(self, Workflow::Pip | Workflow::Uv | Workflow::Npm)
+    }
+}
+
+/// `program` as found on PATH (or as given, when it is a path), or the
+/// one-line error naming it and how to install it.
+pub(super) fn find_tool(program: &Path, install: &'static str) -> Result<PathBuf, WorkflowError> {
+    let found = if program.components().count() > 1 {
+        program.is_file().then(|| program.to_path_buf())
+    } else {
+        on_path(program)
+    };
+    found.ok_or_else(|| WorkflowError::missing_tool(&program.display().to_string(), install))
+}
+
+/// The executable `program` in a folder of `PATH`, if there is one.
+pub(super) fn on_path(program: &Path) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| {
+        use std::os::unix::fs::PermissionsExt;
+        candidate.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+impl WorkflowError {
+    /// accel's line for a tool that is not on `PATH`.
+    pub(super) fn missing_tool(tool: &str, install: &str) -> WorkflowError {
+        WorkflowError::MissingTool(format!("{tool} was not found on PATH; install it: {install}"))
     }
 }
 
@@ -360,6 +435,8 @@ mod tests {
         assert_eq!(Workflow::select(Some("makefile"), "python3.12").unwrap(), Workflow::Makefile);
         assert_eq!(Workflow::select(None, "provided.al2023").unwrap(), Workflow::Makefile);
         assert_eq!(Workflow::select(Some("python3.12"), "python3.12").unwrap(), Workflow::Pip);
+        assert_eq!(Workflow::select(Some("python-uv"), "python3.12").unwrap(), Workflow::Uv);
+        assert_eq!(Workflow::Uv.layer_subfolder("python-uv"), Some("python"));
         let message = |method, runtime| Workflow::select(method, runtime).unwrap_err().to_string();
         assert_eq!(message(None, "python3.7"), "Building functions with python3.7 is no longer supported");
         assert_eq!(message(Some("magic"), "python3.12"), "'magic' does not have a supported builder");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tokio::process::Command;
 
-use super::{Workflow, WorkflowError, io_error, output, run};
+use super::{Workflow, WorkflowError, io_error, on_path, output, run};
 use crate::builder::graph::BuildUnit;
 use crate::builder::{fsops, inputs};
 
@@ -15,9 +15,7 @@ const NPM_INSTALL: &str = "install Node.js with npm (https://nodejs.org, or `apt
 /// Fails with one line naming npm, or the Node.js npm runs on, when it is
 /// not on `PATH`, before anything runs (sam's path resolver, in its words).
 fn require_npm(workflow: Workflow, runtime: &str) -> Result<(), WorkflowError> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let missing =
-        ["npm", "node"].into_iter().find(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    let missing = ["npm", "node"].into_iter().find(|tool| on_path(Path::new(tool)).is_none());
     match missing {
         None => Ok(()),
         Some(tool) => Err(WorkflowError::MissingTool(format!(
