@@ -354,6 +354,78 @@ class HttpApiFromCloudFormation(CloudFormationModel):
         pass
 
 
+# Strict: AutoPublishAlias. SAM turns it into an `AWS::Lambda::Version`
+# (named by a hash of the code, kept on delete) and an `AWS::Lambda::Alias`
+# pointing at it. moto has no CloudFormation model for the alias, and its
+# version answers neither `Ref` (the version's ARN) nor `Fn::GetAtt
+# .Version`, so a stack with AutoPublishAlias never finished creating.
+_create_version = lambda_models.LambdaVersion.create_from_cloudformation_json.__func__
+
+
+def _create_version_with_arn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    version = _create_version(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    function = lambda_models.lambda_backends[account_id][region_name].get_function(
+        cloudformation_json["Properties"]["FunctionName"]
+    )
+    version.arn = f"{function.function_arn}:{version.version}"
+    return version
+
+
+lambda_models.LambdaVersion.create_from_cloudformation_json = classmethod(_create_version_with_arn)
+lambda_models.LambdaVersion.physical_resource_id = property(lambda self: self.arn)
+lambda_models.LambdaVersion.has_cfn_attr = classmethod(lambda cls, attr: attr == "Version")
+lambda_models.LambdaVersion.get_cfn_attribute = lambda self, attribute_name: str(self.version)
+
+
+class LambdaAliasFromCloudFormation(CloudFormationModel):
+    # moto files every model under the service named by its module.
+    __module__ = "moto.awslambda.cloudformation"
+
+    def __init__(self, alias, function_name):
+        self.alias = alias
+        self.function_name = function_name
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::Lambda::Alias"
+
+    @staticmethod
+    def cloudformation_name_type():
+        return "Name"
+
+    @property
+    def physical_resource_id(self):
+        return self.alias.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        backend = lambda_models.lambda_backends[account_id][region_name]
+        alias = backend.create_alias(
+            name=properties["Name"],
+            function_name=properties["FunctionName"],
+            function_version=str(properties["FunctionVersion"]),
+            description=properties.get("Description", ""),
+            routing_config=None,
+        )
+        return cls(alias, properties["FunctionName"])
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        properties = cloudformation_json["Properties"]
+        original_resource.alias.update(properties.get("Description"), str(properties["FunctionVersion"]), None)
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        properties = cloudformation_json["Properties"]
+        lambda_models.lambda_backends[account_id][region_name].delete_alias(
+            properties["Name"], properties["FunctionName"]
+        )
+
+
 # Extra fix: moto's GetTraceSummaries answers `"Users": {}` where the API has
 # a list (strict SDKs refuse the whole answer) and spells IsPartial
 # "IsParital".

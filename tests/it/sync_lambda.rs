@@ -84,3 +84,43 @@ async fn a_failed_update_is_reported_with_its_reason() {
     assert!(out.stderr.contains("HelloWorldFunction"), "{out}");
     assert!(out.stderr.contains("The runtime could not find the handler"), "{out}");
 }
+/// AutoPublishAlias: after the code update has finished, a version is
+/// published and the alias moved to it (PublishVersion is refused while the
+/// update is in progress, so publishing too early fails).
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_publish_alias_moves_to_a_version_of_the_new_code() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    ctx.replace(
+        "template.yaml",
+        "      CodeUri: hello_world/\n",
+        "      CodeUri: hello_world/\n      AutoPublishAlias: live\n",
+    );
+    let out = ctx.accel(&["sync", "--stack-name", "blog-alias"]).stdin("y\n").run();
+    assert_eq!(out.code, Some(0), "{out}");
+    let name = ctx.physical_id("blog-alias", "HelloWorldFunction").await;
+    let alias = |lambda: aws_sdk_lambda::Client, name: String| async move {
+        lambda
+            .get_alias()
+            .function_name(name)
+            .name("live")
+            .send()
+            .await
+            .expect("alias live")
+            .function_version()
+            .unwrap()
+            .to_string()
+    };
+    let first = alias(ctx.lambda(), name.clone()).await;
+
+    ctx.write("hello_world/app.py", "def lambda_handler(e, c):\n    return 'published'\n");
+    let out = sync_code(&ctx, &["--stack-name", "blog-alias"], None);
+    assert_eq!(out.code, Some(0), "{out}");
+    let second = alias(ctx.lambda(), name.clone()).await;
+    assert_ne!(first, second, "the alias moved: {out}");
+    let published =
+        ctx.lambda().get_function_configuration().function_name(&name).qualifier(&second).send().await.unwrap();
+    assert_eq!(
+        published.code_sha256(),
+        ctx.lambda().get_function_configuration().function_name(&name).send().await.unwrap().code_sha256()
+    );
+}
