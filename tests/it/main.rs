@@ -8,6 +8,7 @@ mod cli;
 mod faults;
 mod local_cloud;
 mod logs;
+mod methods;
 mod proxy;
 mod safety;
 mod support;

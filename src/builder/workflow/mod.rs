@@ -9,6 +9,8 @@ use tokio::process::Command;
 use super::fsops;
 use super::graph::BuildUnit;
 
+mod bundler;
+mod cargo_lambda;
 mod esbuild;
 mod go;
 mod makefile;
@@ -45,6 +47,26 @@ pub(crate) enum WorkflowError {
         /// The function's runtime.
         runtime: String,
     },
+    /// A build tool that is not installed: which, and how to get it (issue
+    /// 13 item 19), instead of the OS's bare "No such file or directory".
+    #[error("{tool} is not installed or not on PATH; {install}")]
+    MissingTool {
+        /// The program looked for.
+        tool: String,
+        /// How to install it.
+        install: &'static str,
+    },
+    /// A build property of the wrong type.
+    #[error("Metadata.BuildProperties.{name} must be {expected}")]
+    Property {
+        /// The property.
+        name: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// cargo-lambda built several binaries (or none) and none was named.
+    #[error("{}: cargo-lambda built more than one binary (or none); name the function's in Metadata.BuildProperties.Binary", .0.display())]
+    CargoBinary(PathBuf),
     /// A makefile build without a Makefile.
     #[error("Makefile not found at {}", .0.display())]
     NoMakefile(PathBuf),
@@ -105,6 +127,10 @@ pub(crate) enum Workflow {
     Makefile,
     /// Go modules.
     Go,
+    /// Rust with `cargo lambda build` (`BuildMethod: rust-cargolambda`).
+    CargoLambda,
+    /// Ruby with Bundler (`Gemfile`).
+    Bundler,
 }
 
 /// Runtimes sam no longer builds.
@@ -126,13 +152,7 @@ const DEPRECATED: [&str; 14] = [
 ];
 
 /// Workflows sam has and accel does not (yet): the tool each needs.
-const NOT_YET: [(&str, &str); 5] = [
-    ("java", "Maven/Gradle"),
-    ("ruby", "Bundler"),
-    ("dotnet", ".NET"),
-    ("rust-cargolambda", "cargo-lambda"),
-    ("python-uv", "uv"),
-];
+const NOT_YET: [(&str, &str); 3] = [("java", "Maven/Gradle"), ("dotnet", ".NET"), ("python-uv", "uv")];
 
 impl Workflow {
     /// The workflow for a build method or runtime, or sam's error message.
@@ -148,6 +168,8 @@ impl Workflow {
             "esbuild" => Workflow::Esbuild,
             "makefile" | "provided" | "provided.al2" | "provided.al2023" => Workflow::Makefile,
             "go1.x" => Workflow::Go,
+            "rust-cargolambda" => Workflow::CargoLambda,
+            "ruby3.2" | "ruby3.3" | "ruby3.4" | "ruby4.0" => Workflow::Bundler,
             k if k.starts_with("python3.") => Workflow::Pip,
             k if k.starts_with("nodejs") && k.ends_with(".x") => Workflow::Npm,
             _ if build_method.is_some() => return Err(WorkflowError::NoBuilder(key.to_string())),
@@ -164,6 +186,8 @@ impl Workflow {
             Workflow::Esbuild => "Esbuild",
             Workflow::Makefile => "Makefile",
             Workflow::Go => "Go",
+            Workflow::CargoLambda => "CargoLambda",
+            Workflow::Bundler => "Bundler",
         }
     }
 
@@ -175,6 +199,8 @@ impl Workflow {
             Workflow::Esbuild => "NodejsNpmEsbuildBuilder",
             Workflow::Makefile => "CustomMakeBuilder",
             Workflow::Go => "GoModulesBuilder",
+            Workflow::CargoLambda => "RustCargoLambdaBuilder",
+            Workflow::Bundler => "RubyBundlerBuilder",
         }
     }
 
@@ -183,9 +209,11 @@ impl Workflow {
         match self {
             Workflow::Pip => Some("requirements.txt"),
             Workflow::Npm | Workflow::Esbuild => Some("package.json"),
-            // go.mod and go.sum are part of the source: `go build` fetches and
-            // compiles in one step, keyed by the code.
-            Workflow::Go | Workflow::Makefile => None,
+            // go.mod/go.sum and Cargo.toml/Cargo.lock are part of the source:
+            // `go build` and `cargo lambda build` fetch and compile in one
+            // step, keyed by the code. Bundler installs into the copied
+            // source, as sam (a `Gemfile` may name gems inside it).
+            Workflow::Go | Workflow::CargoLambda | Workflow::Bundler | Workflow::Makefile => None,
         }
     }
 
@@ -203,6 +231,7 @@ impl Workflow {
             Workflow::Pip => Some("python"),
             Workflow::Npm => Some("nodejs"),
             Workflow::Makefile => Some(""),
+            Workflow::Bundler => Some("ruby/lib"),
             _ if method.starts_with("python") => Some("python"),
             _ => None,
         }
@@ -245,7 +274,9 @@ impl Workflow {
                 ".idea",
             ],
             Workflow::Npm | Workflow::Esbuild => &[".aws-sam", ".git", "node_modules"],
-            Workflow::Makefile | Workflow::Go => &[".aws-sam", ".git"],
+            Workflow::Makefile | Workflow::Go | Workflow::Bundler => &[".aws-sam", ".git"],
+            // cargo builds in the source folder (as sam): its `target/` is output.
+            Workflow::CargoLambda => &[".aws-sam", ".git", "target"],
         }
     }
 
@@ -265,7 +296,7 @@ impl Workflow {
         match self {
             Workflow::Pip => pip::install(unit, manifest, out).await,
             Workflow::Npm | Workflow::Esbuild => npm::install(self, unit, manifest, out).await,
-            Workflow::Go | Workflow::Makefile => Ok(()),
+            Workflow::Go | Workflow::CargoLambda | Workflow::Bundler | Workflow::Makefile => Ok(()),
         }
     }
 
@@ -285,6 +316,8 @@ impl Workflow {
             Workflow::Esbuild => esbuild::bundle(unit, deps, out).await,
             Workflow::Makefile => makefile::build(unit, out).await.map(|()| Vec::new()),
             Workflow::Go => go::build(unit, out).await.map(|()| Vec::new()),
+            Workflow::CargoLambda => cargo_lambda::build(unit, out).await,
+            Workflow::Bundler => bundler::build(unit, out).await,
         }
     }
 
@@ -295,15 +328,50 @@ impl Workflow {
     }
 }
 
+/// How to install a build tool, for [`WorkflowError::MissingTool`].
+fn install_hint(tool: &str) -> &'static str {
+    match tool {
+        "cargo" => "install Rust with rustup (https://rustup.rs)",
+        "cargo-lambda" => "install it with `pip install cargo-lambda` (or `cargo install --locked cargo-lambda`)",
+        "bundle" => "install Ruby and Bundler (Debian/Ubuntu: `apt-get install -y ruby bundler`)",
+        "mvn" => "install Maven (Debian/Ubuntu: `apt-get install -y maven`)",
+        "npm" => "install Node.js with npm (https://nodejs.org)",
+        "go" => "install Go (https://go.dev/dl)",
+        "make" => "install make (Debian/Ubuntu: `apt-get install -y make`)",
+        _ => "install it and put it on PATH",
+    }
+}
+
+/// Fails with [`WorkflowError::MissingTool`] unless `tool` is an executable
+/// on PATH: for tools run through another (`cargo lambda` runs
+/// `cargo-lambda`), whose own error would not say what to install.
+pub(super) fn require(tool: &str) -> Result<(), WorkflowError> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .any(|dir| std::fs::metadata(dir.join(tool)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0));
+    if found { Ok(()) } else { Err(WorkflowError::MissingTool { tool: tool.to_string(), install: install_hint(tool) }) }
+}
+
 /// Runs a build tool; on failure, its output and sam's `<Workflow>:<Action>`.
-pub(super) async fn run(mut command: Command, action: &'static str) -> Result<(), WorkflowError> {
+pub(super) async fn run(command: Command, action: &'static str) -> Result<(), WorkflowError> {
+    run_output(command, action).await.map(drop)
+}
+
+/// Runs a build tool and returns its stdout (for tools that answer a
+/// question: `cargo metadata`); fails as [`run`].
+pub(super) async fn run_output(mut command: Command, action: &'static str) -> Result<Vec<u8>, WorkflowError> {
     let program = command.as_std().get_program().to_string_lossy().into_owned();
     let output = match command.stdin(std::process::Stdio::null()).output().await {
         Ok(output) => output,
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound && !program.contains('/') => {
+            let install = install_hint(&program);
+            return Err(WorkflowError::MissingTool { tool: program, install });
+        }
         Err(source) => return Err(WorkflowError::Spawn { action, program, source }),
     };
     if output.status.success() {
-        return Ok(());
+        return Ok(output.stdout);
     }
     let mut text = String::from_utf8_lossy(&output.stderr).trim().to_string();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -325,10 +393,14 @@ mod tests {
         assert_eq!(Workflow::select(Some("makefile"), "python3.12").unwrap(), Workflow::Makefile);
         assert_eq!(Workflow::select(None, "provided.al2023").unwrap(), Workflow::Makefile);
         assert_eq!(Workflow::select(Some("python3.12"), "python3.12").unwrap(), Workflow::Pip);
+        assert_eq!(Workflow::select(Some("rust-cargolambda"), "provided.al2023").unwrap(), Workflow::CargoLambda);
+        assert_eq!(Workflow::select(None, "ruby3.4").unwrap(), Workflow::Bundler);
+        assert_eq!(Workflow::select(Some("ruby3.3"), "ruby3.3").unwrap().layer_subfolder("ruby3.3"), Some("ruby/lib"));
         let message = |method, runtime| Workflow::select(method, runtime).unwrap_err().to_string();
         assert_eq!(message(None, "python3.7"), "Building functions with python3.7 is no longer supported");
         assert_eq!(message(Some("magic"), "python3.12"), "'magic' does not have a supported builder");
         assert_eq!(message(None, "cobol1.x"), "'cobol1.x' runtime is not supported");
+        assert_eq!(message(None, "ruby3.1"), "'ruby3.1' runtime is not supported");
         assert!(matches!(Workflow::select(None, "java21"), Err(WorkflowError::NotYet { tool: "Maven/Gradle", .. })));
     }
 }

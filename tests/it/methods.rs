@@ -1,0 +1,180 @@
+//! The build methods beyond Python, Node.js, Go and make (issue 13 items 18
+//! and 19): Rust with cargo-lambda, Ruby with Bundler, Java with Maven —
+//! the built tree and template, the cache, and the one-line error naming
+//! the tool when it is missing. Byte parity with sam for the same apps is
+//! checked by `scripts/parity` (they are listed in `scripts/parity-apps`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::support::{RunOutput, TestContext, files_of};
+
+/// What the unit labelled `label` did with its code (`built`, `reused`).
+fn code_step(out: &RunOutput, label: &str) -> String {
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(label))
+        .unwrap_or_else(|| panic!("no line for {label} in:\n{out}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let code = words.iter().position(|w| *w == "code").expect("a code step");
+    words[code + 1].to_string()
+}
+
+/// The built template's `CodeUri` of a function.
+fn code_uri(ctx: &TestContext, function: &str) -> String {
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&ctx.read(".aws-sam/build/template.yaml")).expect("built template");
+    template["Resources"][function]["Properties"]["CodeUri"].as_str().expect("a CodeUri").to_string()
+}
+
+/// `PATH` with only the folder holding `tool` (from this process's PATH):
+/// the other tools a build needs are then missing.
+fn path_with_only(tool: &str) -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dir = std::env::split_paths(&path)
+        .find(|dir| dir.join(tool).is_file())
+        .unwrap_or_else(|| panic!("{tool} is not on PATH"));
+    dir.display().to_string()
+}
+
+/// A cargo-lambda build of the fixture, with cargo's target folder in the
+/// source folder (as sam) whatever the test runner's `CARGO_TARGET_DIR`.
+fn cargo_lambda_build(ctx: &TestContext) -> RunOutput {
+    ctx.accel(&["build", "--cached"]).env("CARGO_TARGET_DIR", "").assert_success()
+}
+
+#[test]
+fn cargo_lambda_builds_each_binary_as_bootstrap_and_keys_on_path_dependencies() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/rust-cargolambda");
+    let out = cargo_lambda_build(&ctx);
+    for function in ["HelloFunction", "GoodbyeFunction"] {
+        assert_eq!(code_step(&out, function), "built");
+        assert_eq!(code_uri(&ctx, function), function);
+        let artifact = ctx.join(&format!(".aws-sam/build/{function}"));
+        assert_eq!(files_of(&artifact).keys().collect::<Vec<_>>(), ["bootstrap"], "only the binary");
+        let bootstrap = artifact.join("bootstrap");
+        let elf = std::fs::read(&bootstrap).unwrap();
+        assert_eq!(&elf[..4], b"\x7fELF", "a Linux executable");
+        assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 62, "for x86_64 (EM_X86_64)");
+        assert_ne!(std::fs::metadata(&bootstrap).unwrap().permissions().mode() & 0o111, 0, "executable");
+    }
+    let binary = |f: &str| std::fs::read(ctx.join(&format!(".aws-sam/build/{f}/bootstrap"))).unwrap();
+    assert_ne!(binary("HelloFunction"), binary("GoodbyeFunction"), "Binary chose each function's own");
+    let contains = |bytes: &[u8], text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+    assert!(contains(&binary("HelloFunction"), ", from greeting\""), "built with the shared crate");
+
+    // Nothing changed: reused. A change in the path dependency outside
+    // the CodeUri rebuilds both (cargo's dep-info keyed it).
+    let out = cargo_lambda_build(&ctx);
+    assert_eq!(code_step(&out, "HelloFunction"), "reused");
+    ctx.replace("greeting/src/lib.rs", ", from greeting", ", from greeting v2");
+    let out = cargo_lambda_build(&ctx);
+    assert_eq!(code_step(&out, "HelloFunction"), "built", "a path dependency is a build input");
+    assert!(contains(&binary("HelloFunction"), ", from greeting v2\""));
+
+    // Without the project's compiler choice, accel picks the host's own
+    // toolchain on a matching host (no zig needed): the same bytes.
+    let rebuilt = binary("HelloFunction");
+    ctx.replace("hello/Cargo.toml", "[package.metadata.lambda.build]\ncompiler = { type = \"cargo\" }\n", "");
+    let out = cargo_lambda_build(&ctx);
+    assert_eq!(code_step(&out, "HelloFunction"), "built");
+    assert_eq!(binary("HelloFunction"), rebuilt, "--compiler cargo");
+}
+
+#[test]
+fn cargo_lambda_refuses_several_binaries_without_a_name_and_a_bad_binary_property() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/rust-cargolambda");
+    ctx.replace("template.yaml", "      BuildProperties:\n        Binary: hello\n", "");
+    ctx.replace("template.yaml", "Binary: goodbye", "Binary: [goodbye]");
+    let out = ctx.accel(&["build", "GoodbyeFunction"]).env("CARGO_TARGET_DIR", "").assert_code(1);
+    assert_eq!(
+        out.stderr.lines().filter(|l| l.starts_with("Error:")).collect::<Vec<_>>(),
+        ["Error: GoodbyeFunction: Metadata.BuildProperties.Binary must be a string (a binary's name)"]
+    );
+    let out = ctx.accel(&["build", "HelloFunction"]).env("CARGO_TARGET_DIR", "").assert_code(1);
+    assert!(
+        out.stderr.contains("Error: HelloFunction: ")
+            && out.stderr.contains("cargo-lambda built more than one binary (or none); name the function's in Metadata.BuildProperties.Binary"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cargo_lambda_missing_is_named_with_how_to_install_it() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/rust-cargolambda");
+    let out = ctx.accel(&["build", "HelloFunction"]).env("PATH", &path_with_only("cargo")).assert_code(1);
+    assert_eq!(
+        out.stderr.trim(),
+        "Error: HelloFunction: cargo-lambda is not installed or not on PATH; install it with `pip install cargo-lambda` (or `cargo install --locked cargo-lambda`)"
+    );
+    assert!(!Path::new(&ctx.join(".aws-sam/build/HelloFunction")).exists());
+}
+
+#[test]
+fn bundler_installs_into_the_copied_source_and_keys_on_outside_path_gems() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/ruby-bundler");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out, "HelloFunction"), "built");
+    let hello = files_of(&ctx.join(".aws-sam/build/HelloFunction"));
+    assert_eq!(
+        hello.keys().collect::<Vec<_>>(),
+        [
+            ".bundle/config",
+            "Gemfile",
+            "Gemfile.lock",
+            "app.rb",
+            "gems/greeter/greeter.gemspec",
+            "gems/greeter/lib/greeter.rb"
+        ]
+    );
+    let text = |bytes: &Vec<u8>| String::from_utf8(bytes.clone()).unwrap();
+    assert_eq!(
+        text(&hello[".bundle/config"]),
+        "---\nBUNDLE_WITHOUT: \"development:test\"\nBUNDLE_DEPLOYMENT: \"true\"\n"
+    );
+    let lock = text(&hello["Gemfile.lock"]);
+    assert!(lock.starts_with("PATH\n  remote: gems/greeter\n  specs:\n    greeter (0.1.0)\n"), "{lock}");
+    assert!(ctx.join(".aws-sam/build/HelloFunction/vendor/bundle/ruby").is_dir(), "Bundler's deployment folder");
+    // No Gemfile: the source as it is. A layer: under ruby/lib.
+    assert_eq!(files_of(&ctx.join(".aws-sam/build/PlainFunction")).keys().collect::<Vec<_>>(), ["app.rb"]);
+    let layer = files_of(&ctx.join(".aws-sam/build/ShoutLayer"));
+    assert!(layer.contains_key("ruby/lib/Gemfile.lock") && layer.contains_key("ruby/lib/gems/shout/lib/shout.rb"));
+    assert_eq!(code_uri(&ctx, "HelloFunction"), "HelloFunction");
+
+    // A gem by absolute path outside the function's folder is a build input.
+    let loud = ctx.root().join("loud");
+    std::fs::create_dir_all(loud.join("lib")).unwrap();
+    std::fs::write(
+        loud.join("loud.gemspec"),
+        "Gem::Specification.new do |s|\n  s.name = \"loud\"\n  s.version = \"1.0.0\"\n  s.summary = \"x\"\n  s.authors = [\"accel\"]\n  s.files = [\"lib/loud.rb\"]\nend\n",
+    )
+    .unwrap();
+    std::fs::write(loud.join("lib/loud.rb"), "module Loud; end\n").unwrap();
+    let gemfile = ctx.read("hello/Gemfile");
+    ctx.write("hello/Gemfile", &format!("{gemfile}gem \"loud\", path: \"{}\"\n", loud.display()));
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out, "HelloFunction"), "built");
+    assert!(ctx.read(".aws-sam/build/HelloFunction/Gemfile.lock").contains("    loud (1.0.0)\n"));
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out, "HelloFunction"), "reused");
+    assert_eq!(code_step(&out, "PlainFunction"), "reused");
+    std::fs::write(
+        loud.join("loud.gemspec"),
+        std::fs::read_to_string(loud.join("loud.gemspec")).unwrap().replace("1.0.0", "1.1.0"),
+    )
+    .unwrap();
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out, "HelloFunction"), "built", "the outside gem changed");
+    assert!(ctx.read(".aws-sam/build/HelloFunction/Gemfile.lock").contains("    loud (1.1.0)\n"));
+}
+
+#[test]
+fn bundler_missing_is_named_with_how_to_install_it() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/ruby-bundler");
+    let out = ctx.accel(&["build", "ShoutLayer"]).env("PATH", "/nonexistent").assert_code(1);
+    assert_eq!(
+        out.stderr.trim(),
+        "Error: ShoutLayer: bundle is not installed or not on PATH; install Ruby and Bundler (Debian/Ubuntu: `apt-get install -y ruby bundler`)"
+    );
+}
