@@ -27,7 +27,7 @@ pub(crate) fn manifest_inputs(workflow: Workflow, manifest: &Path) -> io::Result
     match workflow {
         Workflow::Pip => pip_inputs(manifest, &mut inputs, 0)?,
         Workflow::Npm | Workflow::Esbuild => inputs.extend(npm_local_packages(manifest)?),
-        Workflow::Makefile | Workflow::Go | Workflow::CargoLambda | Workflow::Bundler => {}
+        Workflow::Makefile | Workflow::Go | Workflow::CargoLambda | Workflow::Bundler | Workflow::Maven => {}
     }
     let mut inputs: Vec<PathBuf> = inputs.iter().map(|p| normalize(p)).collect();
     inputs.sort();

@@ -178,3 +178,70 @@ fn bundler_missing_is_named_with_how_to_install_it() {
         "Error: ShoutLayer: bundle is not installed or not on PATH; install Ruby and Bundler (Debian/Ubuntu: `apt-get install -y ruby bundler`)"
     );
 }
+
+#[test]
+fn maven_builds_classes_with_lib_and_layer_jars() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/java-maven");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out, "HelloFunction"), "built");
+    let hello = files_of(&ctx.join(".aws-sam/build/HelloFunction"));
+    let commons = "lib/commons-cli.commons-cli-1.5.0.jar";
+    assert_eq!(hello.keys().collect::<Vec<_>>(), ["example/App.class", "greeting.txt", commons]);
+    let class = &hello["example/App.class"];
+    assert_eq!(&class[..4], b"\xca\xfe\xba\xbe", "a class file");
+    assert_eq!(u16::from_be_bytes([class[6], class[7]]), 61, "for Java 17");
+    let debian = std::fs::read("/usr/share/maven-repo/commons-cli/commons-cli/1.5.0/commons-cli-1.5.0.jar").unwrap();
+    assert!(hello[commons] == debian, "the dependency's jar as resolved");
+    assert_eq!(code_uri(&ctx, "HelloFunction"), "HelloFunction");
+    // A layer ships jars: its own and its dependencies'.
+    let layer = files_of(&ctx.join(".aws-sam/build/SharedLayer"));
+    assert_eq!(
+        layer.keys().collect::<Vec<_>>(),
+        ["java/lib/commons-cli.commons-cli-1.5.0.jar", "java/lib/shared-1.0.jar"]
+    );
+    let jar = crate::support::unzip(&layer["java/lib/shared-1.0.jar"]);
+    assert!(jar.contains_key("example/shared/Names.class"), "{:?}", jar.keys());
+
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out, "HelloFunction"), "reused");
+    ctx.write("hello/src/main/resources/greeting.txt", "Howdy\n");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!((code_step(&out, "HelloFunction"), code_step(&out, "SharedLayer")), ("built".into(), "reused".into()));
+    assert_eq!(ctx.read(".aws-sam/build/HelloFunction/greeting.txt"), "Howdy\n");
+}
+
+#[test]
+fn maven_refuses_gradle_and_a_missing_manifest_and_names_a_missing_mvn() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/java-maven");
+    // The function alone (a single-function build also builds its layers).
+    ctx.replace("template.yaml", "      Layers:\n        - !Ref SharedLayer\n", "");
+    let error = |args: &[&str], path: Option<&str>| {
+        let mut command = ctx.accel(args);
+        if let Some(path) = path {
+            command = command.env("PATH", path);
+        }
+        let out = command.assert_code(1);
+        out.stderr.lines().filter(|l| l.starts_with("Error:")).map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        error(&["build", "HelloFunction"], Some("/nonexistent")),
+        [
+            "Error: HelloFunction: mvn is not installed or not on PATH; install Maven (Debian/Ubuntu: `apt-get install -y maven`)"
+        ]
+    );
+    std::fs::remove_file(ctx.join("hello/pom.xml")).unwrap();
+    let message = error(&["build", "HelloFunction"], None);
+    assert!(
+        message.len() == 1
+            && message[0].starts_with("Error: HelloFunction: Unable to find a supported build workflow for runtime 'java17'. Reason: None of the supported manifests 'build.gradle', 'build.gradle.kts', 'pom.xml' were found in /")
+            && message[0].ends_with("/project/hello/"),
+        "{message:?}"
+    );
+    ctx.write("hello/build.gradle", "plugins { id 'java' }\n");
+    assert_eq!(
+        error(&["build", "HelloFunction"], None),
+        [
+            "Error: HelloFunction: 'java17' builds (Gradle) are not supported by accel yet; build this resource with `sam build`"
+        ]
+    );
+}

@@ -14,6 +14,7 @@ mod cargo_lambda;
 mod esbuild;
 mod go;
 mod makefile;
+mod maven;
 mod npm;
 mod pip;
 
@@ -67,6 +68,18 @@ pub(crate) enum WorkflowError {
     /// cargo-lambda built several binaries (or none) and none was named.
     #[error("{}: cargo-lambda built more than one binary (or none); name the function's in Metadata.BuildProperties.Binary", .0.display())]
     CargoBinary(PathBuf),
+    /// A Java function without a build manifest (sam's message, naming the
+    /// code folder only).
+    #[error("Unable to find a supported build workflow for runtime '{runtime}'. Reason: None of the supported manifests 'build.gradle', 'build.gradle.kts', 'pom.xml' were found in {}", folder.display())]
+    NoJavaManifest {
+        /// The function's runtime.
+        runtime: String,
+        /// Its code folder.
+        folder: PathBuf,
+    },
+    /// `mvn install` left no compiled classes (sam's message).
+    #[error("Required target/classes directory was not produced from 'mvn package'")]
+    NoClasses,
     /// A makefile build without a Makefile.
     #[error("Makefile not found at {}", .0.display())]
     NoMakefile(PathBuf),
@@ -131,6 +144,8 @@ pub(crate) enum Workflow {
     CargoLambda,
     /// Ruby with Bundler (`Gemfile`).
     Bundler,
+    /// Java with Maven (`pom.xml`).
+    Maven,
 }
 
 /// Runtimes sam no longer builds.
@@ -152,7 +167,7 @@ const DEPRECATED: [&str; 14] = [
 ];
 
 /// Workflows sam has and accel does not (yet): the tool each needs.
-const NOT_YET: [(&str, &str); 3] = [("java", "Maven/Gradle"), ("dotnet", ".NET"), ("python-uv", "uv")];
+const NOT_YET: [(&str, &str); 2] = [("dotnet", ".NET"), ("python-uv", "uv")];
 
 impl Workflow {
     /// The workflow for a build method or runtime, or sam's error message.
@@ -170,6 +185,8 @@ impl Workflow {
             "go1.x" => Workflow::Go,
             "rust-cargolambda" => Workflow::CargoLambda,
             "ruby3.2" | "ruby3.3" | "ruby3.4" | "ruby4.0" => Workflow::Bundler,
+            "java8.al2" | "java8.al2023" | "java11" | "java11.al2023" | "java17" | "java17.al2023" | "java21"
+            | "java25" => Workflow::Maven,
             k if k.starts_with("python3.") => Workflow::Pip,
             k if k.starts_with("nodejs") && k.ends_with(".x") => Workflow::Npm,
             _ if build_method.is_some() => return Err(WorkflowError::NoBuilder(key.to_string())),
@@ -188,6 +205,7 @@ impl Workflow {
             Workflow::Go => "Go",
             Workflow::CargoLambda => "CargoLambda",
             Workflow::Bundler => "Bundler",
+            Workflow::Maven => "Maven",
         }
     }
 
@@ -201,6 +219,7 @@ impl Workflow {
             Workflow::Go => "GoModulesBuilder",
             Workflow::CargoLambda => "RustCargoLambdaBuilder",
             Workflow::Bundler => "RubyBundlerBuilder",
+            Workflow::Maven => "JavaMavenWorkflow",
         }
     }
 
@@ -212,8 +231,9 @@ impl Workflow {
             // go.mod/go.sum and Cargo.toml/Cargo.lock are part of the source:
             // `go build` and `cargo lambda build` fetch and compile in one
             // step, keyed by the code. Bundler installs into the copied
-            // source, as sam (a `Gemfile` may name gems inside it).
-            Workflow::Go | Workflow::CargoLambda | Workflow::Bundler | Workflow::Makefile => None,
+            // source, as sam (a `Gemfile` may name gems inside it); Maven
+            // compiles and resolves in one `mvn install`.
+            Workflow::Go | Workflow::CargoLambda | Workflow::Bundler | Workflow::Maven | Workflow::Makefile => None,
         }
     }
 
@@ -232,6 +252,7 @@ impl Workflow {
             Workflow::Npm => Some("nodejs"),
             Workflow::Makefile => Some(""),
             Workflow::Bundler => Some("ruby/lib"),
+            Workflow::Maven => Some("java"),
             _ if method.starts_with("python") => Some("python"),
             _ => None,
         }
@@ -274,7 +295,7 @@ impl Workflow {
                 ".idea",
             ],
             Workflow::Npm | Workflow::Esbuild => &[".aws-sam", ".git", "node_modules"],
-            Workflow::Makefile | Workflow::Go | Workflow::Bundler => &[".aws-sam", ".git"],
+            Workflow::Makefile | Workflow::Go | Workflow::Bundler | Workflow::Maven => &[".aws-sam", ".git"],
             // cargo builds in the source folder (as sam): its `target/` is output.
             Workflow::CargoLambda => &[".aws-sam", ".git", "target"],
         }
@@ -296,7 +317,7 @@ impl Workflow {
         match self {
             Workflow::Pip => pip::install(unit, manifest, out).await,
             Workflow::Npm | Workflow::Esbuild => npm::install(self, unit, manifest, out).await,
-            Workflow::Go | Workflow::CargoLambda | Workflow::Bundler | Workflow::Makefile => Ok(()),
+            Workflow::Go | Workflow::CargoLambda | Workflow::Bundler | Workflow::Maven | Workflow::Makefile => Ok(()),
         }
     }
 
@@ -318,6 +339,7 @@ impl Workflow {
             Workflow::Go => go::build(unit, out).await.map(|()| Vec::new()),
             Workflow::CargoLambda => cargo_lambda::build(unit, out).await,
             Workflow::Bundler => bundler::build(unit, out).await,
+            Workflow::Maven => maven::build(unit, out).await.map(|()| Vec::new()),
         }
     }
 
@@ -401,6 +423,8 @@ mod tests {
         assert_eq!(message(Some("magic"), "python3.12"), "'magic' does not have a supported builder");
         assert_eq!(message(None, "cobol1.x"), "'cobol1.x' runtime is not supported");
         assert_eq!(message(None, "ruby3.1"), "'ruby3.1' runtime is not supported");
-        assert!(matches!(Workflow::select(None, "java21"), Err(WorkflowError::NotYet { tool: "Maven/Gradle", .. })));
+        assert_eq!(Workflow::select(None, "java21").unwrap(), Workflow::Maven);
+        assert_eq!(message(None, "java8"), "Building functions with java8 is no longer supported");
+        assert!(matches!(Workflow::select(None, "dotnet8"), Err(WorkflowError::NotYet { tool: ".NET", .. })));
     }
 }
