@@ -357,7 +357,11 @@ fn install_hint(tool: &str) -> &'static str {
         "cargo-lambda" => "install it with `pip install cargo-lambda` (or `cargo install --locked cargo-lambda`)",
         "bundle" => "install Ruby and Bundler (Debian/Ubuntu: `apt-get install -y ruby bundler`)",
         "mvn" => "install Maven (Debian/Ubuntu: `apt-get install -y maven`)",
+        "python3" => "install Python 3 with pip (Debian/Ubuntu: `apt-get install -y python3 python3-pip`)",
         "npm" => "install Node.js with npm (https://nodejs.org)",
+        "esbuild" => {
+            "add it to the function's package.json (`npm install --save-dev esbuild`) or `npm install -g esbuild`"
+        }
         "go" => "install Go (https://go.dev/dl)",
         "make" => "install make (Debian/Ubuntu: `apt-get install -y make`)",
         _ => "install it and put it on PATH",
@@ -426,5 +430,24 @@ mod tests {
         assert_eq!(Workflow::select(None, "java21").unwrap(), Workflow::Maven);
         assert_eq!(message(None, "java8"), "Building functions with java8 is no longer supported");
         assert!(matches!(Workflow::select(None, "dotnet8"), Err(WorkflowError::NotYet { tool: ".NET", .. })));
+    }
+
+    #[tokio::test]
+    async fn a_tool_missing_from_path_is_named_with_how_to_install_it() {
+        let error = run(Command::new("go-but-not-installed"), "X:Y").await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "go-but-not-installed is not installed or not on PATH; install it and put it on PATH"
+        );
+        assert_eq!(
+            require("mvn-but-not-installed").unwrap_err().to_string(),
+            "mvn-but-not-installed is not installed or not on PATH; install it and put it on PATH"
+        );
+        assert!(require("sh").is_ok());
+        let error = WorkflowError::MissingTool { tool: "mvn".into(), install: install_hint("mvn") };
+        assert_eq!(
+            error.to_string(),
+            "mvn is not installed or not on PATH; install Maven (Debian/Ubuntu: `apt-get install -y maven`)"
+        );
     }
 }
