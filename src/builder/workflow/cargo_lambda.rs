@@ -28,8 +28,7 @@ pub(super) async fn build(unit: &BuildUnit, out: &Path) -> Result<Vec<PathBuf>, 
         Some(dir) => unit.source_dir.join(dir),
         None => unit.source_dir.join("target"),
     };
-    let mut cargo = Command::new("cargo");
-    cargo.current_dir(&unit.source_dir).env("CARGO_TARGET_DIR", &target_dir);
+    let mut cargo = cargo(unit, &target_dir);
     cargo.args(build_args(unit, binary, host_compiler_allowed(&unit.source_dir)));
     run(cargo, "RustCargoLambdaBuilder:CargoLambdaBuild").await?;
 
@@ -50,6 +49,14 @@ pub(super) async fn build(unit: &BuildUnit, out: &Path) -> Result<Vec<PathBuf>, 
     let bootstrap = folder.join("bootstrap");
     std::fs::copy(&bootstrap, out.join("bootstrap")).map_err(io_error(&bootstrap))?;
     read_outside(unit, &target_dir).await
+}
+
+/// `cargo` in the unit's folder with the target folder the build uses (an
+/// empty `CARGO_TARGET_DIR` would make cargo fail).
+fn cargo(unit: &BuildUnit, target_dir: &Path) -> Command {
+    let mut cargo = Command::new("cargo");
+    cargo.current_dir(&unit.source_dir).env("CARGO_TARGET_DIR", target_dir);
+    cargo
 }
 
 /// sam's `cargo lambda build` arguments, and `--compiler cargo` where the
@@ -94,27 +101,14 @@ fn host_compiler_allowed(source_dir: &Path) -> bool {
     })
 }
 
-/// What the build read outside the unit's folder: the manifests of local
-/// packages and the workspace's `Cargo.lock` (from `cargo metadata`), and
-/// the source files cargo's dep-info lists. Registry and git sources are
-/// left out (the lock file pins them), and so is the target folder.
+/// What the build read outside the unit's folder: the source files cargo's
+/// dep-info lists and the `Cargo.toml` of each package they belong to, the
+/// workspace's `Cargo.toml` and `Cargo.lock`, and cargo's configuration in
+/// the folders above (`.cargo/config.toml`, `rust-toolchain.toml`).
+/// Registry and git sources are left out (the lock file pins them), and so
+/// is the target folder. Nothing here resolves or downloads crates.
 async fn read_outside(unit: &BuildUnit, target_dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
-    let mut metadata = Command::new("cargo");
-    metadata.current_dir(&unit.source_dir).env("CARGO_TARGET_DIR", target_dir);
-    metadata.args(["metadata", "--format-version", "1", "--offline"]);
-    let stdout = run_output(metadata, "RustCargoLambdaBuilder:CargoLambdaBuild").await?;
-    let json: Value = serde_json::from_slice(&stdout).unwrap_or_default();
-    let mut read: Vec<PathBuf> = json["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|p| p["source"].is_null())
-        .filter_map(|p| p["manifest_path"].as_str().map(PathBuf::from))
-        .collect();
-    if let Some(root) = json["workspace_root"].as_str() {
-        read.push(Path::new(root).join("Cargo.toml"));
-        read.push(Path::new(root).join("Cargo.lock"));
-    }
+    let mut read = Vec::new();
     let arch = if unit.architecture == "arm64" { "aarch64" } else { "x86_64" };
     let release = target_dir.join(format!("{arch}-unknown-linux-gnu/release"));
     for entry in std::fs::read_dir(&release).into_iter().flatten().flatten() {
@@ -126,12 +120,27 @@ async fn read_outside(unit: &BuildUnit, target_dir: &Path) -> Result<Vec<PathBuf
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
-    let mut read: Vec<PathBuf> = read
+    let outside = |p: &Path| {
+        !p.starts_with(&unit.source_dir)
+            && !p.starts_with(target_dir)
+            && cargo_home.as_ref().is_none_or(|home| !p.starts_with(home))
+    };
+    let mut read: Vec<PathBuf> = read.iter().map(|p| inputs::normalize(p)).filter(|p| outside(p)).collect();
+    let manifests: Vec<PathBuf> = read
         .iter()
-        .map(|p| inputs::normalize(p))
-        .filter(|p| !p.starts_with(&unit.source_dir) && !p.starts_with(target_dir))
-        .filter(|p| cargo_home.as_ref().is_none_or(|home| !p.starts_with(home)))
+        .filter_map(|source| source.ancestors().map(|dir| dir.join("Cargo.toml")).find(|m| m.is_file()))
         .collect();
+    read.extend(manifests);
+    let mut locate = cargo(unit, target_dir);
+    locate.args(["locate-project", "--workspace", "--message-format", "plain"]);
+    let root = run_output(locate, "RustCargoLambdaBuilder:CargoLambdaBuild").await?;
+    let root = PathBuf::from(String::from_utf8_lossy(&root).trim());
+    read.extend([root.with_file_name("Cargo.lock"), root]);
+    for dir in unit.source_dir.ancestors().skip(1) {
+        let configs = [".cargo/config.toml", ".cargo/config", "rust-toolchain.toml", "rust-toolchain"];
+        read.extend(configs.iter().map(|name| dir.join(name)).filter(|file| file.is_file()));
+    }
+    let mut read: Vec<PathBuf> = read.into_iter().filter(|p| outside(p)).collect();
     read.sort();
     read.dedup();
     Ok(read)
