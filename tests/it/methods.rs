@@ -83,6 +83,27 @@ fn cargo_lambda_builds_each_binary_as_bootstrap_and_keys_on_path_dependencies() 
 }
 
 #[test]
+fn cargo_lambda_links_provided_al2_functions_against_its_glibc_with_zig() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/rust-cargolambda");
+    ctx.replace("template.yaml", "Runtime: provided.al2023", "Runtime: provided.al2");
+    // Without the project's compiler choice: cargo-lambda's default (zig,
+    // from PyPI's ziglang), which the glibc-versioned target needs.
+    ctx.replace("hello/Cargo.toml", "[package.metadata.lambda.build]\ncompiler = { type = \"cargo\" }\n", "");
+    ctx.accel(&["build", "HelloFunction"]).env("CARGO_TARGET_DIR", "").assert_success();
+    let binary = std::fs::read(ctx.join(".aws-sam/build/HelloFunction/bootstrap")).unwrap();
+    assert_eq!(&binary[..4], b"\x7fELF");
+    // The newest glibc symbol version it needs is at most Amazon Linux 2's 2.26.
+    let text = String::from_utf8_lossy(&binary);
+    let newest = text
+        .split("GLIBC_2.")
+        .skip(1)
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok())
+        .max()
+        .expect("versioned glibc symbols");
+    assert!(newest <= 26, "needs GLIBC_2.{newest}");
+}
+
+#[test]
 fn cargo_lambda_refuses_several_binaries_without_a_name_and_a_bad_binary_property() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/rust-cargolambda");
     ctx.replace("template.yaml", "      BuildProperties:\n        Binary: hello\n", "");
