@@ -11,14 +11,20 @@ use crate::support::{RunOutput, TestContext, files_of};
 
 /// What the unit labelled `label` did with its code (`built`, `reused`).
 fn code_step(out: &RunOutput, label: &str) -> String {
+    step(out, label, "code")
+}
+
+/// What the unit labelled `label` did in its `kind` step (`deps`, `code`):
+/// `built`, `reused` or `-`.
+fn step(out: &RunOutput, label: &str, kind: &str) -> String {
     let line = out
         .stderr
         .lines()
         .find(|l| l.split_whitespace().next() == Some(label))
         .unwrap_or_else(|| panic!("no line for {label} in:\n{out}"));
     let words: Vec<&str> = line.split_whitespace().collect();
-    let code = words.iter().position(|w| *w == "code").expect("a code step");
-    words[code + 1].to_string()
+    let at = words.iter().position(|w| *w == kind).unwrap_or_else(|| panic!("no {kind} step in {line}"));
+    words[at + 1].to_string()
 }
 
 /// The built template's `CodeUri` of a function.
@@ -133,10 +139,13 @@ fn cargo_lambda_missing_is_named_with_how_to_install_it() {
 }
 
 #[test]
-fn bundler_installs_into_the_copied_source_and_keys_on_outside_path_gems() {
+fn bundler_lays_out_gems_as_sam_and_caches_them_apart_from_the_code() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/ruby-bundler");
     let out = ctx.accel(&["build", "--cached"]).assert_success();
-    assert_eq!(code_step(&out, "HelloFunction"), "built");
+    assert_eq!(
+        (step(&out, "HelloFunction", "deps"), code_step(&out, "HelloFunction")),
+        ("built".into(), "built".into())
+    );
     let hello = files_of(&ctx.join(".aws-sam/build/HelloFunction"));
     assert_eq!(
         hello.keys().collect::<Vec<_>>(),
@@ -163,6 +172,20 @@ fn bundler_installs_into_the_copied_source_and_keys_on_outside_path_gems() {
     assert!(layer.contains_key("ruby/lib/Gemfile.lock") && layer.contains_key("ruby/lib/gems/shout/lib/shout.rb"));
     assert_eq!(code_uri(&ctx, "HelloFunction"), "HelloFunction");
 
+    // A code edit reinstalls nothing; a change in a path gem does.
+    ctx.write("hello/app.rb", &format!("{}# edited\n", ctx.read("hello/app.rb")));
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(
+        (step(&out, "HelloFunction", "deps"), code_step(&out, "HelloFunction")),
+        ("reused".into(), "built".into())
+    );
+    assert!(ctx.read(".aws-sam/build/HelloFunction/app.rb").ends_with("# edited\n"));
+    assert_eq!(ctx.read(".aws-sam/build/HelloFunction/Gemfile.lock"), lock, "the install's lock file");
+    ctx.replace("hello/gems/greeter/greeter.gemspec", "0.1.0", "0.2.0");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(step(&out, "HelloFunction", "deps"), "built", "a path gem is an install input");
+    assert!(ctx.read(".aws-sam/build/HelloFunction/Gemfile.lock").contains("    greeter (0.2.0)\n"));
+
     // A gem by absolute path outside the function's folder is a build input.
     let loud = ctx.root().join("loud");
     std::fs::create_dir_all(loud.join("lib")).unwrap();
@@ -175,10 +198,13 @@ fn bundler_installs_into_the_copied_source_and_keys_on_outside_path_gems() {
     let gemfile = ctx.read("hello/Gemfile");
     ctx.write("hello/Gemfile", &format!("{gemfile}gem \"loud\", path: \"{}\"\n", loud.display()));
     let out = ctx.accel(&["build", "--cached"]).assert_success();
-    assert_eq!(code_step(&out, "HelloFunction"), "built");
+    assert_eq!(step(&out, "HelloFunction", "deps"), "built");
     assert!(ctx.read(".aws-sam/build/HelloFunction/Gemfile.lock").contains("    loud (1.0.0)\n"));
     let out = ctx.accel(&["build", "--cached"]).assert_success();
-    assert_eq!(code_step(&out, "HelloFunction"), "reused");
+    assert_eq!(
+        (step(&out, "HelloFunction", "deps"), code_step(&out, "HelloFunction")),
+        ("reused".into(), "reused".into())
+    );
     assert_eq!(code_step(&out, "PlainFunction"), "reused");
     std::fs::write(
         loud.join("loud.gemspec"),
@@ -186,7 +212,7 @@ fn bundler_installs_into_the_copied_source_and_keys_on_outside_path_gems() {
     )
     .unwrap();
     let out = ctx.accel(&["build", "--cached"]).assert_success();
-    assert_eq!(code_step(&out, "HelloFunction"), "built", "the outside gem changed");
+    assert_eq!(step(&out, "HelloFunction", "deps"), "built", "the outside gem changed");
     assert!(ctx.read(".aws-sam/build/HelloFunction/Gemfile.lock").contains("    loud (1.1.0)\n"));
 }
 

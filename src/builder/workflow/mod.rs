@@ -228,12 +228,12 @@ impl Workflow {
         match self {
             Workflow::Pip => Some("requirements.txt"),
             Workflow::Npm | Workflow::Esbuild => Some("package.json"),
+            Workflow::Bundler => Some("Gemfile"),
             // go.mod/go.sum and Cargo.toml/Cargo.lock are part of the source:
             // `go build` and `cargo lambda build` fetch and compile in one
-            // step, keyed by the code. Bundler installs into the copied
-            // source, as sam (a `Gemfile` may name gems inside it); Maven
-            // compiles and resolves in one `mvn install`.
-            Workflow::Go | Workflow::CargoLambda | Workflow::Bundler | Workflow::Maven | Workflow::Makefile => None,
+            // step, keyed by the code; Maven compiles and resolves in one
+            // `mvn install`.
+            Workflow::Go | Workflow::CargoLambda | Workflow::Maven | Workflow::Makefile => None,
         }
     }
 
@@ -241,6 +241,7 @@ impl Workflow {
     pub(crate) fn lockfiles(self) -> &'static [&'static str] {
         match self {
             Workflow::Npm | Workflow::Esbuild => &["package-lock.json", "npm-shrinkwrap.json"],
+            Workflow::Bundler => &["Gemfile.lock"],
             _ => &[],
         }
     }
@@ -302,9 +303,10 @@ impl Workflow {
     }
 
     /// Whether the code step reads the installed dependencies (so its cache
-    /// key must include theirs).
+    /// key must include theirs): esbuild bundles them, Bundler's code step
+    /// leaves out the files the install rewrote.
     pub(crate) fn code_uses_dependencies(self) -> bool {
-        self == Workflow::Esbuild
+        matches!(self, Workflow::Esbuild | Workflow::Bundler)
     }
 
     /// Installs the dependencies of `unit` into `out` (a fresh folder).
@@ -317,7 +319,8 @@ impl Workflow {
         match self {
             Workflow::Pip => pip::install(unit, manifest, out).await,
             Workflow::Npm | Workflow::Esbuild => npm::install(self, unit, manifest, out).await,
-            Workflow::Go | Workflow::CargoLambda | Workflow::Bundler | Workflow::Maven | Workflow::Makefile => Ok(()),
+            Workflow::Bundler => bundler::install(manifest, out).await,
+            Workflow::Go | Workflow::CargoLambda | Workflow::Maven | Workflow::Makefile => Ok(()),
         }
     }
 
@@ -338,15 +341,16 @@ impl Workflow {
             Workflow::Makefile => makefile::build(unit, out).await.map(|()| Vec::new()),
             Workflow::Go => go::build(unit, out).await.map(|()| Vec::new()),
             Workflow::CargoLambda => cargo_lambda::build(unit, out).await,
-            Workflow::Bundler => bundler::build(unit, out).await,
+            Workflow::Bundler => bundler::build(unit, deps, out).map(|()| Vec::new()),
             Workflow::Maven => maven::build(unit, out).await.map(|()| Vec::new()),
         }
     }
 
     /// Whether the installed dependencies go into the artifact (pip's
-    /// packages at its root, npm's `node_modules/`); esbuild bundles them.
+    /// packages at its root, npm's `node_modules/`, Bundler's
+    /// `vendor/bundle`); esbuild bundles them.
     pub(crate) fn ships_dependencies(self) -> bool {
-        matches!(self, Workflow::Pip | Workflow::Npm)
+        matches!(self, Workflow::Pip | Workflow::Npm | Workflow::Bundler)
     }
 }
 
