@@ -48,7 +48,7 @@ pub(super) async fn build(unit: &BuildUnit, out: &Path) -> Result<Vec<PathBuf>, 
     };
     let bootstrap = folder.join("bootstrap");
     std::fs::copy(&bootstrap, out.join("bootstrap")).map_err(io_error(&bootstrap))?;
-    read_outside(unit, &target_dir).await
+    read_outside(unit, binary, &target_dir).await
 }
 
 /// `cargo` in the unit's folder with the target folder the build uses (an
@@ -106,13 +106,22 @@ fn host_compiler_allowed(source_dir: &Path) -> bool {
 /// workspace's `Cargo.toml` and `Cargo.lock`, and cargo's configuration in
 /// the folders above (`.cargo/config.toml`, `rust-toolchain.toml`).
 /// Registry and git sources are left out (the lock file pins them), and so
-/// is the target folder. Nothing here resolves or downloads crates.
-async fn read_outside(unit: &BuildUnit, target_dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
+/// is the target folder. Nothing here resolves or downloads crates. The
+/// dep-info is the named binary's, else every binary's in the target folder.
+async fn read_outside(
+    unit: &BuildUnit,
+    binary: Option<&str>,
+    target_dir: &Path,
+) -> Result<Vec<PathBuf>, WorkflowError> {
     let mut read = Vec::new();
     let arch = if unit.architecture == "arm64" { "aarch64" } else { "x86_64" };
     let release = target_dir.join(format!("{arch}-unknown-linux-gnu/release"));
+    let dep_info = |path: &Path| match binary {
+        Some(binary) => path.file_name().is_some_and(|name| *name == *format!("{binary}.d")),
+        None => path.extension().is_some_and(|e| e == "d"),
+    };
     for entry in std::fs::read_dir(&release).into_iter().flatten().flatten() {
-        if entry.path().extension().is_some_and(|e| e == "d") {
+        if dep_info(&entry.path()) {
             let text = std::fs::read_to_string(entry.path()).map_err(io_error(&entry.path()))?;
             read.extend(dep_info_sources(&text));
         }
@@ -173,6 +182,7 @@ fn dep_info_sources(text: &str) -> Vec<PathBuf> {
 mod tests {
     use super::*;
 
+    /// A function unit of `runtime` and `architecture`.
     fn unit(runtime: &str, architecture: &str) -> BuildUnit {
         BuildUnit {
             kind: crate::builder::graph::UnitKind::Functions(vec!["F".into()]),
