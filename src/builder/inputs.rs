@@ -94,7 +94,7 @@ fn local_path(dir: &Path, spec: &str) -> Option<PathBuf> {
 /// gems its `path` options name and Bundler's `.bundle/config`; the whole
 /// folder when the Gemfile evaluates more Ruby (`gemspec`, `eval_gemfile`),
 /// whose reads cannot be followed.
-pub(crate) fn gemfile_inputs(manifest: &Path) -> io::Result<Vec<PathBuf>> {
+fn gemfile_inputs(manifest: &Path) -> io::Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(manifest)?;
     let dir = manifest.parent().unwrap_or(Path::new("."));
     let code = |line: &str| line.split('#').next().unwrap_or_default().trim().to_string();

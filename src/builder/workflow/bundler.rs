@@ -29,10 +29,12 @@ const STEPS: [(&[&str], &str); 4] = [
 /// laid out as in the source folder, and puts into `out` every file and
 /// folder Bundler created or changed.
 pub(super) async fn install(manifest: &Path, out: &Path) -> Result<(), WorkflowError> {
+    // Normalized as the inputs are: `gems/../../x` is not inside the folder.
+    let manifest = &inputs::normalize(manifest);
     let dir = manifest.parent().unwrap_or(Path::new("."));
     let scratch = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
     let work = scratch.path();
-    let read = inputs::gemfile_inputs(manifest).map_err(io_error(manifest))?;
+    let read = inputs::manifest_inputs(Workflow::Bundler, manifest).map_err(io_error(manifest))?;
     let copy = |from: &Path| -> Result<(), WorkflowError> {
         let rel = from.strip_prefix(dir).unwrap_or(Path::new(""));
         let to = work.join(rel);
