@@ -34,14 +34,19 @@ fn code_uri(ctx: &TestContext, function: &str) -> String {
     template["Resources"][function]["Properties"]["CodeUri"].as_str().expect("a CodeUri").to_string()
 }
 
-/// `PATH` with only the folder holding `tool` (from this process's PATH):
-/// the other tools a build needs are then missing.
-fn path_with_only(tool: &str) -> String {
+/// A `PATH` for `ctx` whose one folder holds only `tool` (linked from this
+/// process's PATH): every other tool a build needs is then missing, even
+/// one installed beside it (`cargo install cargo-lambda`).
+fn path_with_only(ctx: &TestContext, tool: &str) -> String {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let dir = std::env::split_paths(&path)
-        .find(|dir| dir.join(tool).is_file())
+    let found = std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|file| file.is_file())
         .unwrap_or_else(|| panic!("{tool} is not on PATH"));
-    dir.display().to_string()
+    let bin = ctx.root().join("only-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
+    bin.display().to_string()
 }
 
 /// A cargo-lambda build of the fixture, with cargo's target folder in the
@@ -130,7 +135,7 @@ fn cargo_lambda_refuses_several_binaries_without_a_name_and_a_bad_binary_propert
 #[test]
 fn cargo_lambda_missing_is_named_with_how_to_install_it() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/rust-cargolambda");
-    let out = ctx.accel(&["build", "HelloFunction"]).env("PATH", &path_with_only("cargo")).assert_code(1);
+    let out = ctx.accel(&["build", "HelloFunction"]).env("PATH", &path_with_only(&ctx, "cargo")).assert_code(1);
     assert_eq!(
         out.stderr.trim(),
         "Error: HelloFunction: cargo-lambda is not installed or not on PATH; install it with `pip install cargo-lambda` (or `cargo install --locked cargo-lambda`)"
