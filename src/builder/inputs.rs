@@ -30,7 +30,8 @@ pub(crate) fn manifest_inputs(workflow: Workflow, manifest: &Path) -> io::Result
         Workflow::Uv if manifest.extension().is_some_and(|e| e == "txt") => pip_inputs(manifest, &mut inputs, 0)?,
         Workflow::Uv => {}
         Workflow::Npm | Workflow::Esbuild => inputs.extend(npm_local_packages(manifest)?),
-        Workflow::Makefile | Workflow::Go => {}
+        Workflow::Bundler => inputs.extend(gemfile_inputs(manifest)?),
+        Workflow::Makefile | Workflow::Go | Workflow::CargoLambda | Workflow::Maven => {}
     }
     let mut inputs: Vec<PathBuf> = inputs.iter().map(|p| normalize(p)).collect();
     inputs.sort();
@@ -90,6 +91,46 @@ fn local_path(dir: &Path, spec: &str) -> Option<PathBuf> {
     let path = spec.strip_prefix("file://").or_else(|| spec.strip_prefix("file:")).unwrap_or(spec);
     let local = path.starts_with('.') || path.starts_with('/');
     (local && !spec.contains("://") || spec.starts_with("file:")).then(|| dir.join(path))
+}
+
+/// What `bundle install` reads besides the Gemfile and its lock: the local
+/// gems its `path` options name and Bundler's `.bundle/config`; the whole
+/// folder when the Gemfile evaluates more Ruby (`gemspec`, `eval_gemfile`),
+/// whose reads cannot be followed.
+fn gemfile_inputs(manifest: &Path) -> io::Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(manifest)?;
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let code = |line: &str| line.split('#').next().unwrap_or_default().trim().to_string();
+    if text.lines().map(code).any(|l| l.starts_with("gemspec") || l.starts_with("eval_gemfile")) {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let mut inputs: Vec<PathBuf> = gemfile_paths(&text).iter().map(|path| dir.join(path)).collect();
+    inputs.push(dir.join(".bundle/config"));
+    Ok(inputs)
+}
+
+/// The local paths a Gemfile names: `path: "…"`, `:path => "…"` and
+/// `path "…" do` blocks (the quoted string after each).
+fn gemfile_paths(text: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for line in text.lines().map(|l| l.split('#').next().unwrap_or_default()) {
+        let mut rest = line;
+        while let Some(at) = rest.find("path") {
+            let after = &rest[at + "path".len()..];
+            let before = rest[..at].trim_end();
+            let word_start = before.is_empty() || before.ends_with([',', ':', '(']);
+            let value =
+                after.trim_start_matches([':', ' ']).trim_start_matches("=>").trim_start().trim_start_matches('(');
+            if word_start
+                && let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'')
+                && let Some(end) = value[1..].find(quote)
+            {
+                paths.push(value[1..=end].to_string());
+            }
+            rest = after;
+        }
+    }
+    paths
 }
 
 /// The local packages of a `package.json`: `file:`/`link:` dependencies
@@ -212,6 +253,38 @@ mod tests {
         assert_eq!(manifest_inputs(Workflow::Uv, &d.join("requirements.txt")).unwrap(), [d.join("base.txt")]);
         // pyproject.toml is keyed with uv.lock, the workflow's lock file.
         assert!(manifest_inputs(Workflow::Uv, &d.join("pyproject.toml")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn gemfile_local_paths_in_every_spelling_and_the_whole_folder_for_gemspec() {
+        let dir = tempfile::tempdir().unwrap();
+        let gemfile = dir.path().join("Gemfile");
+        std::fs::write(
+            &gemfile,
+            r#"
+source "https://rubygems.org"
+gem "greeter", path: "gems/greeter"
+gem 'shared', :path => '../shared' # a comment with path: "nope"
+path "/opt/gems" do
+  gem "other"
+end
+gem "pathname"
+gem "rack", git: "https://example.com/rack.git"
+"#,
+        )
+        .unwrap();
+        let d = dir.path();
+        assert_eq!(
+            manifest_inputs(Workflow::Bundler, &gemfile).unwrap(),
+            [
+                PathBuf::from("/opt/gems"),
+                d.join(".bundle/config"),
+                d.join("gems/greeter"),
+                d.parent().unwrap().join("shared")
+            ]
+        );
+        std::fs::write(&gemfile, "source \"https://rubygems.org\"\n  gemspec # the gem's own\n").unwrap();
+        assert_eq!(manifest_inputs(Workflow::Bundler, &gemfile).unwrap(), [d.to_path_buf()]);
     }
 
     #[test]

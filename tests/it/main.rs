@@ -9,6 +9,7 @@ mod faults;
 mod foreach;
 mod local_cloud;
 mod logs;
+mod methods;
 mod node;
 mod proxy;
 mod python;

@@ -193,7 +193,7 @@ fn a_missing_python_or_uv_is_named_with_how_to_install_it() {
     let out = ctx.accel(&["build", "UvRequirementsFunction"]).env("PATH", &empty_path(&ctx)).assert_code(1);
     let line = only_error_line(&out);
     assert!(
-        line.starts_with("Error: UvRequirementsFunction: uv was not found on PATH; install it: pip install uv"),
+        line.starts_with("Error: UvRequirementsFunction: uv is not installed or not on PATH; install it with `pip install uv`"),
         "{line}"
     );
 
@@ -201,7 +201,7 @@ fn a_missing_python_or_uv_is_named_with_how_to_install_it() {
     let out = ctx.accel(&["build"]).env("PATH", &empty_path(&ctx)).assert_code(1);
     let line = only_error_line(&out);
     assert!(
-        line.starts_with("Error: PureFunction: python3 was not found on PATH; install it: apt-get install python3"),
+        line.starts_with("Error: PureFunction: python3 is not installed or not on PATH; install it with `apt-get install python3"),
         "{line}"
     );
     assert!(!Path::new(&ctx.join(".aws-sam/build/PureFunction")).exists());
@@ -215,8 +215,8 @@ fn a_missing_python_or_uv_is_named_with_how_to_install_it() {
     assert_eq!(
         only_error_line(&out),
         format!(
-            "Error: PureFunction: pip (for {python}) was not found on PATH; install it: apt-get install python3 \
-             python3-pip (or set ACCEL_PYTHON to a Python 3 with pip)"
+            "Error: PureFunction: pip (for {python}) is not installed or not on PATH; install it with `apt-get install python3 \
+             python3-pip` (or set ACCEL_PYTHON to a Python 3 with pip)"
         )
     );
 }

@@ -9,9 +9,12 @@ use tokio::process::Command;
 use super::fsops;
 use super::graph::BuildUnit;
 
+mod bundler;
+mod cargo_lambda;
 mod esbuild;
 mod go;
 mod makefile;
+mod maven;
 mod npm;
 mod pip;
 mod uv;
@@ -46,6 +49,29 @@ pub(crate) enum WorkflowError {
         /// The function's runtime.
         runtime: String,
     },
+    /// A build property of the wrong type.
+    #[error("Metadata.BuildProperties.{name} must be {expected}")]
+    Property {
+        /// The property.
+        name: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// cargo-lambda built several binaries (or none) and none was named.
+    #[error("{}: cargo-lambda built more than one binary (or none); name the function's in Metadata.BuildProperties.Binary", .0.display())]
+    CargoBinary(PathBuf),
+    /// A Java function without a build manifest (sam's message, naming the
+    /// code folder only).
+    #[error("Unable to find a supported build workflow for runtime '{runtime}'. Reason: None of the supported manifests 'build.gradle', 'build.gradle.kts', 'pom.xml' were found in {}", folder.display())]
+    NoJavaManifest {
+        /// The function's runtime.
+        runtime: String,
+        /// Its code folder.
+        folder: PathBuf,
+    },
+    /// `mvn install` left no compiled classes (sam's message).
+    #[error("Required target/classes directory was not produced from 'mvn package'")]
+    NoClasses,
     /// A makefile build without a Makefile.
     #[error("Makefile not found at {}", .0.display())]
     NoMakefile(PathBuf),
@@ -173,6 +199,12 @@ pub(crate) enum Workflow {
     Makefile,
     /// Go modules.
     Go,
+    /// Rust with `cargo lambda build` (`BuildMethod: rust-cargolambda`).
+    CargoLambda,
+    /// Ruby with Bundler (`Gemfile`).
+    Bundler,
+    /// Java with Maven (`pom.xml`).
+    Maven,
 }
 
 /// Runtimes sam no longer builds.
@@ -194,8 +226,8 @@ const DEPRECATED: [&str; 14] = [
 ];
 
 /// Workflows sam has and accel does not (yet): the tool each needs.
-const NOT_YET: [(&str, &str); 4] =
-    [("java", "Maven/Gradle"), ("ruby", "Bundler"), ("dotnet", ".NET"), ("rust-cargolambda", "cargo-lambda")];
+/// Workflows sam has and accel does not: the tool each needs.
+const NOT_YET: [(&str, &str); 1] = [("dotnet", ".NET")];
 
 impl Workflow {
     /// The workflow for a build method or runtime, or sam's error message.
@@ -212,6 +244,10 @@ impl Workflow {
             "python-uv" => Workflow::Uv,
             "makefile" | "provided" | "provided.al2" | "provided.al2023" => Workflow::Makefile,
             "go1.x" => Workflow::Go,
+            "rust-cargolambda" => Workflow::CargoLambda,
+            "ruby3.2" | "ruby3.3" | "ruby3.4" | "ruby4.0" => Workflow::Bundler,
+            "java8.al2" | "java8.al2023" | "java11" | "java11.al2023" | "java17" | "java17.al2023" | "java21"
+            | "java25" => Workflow::Maven,
             k if k.starts_with("python3.") => Workflow::Pip,
             k if k.starts_with("nodejs") && k.ends_with(".x") => Workflow::Npm,
             _ if build_method.is_some() => return Err(WorkflowError::NoBuilder(key.to_string())),
@@ -232,6 +268,9 @@ impl Workflow {
             Workflow::Esbuild => "Esbuild",
             Workflow::Makefile => "Makefile",
             Workflow::Go => "Go",
+            Workflow::CargoLambda => "CargoLambda",
+            Workflow::Bundler => "Bundler",
+            Workflow::Maven => "Maven",
         }
     }
 
@@ -244,6 +283,9 @@ impl Workflow {
             Workflow::Esbuild => "NodejsNpmEsbuildBuilder",
             Workflow::Makefile => "CustomMakeBuilder",
             Workflow::Go => "GoModulesBuilder",
+            Workflow::CargoLambda => "RustCargoLambdaBuilder",
+            Workflow::Bundler => "RubyBundlerBuilder",
+            Workflow::Maven => "JavaMavenWorkflow",
         }
     }
 
@@ -261,9 +303,12 @@ impl Workflow {
                 "pyproject.toml",
             ],
             Workflow::Npm | Workflow::Esbuild => &["package.json"],
-            // go.mod and go.sum are part of the source: `go build` fetches and
-            // compiles in one step, keyed by the code.
-            Workflow::Go | Workflow::Makefile => &[],
+            Workflow::Bundler => &["Gemfile"],
+            // go.mod/go.sum and Cargo.toml/Cargo.lock are part of the source:
+            // `go build` and `cargo lambda build` fetch and compile in one
+            // step, keyed by the code; Maven compiles and resolves in one
+            // `mvn install`.
+            Workflow::Go | Workflow::CargoLambda | Workflow::Maven | Workflow::Makefile => &[],
         }
     }
 
@@ -272,6 +317,7 @@ impl Workflow {
         match self {
             Workflow::Npm | Workflow::Esbuild => &["package-lock.json", "npm-shrinkwrap.json"],
             Workflow::Uv => &["uv.lock"],
+            Workflow::Bundler => &["Gemfile.lock"],
             _ => &[],
         }
     }
@@ -282,6 +328,8 @@ impl Workflow {
             Workflow::Pip => Some("python"),
             Workflow::Npm => Some("nodejs"),
             Workflow::Makefile => Some(""),
+            Workflow::Bundler => Some("ruby/lib"),
+            Workflow::Maven => Some("java"),
             _ if method.starts_with("python") => Some("python"),
             _ => None,
         }
@@ -294,14 +342,17 @@ impl Workflow {
             // sam's PythonUvWorkflow adds uv's own leftovers.
             Workflow::Uv => python_excludes!(".uv-cache", "uv.lock.bak"),
             Workflow::Npm | Workflow::Esbuild => &[".aws-sam", ".git", "node_modules"],
-            Workflow::Makefile | Workflow::Go => &[".aws-sam", ".git"],
+            Workflow::Makefile | Workflow::Go | Workflow::Bundler | Workflow::Maven => &[".aws-sam", ".git"],
+            // cargo builds in the source folder (as sam): its `target/` is output.
+            Workflow::CargoLambda => &[".aws-sam", ".git", "target"],
         }
     }
 
     /// Whether the code step reads the installed dependencies (so its cache
-    /// key must include theirs).
+    /// key must include theirs): esbuild bundles them, Bundler's code step
+    /// leaves out the files the install rewrote.
     pub(crate) fn code_uses_dependencies(self) -> bool {
-        self == Workflow::Esbuild
+        matches!(self, Workflow::Esbuild | Workflow::Bundler)
     }
 
     /// Installs the dependencies of `unit` into `out` (a fresh folder).
@@ -317,7 +368,8 @@ impl Workflow {
             Workflow::Pip => pip::install(unit, manifest, out).await,
             Workflow::Uv => uv::install(unit, manifest, out, tool_cache).await,
             Workflow::Npm | Workflow::Esbuild => npm::install(self, unit, manifest, out).await,
-            Workflow::Go | Workflow::Makefile => Ok(()),
+            Workflow::Bundler => bundler::install(manifest, out).await,
+            Workflow::Go | Workflow::CargoLambda | Workflow::Maven | Workflow::Makefile => Ok(()),
         }
     }
 
@@ -338,6 +390,9 @@ impl Workflow {
             Workflow::Esbuild => esbuild::bundle(unit, deps, out).await,
             Workflow::Makefile => makefile::build(unit, out).await,
             Workflow::Go => go::build(unit, out).await.map(|()| Vec::new()),
+            Workflow::CargoLambda => cargo_lambda::build(unit, out).await,
+            Workflow::Bundler => bundler::build(unit, deps, out).map(|()| Vec::new()),
+            Workflow::Maven => maven::build(unit, out).await.map(|()| Vec::new()),
         }
     }
 
@@ -349,8 +404,9 @@ impl Workflow {
     pub(crate) fn builds_in_source(self, requested: Option<bool>) -> (bool, Option<String>) {
         let (supported, default): (&[bool], bool) = match self {
             Workflow::Npm | Workflow::Esbuild | Workflow::Makefile => (&[false, true], false),
-            Workflow::Pip | Workflow::Uv => (&[false], false),
-            Workflow::Go => (&[true], true),
+            Workflow::Pip | Workflow::Uv | Workflow::Bundler | Workflow::Maven => (&[false], false),
+            // Builders that only build where the source is (and so does accel).
+            Workflow::Go | Workflow::CargoLambda => (&[true], true),
         };
         let python = |b: bool| if b { "True" } else { "False" };
         let warning = requested.filter(|value| !supported.contains(value)).map(|value| {
@@ -362,14 +418,15 @@ impl Workflow {
             )
         });
         let chosen = requested.filter(|value| supported.contains(value)).unwrap_or(default);
-        // Go builds where it always builds: only the others change.
-        (chosen && self != Workflow::Go, warning)
+        // Go and cargo-lambda build where they always build: only the others change.
+        (chosen && !matches!(self, Workflow::Go | Workflow::CargoLambda), warning)
     }
 
     /// Whether the installed dependencies go into the artifact (pip's
-    /// packages at its root, npm's `node_modules/`); esbuild bundles them.
+    /// packages at its root, npm's `node_modules/`, Bundler's
+    /// `vendor/bundle`); esbuild bundles them.
     pub(crate) fn ships_dependencies(self) -> bool {
-        matches!(self, Workflow::Pip | Workflow::Uv | Workflow::Npm)
+        matches!(self, Workflow::Pip | Workflow::Uv | Workflow::Npm | Workflow::Bundler)
     }
 }
 
@@ -396,8 +453,33 @@ pub(super) fn on_path(program: &Path) -> Option<PathBuf> {
 impl WorkflowError {
     /// accel's line for a tool that is not on `PATH`.
     pub(super) fn missing_tool(tool: &str, install: &str) -> WorkflowError {
-        WorkflowError::MissingTool(format!("{tool} was not found on PATH; install it: {install}"))
+        WorkflowError::MissingTool(format!("{tool} is not installed or not on PATH; {install}"))
     }
+}
+
+/// How to install a build tool, for [`WorkflowError::MissingTool`].
+fn install_hint(tool: &str) -> &'static str {
+    match tool {
+        "cargo" => "install Rust with rustup (https://rustup.rs)",
+        "cargo-lambda" => "install it with `pip install cargo-lambda` (or `cargo install --locked cargo-lambda`)",
+        "bundle" => "install Ruby and Bundler (Debian/Ubuntu: `apt-get install -y ruby bundler`)",
+        "mvn" => "install Maven (Debian/Ubuntu: `apt-get install -y maven`)",
+        "python3" => "install Python 3 with pip (Debian/Ubuntu: `apt-get install -y python3 python3-pip`)",
+        "npm" => "install Node.js with npm (https://nodejs.org)",
+        "esbuild" => {
+            "add it to the function's package.json (`npm install --save-dev esbuild`) or `npm install -g esbuild`"
+        }
+        "go" => "install Go (https://go.dev/dl)",
+        "make" => "install make (Debian/Ubuntu: `apt-get install -y make`)",
+        _ => "install it and put it on PATH",
+    }
+}
+
+/// Fails with [`WorkflowError::MissingTool`] unless `tool` is an executable
+/// on PATH: for tools run through another (`cargo lambda` runs
+/// `cargo-lambda`), whose own error would not say what to install.
+pub(super) fn require(tool: &str) -> Result<(), WorkflowError> {
+    find_tool(Path::new(tool), install_hint(tool)).map(drop)
 }
 
 /// Runs a build tool; on failure, its output and sam's `<Workflow>:<Action>`.
@@ -410,6 +492,9 @@ pub(super) async fn output(mut command: Command, action: &'static str) -> Result
     let program = command.as_std().get_program().to_string_lossy().into_owned();
     let output = match command.stdin(std::process::Stdio::null()).output().await {
         Ok(output) => output,
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound && !program.contains('/') => {
+            return Err(WorkflowError::missing_tool(&program, install_hint(&program)));
+        }
         Err(source) => return Err(WorkflowError::Spawn { action, program, source }),
     };
     if output.status.success() {
@@ -437,11 +522,36 @@ mod tests {
         assert_eq!(Workflow::select(Some("python3.12"), "python3.12").unwrap(), Workflow::Pip);
         assert_eq!(Workflow::select(Some("python-uv"), "python3.12").unwrap(), Workflow::Uv);
         assert_eq!(Workflow::Uv.layer_subfolder("python-uv"), Some("python"));
+        assert_eq!(Workflow::select(Some("rust-cargolambda"), "provided.al2023").unwrap(), Workflow::CargoLambda);
+        assert_eq!(Workflow::select(None, "ruby3.4").unwrap(), Workflow::Bundler);
+        assert_eq!(Workflow::select(Some("ruby3.3"), "ruby3.3").unwrap().layer_subfolder("ruby3.3"), Some("ruby/lib"));
         let message = |method, runtime| Workflow::select(method, runtime).unwrap_err().to_string();
         assert_eq!(message(None, "python3.7"), "Building functions with python3.7 is no longer supported");
         assert_eq!(message(Some("magic"), "python3.12"), "'magic' does not have a supported builder");
         assert_eq!(message(None, "cobol1.x"), "'cobol1.x' runtime is not supported");
-        assert!(matches!(Workflow::select(None, "java21"), Err(WorkflowError::NotYet { tool: "Maven/Gradle", .. })));
+        assert_eq!(message(None, "ruby3.1"), "'ruby3.1' runtime is not supported");
+        assert_eq!(Workflow::select(None, "java21").unwrap(), Workflow::Maven);
+        assert_eq!(message(None, "java8"), "Building functions with java8 is no longer supported");
+        assert!(matches!(Workflow::select(None, "dotnet8"), Err(WorkflowError::NotYet { tool: ".NET", .. })));
+    }
+
+    #[tokio::test]
+    async fn a_tool_missing_from_path_is_named_with_how_to_install_it() {
+        let error = run(Command::new("go-but-not-installed"), "X:Y").await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "go-but-not-installed is not installed or not on PATH; install it and put it on PATH"
+        );
+        assert_eq!(
+            require("mvn-but-not-installed").unwrap_err().to_string(),
+            "mvn-but-not-installed is not installed or not on PATH; install it and put it on PATH"
+        );
+        assert!(require("sh").is_ok());
+        let error = WorkflowError::missing_tool("mvn", install_hint("mvn"));
+        assert_eq!(
+            error.to_string(),
+            "mvn is not installed or not on PATH; install Maven (Debian/Ubuntu: `apt-get install -y maven`)"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::builder::graph::BuildUnit;
 
 /// How to get a Python with pip, for the missing-tool message.
 pub(super) const INSTALL_PYTHON: &str =
-    "apt-get install python3 python3-pip (or set ACCEL_PYTHON to a Python 3 with pip)";
+    "install it with `apt-get install python3 python3-pip` (or set ACCEL_PYTHON to a Python 3 with pip)";
 
 /// Runs pip with its environment markers evaluated for the function's
 /// Python and architecture (pip evaluates them for the interpreter running

@@ -15,7 +15,8 @@ use super::{WorkflowError, find_tool, io_error, run};
 use crate::builder::graph::BuildUnit;
 
 /// How to install uv, for the missing-tool message.
-const INSTALL_UV: &str = "pip install uv (or see https://docs.astral.sh/uv/getting-started/installation/)";
+const INSTALL_UV: &str =
+    "install it with `pip install uv` (or see https://docs.astral.sh/uv/getting-started/installation/)";
 
 /// The build property that asks for `.pyc` files (sam's workflow has the
 /// option but never passes it).
