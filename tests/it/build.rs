@@ -2,11 +2,10 @@
 //! in sam's format, and the cache, counted by what each unit did.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{RunOutput, TestContext};
+use crate::support::{RunOutput, TestContext, yaml};
 
 /// One unit's report line, by whitespace-separated fields:
 /// `LABEL… RUNTIME deps D code C artifact (N written|unchanged) MS ms`.
@@ -46,10 +45,6 @@ fn build(ctx: &TestContext, args: &[&str]) -> RunOutput {
     let mut all = vec!["build"];
     all.extend(args);
     ctx.accel(&all).assert_success()
-}
-
-fn yaml(path: &Path) -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn app() -> TestContext {

@@ -5,21 +5,11 @@
 
 use std::path::Path;
 
-use crate::support::{RunOutput, TestContext};
+use crate::support::{RunOutput, TestContext, listing};
 
 /// The names at the top of an artifact folder.
 fn entries(ctx: &TestContext, artifact: &str) -> Vec<String> {
-    names(&ctx.join(&format!(".aws-sam/build/{artifact}")))
-}
-
-/// The names at the top of a folder, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    listing(&ctx.join(&format!(".aws-sam/build/{artifact}")))
 }
 
 /// The `Tag:` lines of an installed package's `WHEEL` file.
@@ -193,7 +183,9 @@ fn a_missing_python_or_uv_is_named_with_how_to_install_it() {
     let out = ctx.accel(&["build", "UvRequirementsFunction"]).env("PATH", &empty_path(&ctx)).assert_code(1);
     let line = only_error_line(&out);
     assert!(
-        line.starts_with("Error: UvRequirementsFunction: uv is not installed or not on PATH; install it with `pip install uv`"),
+        line.starts_with(
+            "Error: UvRequirementsFunction: uv is not installed or not on PATH; install it with `pip install uv`"
+        ),
         "{line}"
     );
 
@@ -201,7 +193,9 @@ fn a_missing_python_or_uv_is_named_with_how_to_install_it() {
     let out = ctx.accel(&["build"]).env("PATH", &empty_path(&ctx)).assert_code(1);
     let line = only_error_line(&out);
     assert!(
-        line.starts_with("Error: PureFunction: python3 is not installed or not on PATH; install it with `apt-get install python3"),
+        line.starts_with(
+            "Error: PureFunction: python3 is not installed or not on PATH; install it with `apt-get install python3"
+        ),
         "{line}"
     );
     assert!(!Path::new(&ctx.join(".aws-sam/build/PureFunction")).exists());
@@ -227,7 +221,7 @@ fn sync_puts_python_uv_dependencies_in_a_dependency_layer() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/py-uv").with_cloud();
     ctx.accel(&["sync", "--stack-name", "accel-py-uv"]).stdin("y\n").assert_success();
     let adl = ctx.join(".aws-sam/auto-dependency-layer");
-    let code = names(&adl.join("UvRequirementsFunction"));
+    let code = listing(&adl.join("UvRequirementsFunction"));
     assert!(code.contains(&"app.py".to_string()) && !code.contains(&"six.py".to_string()), "{code:?}");
     let layer = std::fs::read_dir(&adl)
         .unwrap()

@@ -5,9 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
-
-use crate::support::{RunOutput, TestCommand, TestContext, files_of};
+use crate::support::{RunOutput, TestCommand, TestContext, files_of, yaml};
 
 /// A Python function built from `src/`, with its code written.
 const FUNCTION: &str = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: app.handler\n      Runtime: python3.12\n";
@@ -43,11 +41,6 @@ fn assert_error(ctx: &TestContext, args: &[&str], code: i32, parts: &[&str]) -> 
         assert!(line.contains(part), "expected {part:?} in the error line {line:?}:\n{out}");
     }
     out
-}
-
-fn yaml(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap()
 }
 
 /// Every file and folder under `dir`, `dir` included (symlinks not

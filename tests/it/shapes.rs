@@ -5,25 +5,9 @@
 //! fixtures are also in `scripts/parity-apps`, which checks them byte for
 //! byte against `sam build`; here the tree and template are asserted.
 
-use std::path::Path;
-
 use serde_json::Value;
 
-use crate::support::TestContext;
-
-fn yaml(path: &Path) -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
-}
-
-/// Names of a folder's entries, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+use crate::support::{TestContext, listing, yaml};
 
 fn keys(value: &Value) -> Vec<&str> {
     value.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default()
