@@ -36,6 +36,7 @@ from moto.awslambda import models as lambda_models  # noqa: E402
 from moto.awslambda import responses as lambda_responses  # noqa: E402
 from moto.awslambda.exceptions import LambdaClientError  # noqa: E402
 from moto.cloudformation import models as cfn_models  # noqa: E402
+from moto.cloudformation import parsing as cfn_parsing  # noqa: E402
 from moto.cloudformation import responses as cfn_responses  # noqa: E402
 from moto.cloudformation import utils as cfn_utils  # noqa: E402
 from moto.apigatewayv2.models import apigatewayv2_backends  # noqa: E402
@@ -242,6 +243,93 @@ def _update_stack_unless_unchanged(self, name, template, role_arn, parameters, t
 
 
 cfn_models.CloudFormationBackend.update_stack = _update_stack_unless_unchanged
+
+
+# Strict: an update creates and updates resources in dependency order, as
+# CloudFormation does ("CloudFormation updates resources in the order that
+# their dependencies dictate": Ref, Fn::GetAtt, Fn::Sub and DependsOn).
+# moto creates every added resource before it updates any existing one, so
+# a new function reading a new output of an existing nested stack (a
+# function gaining its auto dependency layer) failed, where AWS updates the
+# nested stack first.
+_SUB_NAME = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[^}]*)?\}")
+
+
+def _references(value, names):
+    """The resources in `names` that `value` (a resource's JSON) refers to."""
+    found = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                target = inner.split(".", 1)[0] if isinstance(inner, str) else inner[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text = inner if isinstance(inner, str) else inner[0]
+                found.update(_SUB_NAME.findall(text))
+            elif key == "DependsOn":
+                found.update([inner] if isinstance(inner, str) else inner)
+            found |= _references(inner, names)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _references(inner, names)
+    return found & names
+
+
+def _in_dependency_order(names, resources):
+    """`names` ordered so that each comes after those of them it refers to."""
+    ordered, seen = [], set()
+
+    def visit(name, path):
+        if name in seen or name in path:
+            return
+        for dependency in sorted(_references(resources[name], names)):
+            visit(dependency, path | {name})
+        seen.add(name)
+        ordered.append(name)
+
+    for name in sorted(names):
+        visit(name, frozenset())
+    return ordered
+
+
+def _update_in_dependency_order(self, template, parameters=None):
+    actions = self.build_resource_diff(template, parameters)
+    removed = actions["Remove"]
+    # Removals first (as moto), retried past dependency violations.
+    for _ in range(cfn_parsing.MAX_UPDATE_ATTEMPTS):
+        for logical_name in list(removed):
+            try:
+                if logical_name in self._parsed_resources:
+                    self._delete_resource(self._parsed_resources[logical_name], self._resource_json_map[logical_name])
+            except Exception:  # noqa: BLE001 - a dependency violation: retried next pass
+                continue
+            removed.remove(logical_name)
+        if not removed:
+            break
+    self._template = template
+    if parameters:
+        self.input_parameters = parameters
+    self.load_mapping()
+    self.load_parameters()
+    self.load_conditions()
+    self._resource_json_map = template["Resources"]
+    added, modified = set(actions["Add"]), set(actions["Modify"])
+    for logical_name in _in_dependency_order(added | modified, template["Resources"]):
+        if logical_name in added:
+            _ = self[logical_name]  # moto creates a resource when it is first looked up
+        else:
+            self._parsed_resources[logical_name] = cfn_parsing.parse_and_update_resource(
+                logical_name,
+                self._resource_json_map[logical_name],
+                self,
+                account_id=self._account_id,
+                region_name=self._region_name,
+            )
+
+
+cfn_parsing.ResourceMap.update = _update_in_dependency_order
 
 
 # Extra fix: a function created through CloudFormation loses its `Layers`

@@ -213,3 +213,43 @@ async fn template_error_deploys_nothing() {
     assert!(ctx.calls().is_empty(), "no call at all: {:?}", ctx.calls());
     assert!(ctx.cfn().describe_stacks().stack_name("broken-app").send().await.is_err());
 }
+
+/// Adds `ExtraFunction` (CodeUri `extra/`) to syncapp's template.
+fn add_extra_function(ctx: &TestContext) {
+    ctx.write("extra/app.py", "def handler(e, c):\n    return 'extra'\n");
+    ctx.replace(
+        "template.yaml",
+        "  InlineFunction:\n",
+        "  ExtraFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: extra/\n\n  InlineFunction:\n",
+    );
+}
+
+/// A function added to a stack that has the auto dependency layer reads a
+/// new output of the existing nested stack: CloudFormation must update the
+/// nested stack before it creates the function (the local cloud used to
+/// create it first and fail).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_added_next_to_the_dependency_layer_deploys() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    const STACK: &str = "syncapp-gains";
+    ok(&sync(&ctx, &["--stack-name", STACK], Some("y\n")));
+    add_extra_function(&ctx);
+    ok(&sync(&ctx, &["--stack-name", STACK], None));
+    let layers = ctx.layers(STACK, "ExtraFunction").await;
+    assert_eq!(layers.len(), ctx.layers(STACK, "HelloFunction").await.len(), "{layers:?}");
+    assert!(layers.iter().any(|l| l.contains("DepLayer")), "its dependency layer: {layers:?}");
+}
+
+/// The same in watch: the template save deploys the new function.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_deploys_a_function_added_next_to_the_dependency_layer() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    const STACK: &str = "syncapp-gains-watched";
+    let watch = ctx.accel(&["sync", "--stack-name", STACK, "--watch"]).stdin("y\n").spawn();
+    watch.wait_for_stderr("the watch", |t| t.contains("Sync watch started."));
+    add_extra_function(&ctx);
+    watch.wait_for_stderr("the second infra sync", |t| t.matches("Infra sync completed").count() >= 2);
+    watch.stop();
+    let layers = ctx.layers(STACK, "ExtraFunction").await;
+    assert!(layers.iter().any(|l| l.contains("DepLayer")), "its dependency layer: {layers:?}");
+}
