@@ -739,6 +739,207 @@ lambda_responses.LambdaResponse.update_function_configuration = _update_async(
 lambda_responses.LambdaResponse.publish_version = _publish_when_idle(lambda_responses.LambdaResponse.publish_version)
 
 
+# Strict: CloudFormation reports each resource and rolls a failed change
+# back (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-describing-stacks.html,
+# .../stack-failure-options.html). Every resource gets its own
+# `*_IN_PROGRESS` / `*_COMPLETE` events, in the order the resources are
+# made (dependencies first); a resource that fails gets `CREATE_FAILED` or
+# `UPDATE_FAILED` with the reason, and the stack rolls back: a failed
+# creation ends `ROLLBACK_COMPLETE` (such a stack can only be deleted), a
+# failed update restores the previous template and ends
+# `UPDATE_ROLLBACK_COMPLETE`. moto recorded stack events only, and a
+# failing resource left the stack `*_IN_PROGRESS` for ever (or broken).
+# A nested stack that fails makes its parent's resource fail in turn.
+#
+# What fails: what AWS's resource handlers reject. Lambda's `MemorySize`
+# must lie in 128–10240 MB; a function outside it fails with Lambda's
+# validation message (the documented way for tests to make a deploy fail).
+_IN_CHANGE = threading.local()  # .stacks: the stacks being changed, innermost last
+
+
+class ResourceFailure(Exception):
+    """A resource handler refused a resource: `reason` is what CloudFormation reports."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _changing():
+    if not hasattr(_IN_CHANGE, "stacks"):
+        _IN_CHANGE.stacks = []
+    return _IN_CHANGE.stacks
+
+
+def _resource_event(stack, logical_id, resource_type, status, physical_id="", reason=None):
+    event = cfn_models.Event(
+        stack_id=stack.stack_id,
+        stack_name=stack.name,
+        logical_resource_id=logical_id,
+        physical_resource_id=physical_id,
+        resource_type=resource_type,
+        resource_status=status,
+        resource_status_reason=reason,
+        resource_properties=None,
+    )
+    token = getattr(_REQUEST_TOKEN, "value", None)
+    if token:
+        event.client_request_token = token
+    stack.events.append(event)
+
+
+def _reason(error):
+    if isinstance(error, ResourceFailure):
+        return error.reason
+    return f"Internal Failure: {error}"
+
+
+def _with_events(change, action):
+    """Wraps moto's parse_and_{create,update}_resource to report the resource."""
+
+    def handle(logical_id, resource_json, resources_map, *args, **kwargs):
+        stack = _changing()[-1] if _changing() else None
+        resource_type = resource_json.get("Type", "") if isinstance(resource_json, dict) else ""
+        try:
+            resource = change(logical_id, resource_json, resources_map, *args, **kwargs)
+        except Exception as error:
+            if stack is not None and not getattr(error, "accel_reported", False):
+                _resource_event(stack, logical_id, resource_type, f"{action}_IN_PROGRESS")
+                _resource_event(stack, logical_id, resource_type, f"{action}_FAILED", reason=_reason(error))
+                error.accel_reported = True
+                error.accel_failed = logical_id
+            raise
+        if stack is not None and resource is not None:
+            physical = getattr(resource, "physical_resource_id", None) or logical_id
+            _resource_event(stack, logical_id, resource_type, f"{action}_IN_PROGRESS", physical)
+            _resource_event(stack, logical_id, resource_type, f"{action}_COMPLETE", physical)
+        return resource
+
+    return handle
+
+
+cfn_parsing.parse_and_create_resource = _with_events(cfn_parsing.parse_and_create_resource, "CREATE")
+cfn_parsing.parse_and_update_resource = _with_events(cfn_parsing.parse_and_update_resource, "UPDATE")
+
+
+class _NoOutputs(dict):
+    """The outputs (none) of a stack whose creation rolled back."""
+
+    exports = []
+
+
+def _nested_failure(stack, what):
+    return ResourceFailure(f"Embedded stack {stack.stack_id} was not successfully {what}.")
+
+
+_create_resources = cfn_models.Stack.create_resources
+
+
+def _create_resources_or_roll_back(self):
+    nested = bool(_changing())
+    _changing().append(self)
+    try:
+        _create_resources(self)
+    except Exception as error:
+        failed = getattr(error, "accel_failed", "a resource")
+        self._add_stack_event(
+            "ROLLBACK_IN_PROGRESS",
+            resource_status_reason=f"The following resource(s) failed to create: [{failed}]. Rollback requested by user.",
+        )
+        try:
+            self.resource_map.delete()
+        except Exception:  # noqa: BLE001 - what cannot be deleted stays, as after a failed rollback
+            pass
+        # A rolled-back creation has no resources and no outputs left.
+        self.resource_map._resource_json_map = {}
+        self.output_map = _NoOutputs()
+        self._add_stack_event("ROLLBACK_COMPLETE")
+        self.status = "ROLLBACK_COMPLETE"
+        if nested:
+            raise _nested_failure(self, "created") from error
+    finally:
+        _changing().pop()
+
+
+cfn_models.Stack.create_resources = _create_resources_or_roll_back
+_stack_update_strict = cfn_models.Stack.update
+
+
+def _update_or_roll_back(self, template, *args, **kwargs):
+    nested = bool(_changing())
+    previous_template, previous_parameters = self.template, dict(self.parameters or {})
+    _changing().append(self)
+    try:
+        _stack_update_strict(self, template, *args, **kwargs)
+    except Exception as error:
+        failed = getattr(error, "accel_failed", "a resource")
+        self._add_stack_event(
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+            resource_status_reason=f"The following resource(s) failed to update: [{failed}].",
+        )
+        self.template = previous_template
+        self._parse_template()
+        try:
+            self.resource_map.update(self.template_dict, previous_parameters)
+        except Exception:  # noqa: BLE001 - a rollback that cannot restore everything still ends
+            pass
+        self.output_map = self._create_output_map()
+        self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        self.status = "UPDATE_ROLLBACK_COMPLETE"
+        if nested:
+            raise _nested_failure(self, "updated") from error
+    finally:
+        _changing().pop()
+
+
+cfn_models.Stack.update = _update_or_roll_back
+_update_stack_checked = cfn_models.CloudFormationBackend.update_stack
+
+
+def _update_stack_unless_rolled_back(self, name, *args, **kwargs):
+    stack = self.get_stack(name)
+    if stack.status == "ROLLBACK_COMPLETE":
+        from moto.cloudformation.exceptions import ValidationError
+
+        raise ValidationError(message=f"Stack:{stack.stack_id} is in ROLLBACK_COMPLETE state and can not be updated.")
+    return _update_stack_checked(self, name, *args, **kwargs)
+
+
+cfn_models.CloudFormationBackend.update_stack = _update_stack_unless_rolled_back
+
+
+def _check_function(properties):
+    memory = properties.get("MemorySize")
+    if memory is None:
+        return
+    memory = int(memory)
+    bound = "greater than or equal to 128" if memory < 128 else "less than or equal to 10240"
+    if memory < 128 or memory > 10240:
+        message = (
+            f"1 validation error detected: Value '{memory}' at 'memorySize' failed to satisfy constraint: "
+            f"Member must have value {bound}"
+        )
+        raise ResourceFailure(f'Resource handler returned message: "{message}" (HandlerErrorCode: InvalidRequest)')
+
+
+_function_create_checked = lambda_models.LambdaFunction.create_from_cloudformation_json.__func__
+_function_update_checked = lambda_models.LambdaFunction.update_from_cloudformation_json.__func__
+
+
+def _create_function_checked(cls, resource_name, cloudformation_json, *args, **kwargs):
+    _check_function(cloudformation_json.get("Properties", {}))
+    return _function_create_checked(cls, resource_name, cloudformation_json, *args, **kwargs)
+
+
+def _update_function_checked(cls, original_resource, new_resource_name, cloudformation_json, *args, **kwargs):
+    _check_function(cloudformation_json.get("Properties", {}))
+    return _function_update_checked(cls, original_resource, new_resource_name, cloudformation_json, *args, **kwargs)
+
+
+lambda_models.LambdaFunction.create_from_cloudformation_json = classmethod(_create_function_checked)
+lambda_models.LambdaFunction.update_from_cloudformation_json = classmethod(_update_function_checked)
+
+
 # Call log for tests: `service:Action` per access key.
 CALLS = {}
 CALLS_LOCK = threading.Lock()
