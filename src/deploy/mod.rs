@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
-    Capability, DeploymentConfig, DeploymentConfigMode, OnFailure, Parameter, StackEvent, Tag,
+    Capability, DeploymentConfig, DeploymentConfigMode, OnFailure, Parameter, StackEvent, StackStatus, Tag,
 };
 
 use crate::aws::cloudformation::describe;
@@ -140,24 +140,18 @@ pub(crate) async fn create_managed_bucket(cfn: &Client, printer: &Printer) -> Re
     bucket.and_then(|o| o.output_value()).map(str::to_string).ok_or(DeployError::NotManaged)
 }
 
-/// Polls until the stack leaves its `*_IN_PROGRESS` state.
-async fn wait_for_stack(
+/// Polls the stack every 100–500 ms, for up to an hour, until `settled`
+/// says how it ended (`None`: not yet). The stack is `None` once it is gone.
+async fn poll_stack<T>(
     cfn: &Client,
     stack_name: &str,
-    verb: &'static str,
-) -> Result<aws_sdk_cloudformation::types::Stack, DeployError> {
+    settled: impl Fn(Option<aws_sdk_cloudformation::types::Stack>) -> Option<Result<T, DeployError>>,
+) -> Result<T, DeployError> {
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(100);
     loop {
-        if let Some(stack) = describe(cfn, stack_name).await? {
-            let status = stack.stack_status().map(|s| s.as_str().to_string()).unwrap_or_default();
-            if !status.ends_with("IN_PROGRESS") {
-                return if status.ends_with("_COMPLETE") && !status.contains("ROLLBACK") {
-                    Ok(stack)
-                } else {
-                    Err(DeployError::Failed { verb, stack: stack_name.to_string(), status, failures: Vec::new() })
-                };
-            }
+        if let Some(result) = settled(describe(cfn, stack_name).await?) {
+            return result;
         }
         if started.elapsed() > Duration::from_secs(3600) {
             return Err(DeployError::Timeout(stack_name.to_string()));
@@ -165,6 +159,56 @@ async fn wait_for_stack(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(500));
     }
+}
+
+/// The stack's status as text (`""` when it has none).
+fn status_of(stack: &aws_sdk_cloudformation::types::Stack) -> String {
+    stack.stack_status().map(|s| s.as_str().to_string()).unwrap_or_default()
+}
+
+/// Polls until the stack leaves its `*_IN_PROGRESS` state.
+async fn wait_for_stack(
+    cfn: &Client,
+    stack_name: &str,
+    verb: &'static str,
+) -> Result<aws_sdk_cloudformation::types::Stack, DeployError> {
+    poll_stack(cfn, stack_name, |stack| {
+        let stack = stack?;
+        let status = status_of(&stack);
+        if status.ends_with("IN_PROGRESS") {
+            return None;
+        }
+        Some(if status.ends_with("_COMPLETE") && !status.contains("ROLLBACK") {
+            Ok(stack)
+        } else {
+            Err(DeployError::Failed { verb, stack: stack_name.to_string(), status, failures: Vec::new() })
+        })
+    })
+    .await
+}
+
+/// A stack whose creation rolled back (`ROLLBACK_COMPLETE`) can only be
+/// deleted: sam's sync fails on it until someone deletes it by hand. accel
+/// deletes it (it has no resources left) so that the deploy creates it again.
+async fn delete_rolled_back(cfn: &Client, stack_name: &str, printer: &Printer) -> Result<(), DeployError> {
+    printer.note(format_args!(
+        "Stack {stack_name} is in ROLLBACK_COMPLETE (its creation failed): deleting it to create it again."
+    ));
+    cfn.delete_stack().stack_name(stack_name).send().await.call("CloudFormation", "DeleteStack")?;
+    poll_stack(cfn, stack_name, |stack| {
+        let status = stack.as_ref().map(status_of).unwrap_or_default();
+        match status.as_str() {
+            "" | "DELETE_COMPLETE" => Some(Ok(())),
+            s if s.ends_with("IN_PROGRESS") || s == "ROLLBACK_COMPLETE" => None,
+            _ => Some(Err(DeployError::Failed {
+                verb: "delete",
+                stack: stack_name.to_string(),
+                status,
+                failures: Vec::new(),
+            })),
+        }
+    })
+    .await
 }
 
 /// A stack deploy.
@@ -217,7 +261,11 @@ pub(crate) async fn deploy(
     request: &DeployRequest,
     printer: &Printer,
 ) -> Result<(Deployed, Vec<StackOutput>), DeployError> {
-    let existing = describe(cfn, &request.stack_name).await?;
+    let mut existing = describe(cfn, &request.stack_name).await?;
+    if existing.as_ref().and_then(|s| s.stack_status()) == Some(&StackStatus::RollbackComplete) {
+        delete_rolled_back(cfn, &request.stack_name, printer).await?;
+        existing = None;
+    }
     let deployed_params: Vec<String> = existing
         .as_ref()
         .map(|s| s.parameters().iter().filter_map(|p| p.parameter_key().map(str::to_string)).collect())

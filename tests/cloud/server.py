@@ -320,13 +320,17 @@ def _update_in_dependency_order(self, template, parameters=None):
         if logical_name in added:
             _ = self[logical_name]  # moto creates a resource when it is first looked up
         else:
-            self._parsed_resources[logical_name] = cfn_parsing.parse_and_update_resource(
+            changed = cfn_parsing.parse_and_update_resource(
                 logical_name,
                 self._resource_json_map[logical_name],
                 self,
                 account_id=self._account_id,
                 region_name=self._region_name,
             )
+            # moto answers None for a type it cannot update (a REST API):
+            # the resource stays as it was, and `Ref`s to it keep working.
+            if changed is not None:
+                self._parsed_resources[logical_name] = changed
 
 
 cfn_parsing.ResourceMap.update = _update_in_dependency_order

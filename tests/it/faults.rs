@@ -105,11 +105,12 @@ async fn a_tail_rides_out_an_outage() {
     assert!(!out.text().contains("DispatchFailure {"), "{out}");
 }
 
-/// The events of a stack, newest first: (status, ClientRequestToken).
+/// The stack's own events (not its resources'), newest first: (status, ClientRequestToken).
 async fn stack_events(ctx: &TestContext, stack: &str) -> Vec<(String, Option<String>)> {
     let out = ctx.cfn().describe_stack_events().stack_name(stack).send().await.expect("describe_stack_events");
     out.stack_events()
         .iter()
+        .filter(|e| e.logical_resource_id() == Some(stack))
         .map(|e| {
             let status = e.resource_status().map(|s| s.as_str().to_string()).unwrap_or_default();
             (status, e.client_request_token().map(str::to_string))

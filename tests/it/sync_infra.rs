@@ -253,3 +253,73 @@ async fn watch_deploys_a_function_added_next_to_the_dependency_layer() {
     let layers = ctx.layers(STACK, "ExtraFunction").await;
     assert!(layers.iter().any(|l| l.contains("DepLayer")), "its dependency layer: {layers:?}");
 }
+
+/// The stack's status in the local cloud.
+async fn stack_status(ctx: &TestContext, stack: &str) -> String {
+    let described = ctx.cfn().describe_stacks().stack_name(stack).send().await.expect("describe_stacks");
+    described.stacks()[0].stack_status().unwrap().as_str().to_string()
+}
+
+/// A resource CloudFormation refuses (Lambda's memory must lie in 128–10240
+/// MB) fails the creation: each resource's events are shown, the failed one
+/// with its reason, the stack rolls back and the sync exits 1 naming it.
+/// A stack left in ROLLBACK_COMPLETE can only be deleted: the next sync
+/// deletes it and creates it again (sam's sync fails until someone does).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_creation_rolls_back_and_the_next_sync_creates_the_stack_again() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    const STACK: &str = "blog-rollback";
+    ctx.replace(
+        "template.yaml",
+        "      CodeUri: hello_world/\n",
+        "      CodeUri: hello_world/\n      MemorySize: 64\n",
+    );
+    let out = sync(&ctx, &["--stack-name", STACK], Some("y\n"));
+    assert_eq!(out.code, Some(1), "{out}");
+    let role = out.stdout.find("CREATE_COMPLETE                 AWS::IAM::Role").expect("the role's own event");
+    let failed = out.stdout.find("CREATE_FAILED                   AWS::Lambda::Function").expect("the failure event");
+    assert!(role < failed, "resources are reported in the order they are made: {out}");
+    assert!(
+        out.stderr.contains("Error: Failed to create the stack: blog-rollback, it ended in ROLLBACK_COMPLETE"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("HelloWorldFunction (AWS::Lambda::Function): Resource handler returned message: \"1 validation error detected: Value '64' at 'memorySize'"),
+        "{out}"
+    );
+    assert_eq!(stack_status(&ctx, STACK).await, "ROLLBACK_COMPLETE");
+
+    ctx.replace("template.yaml", "      MemorySize: 64\n", "      MemorySize: 256\n");
+    let out = ok(&sync(&ctx, &["--stack-name", STACK], None));
+    assert!(out.contains("is in ROLLBACK_COMPLETE (its creation failed): deleting it to create it again."), "{out}");
+    assert_eq!(stack_status(&ctx, STACK).await, "CREATE_COMPLETE");
+    assert_eq!(ctx.function(STACK, "HelloWorldFunction").await.memory_size(), Some(256));
+}
+
+/// A refused update rolls back to the previous template: the function keeps
+/// its configuration, the sync exits 1 naming the resource, and the next
+/// sync updates the stack.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_update_rolls_back_to_the_previous_template() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    const STACK: &str = "blog-update-rollback";
+    ok(&sync(&ctx, &["--stack-name", STACK], Some("y\n")));
+    let before = ctx.function(STACK, "HelloWorldFunction").await.memory_size();
+
+    ctx.replace(
+        "template.yaml",
+        "      CodeUri: hello_world/\n",
+        "      CodeUri: hello_world/\n      MemorySize: 20000\n",
+    );
+    let out = sync(&ctx, &["--stack-name", STACK], None);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("it ended in UPDATE_ROLLBACK_COMPLETE"), "{out}");
+    assert!(out.stderr.contains("HelloWorldFunction (AWS::Lambda::Function)"), "{out}");
+    assert!(out.stderr.contains("Member must have value less than or equal to 10240"), "{out}");
+    assert_eq!(stack_status(&ctx, STACK).await, "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(ctx.function(STACK, "HelloWorldFunction").await.memory_size(), before);
+
+    ctx.replace("template.yaml", "      MemorySize: 20000\n", "      MemorySize: 512\n");
+    ok(&sync(&ctx, &["--stack-name", STACK], None));
+    assert_eq!(ctx.function(STACK, "HelloWorldFunction").await.memory_size(), Some(512));
+}
