@@ -1,7 +1,7 @@
 """The local cloud: moto's server plus AWS's SAM translator and the fidelity
 fixes listed in shared/spec/local-cloud.md, applied at import time.
 
-Usage: python server.py [--host 127.0.0.1] [--port 0] [--exit-on-stdin-eof]
+Usage: python server.py [--host 127.0.0.1] [--port 0] [--exit-on-stdin-eof] [--realistic]
 
 Prints ``READY http://HOST:PORT`` on stdout once it accepts requests.
 
@@ -603,6 +603,9 @@ cfn_responses.CloudFormationResponse.update_stack = _idempotent_stack_call(
 # UpdateFunctionConfiguration whose environment sets
 # ACCEL_CLOUD_UPDATE_SECONDS takes that long (a function kept busy on purpose).
 LAMBDA_UPDATE_SECONDS = float(os.environ.get("ACCEL_CLOUD_LAMBDA_UPDATE_SECONDS", "0.3"))
+# AWS's typical time for a function update to finish (1–3 s, Lambda's
+# "function states" documentation and measurements of UpdateFunctionCode).
+REALISTIC_LAMBDA_UPDATE_SECONDS = 2.0
 FAIL_UPDATE_MARKER = ".accel-cloud-fail-update"
 # Unqualified function ARN -> {"until", "kind" ("create"|"update"), "failure"}.
 _LAMBDA_CHANGES = {}
@@ -992,7 +995,15 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--exit-on-stdin-eof", action="store_true")
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="AWS's typical durations (a Lambda change takes 2 s) instead of the tests' short ones",
+    )
     args = parser.parse_args()
+    if args.realistic:
+        global LAMBDA_UPDATE_SECONDS
+        LAMBDA_UPDATE_SECONDS = REALISTIC_LAMBDA_UPDATE_SECONDS
 
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
