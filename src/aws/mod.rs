@@ -6,6 +6,7 @@
 pub(crate) mod apigateway;
 pub(crate) mod cloudformation;
 mod debug;
+mod endpoint_host;
 pub(crate) mod error;
 pub(crate) mod lambda;
 pub(crate) mod sfn;
@@ -93,6 +94,8 @@ pub(crate) struct Aws {
     config: SdkConfig,
     /// `--debug`: every call is logged.
     call_log: Option<debug::CallLog>,
+    /// With an endpoint override: no host prefixes before its host.
+    keep_host: Option<endpoint_host::KeepEndpointHost>,
 }
 
 /// A client of one service from the shared configuration, with the call
@@ -104,6 +107,9 @@ macro_rules! client {
             let mut config = $sdk::config::Builder::from(&self.config);
             if let Some(log) = &self.call_log {
                 config = config.interceptor(log.clone());
+            }
+            if let Some(keep) = &self.keep_host {
+                config = config.interceptor(keep.clone());
             }
             $sdk::Client::from_conf(config.build())
         }
@@ -125,13 +131,13 @@ impl Aws {
             loader = loader.retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
         }
         loader = loader.timeout_config(options.timeouts.config());
-        loader = loader.timeout_config(options.timeouts.config());
         let config = loader.load().await;
         if config.region().is_none() {
             return Err(AwsError::NoRegion);
         }
         let call_log = printer.debugging().then(|| debug::CallLog::new(printer));
-        Ok(Aws { config, call_log })
+        let keep_host = config.endpoint_url().map(endpoint_host::KeepEndpointHost::new);
+        Ok(Aws { config, call_log, keep_host })
     }
 
     /// The region in use.

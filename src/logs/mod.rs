@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
+use aws_sdk_cloudwatchlogs::types::{FilteredLogEvent, LiveTailSessionLogEvent};
 use serde_json::{Value, json};
 
 use crate::aws::cloudformation::{self, DeployedResource};
@@ -272,12 +272,9 @@ pub(crate) async fn tail(
     printer: &Printer,
     format: &Format,
 ) -> Result<(), LogsError> {
-    if live_tail(aws, sources, request, traces, printer, format).await? {
-        return Ok(());
-    }
+    let Some(from) = live_tail(aws, sources, request, traces, printer, format).await? else { return Ok(()) };
     let logs = aws.logs();
-    let mut cursors: Vec<Cursor> =
-        sources.iter().map(|_| Cursor { newest: request.start_ms, ..Default::default() }).collect();
+    let mut cursors: Vec<Cursor> = sources.iter().map(|_| Cursor { newest: from, ..Default::default() }).collect();
     let mut seen_traces = HashSet::new();
     // Since when the endpoint has been unreachable, and the wait before the next try.
     let mut outage: Option<(std::time::Instant, Duration)> = None;
@@ -364,8 +361,12 @@ const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(30);
 const LIVE_TAIL_GROUPS: usize = 10;
 
 /// Tails through `StartLiveTail`: the window so far is fetched, then events
-/// stream in as CloudWatch receives them, no polling. Returns `false` (and
-/// prints nothing) when live tail is not available, so the caller polls.
+/// stream in as CloudWatch receives them, no polling; groups are split over
+/// sessions of at most [`LIVE_TAIL_GROUPS`], and a session that ends (AWS
+/// ends them after 3 hours) is opened again, with what arrived in between
+/// fetched once. Returns `None` once the user stopped it, or the time from
+/// which the caller polls when live tail is not available (or stops being),
+/// having printed nothing after that time.
 async fn live_tail(
     aws: &Aws,
     sources: &[Source],
@@ -373,50 +374,29 @@ async fn live_tail(
     traces: bool,
     printer: &Printer,
     format: &Format,
-) -> Result<bool, LogsError> {
-    use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
+) -> Result<Option<i64>, LogsError> {
     // One quick try: without an answer the tail polls (and reports the outage there).
     let quick = aws_sdk_sts::config::Builder::default()
         .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
         .timeout_config(crate::aws::long_call_timeouts());
     let identity = aws.sts().get_caller_identity().customize().config_override(quick).send();
-    let Ok(Ok(identity)) = tokio::time::timeout(Duration::from_secs(10), identity).await else { return Ok(false) };
+    let Ok(Ok(identity)) = tokio::time::timeout(Duration::from_secs(10), identity).await else {
+        return Ok(Some(request.start_ms));
+    };
     let account = identity.account().unwrap_or_default();
     let region = aws.region();
     let partition = crate::template::intrinsics::partition_of(region);
     let arn = |group: &str| format!("arn:{partition}:logs:{region}:{account}:log-group:{group}");
     let resource_of: HashMap<String, String> = sources.iter().map(|s| (arn(&s.group), s.resource.clone())).collect();
-    // One try, no retries: an endpoint without live tail must not hold up the fallback.
-    let no_retry = aws_sdk_cloudwatchlogs::config::Builder::default()
-        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
-        .timeout_config(crate::aws::long_call_timeouts());
     let groups: Vec<String> = resource_of.keys().cloned().collect();
-    let mut streams = Vec::new();
-    for chunk in groups.chunks(LIVE_TAIL_GROUPS) {
-        let call = aws.logs().start_live_tail().set_log_group_identifiers(Some(chunk.to_vec()));
-        let call =
-            call.set_log_event_filter_pattern(request.filter.clone()).customize().config_override(no_retry.clone());
-        match tokio::time::timeout(Duration::from_secs(10), call.send()).await {
-            Ok(Ok(started)) => streams.push(started.response_stream),
-            _ => return Ok(false),
-        }
-    }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    for mut stream in streams {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(update)) = stream.recv().await {
-                if let StartLiveTailResponseStream::SessionUpdate(update) = update
-                    && tx.send(update.session_results().to_vec()).is_err()
-                {
-                    break;
-                }
-            }
-        });
-    }
-    drop(tx);
+    let Some(mut sessions) = start_sessions(aws, &groups, request).await else { return Ok(Some(request.start_ms)) };
     let mut items: Vec<Item> = fetch(aws, sources, request).await?.into_iter().map(Item::Log).collect();
     let mut seen_traces = HashSet::new();
+    // The newest event printed: where a new session, or polling, takes over;
+    // and the events printed in the late window before it, so that the
+    // events fetched after a session ended are printed once.
+    let mut newest = request.start_ms;
+    let mut printed: HashSet<(String, String, i64, String)> = HashSet::new();
     loop {
         if traces {
             for trace in fetch_traces(aws, request.start_ms, time::now_ms()).await? {
@@ -427,12 +407,30 @@ async fn live_tail(
         }
         items.sort_by_key(Item::timestamp);
         for item in items.drain(..) {
+            if let Item::Log(event) = &item {
+                let key = (event.resource.clone(), event.stream.clone(), event.timestamp, event.message.clone());
+                if !printed.insert(key) {
+                    continue;
+                }
+                newest = newest.max(event.timestamp);
+            }
             printer.out_raw(&format.render(&item));
         }
+        printed.retain(|(_, _, timestamp, _)| *timestamp >= newest - LATE_WINDOW_MS);
         let results = tokio::select! {
-            results = rx.recv() => match results { Some(results) => results, None => return Ok(true) },
+            results = sessions.recv() => match results {
+                Some(results) => results,
+                None => {
+                    let Some(again) = start_sessions(aws, &groups, request).await else { return Ok(Some(newest + 1)) };
+                    sessions = again;
+                    let from = (newest - LATE_WINDOW_MS).max(request.start_ms);
+                    let gap = LogsRequest { start_ms: from, end_ms: None, ..request.clone() };
+                    items.extend(fetch(aws, sources, &gap).await?.into_iter().map(Item::Log));
+                    continue;
+                }
+            },
             _ = tokio::time::sleep(POLL), if traces => Vec::new(),
-            _ = tokio::signal::ctrl_c() => return Ok(true),
+            _ = tokio::signal::ctrl_c() => return Ok(None),
         };
         for e in results {
             let group = e.log_group_identifier().unwrap_or_default();
@@ -446,6 +444,45 @@ async fn live_tail(
             }));
         }
     }
+}
+
+/// Opens live tail sessions over `groups` (at most [`LIVE_TAIL_GROUPS`] per
+/// session); their events arrive on the channel, which closes once every
+/// session has ended. `None` when live tail is not available here.
+async fn start_sessions(
+    aws: &Aws,
+    groups: &[String],
+    request: &LogsRequest,
+) -> Option<tokio::sync::mpsc::UnboundedReceiver<Vec<LiveTailSessionLogEvent>>> {
+    use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
+    // One try, no retries: an endpoint without live tail must not hold up the fallback.
+    let no_retry = aws_sdk_cloudwatchlogs::config::Builder::default()
+        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
+        .timeout_config(crate::aws::long_call_timeouts());
+    let mut streams = Vec::new();
+    for chunk in groups.chunks(LIVE_TAIL_GROUPS) {
+        let call = aws.logs().start_live_tail().set_log_group_identifiers(Some(chunk.to_vec()));
+        let call =
+            call.set_log_event_filter_pattern(request.filter.clone()).customize().config_override(no_retry.clone());
+        match tokio::time::timeout(Duration::from_secs(10), call.send()).await {
+            Ok(Ok(started)) => streams.push(started.response_stream),
+            _ => return None,
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for mut stream in streams {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(update)) = stream.recv().await {
+                if let StartLiveTailResponseStream::SessionUpdate(update) = update
+                    && tx.send(update.session_results().to_vec()).is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+    Some(rx)
 }
 
 /// An X-Ray trace with its segment documents.

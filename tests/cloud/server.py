@@ -21,8 +21,11 @@ import json
 import os
 import re
 import sys
+import binascii
+import struct
 import threading
 import time
+import uuid
 import zipfile
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -42,6 +45,7 @@ from moto.cloudformation import utils as cfn_utils  # noqa: E402
 from moto.apigatewayv2.models import apigatewayv2_backends  # noqa: E402
 from moto.core.common_models import CloudFormationModel  # noqa: E402
 from moto.moto_server import werkzeug_app  # noqa: E402
+from moto.logs.models import logs_backends  # noqa: E402
 from moto.s3.models import s3_backends  # noqa: E402
 from moto.xray import models as xray_models  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
@@ -947,6 +951,111 @@ lambda_models.LambdaFunction.create_from_cloudformation_json = classmethod(_crea
 lambda_models.LambdaFunction.update_from_cloudformation_json = classmethod(_update_function_checked)
 
 
+# Strict: StartLiveTail, which moto lacks
+# (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_StartLiveTail.html),
+# answered over AWS's event-stream protocol
+# (https://docs.aws.amazon.com/AmazonS3/latest/API/RESTSelectObjectAppendix.html:
+# prelude, headers, payload, CRC32s): a `sessionStart` event, then a
+# `sessionUpdate` every second with the events CloudWatch Logs received since
+# (an empty one is the heartbeat), until the session ends with a
+# `SessionTimeoutException` after LIVE_TAIL_SECONDS (AWS: 3 hours). At most
+# 10 log groups per session, as AWS.
+LIVE_TAIL_SECONDS = float(os.environ.get("ACCEL_CLOUD_LIVE_TAIL_SECONDS", str(3 * 3600)))
+LIVE_TAIL_MAX_GROUPS = 10
+
+
+def _event_stream_message(headers, payload):
+    encoded = b""
+    for name, value in headers.items():
+        name, value = name.encode(), value.encode()
+        encoded += struct.pack("B", len(name)) + name + b"\x07" + struct.pack(">H", len(value)) + value
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(encoded))
+    prelude += struct.pack(">I", binascii.crc32(prelude))
+    message = prelude + encoded + payload
+    return message + struct.pack(">I", binascii.crc32(message))
+
+
+def _live_tail_event(event_type, body):
+    headers = {":message-type": "event", ":event-type": event_type, ":content-type": "application/json"}
+    return _event_stream_message(headers, json.dumps(body).encode())
+
+
+def _json_error(start_response, status, code, message):
+    body = json.dumps({"__type": code, "message": message}).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _live_tail(environ, start_response):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    identifiers = request.get("logGroupIdentifiers") or []
+    if not identifiers or len(identifiers) > LIVE_TAIL_MAX_GROUPS:
+        return _json_error(
+            start_response,
+            "400 Bad Request",
+            "ValidationException",
+            "1 validation error detected: Value at 'logGroupIdentifiers' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {LIVE_TAIL_MAX_GROUPS}",
+        )
+    region = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    region = region.group(0).split("/")[2] if region else os.environ["AWS_DEFAULT_REGION"]
+    backend = logs_backends["123456789012"][region]
+    names = {identifier: identifier.split(":log-group:", 1)[-1] for identifier in identifiers}
+    missing = [name for name in names.values() if name not in backend.groups]
+    if missing:
+        return _json_error(
+            start_response, "400 Bad Request", "ResourceNotFoundException", f"Log group {missing[0]} does not exist"
+        )
+    pattern = request.get("logEventFilterPattern") or ""
+
+    def stream():
+        started = time.time() * 1000
+        seen = set()
+        yield _live_tail_event(
+            "sessionStart",
+            {
+                "requestId": str(uuid.uuid4()),
+                "sessionId": str(uuid.uuid4()),
+                "logGroupIdentifiers": identifiers,
+                "logEventFilterPattern": pattern,
+            },
+        )
+        deadline = time.monotonic() + LIVE_TAIL_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            results = []
+            for identifier, name in names.items():
+                group = backend.groups.get(name)
+                for stream_name, log_stream in list(group.streams.items()) if group else []:
+                    for event in list(log_stream.events):
+                        key = (identifier, stream_name, event.event_id)
+                        if event.ingestion_time < started or key in seen or (pattern and pattern not in event.message):
+                            continue
+                        seen.add(key)
+                        results.append(
+                            {
+                                "logStreamName": stream_name,
+                                "logGroupIdentifier": identifier,
+                                "message": event.message,
+                                "timestamp": event.timestamp,
+                                "ingestionTime": event.ingestion_time,
+                            }
+                        )
+            results.sort(key=lambda r: r["timestamp"])
+            yield _live_tail_event("sessionUpdate", {"sessionMetadata": {"sampled": False}, "sessionResults": results})
+        headers = {
+            ":message-type": "exception",
+            ":exception-type": "SessionTimeoutException",
+            ":content-type": "application/json",
+        }
+        yield _event_stream_message(headers, json.dumps({"message": "Session timed out"}).encode())
+
+    start_response("200 OK", [("Content-Type", "application/vnd.amazon.eventstream")])
+    return stream()
+
+
 # Call log for tests: `service:Action` per access key.
 CALLS = {}
 CALLS_LOCK = threading.Lock()
@@ -984,6 +1093,8 @@ def _recording_dispatch(self, environ, start_response):
         call = f"{service}:{_action(environ, service)}"
         with CALLS_LOCK:
             CALLS.setdefault(key, []).append(call)
+    if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".StartLiveTail"):
+        return _live_tail(environ, start_response)
     return _dispatch(self, environ, start_response)
 
 

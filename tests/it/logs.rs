@@ -127,3 +127,39 @@ async fn logs_fetch_filter_window_json_traces_and_tail() {
         assert_eq!(text.matches(message).count(), 1, "{message} once:\n{text}");
     }
 }
+
+/// `--tail` streams through StartLiveTail (one FilterLogEvents per group for
+/// the window so far, no polling), over two sessions for eleven groups (AWS
+/// takes ten per session), and opens them again when they end (the local
+/// cloud ends them after 3 s; AWS after 3 hours): events written before and
+/// after that are each printed once.
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_streams_live_over_sessions_that_end() {
+    let ctx = TestContext::new().with_cloud();
+    let groups: Vec<String> = (0..11).map(|i| format!("/accel-live/group-{i}")).collect();
+    for group in &groups {
+        put(&ctx, group, "s", &[(now_ms() - 60_000, &format!("before {group}"))]).await;
+    }
+    let mut args = vec!["logs", "--tail", "-s", "5m ago"];
+    for group in &groups {
+        args.extend(["--cw-log-group", group.as_str()]);
+    }
+    let tail = ctx.accel(&args).spawn();
+    tail.wait_for_stdout("the window so far", |text| text.contains("before /accel-live/group-10"));
+    let sessions = |ctx: &TestContext| ctx.calls().iter().filter(|c| c.ends_with(":StartLiveTail")).count();
+    assert_eq!(sessions(&ctx), 2, "eleven groups, two sessions: {:?}", ctx.calls());
+    put(&ctx, &groups[10], "s", &[(now_ms(), "live in group 10")]).await;
+    tail.wait_for_stdout("an event of the second session", |text| text.contains("live in group 10"));
+    // Past the end of the first sessions: new ones carry the next event.
+    std::thread::sleep(Duration::from_millis(3500));
+    put(&ctx, &groups[0], "s", &[(now_ms(), "live after the sessions ended")]).await;
+    tail.wait_for_stdout("an event after the sessions ended", |text| text.contains("live after the sessions ended"));
+    let text = tail.stop().stdout;
+    assert!(sessions(&ctx) >= 4, "the sessions were opened again: {:?}", ctx.calls());
+    // FilterLogEvents only for the window, and once per group after each reopening.
+    let polls = ctx.calls().iter().filter(|c| c.ends_with(":FilterLogEvents")).count();
+    assert!(polls <= groups.len() * sessions(&ctx) / 2, "streamed, not polled ({polls} FilterLogEvents)");
+    for message in ["before /accel-live/group-0", "live in group 10", "live after the sessions ended"] {
+        assert_eq!(text.matches(message).count(), 1, "{message} once:\n{text}");
+    }
+}

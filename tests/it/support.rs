@@ -55,6 +55,9 @@ impl LocalCloud {
         let mut child = Command::new(&python)
             .arg(repo().join("tests/cloud/server.py"))
             .arg("--exit-on-stdin-eof")
+            // Live tail sessions end after 3 s instead of AWS's 3 hours, so
+            // that the tests see accel open them again.
+            .env("ACCEL_CLOUD_LIVE_TAIL_SECONDS", "3")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("server log"))
