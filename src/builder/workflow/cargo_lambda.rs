@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tokio::process::Command;
 
-use super::{WorkflowError, io_error, require, run, output};
+use super::{WorkflowError, io_error, output, require, run};
 use crate::builder::graph::BuildUnit;
 use crate::builder::inputs;
 
