@@ -14,7 +14,7 @@ use super::workflow::Workflow;
 use super::{fsops, inputs};
 
 /// Version of the key scheme and entry layout: a change starts a new bucket.
-const BUCKET: &str = "accel-v1";
+const BUCKET: &str = "accel-v2";
 
 /// Entries no build has used for this long are removed after a full build.
 const STALE_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
@@ -29,7 +29,7 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
-    /// Dependencies under `<deps_dir>/accel-v1`, code under `<cache_dir>/accel-v1`.
+    /// Dependencies under `<deps_dir>/<BUCKET>`, code under `<cache_dir>/<BUCKET>`.
     pub(crate) fn new(deps_dir: &Path, cache_dir: &Path) -> Self {
         let hashes = std::sync::Arc::new(FileHashes::load(&cache_dir.join(BUCKET).join("file-hashes.json")));
         Cache { deps_root: deps_dir.join(BUCKET), code_root: cache_dir.join(BUCKET), hashes }

@@ -88,8 +88,8 @@ pub(crate) fn symlink(target: &Path, link: &Path) -> io::Result<()> {
 }
 
 /// Places the tree at `from` into `to` with hard links, falling back to
-/// copies (another file system, or no link support). Returns the number of
-/// files placed.
+/// copies (another file system, or no link support); a file `to` already
+/// holds is replaced by `from`'s. Returns the number of files placed.
 pub(crate) fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
     let (files, folders) = crate::files::walk_tree(from, &|_| false)?;
     let files: Vec<PathBuf> = files.into_iter().map(|(rel, _)| rel).collect();
@@ -102,6 +102,12 @@ pub(crate) fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
         let (src, dst) = (from.join(rel), to.join(rel));
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent)?;
+        }
+        // A path already placed (one both trees hold) is replaced, never
+        // written to: it is a hard link into another cache entry.
+        match std::fs::remove_file(&dst) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
         if std::fs::hard_link(&src, &dst).is_err() {
             std::fs::copy(&src, &dst)?;

@@ -233,3 +233,51 @@ fn sync_puts_python_uv_dependencies_in_a_dependency_layer() {
         .unwrap_or_else(|| panic!("no dependency layer in {}", adl.display()));
     assert!(layer.join("python/six.py").is_file() && layer.join("python/bcrypt").is_dir(), "{}", layer.display());
 }
+
+/// The one file named `name` in an entry of the cache store `store`.
+fn cached_file(ctx: &TestContext, store: &str, name: &str) -> String {
+    let dir = ctx.join(&format!(".aws-sam/{store}/accel-v2"));
+    let mut found = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path().join(name)).filter(|p| p.is_file());
+    let file = found.next().unwrap_or_else(|| panic!("{name} in {}", dir.display()));
+    assert!(found.next().is_none(), "one {name} in {}", dir.display());
+    std::fs::read_to_string(file).unwrap()
+}
+
+#[test]
+fn a_vendored_file_a_wheel_also_holds_is_the_sources_and_no_cache_entry_changes() {
+    // src/six.py is vendored, and a local wheel the requirements name
+    // holds a six.py too. sam installs, then copies the source over: the
+    // vendored file wins. Neither cache entry may be written through the
+    // artifact's hard links.
+    let ctx = local_wheel_app();
+    ctx.write("src/six.py", "VENDORED = True\n");
+    for _ in 0..2 {
+        ctx.accel(&["build", "--cached"]).assert_success();
+        assert_eq!(ctx.read(".aws-sam/build/Fn/six.py"), "VENDORED = True\n");
+        assert!(entries(&ctx, "Fn").contains(&"six-9.0.dist-info".to_string()), "{:?}", entries(&ctx, "Fn"));
+        assert_eq!(cached_file(&ctx, "cache", "six.py"), "VENDORED = True\n");
+        assert_eq!(cached_file(&ctx, "deps", "six.py"), "FROM_WHEEL = True\n");
+    }
+}
+
+/// A python3.11 function `Fn` in `src/` whose requirements include
+/// `shared.txt`, which names a local wheel holding `six.py`: no index needed.
+fn local_wheel_app() -> TestContext {
+    let ctx = TestContext::new();
+    ctx.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n      Handler: app.handler\n      Runtime: python3.11\n",
+    );
+    ctx.write("src/app.py", "import six\n");
+    ctx.write("src/requirements.txt", "-r ../shared.txt\n");
+    ctx.write("shared.txt", &format!("{}\n", ctx.join("wheels/six-9.0-py3-none-any.whl").display()));
+    let wheel = crate::support::zip_of(&[
+        ("six.py", "FROM_WHEEL = True\n"),
+        ("six-9.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: six\nVersion: 9.0\n"),
+        ("six-9.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
+        ("six-9.0.dist-info/RECORD", ""),
+    ]);
+    std::fs::create_dir_all(ctx.join("wheels")).unwrap();
+    std::fs::write(ctx.join("wheels/six-9.0-py3-none-any.whl"), wheel).unwrap();
+    ctx
+}

@@ -428,6 +428,14 @@ impl Workflow {
     pub(crate) fn ships_dependencies(self) -> bool {
         matches!(self, Workflow::Pip | Workflow::Uv | Workflow::Npm | Workflow::Bundler)
     }
+
+    /// Whether the source is copied over the installed dependencies (sam's
+    /// Python workflows install first, then copy the source) rather than the
+    /// dependencies installed over the source (npm, Bundler): where both
+    /// hold a path, the later one's file is the artifact's.
+    pub(crate) fn source_over_dependencies(self) -> bool {
+        matches!(self, Workflow::Pip | Workflow::Uv)
+    }
 }
 
 /// `program` as found on PATH (or as given, when it is a path), or the
