@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::graph::BuildUnit;
+use super::graph::{BuildUnit, WorkingDir};
 use super::hashes::FileHashes;
 use super::workflow::Workflow;
 use super::{fsops, inputs};
@@ -147,6 +147,15 @@ pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>, hashes: &FileHa
     if unit.workflow == Workflow::Makefile {
         // The make target is named after the resource.
         field(&mut h, &unit.logical_ids[0]);
+    }
+    if let Some(make) = &unit.make {
+        // Which Makefile (`-m`) and where make runs: the source's contents
+        // alone do not say. One outside the source is a recorded input.
+        let place = pathdiff::diff_paths(&make.makefile, &unit.source_dir).unwrap_or_else(|| make.makefile.clone());
+        field(&mut h, &place.to_string_lossy());
+        if let WorkingDir::Scratch(inside) = &make.working_dir {
+            field(&mut h, &inside.to_string_lossy());
+        }
     }
     field(&mut h, &fsops::tree_hash(&unit.source_dir, unit.workflow.excludes(), hashes)?);
     if unit.workflow.code_uses_dependencies() {
