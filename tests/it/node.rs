@@ -210,3 +210,36 @@ fn a_package_npm_cannot_pack_fails_as_sams() {
     assert!(out.stderr.contains("Invalid package, must have name and version"), "{}", out.stderr);
     assert!(!ctx.join(".aws-sam/build/PlainFunction").exists(), "nothing built");
 }
+
+#[test]
+fn files_npm_packs_from_a_node_modules_folder_are_in_the_code_key() {
+    // npm packs `lib/node_modules/` like any folder, and a bundled
+    // dependency from the root `node_modules`: an edit to either rebuilds.
+    let ctx = TestContext::new();
+    ctx.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n      Handler: index.handler\n      Runtime: nodejs20.x\n",
+    );
+    ctx.write(
+        "src/package.json",
+        r#"{"name": "app", "version": "1.0.0", "dependencies": {"foo": "file:../foo"}, "bundleDependencies": ["foo"]}"#,
+    );
+    ctx.write("src/index.js", "exports.handler = async () => 1;\n");
+    ctx.write("src/lib/node_modules/kept.js", "one\n");
+    ctx.write("foo/package.json", r#"{"name": "foo", "version": "1.0.0"}"#);
+    ctx.write("src/node_modules/foo/package.json", r#"{"name": "foo", "version": "1.0.0"}"#);
+    ctx.write("src/node_modules/foo/bundled.js", "one\n");
+    ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(ctx.read(".aws-sam/build/Fn/lib/node_modules/kept.js"), "one\n");
+    assert_eq!(ctx.read(".aws-sam/build/Fn/node_modules/foo/bundled.js"), "one\n");
+    ctx.write("src/lib/node_modules/kept.js", "two\n");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out.stderr, "Fn"), "built", "{}", out.stderr);
+    assert_eq!(ctx.read(".aws-sam/build/Fn/lib/node_modules/kept.js"), "two\n");
+    ctx.write("src/node_modules/foo/bundled.js", "two\n");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out.stderr, "Fn"), "built", "{}", out.stderr);
+    assert_eq!(ctx.read(".aws-sam/build/Fn/node_modules/foo/bundled.js"), "two\n");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out.stderr, "Fn"), "reused", "{}", out.stderr);
+}

@@ -341,7 +341,10 @@ impl Workflow {
             Workflow::Pip => python_excludes!(),
             // sam's PythonUvWorkflow adds uv's own leftovers.
             Workflow::Uv => python_excludes!(".uv-cache", "uv.lock.bak"),
-            Workflow::Npm | Workflow::Esbuild => &[".aws-sam", ".git", "node_modules"],
+            // npm packs a `node_modules` below the root (`lib/node_modules/`)
+            // like any folder; esbuild's copy leaves out every one, as sam's.
+            Workflow::Npm => &[".aws-sam", ".git", "/node_modules"],
+            Workflow::Esbuild => &[".aws-sam", ".git", "node_modules"],
             Workflow::Makefile | Workflow::Go | Workflow::Bundler | Workflow::Maven => &[".aws-sam", ".git"],
             // cargo builds in the source folder (as sam): its `target/` is output.
             Workflow::CargoLambda => &[".aws-sam", ".git", "target"],
