@@ -146,6 +146,13 @@ fn build_in_source_builds_in_the_source_folder() {
     let out = ctx.accel(&["build", "--build-in-source", "--cached"]).assert_success();
     assert_eq!(code_step(&out.stderr, "NpmFunction"), "reused", "{}", out.stderr);
     assert_eq!(code_step(&out.stderr, "EsbuildFunction"), "reused", "{}", out.stderr);
+    // But what the bundle read from it is: npm updates it in place, and a
+    // patched module (patch-package) changes no lock file.
+    let module = ctx.read("esbfn/node_modules/is-number/index.js");
+    ctx.write("esbfn/node_modules/is-number/index.js", &format!("{module}\nmodule.exports.patched = \"patched\";\n"));
+    let out = ctx.accel(&["build", "--build-in-source", "--cached"]).assert_success();
+    assert_eq!(code_step(&out.stderr, "EsbuildFunction"), "built", "{}", out.stderr);
+    assert!(ctx.read(".aws-sam/build/EsbuildFunction/app.js").contains(r#".exports.patched = "patched";"#));
     // Back to a scratch build: nothing of the source's node_modules leaks in.
     ctx.accel(&["build", "--cached"]).assert_success();
     assert!(!ctx.join(".aws-sam/build/NpmFunction/node_modules/.package-lock.json").exists());
