@@ -117,7 +117,10 @@ pub(crate) fn deps_key(unit: &BuildUnit, inputs: &[PathBuf], hashes: &FileHashes
     field(&mut h, &unit.build_properties().to_string());
     h.update(Sha256::digest(std::fs::read(manifest)?));
     let dir = manifest.parent().unwrap_or(Path::new("."));
-    for lock in unit.workflow.lockfiles() {
+    for tool in unit.workflow.install_tools(unit) {
+        field(&mut h, &tool);
+    }
+    for lock in unit.workflow.lockfiles().iter().chain(unit.workflow.install_configs()) {
         if let Ok(bytes) = std::fs::read(dir.join(lock)) {
             field(&mut h, lock);
             h.update(Sha256::digest(bytes));

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::support::{TestContext, files_of};
+use crate::support::{TestContext, files_of, step};
 
 /// The files of an artifact, without its installed `node_modules`.
 fn code_files(ctx: &TestContext, artifact: &str) -> Vec<String> {
@@ -249,4 +249,22 @@ fn files_npm_packs_from_a_node_modules_folder_are_in_the_code_key() {
     assert_eq!(ctx.read(".aws-sam/build/Fn/node_modules/foo/bundled.js"), "two\n");
     let out = ctx.accel(&["build", "--cached"]).assert_success();
     assert_eq!(code_step(&out.stderr, "Fn"), "reused", "{}", out.stderr);
+}
+
+#[test]
+fn npmrc_is_in_the_dependencies_key() {
+    // The install reads `.npmrc` beside the manifest (registry, flags).
+    let ctx = TestContext::new();
+    ctx.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n      Handler: index.handler\n      Runtime: nodejs20.x\n",
+    );
+    ctx.write("src/package.json", r#"{"name": "app", "version": "1.0.0"}"#);
+    ctx.write("src/index.js", "exports.handler = async () => 1;\n");
+    ctx.accel(&["build", "--cached"]).assert_success();
+    ctx.write("src/.npmrc", "fund=false\n");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(step(&out, "Fn", "deps"), "built", "{out}");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(step(&out, "Fn", "deps"), "reused", "{out}");
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::support::{RunOutput, TestContext, listing};
+use crate::support::{RunOutput, TestContext, listing, step};
 
 /// The names at the top of an artifact folder.
 fn entries(ctx: &TestContext, artifact: &str) -> Vec<String> {
@@ -16,6 +16,20 @@ fn entries(ctx: &TestContext, artifact: &str) -> Vec<String> {
 fn wheel_tags(ctx: &TestContext, dist_info: &str) -> Vec<String> {
     let wheel = ctx.read(&format!(".aws-sam/build/{dist_info}/WHEEL"));
     wheel.lines().filter_map(|l| l.strip_prefix("Tag: ")).map(str::to_string).collect()
+}
+
+/// A script `runtime-bin/<name>` that runs `prelude`, then the host's
+/// `python3` with its arguments: another Python, as PATH or
+/// `ACCEL_PYTHON` would find it.
+fn python_wrapper(ctx: &TestContext, name: &str, prelude: &str) -> std::path::PathBuf {
+    let real = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output();
+    let real = String::from_utf8(real.unwrap().stdout).unwrap().trim().to_string();
+    let bin = ctx.root().join("runtime-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join(name), format!("#!/bin/sh\n{prelude}exec '{real}' \"$@\"\n")).unwrap();
+    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(bin.join(name), executable).unwrap();
+    bin.join(name)
 }
 
 /// The one `Error:` line of a failed run, checked to be its only line on stderr.
@@ -60,16 +74,9 @@ fn a_pure_python_sdist_is_built_into_a_wheel_and_unpacked() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/py-sdist");
     // The runtime's own Python (python3.11 here) builds it, as sam's does:
     // a wrapper on PATH records its calls.
-    let real = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output();
-    let real = String::from_utf8(real.unwrap().stdout).unwrap().trim().to_string();
-    let bin = ctx.root().join("runtime-bin");
     let log = ctx.root().join("python3.11.log");
-    std::fs::create_dir_all(&bin).unwrap();
-    let wrapper = format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec '{real}' \"$@\"\n", log.display());
-    std::fs::write(bin.join("python3.11"), wrapper).unwrap();
-    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(bin.join("python3.11"), executable).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let wrapper = python_wrapper(&ctx, "python3.11", &format!("echo \"$@\" >> '{}'\n", log.display()));
+    let path = format!("{}:{}", wrapper.parent().unwrap().display(), std::env::var("PATH").unwrap());
     ctx.accel(&["build"]).env("PATH", &path).assert_success();
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(calls.contains("-m pip wheel") && calls.contains("accel-pure-demo-1.0.tar.gz"), "{calls}");
@@ -280,4 +287,23 @@ fn local_wheel_app() -> TestContext {
     std::fs::create_dir_all(ctx.join("wheels")).unwrap();
     std::fs::write(ctx.join("wheels/six-9.0-py3-none-any.whl"), wheel).unwrap();
     ctx
+}
+
+#[test]
+fn the_pythons_pip_runs_are_in_the_dependencies_key() {
+    // Another Python builds other wheels from the same requirements.
+    let ctx = local_wheel_app();
+    ctx.accel(&["build", "--cached"]).assert_success();
+    // pip's own, `ACCEL_PYTHON`.
+    let pip_python = python_wrapper(&ctx, "python3", "");
+    let build = || ctx.accel(&["build", "--cached"]).env("ACCEL_PYTHON", pip_python.to_str().unwrap());
+    let out = build().assert_success();
+    assert_eq!(step(&out, "Fn", "deps"), "built", "{out}");
+    let out = build().assert_success();
+    assert_eq!(step(&out, "Fn", "deps"), "reused", "{out}");
+    // The runtime's own, which builds sdists, found first on PATH.
+    let own = python_wrapper(&ctx, "python3.11", "");
+    let path = format!("{}:{}", own.parent().unwrap().display(), std::env::var("PATH").unwrap());
+    let out = build().env("PATH", &path).assert_success();
+    assert_eq!(step(&out, "Fn", "deps"), "built", "{out}");
 }

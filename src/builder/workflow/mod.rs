@@ -322,6 +322,24 @@ impl Workflow {
         }
     }
 
+    /// Configuration files beside the manifest that the install reads
+    /// (npm's `.npmrc`: registry, flags), keyed with it.
+    pub(crate) fn install_configs(self) -> &'static [&'static str] {
+        match self {
+            Workflow::Npm | Workflow::Esbuild => &[".npmrc"],
+            _ => &[],
+        }
+    }
+
+    /// What outside the project decides an install's result, as found now
+    /// (the Pythons pip runs), keyed with the manifest.
+    pub(crate) fn install_tools(self, unit: &BuildUnit) -> Vec<String> {
+        match self {
+            Workflow::Pip => pip::interpreters(unit),
+            _ => Vec::new(),
+        }
+    }
+
     /// Where a layer's content goes inside its artifact folder, by build method.
     pub(crate) fn layer_subfolder(self, method: &str) -> Option<&'static str> {
         match self {

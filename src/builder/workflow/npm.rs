@@ -41,7 +41,7 @@ pub(super) async fn install(
     let dir = manifest.parent().unwrap_or(Path::new("."));
     let install_dir = stage_local_packages(manifest, out)?;
     fsops::copy_file(manifest, &install_dir.join("package.json")).map_err(io_error(manifest))?;
-    for lock in workflow.lockfiles().iter().chain(&[".npmrc"]) {
+    for lock in workflow.lockfiles().iter().chain(workflow.install_configs()) {
         let from = dir.join(lock);
         if from.is_file() {
             fsops::copy_file(&from, &install_dir.join(lock)).map_err(io_error(&from))?;
