@@ -12,21 +12,21 @@ use std::path::{Path, PathBuf};
 /// Files below `root` (following symlinks) as paths relative to it, in the
 /// order the walk met them, skipping names `skip` says to. A `root` that is
 /// a file gives one empty relative path.
-pub(crate) fn walk(root: &Path, skip: &dyn Fn(&str) -> bool) -> io::Result<Vec<PathBuf>> {
+pub(crate) fn walk(root: &Path, skip: &dyn Fn(&Path) -> bool) -> io::Result<Vec<PathBuf>> {
     Ok(walk_with_metadata(root, skip)?.into_iter().map(|(rel, _)| rel).collect())
 }
 
 /// [`walk`], with each file's metadata (read once, as the walk stats it).
 pub(crate) fn walk_with_metadata(
     root: &Path,
-    skip: &dyn Fn(&str) -> bool,
+    skip: &dyn Fn(&Path) -> bool,
 ) -> io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
     Ok(walk_tree(root, skip)?.0)
 }
 
 /// The files (with metadata) and the folders below `root`, relative to it:
 /// what it takes to copy a tree with its empty folders.
-pub(crate) fn walk_tree(root: &Path, skip: &dyn Fn(&str) -> bool) -> io::Result<(Files, Vec<PathBuf>)> {
+pub(crate) fn walk_tree(root: &Path, skip: &dyn Fn(&Path) -> bool) -> io::Result<(Files, Vec<PathBuf>)> {
     let mut out = Walk::default();
     let mut folders = HashSet::new();
     visit(root, Path::new(""), skip, &mut folders, &mut out)?;
@@ -45,7 +45,7 @@ struct Walk {
 fn visit(
     root: &Path,
     rel: &Path,
-    skip: &dyn Fn(&str) -> bool,
+    skip: &dyn Fn(&Path) -> bool,
     folders: &mut HashSet<(u64, u64)>,
     out: &mut Walk,
 ) -> io::Result<()> {
@@ -76,11 +76,11 @@ fn visit(
     let mut entries: Vec<_> = std::fs::read_dir(&path).map_err(|e| with_path(&path, e))?.collect::<Result<_, _>>()?;
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
-        let name = entry.file_name();
-        if skip(&name.to_string_lossy()) {
+        let entry_rel = rel.join(entry.file_name());
+        if skip(&entry_rel) {
             continue;
         }
-        visit(root, &rel.join(&name), skip, folders, out)?;
+        visit(root, &entry_rel, skip, folders, out)?;
     }
     // A folder reached twice through different links is fine; only one
     // inside itself is a cycle.

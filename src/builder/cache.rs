@@ -8,13 +8,13 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::graph::BuildUnit;
+use super::graph::{BuildUnit, WorkingDir};
 use super::hashes::FileHashes;
 use super::workflow::Workflow;
 use super::{fsops, inputs};
 
 /// Version of the key scheme and entry layout: a change starts a new bucket.
-const BUCKET: &str = "accel-v1";
+const BUCKET: &str = "accel-v2";
 
 /// Entries no build has used for this long are removed after a full build.
 const STALE_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
@@ -29,7 +29,7 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
-    /// Dependencies under `<deps_dir>/accel-v1`, code under `<cache_dir>/accel-v1`.
+    /// Dependencies under `<deps_dir>/<BUCKET>`, code under `<cache_dir>/<BUCKET>`.
     pub(crate) fn new(deps_dir: &Path, cache_dir: &Path) -> Self {
         let hashes = std::sync::Arc::new(FileHashes::load(&cache_dir.join(BUCKET).join("file-hashes.json")));
         Cache { deps_root: deps_dir.join(BUCKET), code_root: cache_dir.join(BUCKET), hashes }
@@ -117,7 +117,10 @@ pub(crate) fn deps_key(unit: &BuildUnit, inputs: &[PathBuf], hashes: &FileHashes
     field(&mut h, &unit.build_properties().to_string());
     h.update(Sha256::digest(std::fs::read(manifest)?));
     let dir = manifest.parent().unwrap_or(Path::new("."));
-    for lock in unit.workflow.lockfiles() {
+    for tool in unit.workflow.install_tools(unit) {
+        field(&mut h, &tool);
+    }
+    for lock in unit.workflow.lockfiles().iter().chain(unit.workflow.install_configs()) {
         if let Ok(bytes) = std::fs::read(dir.join(lock)) {
             field(&mut h, lock);
             h.update(Sha256::digest(bytes));
@@ -147,6 +150,15 @@ pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>, hashes: &FileHa
     if unit.workflow == Workflow::Makefile {
         // The make target is named after the resource.
         field(&mut h, &unit.logical_ids[0]);
+    }
+    if let Some(make) = &unit.make {
+        // Which Makefile (`-m`) and where make runs: the source's contents
+        // alone do not say. One outside the source is a recorded input.
+        let place = pathdiff::diff_paths(&make.makefile, &unit.source_dir).unwrap_or_else(|| make.makefile.clone());
+        field(&mut h, &place.to_string_lossy());
+        if let WorkingDir::Scratch(inside) = &make.working_dir {
+            field(&mut h, &inside.to_string_lossy());
+        }
     }
     field(&mut h, &fsops::tree_hash(&unit.source_dir, unit.workflow.excludes(), hashes)?);
     if unit.workflow.code_uses_dependencies() {

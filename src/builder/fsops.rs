@@ -9,19 +9,22 @@ use sha2::{Digest, Sha256};
 
 use super::hashes::FileHashes;
 
-/// Whether a file or folder name matches one of `patterns` (exact names, or
-/// `*.ext` suffixes).
-fn excluded(name: &str, patterns: &[&str]) -> bool {
-    patterns.iter().any(|p| match p.strip_prefix('*') {
-        Some(suffix) => name.ends_with(suffix),
-        None => name == *p,
+/// Whether the file or folder at `rel` (relative to the walk's root) matches
+/// one of `patterns`: a name at any depth, `*.ext` suffixes, or `/name` at
+/// the root only.
+fn excluded(rel: &Path, patterns: &[&str]) -> bool {
+    let name = rel.file_name().unwrap_or_default().to_string_lossy();
+    patterns.iter().any(|p| match (p.strip_prefix('/'), p.strip_prefix('*')) {
+        (Some(top), _) => rel == Path::new(top),
+        (None, Some(suffix)) => name.ends_with(suffix),
+        (None, None) => name == *p,
     })
 }
 
 /// Files below `root` (following symlinks), relative and sorted, skipping
 /// names that match `excludes`.
 pub(crate) fn list_files(root: &Path, excludes: &[&str]) -> io::Result<Vec<PathBuf>> {
-    let mut out = crate::files::walk(root, &|name| excluded(name, excludes))?;
+    let mut out = crate::files::walk(root, &|rel| excluded(rel, excludes))?;
     out.sort();
     Ok(out)
 }
@@ -30,7 +33,7 @@ pub(crate) fn list_files(root: &Path, excludes: &[&str]) -> io::Result<Vec<PathB
 /// tree: the same source anywhere on disk gives the same hash. File hashes
 /// come from `hashes` (read only when a file's size or time changed).
 pub(crate) fn tree_hash(root: &Path, excludes: &[&str], hashes: &FileHashes) -> io::Result<String> {
-    let mut files = crate::files::walk_with_metadata(root, &|name| excluded(name, excludes))?;
+    let mut files = crate::files::walk_with_metadata(root, &|rel| excluded(rel, excludes))?;
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hasher = Sha256::new();
     for (rel, meta) in files {
@@ -88,8 +91,8 @@ pub(crate) fn symlink(target: &Path, link: &Path) -> io::Result<()> {
 }
 
 /// Places the tree at `from` into `to` with hard links, falling back to
-/// copies (another file system, or no link support). Returns the number of
-/// files placed.
+/// copies (another file system, or no link support); a file `to` already
+/// holds is replaced by `from`'s. Returns the number of files placed.
 pub(crate) fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
     let (files, folders) = crate::files::walk_tree(from, &|_| false)?;
     let files: Vec<PathBuf> = files.into_iter().map(|(rel, _)| rel).collect();
@@ -102,6 +105,12 @@ pub(crate) fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
         let (src, dst) = (from.join(rel), to.join(rel));
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent)?;
+        }
+        // A path already placed (one both trees hold) is replaced, never
+        // written to: it is a hard link into another cache entry.
+        match std::fs::remove_file(&dst) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
         if std::fs::hard_link(&src, &dst).is_err() {
             std::fs::copy(&src, &dst)?;

@@ -188,7 +188,9 @@ pub(crate) fn hash_into(hasher: &mut Sha256, base: &Path, inputs: &[PathBuf], ha
 /// The files an esbuild `--metafile` lists as inputs that lie outside
 /// `source_dir` and outside any `node_modules` (the lock file keys those),
 /// absolute. esbuild writes input paths relative to its working directory.
-pub(crate) fn esbuild_inputs(metafile: &Path, source_dir: &Path) -> io::Result<Vec<PathBuf>> {
+/// `in_source`: the bundle read the source's own `node_modules`, which npm
+/// updates and users patch under the same lock file: those are kept too.
+pub(crate) fn esbuild_inputs(metafile: &Path, source_dir: &Path, in_source: bool) -> io::Result<Vec<PathBuf>> {
     let meta: Value = serde_json::from_slice(&std::fs::read(metafile)?)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", metafile.display())))?;
     let mut inputs: Vec<PathBuf> = meta
@@ -196,9 +198,15 @@ pub(crate) fn esbuild_inputs(metafile: &Path, source_dir: &Path) -> io::Result<V
         .and_then(Value::as_object)
         .into_iter()
         .flat_map(|m| m.keys())
-        .filter(|path| !path.split('/').any(|part| part == "node_modules") && !path.contains(':'))
-        .map(|path| normalize(&source_dir.join(path)))
-        .filter(|path| !path.starts_with(source_dir))
+        .filter(|path| !path.contains(':'))
+        .filter_map(|path| {
+            let absolute = normalize(&source_dir.join(path));
+            let keep = match path.split('/').any(|part| part == "node_modules") {
+                true => in_source,
+                false => !absolute.starts_with(source_dir),
+            };
+            keep.then_some(absolute)
+        })
         .collect();
     inputs.sort();
     inputs.dedup();

@@ -316,9 +316,12 @@ pub(crate) async fn build(
             }
             let staging = fsops::staging_dir(&artifact).map_err(io_error(&artifact))?;
             let target = staging.path().join(subfolder);
-            fsops::link_tree(&b.code.1, &target).map_err(io_error(&b.code.1))?;
-            if let Some((_, deps)) = b.deps.as_ref().filter(|_| b.unit.workflow.ships_dependencies() && adl.is_none()) {
-                fsops::link_tree(deps, &target).map_err(io_error(deps))?;
+            let code = Some(&b.code.1);
+            let deps = b.deps.as_ref().filter(|_| b.unit.workflow.ships_dependencies() && adl.is_none()).map(|d| &d.1);
+            // Where both hold a path, the one placed last wins, as in sam.
+            let order = if b.unit.workflow.source_over_dependencies() { [deps, code] } else { [code, deps] };
+            for tree in order.into_iter().flatten() {
+                fsops::link_tree(tree, &target).map_err(io_error(tree))?;
             }
             fsops::publish(staging, &artifact).map_err(io_error(&artifact))?;
             state.insert(state_key, key);

@@ -7,24 +7,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::support::{RunOutput, TestContext, files_of};
+use crate::support::{RunOutput, TestContext, files_of, step};
 
 /// What the unit labelled `label` did with its code (`built`, `reused`).
 fn code_step(out: &RunOutput, label: &str) -> String {
     step(out, label, "code")
-}
-
-/// What the unit labelled `label` did in its `kind` step (`deps`, `code`):
-/// `built`, `reused` or `-`.
-fn step(out: &RunOutput, label: &str, kind: &str) -> String {
-    let line = out
-        .stderr
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(label))
-        .unwrap_or_else(|| panic!("no line for {label} in:\n{out}"));
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let at = words.iter().position(|w| *w == kind).unwrap_or_else(|| panic!("no {kind} step in {line}"));
-    words[at + 1].to_string()
 }
 
 /// The built template's `CodeUri` of a function.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::support::{TestContext, files_of};
+use crate::support::{RunOutput, TestContext, files_of, step};
 
 /// The files of an artifact, without its installed `node_modules`.
 fn code_files(ctx: &TestContext, artifact: &str) -> Vec<String> {
@@ -14,11 +14,9 @@ fn code_files(ctx: &TestContext, artifact: &str) -> Vec<String> {
     files.into_keys().filter(|f| !f.starts_with("node_modules/")).collect()
 }
 
-/// What the unit of `label` did: its `code` step word.
-fn code_step(stderr: &str, label: &str) -> String {
-    let line = stderr.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no {label} in:\n{stderr}"));
-    let words: Vec<&str> = line.split_whitespace().collect();
-    words[words.iter().position(|w| *w == "code").unwrap() + 1].to_string()
+/// What the unit labelled `label` did with its code (`built`, `reused`).
+fn code_step(out: &RunOutput, label: &str) -> String {
+    step(out, label, "code")
 }
 
 #[test]
@@ -46,16 +44,16 @@ fn npm_artifacts_hold_what_npm_pack_packs() {
     // The files that decide the copy are part of the code's key.
     ctx.write("ignore/.npmignore", "test/\n*.log\n");
     let out = ctx.accel(&["build", "--cached"]).assert_success();
-    assert_eq!(code_step(&out.stderr, "IgnoreFunction"), "built", "{}", out.stderr);
+    assert_eq!(code_step(&out, "IgnoreFunction"), "built", "{}", out.stderr);
     assert_eq!(
         code_files(&ctx, "IgnoreFunction"),
         ["docs/guide.md", "index.js", "package-lock.json", "package.json", "prepared.txt"]
     );
     ctx.replace("files/package.json", r#""lib/""#, r#""lib/", "NOTES.md""#);
     let out = ctx.accel(&["build", "--cached"]).assert_success();
-    assert_eq!(code_step(&out.stderr, "FilesFunction"), "built", "{}", out.stderr);
+    assert_eq!(code_step(&out, "FilesFunction"), "built", "{}", out.stderr);
     assert!(code_files(&ctx, "FilesFunction").contains(&"NOTES.md".to_string()));
-    assert_eq!(code_step(&out.stderr, "PlainFunction"), "reused", "{}", out.stderr);
+    assert_eq!(code_step(&out, "PlainFunction"), "reused", "{}", out.stderr);
 }
 
 #[test]
@@ -71,9 +69,9 @@ fn an_external_manifest_is_packed_with_its_folder() {
     // The manifest's folder is an input of the code: an edit there rebuilds it.
     ctx.write("other/extra.txt", "edited beside the manifest\n");
     let out = build();
-    assert_eq!(code_step(&out.stderr, "ManifestFunction"), "built", "{}", out.stderr);
+    assert_eq!(code_step(&out, "ManifestFunction"), "built", "{}", out.stderr);
     assert_eq!(ctx.read(".aws-sam/build/ManifestFunction/extra.txt"), "edited beside the manifest\n");
-    assert_eq!(code_step(&build().stderr, "ManifestFunction"), "reused");
+    assert_eq!(code_step(&build(), "ManifestFunction"), "reused");
 
     // In source, sam installs beside the manifest and links the source's
     // node_modules to it; neither becomes code.
@@ -83,7 +81,7 @@ fn an_external_manifest_is_packed_with_its_folder() {
     assert_eq!(link, ctx.join("other/node_modules"));
     assert!(ctx.join(".aws-sam/build/ManifestFunction/node_modules/is-number/index.js").is_file());
     assert_eq!(code_files(&ctx, "ManifestFunction"), ["extra.txt", "index.js", "notes.txt", "package.json"]);
-    assert_eq!(code_step(&out.stderr, "ManifestFunction"), "built", "in source is a key of its own");
+    assert_eq!(code_step(&out, "ManifestFunction"), "built", "in source is a key of its own");
 }
 
 #[test]
@@ -99,7 +97,7 @@ fn unminified_bundles_do_not_depend_on_the_cache() {
     // Another dependency key (same packages): the same bytes.
     ctx.replace("src/package.json", r#""version": "1.0.0","#, r#""version": "1.0.0", "description": "x","#);
     let out = ctx.accel(&["build", "--cached"]).assert_success();
-    assert_eq!(code_step(&out.stderr, "BundleFunction"), "built", "{}", out.stderr);
+    assert_eq!(code_step(&out, "BundleFunction"), "built", "{}", out.stderr);
     assert_eq!(ctx.read(".aws-sam/build/BundleFunction/app.js"), bundle);
     // A clean build elsewhere: the same bytes too.
     let other = TestContext::from_fixture("tests/fixtures/apps/node-esbuild");
@@ -144,8 +142,15 @@ fn build_in_source_builds_in_the_source_folder() {
 
     // node_modules in the source is not code: the code is reused.
     let out = ctx.accel(&["build", "--build-in-source", "--cached"]).assert_success();
-    assert_eq!(code_step(&out.stderr, "NpmFunction"), "reused", "{}", out.stderr);
-    assert_eq!(code_step(&out.stderr, "EsbuildFunction"), "reused", "{}", out.stderr);
+    assert_eq!(code_step(&out, "NpmFunction"), "reused", "{}", out.stderr);
+    assert_eq!(code_step(&out, "EsbuildFunction"), "reused", "{}", out.stderr);
+    // But what the bundle read from it is: npm updates it in place, and a
+    // patched module (patch-package) changes no lock file.
+    let module = ctx.read("esbfn/node_modules/is-number/index.js");
+    ctx.write("esbfn/node_modules/is-number/index.js", &format!("{module}\nmodule.exports.patched = \"patched\";\n"));
+    let out = ctx.accel(&["build", "--build-in-source", "--cached"]).assert_success();
+    assert_eq!(code_step(&out, "EsbuildFunction"), "built", "{}", out.stderr);
+    assert!(ctx.read(".aws-sam/build/EsbuildFunction/app.js").contains(r#".exports.patched = "patched";"#));
     // Back to a scratch build: nothing of the source's node_modules leaks in.
     ctx.accel(&["build", "--cached"]).assert_success();
     assert!(!ctx.join(".aws-sam/build/NpmFunction/node_modules/.package-lock.json").exists());
@@ -209,4 +214,55 @@ fn a_package_npm_cannot_pack_fails_as_sams() {
     assert!(error.starts_with("Error: PlainFunction: NodejsNpmBuilder:NpmPack - npm failed"), "{error}");
     assert!(out.stderr.contains("Invalid package, must have name and version"), "{}", out.stderr);
     assert!(!ctx.join(".aws-sam/build/PlainFunction").exists(), "nothing built");
+}
+
+#[test]
+fn files_npm_packs_from_a_node_modules_folder_are_in_the_code_key() {
+    // npm packs `lib/node_modules/` like any folder, and a bundled
+    // dependency from the root `node_modules`: an edit to either rebuilds.
+    let ctx = TestContext::new();
+    ctx.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n      Handler: index.handler\n      Runtime: nodejs20.x\n",
+    );
+    ctx.write(
+        "src/package.json",
+        r#"{"name": "app", "version": "1.0.0", "dependencies": {"foo": "file:../foo"}, "bundleDependencies": ["foo"]}"#,
+    );
+    ctx.write("src/index.js", "exports.handler = async () => 1;\n");
+    ctx.write("src/lib/node_modules/kept.js", "one\n");
+    ctx.write("foo/package.json", r#"{"name": "foo", "version": "1.0.0"}"#);
+    ctx.write("src/node_modules/foo/package.json", r#"{"name": "foo", "version": "1.0.0"}"#);
+    ctx.write("src/node_modules/foo/bundled.js", "one\n");
+    ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(ctx.read(".aws-sam/build/Fn/lib/node_modules/kept.js"), "one\n");
+    assert_eq!(ctx.read(".aws-sam/build/Fn/node_modules/foo/bundled.js"), "one\n");
+    ctx.write("src/lib/node_modules/kept.js", "two\n");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out, "Fn"), "built", "{}", out.stderr);
+    assert_eq!(ctx.read(".aws-sam/build/Fn/lib/node_modules/kept.js"), "two\n");
+    ctx.write("src/node_modules/foo/bundled.js", "two\n");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out, "Fn"), "built", "{}", out.stderr);
+    assert_eq!(ctx.read(".aws-sam/build/Fn/node_modules/foo/bundled.js"), "two\n");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(code_step(&out, "Fn"), "reused", "{}", out.stderr);
+}
+
+#[test]
+fn npmrc_is_in_the_dependencies_key() {
+    // The install reads `.npmrc` beside the manifest (registry, flags).
+    let ctx = TestContext::new();
+    ctx.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n      Handler: index.handler\n      Runtime: nodejs20.x\n",
+    );
+    ctx.write("src/package.json", r#"{"name": "app", "version": "1.0.0"}"#);
+    ctx.write("src/index.js", "exports.handler = async () => 1;\n");
+    ctx.accel(&["build", "--cached"]).assert_success();
+    ctx.write("src/.npmrc", "fund=false\n");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(step(&out, "Fn", "deps"), "built", "{out}");
+    let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(step(&out, "Fn", "deps"), "reused", "{out}");
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::support::{RunOutput, TestContext, listing};
+use crate::support::{RunOutput, TestContext, listing, step};
 
 /// The names at the top of an artifact folder.
 fn entries(ctx: &TestContext, artifact: &str) -> Vec<String> {
@@ -16,6 +16,20 @@ fn entries(ctx: &TestContext, artifact: &str) -> Vec<String> {
 fn wheel_tags(ctx: &TestContext, dist_info: &str) -> Vec<String> {
     let wheel = ctx.read(&format!(".aws-sam/build/{dist_info}/WHEEL"));
     wheel.lines().filter_map(|l| l.strip_prefix("Tag: ")).map(str::to_string).collect()
+}
+
+/// A script `runtime-bin/<name>` that runs `prelude`, then the host's
+/// `python3` with its arguments: another Python, as PATH or
+/// `ACCEL_PYTHON` would find it.
+fn python_wrapper(ctx: &TestContext, name: &str, prelude: &str) -> std::path::PathBuf {
+    let real = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output();
+    let real = String::from_utf8(real.unwrap().stdout).unwrap().trim().to_string();
+    let bin = ctx.root().join("runtime-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join(name), format!("#!/bin/sh\n{prelude}exec '{real}' \"$@\"\n")).unwrap();
+    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(bin.join(name), executable).unwrap();
+    bin.join(name)
 }
 
 /// The one `Error:` line of a failed run, checked to be its only line on stderr.
@@ -60,16 +74,9 @@ fn a_pure_python_sdist_is_built_into_a_wheel_and_unpacked() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/py-sdist");
     // The runtime's own Python (python3.11 here) builds it, as sam's does:
     // a wrapper on PATH records its calls.
-    let real = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output();
-    let real = String::from_utf8(real.unwrap().stdout).unwrap().trim().to_string();
-    let bin = ctx.root().join("runtime-bin");
     let log = ctx.root().join("python3.11.log");
-    std::fs::create_dir_all(&bin).unwrap();
-    let wrapper = format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec '{real}' \"$@\"\n", log.display());
-    std::fs::write(bin.join("python3.11"), wrapper).unwrap();
-    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(bin.join("python3.11"), executable).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let wrapper = python_wrapper(&ctx, "python3.11", &format!("echo \"$@\" >> '{}'\n", log.display()));
+    let path = format!("{}:{}", wrapper.parent().unwrap().display(), std::env::var("PATH").unwrap());
     ctx.accel(&["build"]).env("PATH", &path).assert_success();
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(calls.contains("-m pip wheel") && calls.contains("accel-pure-demo-1.0.tar.gz"), "{calls}");
@@ -232,4 +239,71 @@ fn sync_puts_python_uv_dependencies_in_a_dependency_layer() {
         })
         .unwrap_or_else(|| panic!("no dependency layer in {}", adl.display()));
     assert!(layer.join("python/six.py").is_file() && layer.join("python/bcrypt").is_dir(), "{}", layer.display());
+}
+
+/// The one file named `name` in an entry of the cache store `store`.
+fn cached_file(ctx: &TestContext, store: &str, name: &str) -> String {
+    let dir = ctx.join(&format!(".aws-sam/{store}/accel-v2"));
+    let mut found = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path().join(name)).filter(|p| p.is_file());
+    let file = found.next().unwrap_or_else(|| panic!("{name} in {}", dir.display()));
+    assert!(found.next().is_none(), "one {name} in {}", dir.display());
+    std::fs::read_to_string(file).unwrap()
+}
+
+#[test]
+fn a_vendored_file_a_wheel_also_holds_is_the_sources_and_no_cache_entry_changes() {
+    // src/six.py is vendored, and a local wheel the requirements name
+    // holds a six.py too. sam installs, then copies the source over: the
+    // vendored file wins. Neither cache entry may be written through the
+    // artifact's hard links.
+    let ctx = local_wheel_app();
+    ctx.write("src/six.py", "VENDORED = True\n");
+    for _ in 0..2 {
+        ctx.accel(&["build", "--cached"]).assert_success();
+        assert_eq!(ctx.read(".aws-sam/build/Fn/six.py"), "VENDORED = True\n");
+        assert!(entries(&ctx, "Fn").contains(&"six-9.0.dist-info".to_string()), "{:?}", entries(&ctx, "Fn"));
+        assert_eq!(cached_file(&ctx, "cache", "six.py"), "VENDORED = True\n");
+        assert_eq!(cached_file(&ctx, "deps", "six.py"), "FROM_WHEEL = True\n");
+    }
+}
+
+/// A python3.11 function `Fn` in `src/` whose requirements include
+/// `shared.txt`, which names a local wheel holding `six.py`: no index needed.
+fn local_wheel_app() -> TestContext {
+    let ctx = TestContext::new();
+    ctx.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n      Handler: app.handler\n      Runtime: python3.11\n",
+    );
+    ctx.write("src/app.py", "import six\n");
+    ctx.write("src/requirements.txt", "-r ../shared.txt\n");
+    ctx.write("shared.txt", &format!("{}\n", ctx.join("wheels/six-9.0-py3-none-any.whl").display()));
+    let wheel = crate::support::zip_of(&[
+        ("six.py", "FROM_WHEEL = True\n"),
+        ("six-9.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: six\nVersion: 9.0\n"),
+        ("six-9.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
+        ("six-9.0.dist-info/RECORD", ""),
+    ]);
+    std::fs::create_dir_all(ctx.join("wheels")).unwrap();
+    std::fs::write(ctx.join("wheels/six-9.0-py3-none-any.whl"), wheel).unwrap();
+    ctx
+}
+
+#[test]
+fn the_pythons_pip_runs_are_in_the_dependencies_key() {
+    // Another Python builds other wheels from the same requirements.
+    let ctx = local_wheel_app();
+    ctx.accel(&["build", "--cached"]).assert_success();
+    // pip's own, `ACCEL_PYTHON`.
+    let pip_python = python_wrapper(&ctx, "python3", "");
+    let build = || ctx.accel(&["build", "--cached"]).env("ACCEL_PYTHON", pip_python.to_str().unwrap());
+    let out = build().assert_success();
+    assert_eq!(step(&out, "Fn", "deps"), "built", "{out}");
+    let out = build().assert_success();
+    assert_eq!(step(&out, "Fn", "deps"), "reused", "{out}");
+    // The runtime's own, which builds sdists, found first on PATH.
+    let own = python_wrapper(&ctx, "python3.11", "");
+    let path = format!("{}:{}", own.parent().unwrap().display(), std::env::var("PATH").unwrap());
+    let out = build().env("PATH", &path).assert_success();
+    assert_eq!(step(&out, "Fn", "deps"), "built", "{out}");
 }

@@ -227,3 +227,20 @@ fn makefile_layout_errors_name_the_resource() {
     let line = error(&ctx);
     assert!(line.contains("ProjectFunction: Metadata.ContextPath must be a path"), "{line}");
 }
+
+#[test]
+fn the_makefile_chosen_with_manifest_is_in_the_cache_key() {
+    // Two Makefiles inside the CodeUri: the source is the same whichever
+    // `-m` names, the build is not.
+    let ctx = TestContext::new();
+    ctx.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: main.handler\n      Runtime: provided.al2023\n    Metadata:\n      BuildMethod: makefile\n",
+    );
+    ctx.write("src/Makefile", "build-Fn:\n\techo one > $(ARTIFACTS_DIR)/out.txt\n");
+    ctx.write("src/Makefile.alt", "build-Fn:\n\techo two > $(ARTIFACTS_DIR)/out.txt\n");
+    ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(ctx.read(".aws-sam/build/Fn/out.txt"), "one\n");
+    ctx.accel(&["build", "--cached", "-m", "src/Makefile.alt"]).assert_success();
+    assert_eq!(ctx.read(".aws-sam/build/Fn/out.txt"), "two\n");
+}

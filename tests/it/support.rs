@@ -671,3 +671,16 @@ pub(crate) fn listing(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// What the unit labelled `label` did in its `kind` step (`deps`, `code`):
+/// `built`, `reused` or `-`.
+pub(crate) fn step(out: &RunOutput, label: &str, kind: &str) -> String {
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(label))
+        .unwrap_or_else(|| panic!("no line for {label} in:\n{out}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == kind).unwrap_or_else(|| panic!("no {kind} step in {line}"));
+    words[at + 1].to_string()
+}

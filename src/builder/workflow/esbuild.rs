@@ -34,7 +34,8 @@ pub(super) async fn bundle(unit: &BuildUnit, deps: Option<&Path>, out: &Path) ->
         false => Some(stage(&unit.source_dir, deps).map_err(io_error(&unit.source_dir))?),
     };
     let workdir = scratch.as_ref().map_or(unit.source_dir.clone(), |(_, dir)| dir.clone());
-    let mut cmd = Command::new(esbuild_binary(&workdir)?);
+    let binary = esbuild_binary(&workdir)?;
+    let mut cmd = Command::new(&binary);
     cmd.current_dir(&workdir);
     for entry in &entry_points {
         cmd.arg(resolve_entry(&unit.source_dir, entry));
@@ -60,7 +61,13 @@ pub(super) async fn bundle(unit: &BuildUnit, deps: Option<&Path>, out: &Path) ->
     let meta = tempfile::NamedTempFile::new().map_err(io_error(&std::env::temp_dir()))?;
     cmd.arg(format!("--metafile={}", meta.path().display()));
     run(cmd, "NodejsNpmEsbuildBuilder:EsbuildBundle").await?;
-    inputs::esbuild_inputs(meta.path(), &unit.source_dir).map_err(io_error(meta.path()))
+    let mut read =
+        inputs::esbuild_inputs(meta.path(), &unit.source_dir, unit.build_in_source).map_err(io_error(meta.path()))?;
+    if unit.build_in_source && binary.starts_with(&workdir) {
+        // The source's esbuild, which `npm update` may move to a new version.
+        read.push(binary);
+    }
+    Ok(read)
 }
 
 /// The project's esbuild (`node_modules/.bin` of the bundling folder, as

@@ -322,6 +322,24 @@ impl Workflow {
         }
     }
 
+    /// Configuration files beside the manifest that the install reads
+    /// (npm's `.npmrc`: registry, flags), keyed with it.
+    pub(crate) fn install_configs(self) -> &'static [&'static str] {
+        match self {
+            Workflow::Npm | Workflow::Esbuild => &[".npmrc"],
+            _ => &[],
+        }
+    }
+
+    /// What outside the project decides an install's result, as found now
+    /// (the Pythons pip runs), keyed with the manifest.
+    pub(crate) fn install_tools(self, unit: &BuildUnit) -> Vec<String> {
+        match self {
+            Workflow::Pip => pip::interpreters(unit),
+            _ => Vec::new(),
+        }
+    }
+
     /// Where a layer's content goes inside its artifact folder, by build method.
     pub(crate) fn layer_subfolder(self, method: &str) -> Option<&'static str> {
         match self {
@@ -341,7 +359,10 @@ impl Workflow {
             Workflow::Pip => python_excludes!(),
             // sam's PythonUvWorkflow adds uv's own leftovers.
             Workflow::Uv => python_excludes!(".uv-cache", "uv.lock.bak"),
-            Workflow::Npm | Workflow::Esbuild => &[".aws-sam", ".git", "node_modules"],
+            // npm packs a `node_modules` below the root (`lib/node_modules/`)
+            // like any folder; esbuild's copy leaves out every one, as sam's.
+            Workflow::Npm => &[".aws-sam", ".git", "/node_modules"],
+            Workflow::Esbuild => &[".aws-sam", ".git", "node_modules"],
             Workflow::Makefile | Workflow::Go | Workflow::Bundler | Workflow::Maven => &[".aws-sam", ".git"],
             // cargo builds in the source folder (as sam): its `target/` is output.
             Workflow::CargoLambda => &[".aws-sam", ".git", "target"],
@@ -427,6 +448,14 @@ impl Workflow {
     /// `vendor/bundle`); esbuild bundles them.
     pub(crate) fn ships_dependencies(self) -> bool {
         matches!(self, Workflow::Pip | Workflow::Uv | Workflow::Npm | Workflow::Bundler)
+    }
+
+    /// Whether the source is copied over the installed dependencies (sam's
+    /// Python workflows install first, then copy the source) rather than the
+    /// dependencies installed over the source (npm, Bundler): where both
+    /// hold a path, the later one's file is the artifact's.
+    pub(crate) fn source_over_dependencies(self) -> bool {
+        matches!(self, Workflow::Pip | Workflow::Uv)
     }
 }
 

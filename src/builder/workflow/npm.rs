@@ -41,7 +41,7 @@ pub(super) async fn install(
     let dir = manifest.parent().unwrap_or(Path::new("."));
     let install_dir = stage_local_packages(manifest, out)?;
     fsops::copy_file(manifest, &install_dir.join("package.json")).map_err(io_error(manifest))?;
-    for lock in workflow.lockfiles().iter().chain(&[".npmrc"]) {
+    for lock in workflow.lockfiles().iter().chain(workflow.install_configs()) {
         let from = dir.join(lock);
         if from.is_file() {
             fsops::copy_file(&from, &install_dir.join(lock)).map_err(io_error(&from))?;
@@ -109,8 +109,10 @@ async fn install_in_source(
 /// The npm code step, as sam's `npm pack` + copy: the files `npm pack`
 /// would put in the package of the manifest's folder (`files`, `.npmignore`,
 /// npm's default exclusions), the source's lock files, and, when the
-/// manifest lives elsewhere (`-m`), the whole source over them. Returns the
-/// external manifest's folder, which the code then depends on.
+/// manifest lives elsewhere (`-m`), the whole source over them. Returns what
+/// the code then depends on beyond the source tree's hash: the external
+/// manifest's folder, and the bundled dependencies packed from its
+/// `node_modules`.
 pub(super) async fn copy_package(unit: &BuildUnit, out: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
     require_npm(Workflow::Npm, &unit.runtime)?;
     let source = &unit.source_dir;
@@ -121,10 +123,15 @@ pub(super) async fn copy_package(unit: &BuildUnit, out: &Path) -> Result<Vec<Pat
     };
     let package_dir = inputs::normalize(manifest.parent().unwrap_or(Path::new(".")));
     std::fs::create_dir_all(out).map_err(io_error(out))?;
+    let mut read = Vec::new();
     for rel in pack_list(&package_dir).await? {
         let from = package_dir.join(&rel);
         fsops::copy_file(&from, &out.join(&rel)).map_err(io_error(&from))?;
+        if let Some(bundled) = bundled_package(&rel) {
+            read.push(package_dir.join(bundled));
+        }
     }
+    read.dedup();
     // sam copies the source's lock files into the package after packing.
     for lock in Workflow::Npm.lockfiles() {
         let from = source.join(lock);
@@ -133,10 +140,28 @@ pub(super) async fn copy_package(unit: &BuildUnit, out: &Path) -> Result<Vec<Pat
         }
     }
     if package_dir == inputs::normalize(source) {
-        return Ok(Vec::new());
+        return Ok(read);
     }
     fsops::copy_tree(source, out, Workflow::Npm.excludes()).map_err(io_error(source))?;
-    Ok(vec![package_dir])
+    read.push(package_dir);
+    Ok(read)
+}
+
+/// The folder of the bundled dependency a packed path belongs to
+/// (`node_modules/x`, `node_modules/@scope/x`), if it is one: the code's
+/// key leaves out the root `node_modules`, so the build reports these.
+fn bundled_package(rel: &Path) -> Option<PathBuf> {
+    let mut parts = rel.components().map(|c| c.as_os_str());
+    if parts.next()? != "node_modules" {
+        return None;
+    }
+    let first = parts.next()?;
+    let package = match first.to_string_lossy().starts_with('@') {
+        true => Path::new("node_modules").join(first).join(parts.next()?),
+        false => Path::new("node_modules").join(first),
+    };
+    // A file directly in `node_modules` is no package; npm packs none.
+    parts.next().map(|_| package)
 }
 
 /// What `npm pack` puts in the package of `dir`, relative. npm itself is

@@ -368,6 +368,20 @@ pub(super) fn python_command() -> PathBuf {
     std::env::var_os("ACCEL_PYTHON").map(PathBuf::from).unwrap_or_else(|| "python3".into())
 }
 
+/// The Pythons an install of `unit` would run, as found now (a link's
+/// target too, which names the version): pip's, and the runtime's own that
+/// builds sdists. Another one builds other wheels from the same manifest.
+pub(super) fn interpreters(unit: &BuildUnit) -> Vec<String> {
+    let own = PathBuf::from(format!("python{}", Target::of(unit).version));
+    let mut out = Vec::new();
+    for program in [python_command(), own] {
+        let found = find_tool(&program, INSTALL_PYTHON).ok();
+        let real = found.as_deref().and_then(|f| std::fs::canonicalize(f).ok());
+        out.extend([found, real].map(|p| p.map_or("-".into(), |p| p.to_string_lossy().into_owned())));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
