@@ -75,6 +75,9 @@ impl Resource {
 pub(crate) struct Stack {
     /// Absolute path of the template file.
     pub(crate) file: PathBuf,
+    /// Folder the template's own relative paths (nested templates, CDK
+    /// assets) start from: the real file's when `file` is a symlink.
+    pub(crate) dir: PathBuf,
     /// `""` for the root, else the chain of nested-stack logical ids.
     pub(crate) stack_path: String,
     /// The stack's folder below the build folder: `""` for the root, else
@@ -252,6 +255,7 @@ impl Stack {
 
         Ok(Stack {
             file: file.to_path_buf(),
+            dir,
             stack_path,
             build_path,
             template,

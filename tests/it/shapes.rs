@@ -86,6 +86,20 @@ fn cdk_asset_edits_rebuild_with_cached() {
 }
 
 #[test]
+fn cdk_asset_paths_of_a_symlinked_template_start_from_the_real_file() {
+    // Loading follows the link to the real folder; the built template's
+    // asset paths must too, or they name files next to the link.
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/shape-cdk");
+    std::fs::create_dir(ctx.join("link")).unwrap();
+    std::os::unix::fs::symlink("../template.json", ctx.join("link/template.json")).unwrap();
+    ctx.accel(&["build", "-t", "link/template.json"]).assert_success();
+    let template = yaml(&ctx.join(".aws-sam/build/template.yaml"));
+    let resources = &template["Resources"];
+    assert_eq!(resources["PyFunction0A1B2C3D"]["Metadata"]["aws:asset:path"], format!("../../{ASSET}"));
+    assert_eq!(resources["BundledFunction9F8E7D6C"]["Metadata"]["aws:asset:path"], format!("../../{BUNDLED}"));
+}
+
+#[test]
 fn nested_templates_through_symlinks_resolve_from_the_real_file() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/shape-nested-symlink");
     ctx.accel(&["build"]).assert_success();
