@@ -1,8 +1,9 @@
 //! What a build reads beyond its CodeUri folder, so that a cached build
 //! keys on it too: the files a `requirements.txt` pulls in (`-r`, `-c`,
 //! local paths and `--find-links` folders), the local packages of a
-//! `package.json` (`file:`/`link:` dependencies, workspaces), and the files
-//! an esbuild bundle imported from outside the function's folder.
+//! `package.json` (`file:`/`link:` dependencies, workspaces), the path
+//! sources and workspace members of a uv project, and the files an esbuild
+//! bundle imported from outside the function's folder.
 //!
 //! Inputs are recorded relative to the folder they are read from, so a
 //! moved checkout keeps its cache.
@@ -18,7 +19,7 @@ use super::hashes::FileHashes;
 use super::workflow::Workflow;
 
 /// Folders never part of a local package's content.
-const PACKAGE_EXCLUDES: &[&str] = &[".git", "node_modules", ".aws-sam", "__pycache__", "*.pyc"];
+const PACKAGE_EXCLUDES: &[&str] = &[".git", "node_modules", ".aws-sam", "__pycache__", "*.pyc", ".venv"];
 
 /// The files and folders a dependency install reads besides the manifest
 /// and lock files, absolute and in a stable order.
@@ -26,8 +27,11 @@ pub(crate) fn manifest_inputs(workflow: Workflow, manifest: &Path) -> io::Result
     let mut inputs = Vec::new();
     match workflow {
         Workflow::Pip => pip_inputs(manifest, &mut inputs, 0)?,
-        // A pyproject.toml is keyed with its uv.lock (the workflow's lock file).
         Workflow::Uv if manifest.extension().is_some_and(|e| e == "txt") => pip_inputs(manifest, &mut inputs, 0)?,
+        Workflow::Uv if manifest.file_name().is_some_and(|n| n == "pyproject.toml") => {
+            inputs.extend(uv_local_packages(manifest)?)
+        }
+        // Any other manifest is refused by the install.
         Workflow::Uv => {}
         Workflow::Npm | Workflow::Esbuild => inputs.extend(npm_local_packages(manifest)?),
         Workflow::Bundler => inputs.extend(gemfile_inputs(manifest)?),
@@ -154,16 +158,60 @@ pub(crate) fn npm_local_packages(manifest: &Path) -> io::Result<Vec<PathBuf>> {
         Some(Value::Object(map)) => map.get("packages").and_then(Value::as_array).cloned().unwrap_or_default(),
         _ => Vec::new(),
     };
-    for pattern in workspaces.iter().filter_map(Value::as_str) {
+    out.extend(workspace_members(dir, workspaces.iter().filter_map(Value::as_str), "package.json"));
+    Ok(out)
+}
+
+/// The folders workspace `patterns` name below `dir`: `parent/*` is each
+/// folder of `parent` holding a `manifest`, any other pattern one folder.
+fn workspace_members<'a>(dir: &Path, patterns: impl Iterator<Item = &'a str>, manifest: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for pattern in patterns {
         match pattern.strip_suffix("/*") {
             Some(parent) => {
                 if let Ok(entries) = std::fs::read_dir(dir.join(parent)) {
-                    out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.join("package.json").is_file()));
+                    out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.join(manifest).is_file()));
                 }
             }
             None => out.push(dir.join(pattern)),
         }
     }
+    out
+}
+
+/// The local packages a uv project installs (`uv export` of its lock, or
+/// `uv pip install -r pyproject.toml`): `path` entries of
+/// `[tool.uv.sources]`, `[tool.uv.workspace]` members, and the local
+/// sources (`path`, `directory`, `editable`, `virtual`) of `uv.lock`; the
+/// project itself is left out (its folder is the code).
+fn uv_local_packages(manifest: &Path) -> io::Result<Vec<PathBuf>> {
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let toml_of = |file: &Path| -> io::Result<toml::Table> {
+        std::fs::read_to_string(file)?
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", file.display())))
+    };
+    let project = toml_of(manifest)?;
+    let uv = project.get("tool").and_then(|t| t.get("uv"));
+    let mut out = Vec::new();
+    // A source is a table, or a list of tables chosen by markers.
+    for source in uv.and_then(|u| u.get("sources")).and_then(toml::Value::as_table).into_iter().flat_map(|s| s.values())
+    {
+        let tables = source.as_array().map_or_else(|| vec![source], |list| list.iter().collect());
+        out.extend(tables.iter().filter_map(|t| t.get("path")?.as_str()).map(|path| dir.join(path)));
+    }
+    let members = uv.and_then(|u| u.get("workspace")).and_then(|w| w.get("members")).and_then(toml::Value::as_array);
+    out.extend(workspace_members(dir, members.into_iter().flatten().filter_map(toml::Value::as_str), "pyproject.toml"));
+    let lock = dir.join("uv.lock");
+    if lock.is_file() {
+        let packages = toml_of(&lock)?.get("package").and_then(toml::Value::as_array).cloned().unwrap_or_default();
+        for source in packages.iter().filter_map(|p| p.get("source")) {
+            let local = ["path", "directory", "editable", "virtual"].iter().find_map(|k| source.get(*k)?.as_str());
+            out.extend(local.map(|path| dir.join(path)));
+        }
+    }
+    let project_dir = normalize(dir);
+    out.retain(|path| normalize(path) != project_dir);
     Ok(out)
 }
 
@@ -300,6 +348,37 @@ gem "rack", git: "https://example.com/rack.git"
         .unwrap();
         let inputs = npm_local_packages(&d.join("package.json")).unwrap();
         assert_eq!(inputs, [d.join("../shared"), d.join("packages/a")]);
+    }
+
+    #[test]
+    fn uv_path_sources_workspace_members_and_lock_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("packages/a")).unwrap();
+        std::fs::write(d.join("packages/a/pyproject.toml"), "").unwrap();
+        std::fs::write(
+            d.join("pyproject.toml"),
+            "[project]\nname = 'fn'\n[tool.uv.sources]\nlib = { path = '../lib' }\nreq = { index = 'x' }\n\
+             two = [{ path = '../two.whl', marker = \"sys_platform == 'linux'\" }]\n\
+             [tool.uv.workspace]\nmembers = ['packages/*']\n",
+        )
+        .unwrap();
+        let manifest = d.join("pyproject.toml");
+        let mut expected = [d.join("../lib"), d.join("../two.whl"), d.join("packages/a")].map(|p| normalize(&p));
+        expected.sort();
+        assert_eq!(manifest_inputs(Workflow::Uv, &manifest).unwrap(), expected);
+        std::fs::write(
+            d.join("uv.lock"),
+            "version = 1\n[[package]]\nname = 'fn'\nsource = { virtual = '.' }\n\
+             [[package]]\nname = 'w'\nsource = { path = '../wheels/w.whl' }\n\
+             [[package]]\nname = 'six'\nsource = { registry = 'https://pypi.org/simple' }\n",
+        )
+        .unwrap();
+        let inputs = manifest_inputs(Workflow::Uv, &manifest).unwrap();
+        assert!(
+            inputs.contains(&normalize(&d.join("../wheels/w.whl"))) && !inputs.contains(&normalize(d)),
+            "{inputs:?}"
+        );
     }
 
     #[test]
