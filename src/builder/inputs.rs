@@ -99,42 +99,90 @@ fn local_path(dir: &Path, spec: &str) -> Option<PathBuf> {
 
 /// What `bundle install` reads besides the Gemfile and its lock: the local
 /// gems its `path` options name and Bundler's `.bundle/config`; the whole
-/// folder when the Gemfile evaluates more Ruby (`gemspec`, `eval_gemfile`),
-/// whose reads cannot be followed.
+/// folder when the Gemfile evaluates more Ruby (`gemspec`, `eval_gemfile`)
+/// or computes a `path` (`"#{__dir__}/gems"`, a variable), whose reads
+/// cannot be followed. A relative path leading out of the folder is refused:
+/// Bundler runs in a copy of the folder (sam's in the build folder, where it
+/// fails too), so it would name another place.
 fn gemfile_inputs(manifest: &Path) -> io::Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(manifest)?;
     let dir = manifest.parent().unwrap_or(Path::new("."));
-    let code = |line: &str| line.split('#').next().unwrap_or_default().trim().to_string();
-    if text.lines().map(code).any(|l| l.starts_with("gemspec") || l.starts_with("eval_gemfile")) {
-        return Ok(vec![dir.to_path_buf()]);
+    let whole_folder = Ok(vec![dir.to_path_buf()]);
+    if text.lines().map(ruby_code).any(|l| l.starts_with("gemspec") || l.starts_with("eval_gemfile")) {
+        return whole_folder;
     }
-    let mut inputs: Vec<PathBuf> = gemfile_paths(&text).iter().map(|path| dir.join(path)).collect();
+    let Some(paths) = gemfile_paths(&text) else {
+        return whole_folder;
+    };
+    let mut inputs = Vec::new();
+    for path in paths {
+        let input = normalize(&dir.join(&path));
+        if Path::new(&path).is_relative() && !input.starts_with(normalize(dir)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "gem path \"{path}\" leads outside the Gemfile's folder, where Bundler cannot see it \
+                     (sam's fails as well); use an absolute path, or move the gem into the folder"
+                ),
+            ));
+        }
+        inputs.push(input);
+    }
     inputs.push(dir.join(".bundle/config"));
     Ok(inputs)
 }
 
+/// A line of Ruby without its comment: from the first `#` outside a string
+/// (`"#{…}"` interpolates, it is no comment).
+fn ruby_code(line: &str) -> &str {
+    let mut quote = None;
+    let mut chars = line.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => return line[..at].trim(),
+            _ => {}
+        }
+    }
+    line.trim()
+}
+
 /// The local paths a Gemfile names: `path: "…"`, `:path => "…"` and
-/// `path "…" do` blocks (the quoted string after each).
-fn gemfile_paths(text: &str) -> Vec<String> {
+/// `path "…" do` blocks; `None` when a value is not a plain string literal
+/// (interpolated, a variable, a method call).
+fn gemfile_paths(text: &str) -> Option<Vec<String>> {
     let mut paths = Vec::new();
-    for line in text.lines().map(|l| l.split('#').next().unwrap_or_default()) {
+    for line in text.lines().map(ruby_code) {
         let mut rest = line;
         while let Some(at) = rest.find("path") {
             let after = &rest[at + "path".len()..];
-            let before = rest[..at].trim_end();
-            let word_start = before.is_empty() || before.ends_with([',', ':', '(']);
-            let value =
-                after.trim_start_matches([':', ' ']).trim_start_matches("=>").trim_start().trim_start_matches('(');
-            if word_start
-                && let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'')
-                && let Some(end) = value[1..].find(quote)
-            {
-                paths.push(value[1..=end].to_string());
-            }
             rest = after;
+            let before = line[..line.len() - after.len() - "path".len()].trim_end();
+            let word = (before.is_empty() || before.ends_with([',', ':', '(']))
+                && after.starts_with([':', ' ', '\t', '(', '=']);
+            if !word {
+                continue;
+            }
+            let value = after
+                .trim_start_matches([':', ' ', '\t'])
+                .trim_start_matches("=>")
+                .trim_start()
+                .trim_start_matches('(');
+            let literal = value
+                .chars()
+                .next()
+                .filter(|c| *c == '"' || *c == '\'')
+                .and_then(|quote| Some((quote, value[1..].find(quote)?)))
+                .map(|(quote, end)| (quote, &value[1..=end]))
+                .filter(|(quote, text)| !(text.contains('\\') || *quote == '"' && text.contains("#{")));
+            paths.push(literal?.1.to_string());
         }
     }
-    paths
+    Some(paths)
 }
 
 /// The local packages of a `package.json`: `file:`/`link:` dependencies
@@ -312,7 +360,7 @@ mod tests {
             r#"
 source "https://rubygems.org"
 gem "greeter", path: "gems/greeter"
-gem 'shared', :path => '../shared' # a comment with path: "nope"
+gem 'shared', :path => 'vendor/../shared' # a comment with path: "nope"
 path "/opt/gems" do
   gem "other"
 end
@@ -324,15 +372,21 @@ gem "rack", git: "https://example.com/rack.git"
         let d = dir.path();
         assert_eq!(
             manifest_inputs(Workflow::Bundler, &gemfile).unwrap(),
-            [
-                PathBuf::from("/opt/gems"),
-                d.join(".bundle/config"),
-                d.join("gems/greeter"),
-                d.parent().unwrap().join("shared")
-            ]
+            [PathBuf::from("/opt/gems"), d.join(".bundle/config"), d.join("gems/greeter"), d.join("shared")]
         );
         std::fs::write(&gemfile, "source \"https://rubygems.org\"\n  gemspec # the gem's own\n").unwrap();
         assert_eq!(manifest_inputs(Workflow::Bundler, &gemfile).unwrap(), [d.to_path_buf()]);
+        // A computed path: the whole folder, as Bundler's reads cannot be followed.
+        for computed in
+            [r##"gem "x", path: "#{__dir__}/gems/x""##, "gem 'x', path: File.join('gems', 'x')", "path GEMS do"]
+        {
+            std::fs::write(&gemfile, format!("gem 'y', path: 'gems/y' # path: x\n{computed}\n")).unwrap();
+            assert_eq!(manifest_inputs(Workflow::Bundler, &gemfile).unwrap(), [d.to_path_buf()], "{computed}");
+        }
+        // A relative path out of the folder would name another place where Bundler runs.
+        std::fs::write(&gemfile, "gem 'shared', path: '../shared'\n").unwrap();
+        let refused = manifest_inputs(Workflow::Bundler, &gemfile).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]
