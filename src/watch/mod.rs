@@ -195,9 +195,7 @@ fn rewatch(
     }
     if let Some(project) = project {
         for stack in project.stack.stacks() {
-            // A symlinked template is edited where it really lives.
             wanted.extend(stack.file.parent().map(Path::to_path_buf));
-            wanted.insert(stack.dir.clone());
             for resource in &stack.resources {
                 for (_, path) in local_paths(stack, resource) {
                     let dir = if path.is_dir() { path } else { path.parent().map(Path::to_path_buf).unwrap_or(path) };
