@@ -90,6 +90,12 @@ impl BuildUnit {
         matches!(self.kind, UnitKind::Layer(_))
     }
 
+    /// The CPU as Linux and toolchains name it (`aarch64`, `x86_64`), for
+    /// the unit's Lambda architecture (`arm64`, `x86_64`).
+    pub(crate) fn machine(&self) -> &'static str {
+        if self.architecture == "arm64" { "aarch64" } else { "x86_64" }
+    }
+
     /// `BuildProperties` from the metadata.
     pub(crate) fn build_properties(&self) -> &Value {
         self.metadata.get("BuildProperties").unwrap_or(&Value::Null)

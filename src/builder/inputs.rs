@@ -1,8 +1,9 @@
 //! What a build reads beyond its CodeUri folder, so that a cached build
 //! keys on it too: the files a `requirements.txt` pulls in (`-r`, `-c`,
 //! local paths and `--find-links` folders), the local packages of a
-//! `package.json` (`file:`/`link:` dependencies, workspaces), and the files
-//! an esbuild bundle imported from outside the function's folder.
+//! `package.json` (`file:`/`link:` dependencies, workspaces), the path
+//! sources and workspace members of a uv project, and the files an esbuild
+//! bundle imported from outside the function's folder.
 //!
 //! Inputs are recorded relative to the folder they are read from, so a
 //! moved checkout keeps its cache.
@@ -18,7 +19,7 @@ use super::hashes::FileHashes;
 use super::workflow::Workflow;
 
 /// Folders never part of a local package's content.
-const PACKAGE_EXCLUDES: &[&str] = &[".git", "node_modules", ".aws-sam", "__pycache__", "*.pyc"];
+const PACKAGE_EXCLUDES: &[&str] = &[".git", "node_modules", ".aws-sam", "__pycache__", "*.pyc", ".venv"];
 
 /// The files and folders a dependency install reads besides the manifest
 /// and lock files, absolute and in a stable order.
@@ -26,8 +27,11 @@ pub(crate) fn manifest_inputs(workflow: Workflow, manifest: &Path) -> io::Result
     let mut inputs = Vec::new();
     match workflow {
         Workflow::Pip => pip_inputs(manifest, &mut inputs, 0)?,
-        // A pyproject.toml is keyed with its uv.lock (the workflow's lock file).
         Workflow::Uv if manifest.extension().is_some_and(|e| e == "txt") => pip_inputs(manifest, &mut inputs, 0)?,
+        Workflow::Uv if manifest.file_name().is_some_and(|n| n == "pyproject.toml") => {
+            inputs.extend(uv_local_packages(manifest)?)
+        }
+        // Any other manifest is refused by the install.
         Workflow::Uv => {}
         Workflow::Npm | Workflow::Esbuild => inputs.extend(npm_local_packages(manifest)?),
         Workflow::Bundler => inputs.extend(gemfile_inputs(manifest)?),
@@ -95,42 +99,90 @@ fn local_path(dir: &Path, spec: &str) -> Option<PathBuf> {
 
 /// What `bundle install` reads besides the Gemfile and its lock: the local
 /// gems its `path` options name and Bundler's `.bundle/config`; the whole
-/// folder when the Gemfile evaluates more Ruby (`gemspec`, `eval_gemfile`),
-/// whose reads cannot be followed.
+/// folder when the Gemfile evaluates more Ruby (`gemspec`, `eval_gemfile`)
+/// or computes a `path` (`"#{__dir__}/gems"`, a variable), whose reads
+/// cannot be followed. A relative path leading out of the folder is refused:
+/// Bundler runs in a copy of the folder (sam's in the build folder, where it
+/// fails too), so it would name another place.
 fn gemfile_inputs(manifest: &Path) -> io::Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(manifest)?;
     let dir = manifest.parent().unwrap_or(Path::new("."));
-    let code = |line: &str| line.split('#').next().unwrap_or_default().trim().to_string();
-    if text.lines().map(code).any(|l| l.starts_with("gemspec") || l.starts_with("eval_gemfile")) {
-        return Ok(vec![dir.to_path_buf()]);
+    let whole_folder = Ok(vec![dir.to_path_buf()]);
+    if text.lines().map(ruby_code).any(|l| l.starts_with("gemspec") || l.starts_with("eval_gemfile")) {
+        return whole_folder;
     }
-    let mut inputs: Vec<PathBuf> = gemfile_paths(&text).iter().map(|path| dir.join(path)).collect();
+    let Some(paths) = gemfile_paths(&text) else {
+        return whole_folder;
+    };
+    let mut inputs = Vec::new();
+    for path in paths {
+        let input = normalize(&dir.join(&path));
+        if Path::new(&path).is_relative() && !input.starts_with(normalize(dir)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "gem path \"{path}\" leads outside the Gemfile's folder, where Bundler cannot see it \
+                     (sam's fails as well); use an absolute path, or move the gem into the folder"
+                ),
+            ));
+        }
+        inputs.push(input);
+    }
     inputs.push(dir.join(".bundle/config"));
     Ok(inputs)
 }
 
+/// A line of Ruby without its comment: from the first `#` outside a string
+/// (`"#{…}"` interpolates, it is no comment).
+fn ruby_code(line: &str) -> &str {
+    let mut quote = None;
+    let mut chars = line.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => return line[..at].trim(),
+            _ => {}
+        }
+    }
+    line.trim()
+}
+
 /// The local paths a Gemfile names: `path: "…"`, `:path => "…"` and
-/// `path "…" do` blocks (the quoted string after each).
-fn gemfile_paths(text: &str) -> Vec<String> {
+/// `path "…" do` blocks; `None` when a value is not a plain string literal
+/// (interpolated, a variable, a method call).
+fn gemfile_paths(text: &str) -> Option<Vec<String>> {
     let mut paths = Vec::new();
-    for line in text.lines().map(|l| l.split('#').next().unwrap_or_default()) {
+    for line in text.lines().map(ruby_code) {
         let mut rest = line;
         while let Some(at) = rest.find("path") {
             let after = &rest[at + "path".len()..];
-            let before = rest[..at].trim_end();
-            let word_start = before.is_empty() || before.ends_with([',', ':', '(']);
-            let value =
-                after.trim_start_matches([':', ' ']).trim_start_matches("=>").trim_start().trim_start_matches('(');
-            if word_start
-                && let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'')
-                && let Some(end) = value[1..].find(quote)
-            {
-                paths.push(value[1..=end].to_string());
-            }
             rest = after;
+            let before = line[..line.len() - after.len() - "path".len()].trim_end();
+            let word = (before.is_empty() || before.ends_with([',', ':', '(']))
+                && after.starts_with([':', ' ', '\t', '(', '=']);
+            if !word {
+                continue;
+            }
+            let value = after
+                .trim_start_matches([':', ' ', '\t'])
+                .trim_start_matches("=>")
+                .trim_start()
+                .trim_start_matches('(');
+            let literal = value
+                .chars()
+                .next()
+                .filter(|c| *c == '"' || *c == '\'')
+                .and_then(|quote| Some((quote, value[1..].find(quote)?)))
+                .map(|(quote, end)| (quote, &value[1..=end]))
+                .filter(|(quote, text)| !(text.contains('\\') || *quote == '"' && text.contains("#{")));
+            paths.push(literal?.1.to_string());
         }
     }
-    paths
+    Some(paths)
 }
 
 /// The local packages of a `package.json`: `file:`/`link:` dependencies
@@ -154,16 +206,60 @@ pub(crate) fn npm_local_packages(manifest: &Path) -> io::Result<Vec<PathBuf>> {
         Some(Value::Object(map)) => map.get("packages").and_then(Value::as_array).cloned().unwrap_or_default(),
         _ => Vec::new(),
     };
-    for pattern in workspaces.iter().filter_map(Value::as_str) {
+    out.extend(workspace_members(dir, workspaces.iter().filter_map(Value::as_str), "package.json"));
+    Ok(out)
+}
+
+/// The folders workspace `patterns` name below `dir`: `parent/*` is each
+/// folder of `parent` holding a `manifest`, any other pattern one folder.
+fn workspace_members<'a>(dir: &Path, patterns: impl Iterator<Item = &'a str>, manifest: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for pattern in patterns {
         match pattern.strip_suffix("/*") {
             Some(parent) => {
                 if let Ok(entries) = std::fs::read_dir(dir.join(parent)) {
-                    out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.join("package.json").is_file()));
+                    out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.join(manifest).is_file()));
                 }
             }
             None => out.push(dir.join(pattern)),
         }
     }
+    out
+}
+
+/// The local packages a uv project installs (`uv export` of its lock, or
+/// `uv pip install -r pyproject.toml`): `path` entries of
+/// `[tool.uv.sources]`, `[tool.uv.workspace]` members, and the local
+/// sources (`path`, `directory`, `editable`, `virtual`) of `uv.lock`; the
+/// project itself is left out (its folder is the code).
+fn uv_local_packages(manifest: &Path) -> io::Result<Vec<PathBuf>> {
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let toml_of = |file: &Path| -> io::Result<toml::Table> {
+        std::fs::read_to_string(file)?
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", file.display())))
+    };
+    let project = toml_of(manifest)?;
+    let uv = project.get("tool").and_then(|t| t.get("uv"));
+    let mut out = Vec::new();
+    // A source is a table, or a list of tables chosen by markers.
+    for source in uv.and_then(|u| u.get("sources")).and_then(toml::Value::as_table).into_iter().flat_map(|s| s.values())
+    {
+        let tables = source.as_array().map_or_else(|| vec![source], |list| list.iter().collect());
+        out.extend(tables.iter().filter_map(|t| t.get("path")?.as_str()).map(|path| dir.join(path)));
+    }
+    let members = uv.and_then(|u| u.get("workspace")).and_then(|w| w.get("members")).and_then(toml::Value::as_array);
+    out.extend(workspace_members(dir, members.into_iter().flatten().filter_map(toml::Value::as_str), "pyproject.toml"));
+    let lock = dir.join("uv.lock");
+    if lock.is_file() {
+        let packages = toml_of(&lock)?.get("package").and_then(toml::Value::as_array).cloned().unwrap_or_default();
+        for source in packages.iter().filter_map(|p| p.get("source")) {
+            let local = ["path", "directory", "editable", "virtual"].iter().find_map(|k| source.get(*k)?.as_str());
+            out.extend(local.map(|path| dir.join(path)));
+        }
+    }
+    let project_dir = normalize(dir);
+    out.retain(|path| normalize(path) != project_dir);
     Ok(out)
 }
 
@@ -272,7 +368,7 @@ mod tests {
             r#"
 source "https://rubygems.org"
 gem "greeter", path: "gems/greeter"
-gem 'shared', :path => '../shared' # a comment with path: "nope"
+gem 'shared', :path => 'vendor/../shared' # a comment with path: "nope"
 path "/opt/gems" do
   gem "other"
 end
@@ -284,15 +380,21 @@ gem "rack", git: "https://example.com/rack.git"
         let d = dir.path();
         assert_eq!(
             manifest_inputs(Workflow::Bundler, &gemfile).unwrap(),
-            [
-                PathBuf::from("/opt/gems"),
-                d.join(".bundle/config"),
-                d.join("gems/greeter"),
-                d.parent().unwrap().join("shared")
-            ]
+            [PathBuf::from("/opt/gems"), d.join(".bundle/config"), d.join("gems/greeter"), d.join("shared")]
         );
         std::fs::write(&gemfile, "source \"https://rubygems.org\"\n  gemspec # the gem's own\n").unwrap();
         assert_eq!(manifest_inputs(Workflow::Bundler, &gemfile).unwrap(), [d.to_path_buf()]);
+        // A computed path: the whole folder, as Bundler's reads cannot be followed.
+        for computed in
+            [r##"gem "x", path: "#{__dir__}/gems/x""##, "gem 'x', path: File.join('gems', 'x')", "path GEMS do"]
+        {
+            std::fs::write(&gemfile, format!("gem 'y', path: 'gems/y' # path: x\n{computed}\n")).unwrap();
+            assert_eq!(manifest_inputs(Workflow::Bundler, &gemfile).unwrap(), [d.to_path_buf()], "{computed}");
+        }
+        // A relative path out of the folder would name another place where Bundler runs.
+        std::fs::write(&gemfile, "gem 'shared', path: '../shared'\n").unwrap();
+        let refused = manifest_inputs(Workflow::Bundler, &gemfile).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]
@@ -308,6 +410,37 @@ gem "rack", git: "https://example.com/rack.git"
         .unwrap();
         let inputs = npm_local_packages(&d.join("package.json")).unwrap();
         assert_eq!(inputs, [d.join("../shared"), d.join("packages/a")]);
+    }
+
+    #[test]
+    fn uv_path_sources_workspace_members_and_lock_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("packages/a")).unwrap();
+        std::fs::write(d.join("packages/a/pyproject.toml"), "").unwrap();
+        std::fs::write(
+            d.join("pyproject.toml"),
+            "[project]\nname = 'fn'\n[tool.uv.sources]\nlib = { path = '../lib' }\nreq = { index = 'x' }\n\
+             two = [{ path = '../two.whl', marker = \"sys_platform == 'linux'\" }]\n\
+             [tool.uv.workspace]\nmembers = ['packages/*']\n",
+        )
+        .unwrap();
+        let manifest = d.join("pyproject.toml");
+        let mut expected = [d.join("../lib"), d.join("../two.whl"), d.join("packages/a")].map(|p| normalize(&p));
+        expected.sort();
+        assert_eq!(manifest_inputs(Workflow::Uv, &manifest).unwrap(), expected);
+        std::fs::write(
+            d.join("uv.lock"),
+            "version = 1\n[[package]]\nname = 'fn'\nsource = { virtual = '.' }\n\
+             [[package]]\nname = 'w'\nsource = { path = '../wheels/w.whl' }\n\
+             [[package]]\nname = 'six'\nsource = { registry = 'https://pypi.org/simple' }\n",
+        )
+        .unwrap();
+        let inputs = manifest_inputs(Workflow::Uv, &manifest).unwrap();
+        assert!(
+            inputs.contains(&normalize(&d.join("../wheels/w.whl"))) && !inputs.contains(&normalize(d)),
+            "{inputs:?}"
+        );
     }
 
     #[test]

@@ -58,7 +58,6 @@ pub(crate) fn write_templates(
 fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>) -> Value {
     let out_dir = &build_dir.join(&stack.build_path);
     let mut template = stack.template.clone();
-    let source_dir = stack.file.parent().unwrap_or(Path::new("/")).to_path_buf();
     let Some(resources) = template.get_mut("Resources").and_then(Value::as_object_mut) else {
         return template;
     };
@@ -79,7 +78,7 @@ fn rewrite(stack: &Stack, build_dir: &Path, artifacts: &HashMap<String, PathBuf>
         if let Some(Value::String(path)) = resource.pointer(&format!("/Metadata/{}", cdk::ASSET_PATH))
             && is_relative_local(path)
         {
-            let moved = Value::String(relative(&source_dir.join(path), out_dir));
+            let moved = Value::String(relative(&stack.dir.join(path), out_dir));
             if let Some(metadata) = resource.get_mut("Metadata").and_then(Value::as_object_mut) {
                 metadata.insert(cdk::ASSET_PATH.into(), moved);
             }
@@ -123,7 +122,7 @@ fn relocate(stack: &Stack, property: &str, path: &str, out_dir: &Path) -> Option
         return None;
     }
     let absolute = if property.contains("TemplateURL") || property == "Location" {
-        stack.file.parent().unwrap_or(Path::new("/")).join(path)
+        stack.dir.join(path)
     } else {
         stack.base_dir.join(path)
     };

@@ -75,6 +75,9 @@ impl Resource {
 pub(crate) struct Stack {
     /// Absolute path of the template file.
     pub(crate) file: PathBuf,
+    /// Folder the template's own relative paths (nested templates, CDK
+    /// assets) start from: the real file's when `file` is a symlink.
+    pub(crate) dir: PathBuf,
     /// `""` for the root, else the chain of nested-stack logical ids.
     pub(crate) stack_path: String,
     /// The stack's folder below the build folder: `""` for the root, else
@@ -241,17 +244,22 @@ impl Stack {
             if !child_file.is_file() {
                 return Err(fail(format!("{property} '{location}' does not exist ({})", child_file.display())));
             }
+            let folder = stack_folder(resource);
+            if let Some(other) = folder_owner(&resources, &children, &folder) {
+                return Err(fail(format!(
+                    "builds into the folder '{folder}', as {other} does; give one of them another SamResourceId or logical id"
+                )));
+            }
             let child_overrides = nested_parameters(resource);
-            let paths = StackPaths {
-                stack_path: resource.full_path.clone(),
-                build_path: join_path(&build_path, &stack_folder(resource)),
-            };
+            let paths =
+                StackPaths { stack_path: resource.full_path.clone(), build_path: join_path(&build_path, &folder) };
             children.push(Self::load_nested(&child_file, paths, &child_overrides, options, chain)?);
         }
         chain.pop();
 
         Ok(Stack {
             file: file.to_path_buf(),
+            dir,
             stack_path,
             build_path,
             template,
@@ -566,6 +574,22 @@ fn stack_folder(resource: &Resource) -> String {
     let id = resource.sam_id();
     let plain = !id.is_empty() && id != "." && id != ".." && !id.contains(['/', '\\', '\0']);
     if plain { id } else { resource.logical_id.clone() }
+}
+
+/// The resource already building into `folder` of a stack: a function or
+/// layer (named by its logical id) or an earlier nested stack. sam lets the
+/// two artifacts overwrite each other, a nested template URL then naming
+/// a folder.
+fn folder_owner(resources: &[Resource], children: &[Stack], folder: &str) -> Option<String> {
+    let builds = |r: &&Resource| {
+        super::kind::ResourceKind::of(&r.resource_type)
+            .and_then(|k| k.sync_flow())
+            .is_some_and(|flow| matches!(flow, super::kind::SyncFlow::Function | super::kind::SyncFlow::Layer))
+    };
+    let artifact = resources.iter().filter(builds).find(|r| r.logical_id == folder).map(|r| r.full_path.clone());
+    artifact.or_else(|| {
+        children.iter().find(|c| c.build_path.rsplit('/').next() == Some(folder)).map(|c| c.stack_path.clone())
+    })
 }
 
 /// The folder a template's relative paths start from: its own, or, when the

@@ -273,6 +273,18 @@ fn go_builds_a_linux_binary_for_the_function_architecture() {
 }
 
 #[test]
+fn go_reports_a_compile_error_at_code_uri_rather_than_building_the_handler_folder() {
+    // The handler's folder is tried only when CodeUri holds no Go files.
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/golang");
+    ctx.replace("template.yaml", "Handler: bootstrap", "Handler: cmd");
+    ctx.write("hello/cmd/main.go", "package main\n\nfunc main() {}\n");
+    ctx.replace("hello/main.go", "fmt.Println(", "fmt.Println(undefinedName, ");
+    let out = ctx.accel(&["build"]).assert_code(1);
+    assert!(out.stderr.contains("undefined: undefinedName"), "{out}");
+    assert!(!ctx.join(".aws-sam/build/GoFunction/bootstrap").exists());
+}
+
+#[test]
 fn concurrent_builds_of_one_project_both_succeed() {
     let ctx = TestContext::from_fixture("templates/blog");
     let (a, b) = (ctx.accel(&["build", "--cached"]).spawn(), ctx.accel(&["build", "--cached"]).spawn());

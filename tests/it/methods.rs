@@ -209,6 +209,31 @@ fn bundler_lays_out_gems_as_sam_and_caches_them_apart_from_the_code() {
 }
 
 #[test]
+fn bundler_computed_gem_paths_key_the_folder_and_paths_out_of_it_are_refused() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/ruby-bundler");
+    // An interpolated path: Bundler evaluates it, so the whole folder is keyed.
+    ctx.replace("hello/Gemfile", r#"path: "gems/greeter""#, r##"path: "#{__dir__}/gems/greeter""##);
+    ctx.accel(&["build", "HelloFunction", "--cached"]).assert_success();
+    ctx.replace("hello/gems/greeter/greeter.gemspec", "0.1.0", "0.2.0");
+    let out = ctx.accel(&["build", "HelloFunction", "--cached"]).assert_success();
+    assert_eq!(step(&out, "HelloFunction", "deps"), "built", "{out}");
+    assert!(ctx.read(".aws-sam/build/HelloFunction/Gemfile.lock").contains("    greeter (0.2.0)\n"));
+    // A relative path out of the folder: Bundler would look elsewhere (sam's
+    // fails: "The path `.aws-sam/build/greeter` does not exist").
+    std::fs::rename(ctx.join("hello/gems/greeter"), ctx.join("greeter")).unwrap();
+    ctx.write("hello/Gemfile", "source \"https://rubygems.org\"\n\ngem \"greeter\", path: \"../greeter\"\n");
+    let out = ctx.accel(&["build", "HelloFunction"]).assert_code(1);
+    let gemfile = ctx.join("hello/Gemfile").display().to_string();
+    assert!(
+        out.stderr.contains(&format!(
+            "{gemfile}: gem path \"../greeter\" leads outside the Gemfile's folder, where Bundler cannot see it \
+             (sam's fails as well); use an absolute path, or move the gem into the folder"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
 fn bundler_missing_is_named_with_how_to_install_it() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/ruby-bundler");
     let out = ctx.accel(&["build", "ShoutLayer"]).env("PATH", "/nonexistent").assert_code(1);

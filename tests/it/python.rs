@@ -177,6 +177,50 @@ fn python_uv_builds_for_lambdas_glibc_from_requirements_and_from_a_lock() {
     assert_eq!(relocked.stderr.lines().filter(|l| l.contains("deps built")).count(), 1, "{relocked}");
 }
 
+#[test]
+fn python_uv_path_sources_are_keyed_with_the_dependencies() {
+    // `[tool.uv.sources]` names a local wheel: editing it reinstalls, with
+    // the lock (`uv export`) and without (`uv pip install -r pyproject.toml`).
+    let ctx = TestContext::new();
+    let wheel = |value: u32| {
+        let script = format!(
+            "import zipfile\nwith zipfile.ZipFile('wheels/lib-0.1.0-py3-none-any.whl', 'w') as z:\n    \
+             z.writestr('lib/__init__.py', 'VALUE = {value}\\n')\n    \
+             z.writestr('lib-0.1.0.dist-info/METADATA', 'Metadata-Version: 2.1\\nName: lib\\nVersion: 0.1.0\\n')\n    \
+             z.writestr('lib-0.1.0.dist-info/WHEEL', 'Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n')\n    \
+             z.writestr('lib-0.1.0.dist-info/RECORD', '')\n"
+        );
+        std::fs::create_dir_all(ctx.join("wheels")).unwrap();
+        let made = std::process::Command::new("python3").arg("-c").arg(script).current_dir(ctx.join("")).status();
+        assert!(made.unwrap().success());
+    };
+    wheel(1);
+    ctx.write("fn/app.py", "import lib\n");
+    ctx.write(
+        "fn/pyproject.toml",
+        "[project]\nname = \"fn\"\nversion = \"0.1.0\"\nrequires-python = \">=3.9\"\ndependencies = [\"lib\"]\n\n\
+         [tool.uv.sources]\nlib = { path = \"../wheels/lib-0.1.0-py3-none-any.whl\" }\n",
+    );
+    ctx.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      \
+         CodeUri: fn/\n      Handler: app.handler\n      Runtime: python3.12\n    Metadata:\n      BuildMethod: python-uv\n",
+    );
+    let locked = std::process::Command::new("uv").args(["lock", "-q"]).current_dir(ctx.join("fn")).status();
+    assert!(locked.unwrap().success());
+    let built = || {
+        ctx.accel(&["build", "--cached"]).assert_success();
+        ctx.read(".aws-sam/build/Fn/lib/__init__.py")
+    };
+    assert_eq!(built(), "VALUE = 1\n");
+    wheel(2);
+    assert_eq!(built(), "VALUE = 2\n", "with uv.lock");
+    std::fs::remove_file(ctx.join("fn/uv.lock")).unwrap();
+    assert_eq!(built(), "VALUE = 2\n");
+    wheel(3);
+    assert_eq!(built(), "VALUE = 3\n", "without uv.lock");
+}
+
 /// A PATH holding none of the build tools.
 fn empty_path(ctx: &TestContext) -> String {
     let dir = ctx.root().join("empty-bin");

@@ -86,6 +86,51 @@ fn cdk_asset_edits_rebuild_with_cached() {
 }
 
 #[test]
+fn cdk_asset_paths_of_a_symlinked_template_start_from_the_real_file() {
+    // Loading follows the link to the real folder; the built template's
+    // asset paths must too, or they name files next to the link.
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/shape-cdk");
+    std::fs::create_dir(ctx.join("link")).unwrap();
+    std::os::unix::fs::symlink("../template.json", ctx.join("link/template.json")).unwrap();
+    ctx.accel(&["build", "-t", "link/template.json"]).assert_success();
+    let template = yaml(&ctx.join(".aws-sam/build/template.yaml"));
+    let resources = &template["Resources"];
+    assert_eq!(resources["PyFunction0A1B2C3D"]["Metadata"]["aws:asset:path"], format!("../../{ASSET}"));
+    assert_eq!(resources["BundledFunction9F8E7D6C"]["Metadata"]["aws:asset:path"], format!("../../{BUNDLED}"));
+}
+
+#[test]
+fn a_nested_stack_building_into_a_function_folder_is_refused() {
+    // sam lets the two artifacts mix in .aws-sam/build/Child.
+    let ctx = TestContext::new();
+    ctx.write("a/app.py", "def h(e, c): return 1\n");
+    ctx.write("b/app.py", "def h(e, c): return 2\n");
+    let function = |code: &str| {
+        format!(
+            "    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: {code}\n      Handler: app.h\n      Runtime: python3.12\n"
+        )
+    };
+    ctx.write("child.yaml", &format!("Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n{}", function("b/")));
+    ctx.write(
+        "template.yaml",
+        &format!(
+            "Transform: AWS::Serverless-2016-10-31\nResources:\n  Child:\n{}  ChildStack:\n    Type: AWS::CloudFormation::Stack\n    \
+             Properties:\n      TemplateURL: child.yaml\n    Metadata:\n      SamResourceId: Child\n",
+            function("a/")
+        ),
+    );
+    let out = ctx.accel(&["build"]).assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "template.yaml:9: resource ChildStack: builds into the folder 'Child', as Child does; give one of them \
+             another SamResourceId or logical id"
+        ),
+        "{out}"
+    );
+    assert!(!ctx.join(".aws-sam/build/Child").exists());
+}
+
+#[test]
 fn nested_templates_through_symlinks_resolve_from_the_real_file() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/shape-nested-symlink");
     ctx.accel(&["build"]).assert_success();

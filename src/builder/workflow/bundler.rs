@@ -45,8 +45,8 @@ pub(super) async fn install(manifest: &Path, out: &Path) -> Result<(), WorkflowE
         };
         result.map_err(io_error(from))
     };
-    // Gems named by a path outside the folder are read where they are (an
-    // absolute path; a relative one fails in sam's copy as it does here).
+    // Gems named by an absolute path outside the folder are read where they
+    // are (the inputs refuse a relative one leading out of it).
     let lock = dir.join("Gemfile.lock");
     for file in [manifest, lock.as_path()].into_iter().chain(read.iter().map(|p| p.as_path())) {
         if file.starts_with(dir) && file.exists() {

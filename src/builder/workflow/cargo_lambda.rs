@@ -64,7 +64,7 @@ fn cargo(unit: &BuildUnit, target_dir: &Path) -> Command {
 /// compile or to link against provided.al2's older glibc).
 fn build_args(unit: &BuildUnit, binary: Option<&str>, host_compiler_allowed: bool) -> Vec<String> {
     let mut args: Vec<String> = ["lambda", "build", "--release"].map(String::from).to_vec();
-    let arch = if unit.architecture == "arm64" { "aarch64" } else { "x86_64" };
+    let arch = unit.machine();
     let old_glibc = unit.runtime == "provided.al2";
     if old_glibc {
         // provided.al2 has glibc 2.26; cargo-lambda's default links newer.
@@ -114,7 +114,7 @@ async fn read_outside(
     target_dir: &Path,
 ) -> Result<Vec<PathBuf>, WorkflowError> {
     let mut read = Vec::new();
-    let arch = if unit.architecture == "arm64" { "aarch64" } else { "x86_64" };
+    let arch = unit.machine();
     let release = target_dir.join(format!("{arch}-unknown-linux-gnu/release"));
     let dep_info = |path: &Path| match binary {
         Some(binary) => path.file_name().is_some_and(|name| *name == *format!("{binary}.d")),

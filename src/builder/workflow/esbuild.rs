@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
-use super::{WorkflowError, io_error, run};
+use super::{WorkflowError, io_error, on_path, run};
 use crate::builder::graph::BuildUnit;
 use crate::builder::{fsops, inputs};
 
@@ -77,11 +77,7 @@ fn esbuild_binary(workdir: &Path) -> Result<PathBuf, WorkflowError> {
     if local.is_file() {
         return Ok(local);
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("esbuild"))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| WorkflowError::MissingTool(NO_ESBUILD.to_string()))
+    on_path(Path::new("esbuild")).ok_or_else(|| WorkflowError::MissingTool(NO_ESBUILD.to_string()))
 }
 
 /// sam's scratch layout without copying: a folder of links to the source's

@@ -30,12 +30,23 @@ pub(super) async fn build(unit: &BuildUnit, out: &Path) -> Result<(), WorkflowEr
     };
     match run(command(&unit.source_dir), "GoModulesBuilder:Build").await {
         // As sam: no Go files at CodeUri, so build the handler's folder below it.
+        // Any other failure (a compile error) is the build's.
         Err(WorkflowError::Failed { .. })
-            if unit.handler.as_deref().is_some_and(|h| unit.source_dir.join(h).is_dir()) =>
+            if !has_go_files(&unit.source_dir)
+                && unit.handler.as_deref().is_some_and(|h| unit.source_dir.join(h).is_dir()) =>
         {
             run(command(&unit.source_dir.join(unit.handler.as_deref().unwrap_or_default())), "GoModulesBuilder:Build")
                 .await
         }
         result => result,
     }
+}
+
+/// Whether `dir` itself holds a `.go` file (a package `go build` can build).
+fn has_go_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().extension().is_some_and(|x| x == "go") && e.path().is_file())
 }

@@ -225,7 +225,6 @@ const DEPRECATED: [&str; 14] = [
     "ruby2.7",
 ];
 
-/// Workflows sam has and accel does not (yet): the tool each needs.
 /// Workflows sam has and accel does not: the tool each needs.
 const NOT_YET: [(&str, &str); 1] = [("dotnet", ".NET")];
 
@@ -493,11 +492,7 @@ fn install_hint(tool: &str) -> &'static str {
         "cargo-lambda" => "install it with `pip install cargo-lambda` (or `cargo install --locked cargo-lambda`)",
         "bundle" => "install Ruby and Bundler (Debian/Ubuntu: `apt-get install -y ruby bundler`)",
         "mvn" => "install Maven (Debian/Ubuntu: `apt-get install -y maven`)",
-        "python3" => "install Python 3 with pip (Debian/Ubuntu: `apt-get install -y python3 python3-pip`)",
         "npm" => "install Node.js with npm (https://nodejs.org)",
-        "esbuild" => {
-            "add it to the function's package.json (`npm install --save-dev esbuild`) or `npm install -g esbuild`"
-        }
         "go" => "install Go (https://go.dev/dl)",
         "make" => "install make (Debian/Ubuntu: `apt-get install -y make`)",
         _ => "install it and put it on PATH",

@@ -81,6 +81,9 @@ async fn install_in_source(
     out: &Path,
 ) -> Result<(), WorkflowError> {
     let dir = manifest.parent().unwrap_or(Path::new("."));
+    // sam looks for the lock file in the source folder even when npm runs
+    // in an external manifest's (aws-lambda-builders' `get_install_action`;
+    // checked against sam 1.170): same choice of `ci` or `update` as sam.
     let locked = Workflow::Npm.lockfiles().iter().any(|l| unit.source_dir.join(l).is_file());
     let mut npm = Command::new("npm");
     npm.current_dir(dir);

@@ -61,8 +61,7 @@ impl Target {
             .map_or("python3.12", String::as_str);
         let version = runtime.trim_start_matches("python").to_string();
         let minor = version.strip_prefix("3.").and_then(|m| m.parse().ok()).unwrap_or(0);
-        let machine = if unit.architecture == "arm64" { "aarch64" } else { "x86_64" };
-        Target { version, minor, machine }
+        Target { version, minor, machine: unit.machine() }
     }
 
     /// Whether the runtime runs on Amazon Linux 2023 (glibc 2.34), not 2.
@@ -178,6 +177,10 @@ pub(super) async fn install(unit: &BuildUnit, manifest: &Path, out: &Path) -> Re
         return Ok(());
     }
     let python = find_tool(&python_command(), INSTALL_PYTHON)?;
+    // sam: "Failed to find a Python runtime containing pip on the PATH."
+    if !has_pip(&python).await {
+        return Err(WorkflowError::missing_tool(&format!("pip (for {})", python.display()), INSTALL_PYTHON));
+    }
     let target = Target::of(unit);
     let scratch = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
     let dest = scratch.path();
@@ -242,6 +245,9 @@ async fn download(python: &Path, target: &Target, manifest: &Path, dest: &Path) 
     pip.args(["--exists-action", "i", "--dest"]).arg(dest).arg("-r").arg(manifest);
     let printed = output(pip, "PythonPipBuilder:ResolveDependencies").await;
     match printed.map(|out| String::from_utf8_lossy(&out).into_owned()) {
+        // pip reports an unresolvable requirement only in words (its exit
+        // code is 1 for any error, and `--report` is `pip install`'s), so
+        // this one case is read from its message.
         Err(WorkflowError::Failed { output, .. })
             if output.contains("Could not find a version that satisfies the requirement ") =>
         {
@@ -252,10 +258,6 @@ async fn download(python: &Path, target: &Target, manifest: &Path, dest: &Path) 
                 .unwrap_or_default()
                 .to_string();
             Err(WorkflowError::NoSuchPackage { workflow: Workflow::Pip, package })
-        }
-        // sam: "Failed to find a Python runtime containing pip on the PATH."
-        Err(WorkflowError::Failed { output, .. }) if output.contains("No module named 'pip") => {
-            Err(WorkflowError::missing_tool(&format!("pip (for {})", python.display()), INSTALL_PYTHON))
         }
         other => other,
     }
@@ -284,13 +286,17 @@ async fn wheel_python(target: &Target, host: &Path) -> PathBuf {
         return host.to_path_buf();
     };
     // A pyenv shim of a version that is not active is on PATH but fails.
-    let works = Command::new(&own)
+    if has_pip(&own).await { own } else { host.to_path_buf() }
+}
+
+/// Whether `python` runs and can import pip.
+async fn has_pip(python: &Path) -> bool {
+    Command::new(python)
         .args(["-c", "import pip"])
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .is_ok_and(|out| out.status.success());
-    if works { own } else { host.to_path_buf() }
+        .is_ok_and(|out| out.status.success())
 }
 
 /// `pip wheel --no-deps` of an sdist or folder into `dest`, without a C
