@@ -524,20 +524,85 @@ pub(crate) async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Resul
     let revisions: HashMap<String, i32> =
         summaries.iter().filter_map(|s| s.id().map(|id| (id.to_string(), s.revision()))).collect();
     let ids: Vec<String> = revisions.keys().cloned().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut traces = Vec::new();
-    for batch in ids.chunks(5) {
-        let out = xray.batch_get_traces().set_trace_ids(Some(batch.to_vec())).send().await;
-        let out = out.call("X-Ray", "BatchGetTraces")?;
-        for t in out.traces() {
-            let id = t.id().unwrap_or_default().to_string();
-            let segments =
-                t.segments().iter().filter_map(|s| s.document()).filter_map(|d| serde_json::from_str(d).ok()).collect();
-            let revision = revisions.get(&id).copied().unwrap_or_default();
-            traces.push(Trace { id, revision, duration: t.duration().unwrap_or_default(), segments });
-        }
+    for (id, duration, documents) in trace_documents(&xray, &ids, start_ms, end_ms).await? {
+        let segments = documents.iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
+        let revision = revisions.get(&id).copied().unwrap_or_default();
+        traces.push(Trace { id, revision, duration, segments });
     }
     traces.sort_by_key(Trace::start_ms);
     Ok(traces)
+}
+
+/// The segment documents of traces `ids`: (id, duration, documents). With
+/// Transaction Search on (segments go to CloudWatch Logs), full traces come
+/// only through StartTraceRetrieval and ListRetrievedTraces; otherwise
+/// through BatchGetTraces. An endpoint that cannot say where segments go
+/// is taken to keep them in X-Ray.
+async fn trace_documents(
+    xray: &aws_sdk_xray::Client,
+    ids: &[String],
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<(String, f64, Vec<String>)>, LogsError> {
+    use aws_sdk_xray::primitives::DateTime;
+    use aws_sdk_xray::types::{RetrievalStatus, TraceFormatType, TraceSegmentDestination};
+    let destination = xray.get_trace_segment_destination().send().await;
+    let in_logs = destination.is_ok_and(|d| d.destination() == Some(&TraceSegmentDestination::CloudWatchLogs));
+    let mut found = Vec::new();
+    for batch in ids.chunks(5) {
+        if !in_logs {
+            let out = xray.batch_get_traces().set_trace_ids(Some(batch.to_vec())).send().await;
+            for t in out.call("X-Ray", "BatchGetTraces")?.traces() {
+                let documents = t.segments().iter().filter_map(|s| s.document()).map(str::to_string).collect();
+                found.push((t.id().unwrap_or_default().to_string(), t.duration().unwrap_or_default(), documents));
+            }
+            continue;
+        }
+        let retrieval = xray
+            .start_trace_retrieval()
+            .set_trace_ids(Some(batch.to_vec()))
+            .start_time(DateTime::from_millis(start_ms))
+            .end_time(DateTime::from_millis(end_ms))
+            .send()
+            .await
+            .call("X-Ray", "StartTraceRetrieval")?;
+        let token = retrieval.retrieval_token().unwrap_or_default().to_string();
+        let mut delay = Duration::from_millis(100);
+        let mut next: Option<String> = None;
+        loop {
+            let page = xray
+                .list_retrieved_traces()
+                .retrieval_token(&token)
+                .trace_format(TraceFormatType::Xray)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .call("X-Ray", "ListRetrievedTraces")?;
+            match page.retrieval_status() {
+                Some(RetrievalStatus::Scheduled | RetrievalStatus::Running) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+                Some(RetrievalStatus::Complete) => {}
+                // Failed, cancelled or timed out: these traces are left out, as unprocessed ones are.
+                _ => break,
+            }
+            for t in page.traces() {
+                let documents = t.spans().iter().filter_map(|s| s.document()).map(str::to_string).collect();
+                found.push((t.id().unwrap_or_default().to_string(), t.duration().unwrap_or_default(), documents));
+            }
+            match page.next_token() {
+                Some(token) => next = Some(token.to_string()),
+                None => break,
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// A line of output: a log event or a trace.

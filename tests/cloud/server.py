@@ -1056,6 +1056,74 @@ def _live_tail(environ, start_response):
     return stream()
 
 
+# Strict: X-Ray with Transaction Search
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Transaction-Search.html):
+# UpdateTraceSegmentDestination/GetTraceSegmentDestination, which moto
+# lacks, and once segments go to CloudWatch Logs, full traces come only
+# through StartTraceRetrieval + ListRetrievedTraces: BatchGetTraces leaves
+# them unprocessed. The destination is the account's (one for every access
+# key, as on AWS); it starts as X-Ray.
+_TRACE_DESTINATION = {"value": "XRay"}
+_RETRIEVALS = {}
+
+
+def _json_answer(start_response, body, status="200 OK"):
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _xray_backend(environ):
+    found = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    region = found.group(0).split("/")[2] if found else os.environ["AWS_DEFAULT_REGION"]
+    return xray_models.xray_backends["123456789012"][region]
+
+
+def _xray_transaction_search(environ, start_response):
+    """Answers the Transaction Search calls; None for every other X-Ray call."""
+    path = environ.get("PATH_INFO", "")
+    if path not in ("/GetTraceSegmentDestination", "/UpdateTraceSegmentDestination", "/StartTraceRetrieval",
+                    "/ListRetrievedTraces", "/Traces"):
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    request = json.loads(raw or b"{}")
+    destination = _TRACE_DESTINATION["value"]
+    if path == "/GetTraceSegmentDestination":
+        return _json_answer(start_response, {"Destination": destination, "Status": "ACTIVE"})
+    if path == "/UpdateTraceSegmentDestination":
+        _TRACE_DESTINATION["value"] = request.get("Destination", "XRay")
+        return _json_answer(start_response, {"Destination": _TRACE_DESTINATION["value"], "Status": "ACTIVE"})
+    if path == "/Traces":
+        if destination != "CloudWatchLogs":
+            return None
+        return _json_answer(start_response, {"Traces": [], "UnprocessedTraceIds": request.get("TraceIds", [])})
+    if destination != "CloudWatchLogs":
+        message = "Trace retrieval needs Transaction Search: set the trace segment destination to CloudWatchLogs"
+        return _json_answer(start_response, {"__type": "InvalidRequestException", "Message": message}, "400 Bad Request")
+    if path == "/StartTraceRetrieval":
+        token = str(uuid.uuid4())
+        _RETRIEVALS[token] = list(request.get("TraceIds", []))
+        return _json_answer(start_response, {"RetrievalToken": token})
+    trace_ids = _RETRIEVALS.get(request.get("RetrievalToken"))
+    if trace_ids is None:
+        return _json_answer(
+            start_response, {"__type": "ResourceNotFoundException", "Message": "Retrieval token not found"},
+            "404 Not Found",
+        )
+    found = _xray_backend(environ).get_trace_ids(trace_ids)
+    traces = [
+        {
+            "Id": trace["Id"],
+            "Duration": trace["Duration"],
+            "Spans": [{"Id": segment["Id"], "Document": segment["Document"]} for segment in trace["Segments"]],
+        }
+        for trace in found["Traces"]
+    ]
+    return _json_answer(start_response, {"RetrievalStatus": "COMPLETE", "TraceFormat": "XRAY", "Traces": traces})
+
+
 # Call log for tests: `service:Action` per access key.
 CALLS = {}
 CALLS_LOCK = threading.Lock()
@@ -1095,6 +1163,10 @@ def _recording_dispatch(self, environ, start_response):
             CALLS.setdefault(key, []).append(call)
     if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".StartLiveTail"):
         return _live_tail(environ, start_response)
+    if found and found.group(2) == "xray":
+        answered = _xray_transaction_search(environ, start_response)
+        if answered is not None:
+            return answered
     return _dispatch(self, environ, start_response)
 
 

@@ -163,3 +163,28 @@ async fn tail_streams_live_over_sessions_that_end() {
         assert_eq!(text.matches(message).count(), 1, "{message} once:\n{text}");
     }
 }
+
+/// With Transaction Search on (segments go to CloudWatch Logs), X-Ray's
+/// BatchGetTraces leaves traces unprocessed: `--include-traces` retrieves
+/// them with StartTraceRetrieval and ListRetrievedTraces.
+#[tokio::test(flavor = "multi_thread")]
+async fn traces_come_through_transaction_search() {
+    let ctx = TestContext::new().with_cloud();
+    let t = now_ms() - 30_000;
+    put(&ctx, "/accel-traces/group", "s", &[(t, "a line")]).await;
+    let destination = aws_sdk_xray::types::TraceSegmentDestination::CloudWatchLogs;
+    ctx.xray().update_trace_segment_destination().destination(destination).send().await.expect("destination");
+    let segment = serde_json::json!({
+        "trace_id": format!("1-{:08x}-fedcba9876543210fedcba98", t / 1000),
+        "id": "fedcba9876543210", "name": "SearchedFunction",
+        "start_time": (t as f64) / 1000.0, "end_time": (t as f64) / 1000.0 + 0.5,
+        "http": {"response": {"status": 201}}
+    });
+    ctx.xray().put_trace_segments().trace_segment_documents(segment.to_string()).send().await.expect("put trace");
+    let out = ctx.accel(&["logs", "--cw-log-group", "/accel-traces/group", "--include-traces", "-s", "5m ago"]).run();
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains(" - 0.500s - SearchedFunction [HTTP: 201]"), "{out}");
+    for call in ["xray:POST /StartTraceRetrieval", "xray:POST /ListRetrievedTraces"] {
+        assert!(out.calls.iter().any(|c| c == call), "{call}: {:?}", out.calls);
+    }
+}
