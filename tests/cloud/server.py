@@ -7,7 +7,8 @@ Prints ``READY http://HOST:PORT`` on stdout once it accepts requests.
 
 Every call is recorded as ``service:Action`` under the access key that signed
 it; ``GET /_accel/calls/<access key>`` answers them as a JSON list, so a test
-with its own key can count the calls a command made. With
+with its own key can count the calls a command made, and
+``GET /_accel/throttled/<access key>`` lists the calls answered 429. With
 ``--exit-on-stdin-eof`` it stops when its stdin closes, so a test process that
 dies never leaves a server behind.
 """
@@ -1124,6 +1125,64 @@ def _xray_transaction_search(environ, start_response):
     return _json_answer(start_response, {"RetrievalStatus": "COMPLETE", "TraceFormat": "XRAY", "Traces": traces})
 
 
+# Strict: Lambda's API rate quotas
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#api-requests):
+# GetFunction 100 requests per second; every other control-plane call
+# (all but invocations, GetFunction and GetPolicy) 15 per second, shared.
+# Past them Lambda answers 429 TooManyRequestsException. The quotas are per
+# account and Region; here per access key, as each test is its own account.
+# ACCEL_CLOUD_THROTTLE=0 turns them off.
+THROTTLE = os.environ.get("ACCEL_CLOUD_THROTTLE", "1") != "0"
+LAMBDA_QUOTAS = {"GetFunction": 100.0, "control-plane": 15.0}
+_BUCKETS = {}
+_BUCKETS_LOCK = threading.Lock()
+THROTTLED = {}
+
+
+def _lambda_quota(method, path):
+    """The quota a Lambda request counts against, or None (invocations, GetPolicy)."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 4 and parts[1] == "functions" and parts[3] in ("invocations", "invoke-async", "policy"):
+        return None
+    if method == "GET" and len(parts) == 3 and parts[1] == "functions":
+        return "GetFunction"
+    return "control-plane"
+
+
+def _take_token(key, quota, rate):
+    """A token bucket of `rate` per second (as much burst); False when empty."""
+    now = time.monotonic()
+    with _BUCKETS_LOCK:
+        tokens, last = _BUCKETS.get((key, quota), (rate, now))
+        tokens = min(rate, tokens + (now - last) * rate)
+        if tokens < 1:
+            _BUCKETS[(key, quota)] = (tokens, now)
+            return False
+        _BUCKETS[(key, quota)] = (tokens - 1, now)
+        return True
+
+
+def _throttled(environ, start_response, key, service):
+    if not THROTTLE or service != "lambda":
+        return None
+    quota = _lambda_quota(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
+    if quota is None or _take_token(key, quota, LAMBDA_QUOTAS[quota]):
+        return None
+    with CALLS_LOCK:
+        THROTTLED.setdefault(key, []).append(f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}")
+    body = json.dumps({"__type": "TooManyRequestsException", "message": "Rate Exceeded.", "retryAfterSeconds": "1"})
+    start_response(
+        "429 Too Many Requests",
+        [
+            ("Content-Type", "application/json"),
+            ("x-amzn-ErrorType", "TooManyRequestsException"),
+            ("Retry-After", "1"),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body.encode()]
+
+
 # Call log for tests: `service:Action` per access key.
 CALLS = {}
 CALLS_LOCK = threading.Lock()
@@ -1150,17 +1209,22 @@ def _action(environ, service):
 
 def _recording_dispatch(self, environ, start_response):
     path = environ.get("PATH_INFO", "")
-    if path.startswith("/_accel/calls/"):
-        with CALLS_LOCK:
-            body = json.dumps(CALLS.get(path[len("/_accel/calls/"):], [])).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
+    for prefix, log in (("/_accel/calls/", CALLS), ("/_accel/throttled/", THROTTLED)):
+        if path.startswith(prefix):
+            with CALLS_LOCK:
+                body = json.dumps(log.get(path[len(prefix):], [])).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
     found = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
     if found:
         key, service = found.groups()
         call = f"{service}:{_action(environ, service)}"
         with CALLS_LOCK:
             CALLS.setdefault(key, []).append(call)
+    if found:
+        refused = _throttled(environ, start_response, key, service)
+        if refused is not None:
+            return refused
     if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".StartLiveTail"):
         return _live_tail(environ, start_response)
     if found and found.group(2) == "xray":

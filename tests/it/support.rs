@@ -100,9 +100,18 @@ impl LocalCloud {
 
     /// The calls (`service:Action`) signed with `access_key`, in order.
     pub(crate) fn calls(&self, access_key: &str) -> Vec<String> {
+        self.log("calls", access_key)
+    }
+
+    /// The calls made with `access_key` that the cloud answered 429 (AWS's rate quotas).
+    pub(crate) fn throttled(&self, access_key: &str) -> Vec<String> {
+        self.log("throttled", access_key)
+    }
+
+    fn log(&self, which: &str, access_key: &str) -> Vec<String> {
         let address = self.endpoint.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(address).expect("local cloud reachable");
-        write!(stream, "GET /_accel/calls/{access_key} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+        write!(stream, "GET /_accel/{which}/{access_key} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
@@ -216,6 +225,11 @@ impl TestContext {
     /// The local cloud, which this context must have.
     pub(crate) fn cloud(&self) -> &'static LocalCloud {
         self.cloud.expect("a TestContext made with .with_cloud()")
+    }
+
+    /// The calls of this context's `accel` runs that Lambda's rate quotas refused (429).
+    pub(crate) fn throttled(&self) -> Vec<String> {
+        self.cloud().throttled(&self.key)
     }
 
     /// Every call this context's `accel` runs made so far, in order.

@@ -124,3 +124,35 @@ async fn auto_publish_alias_moves_to_a_version_of_the_new_code() {
         ctx.lambda().get_function_configuration().function_name(&name).send().await.unwrap().code_sha256()
     );
 }
+
+/// Twenty functions edited at once: their updates and waits go past Lambda's
+/// 15 control-plane calls per second, so some are answered 429
+/// TooManyRequestsException; the SDK's retries with backoff carry every
+/// update through.
+#[tokio::test(flavor = "multi_thread")]
+async fn code_sync_past_lambdas_rate_quota_updates_every_function() {
+    const STACK: &str = "throttled-twenty";
+    let ctx = TestContext::new().with_cloud();
+    let mut template = String::from("Transform: AWS::Serverless-2016-10-31\nResources:\n");
+    for i in 0..20 {
+        template.push_str(&format!(
+            "  Fn{i}:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn{i}/\n      Handler: app.handler\n      Runtime: python3.11\n"
+        ));
+        ctx.write(&format!("fn{i}/app.py"), "def handler(e, c):\n    return 0\n");
+    }
+    ctx.write("template.yaml", &template);
+    let out = ctx.accel(&["sync", "--stack-name", STACK, "--no-dependency-layer"]).stdin("y\n").run();
+    assert_eq!(out.code, Some(0), "{out}");
+    let mut before = Vec::new();
+    for i in 0..20 {
+        before.push(ctx.code_sha(STACK, &format!("Fn{i}")).await);
+        ctx.write(&format!("fn{i}/app.py"), &format!("def handler(e, c):\n    return {}\n", i + 1));
+    }
+    let started = std::time::Instant::now();
+    let out = sync_code(&ctx, &["--stack-name", STACK, "--no-dependency-layer"], None);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(!ctx.throttled().is_empty(), "the quota was reached (in {:?}): {:?}", started.elapsed(), out.calls);
+    for (i, sha) in before.iter().enumerate() {
+        assert_ne!(&ctx.code_sha(STACK, &format!("Fn{i}")).await, sha, "Fn{i} updated");
+    }
+}
