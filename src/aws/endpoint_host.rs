@@ -29,7 +29,7 @@ impl KeepEndpointHost {
     /// `uri` without a host prefix before the endpoint's host, if it has one.
     fn unprefixed(&self, uri: &str) -> Option<String> {
         let (scheme, rest) = uri.split_once("://")?;
-        let prefix = rest.strip_suffix(rest.get(rest.find(&self.host)?..)?)?;
+        let prefix = &rest[..rest.find(&self.host)?];
         (!prefix.is_empty() && prefix.ends_with('-') && !prefix.contains(['/', '.', ':']))
             .then(|| format!("{scheme}://{}", &rest[prefix.len()..]))
     }

@@ -83,9 +83,16 @@ where
     Fut: std::future::Future<Output = Result<T, CallError>>,
 {
     let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
     loop {
         match call().await {
-            Err(e) if e.is_conflict() && started.elapsed() < UPDATE_TIMEOUT => wait_for_update(lambda, name).await?,
+            Err(e) if e.is_conflict() && started.elapsed() < UPDATE_TIMEOUT => {
+                wait_for_update(lambda, name).await?;
+                // A conflict that is not an update in progress (a change
+                // racing ours) ends no sooner for asking again at once.
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
             result => return Ok(result?),
         }
     }

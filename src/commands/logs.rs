@@ -24,7 +24,9 @@ pub(super) async fn run(settings: &LogsSettings, printer: &Printer) -> Result<Ex
     let mut items: Vec<Item> = logs::fetch(&aws, &sources, request).await?.into_iter().map(Item::Log).collect();
     if settings.include_traces {
         let end = request.end_ms.unwrap_or_else(crate::time::now_ms);
-        items.extend(logs::fetch_traces(&aws, request.start_ms, end).await?.into_iter().map(Item::Trace));
+        items.extend(
+            logs::fetch_traces(&aws, request.start_ms, end, &Default::default()).await?.into_iter().map(Item::Trace),
+        );
         items.sort_by_key(Item::timestamp);
     }
     for item in &items {

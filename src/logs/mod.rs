@@ -317,7 +317,7 @@ pub(crate) async fn tail(
             }
         }
         if traces && lost.is_none() {
-            match fetch_traces(aws, request.start_ms, time::now_ms()).await {
+            match fetch_traces(aws, request.start_ms, time::now_ms(), &seen_traces).await {
                 Ok(found) => round.extend(
                     found.into_iter().filter(|t| seen_traces.insert((t.id.clone(), t.revision))).map(Item::Trace),
                 ),
@@ -399,7 +399,7 @@ async fn live_tail(
     let mut printed: HashSet<(String, String, i64, String)> = HashSet::new();
     loop {
         if traces {
-            for trace in fetch_traces(aws, request.start_ms, time::now_ms()).await? {
+            for trace in fetch_traces(aws, request.start_ms, time::now_ms(), &seen_traces).await? {
                 if seen_traces.insert((trace.id.clone(), trace.revision)) {
                     items.push(Item::Trace(trace));
                 }
@@ -505,8 +505,15 @@ impl Trace {
     }
 }
 
-/// Complete traces of the window: summaries, then `BatchGetTraces` by 5.
-pub(crate) async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Result<Vec<Trace>, LogsError> {
+/// Complete traces of the window that are not in `known` (id, revision):
+/// summaries, then the documents of the new ones only, so that a tail does
+/// not fetch every trace of its window again each second.
+pub(crate) async fn fetch_traces(
+    aws: &Aws,
+    start_ms: i64,
+    end_ms: i64,
+    known: &HashSet<(String, i32)>,
+) -> Result<Vec<Trace>, LogsError> {
     use aws_sdk_xray::primitives::DateTime;
     let xray = aws.xray();
     let mut pages = xray
@@ -521,8 +528,11 @@ pub(crate) async fn fetch_traces(aws: &Aws, start_ms: i64, end_ms: i64) -> Resul
         let page = page.call("X-Ray", "GetTraceSummaries")?;
         summaries.extend(page.trace_summaries().iter().filter(|s| s.is_partial() != Some(true)).cloned());
     }
-    let revisions: HashMap<String, i32> =
-        summaries.iter().filter_map(|s| s.id().map(|id| (id.to_string(), s.revision()))).collect();
+    let revisions: HashMap<String, i32> = summaries
+        .iter()
+        .filter_map(|s| s.id().map(|id| (id.to_string(), s.revision())))
+        .filter(|(id, revision)| !known.contains(&(id.clone(), *revision)))
+        .collect();
     let ids: Vec<String> = revisions.keys().cloned().collect();
     if ids.is_empty() {
         return Ok(Vec::new());
