@@ -72,6 +72,11 @@ impl ProjectLayout {
         self.root.join(".aws-sam/accel-zips.json")
     }
 
+    /// What was hotswapped and not deployed through CloudFormation since.
+    pub(crate) fn drift(&self) -> PathBuf {
+        self.root.join(".aws-sam/accel-hotswap.json")
+    }
+
     /// What each resource's last build read outside its folder (watch
     /// follows these files too).
     pub(crate) fn build_inputs(&self) -> PathBuf {

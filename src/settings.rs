@@ -151,6 +151,17 @@ pub(crate) struct SyncSettings {
     pub(crate) aws: AwsOptions,
     /// Where sam remembers confirmed stacks.
     pub(crate) app_dir: PathBuf,
+    /// `--dry-run`: print the plan (as JSON with `--output json`), change nothing.
+    pub(crate) dry_run: Option<DryRun>,
+}
+
+/// How `--dry-run` prints the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DryRun {
+    /// For people.
+    Text,
+    /// `--output json`.
+    Json,
 }
 
 /// `accel logs`.
@@ -249,6 +260,8 @@ fn sync(args: &SyncArgs, cwd: &Path, env: &Environment, aws: AwsOptions) -> Resu
         skip_deploy_sync: !args.no_skip_deploy_sync,
         dependency_layer: !args.no_dependency_layer,
         overrides: source.overrides.clone(),
+        // In watch mode the first sync is sam's; later template edits hotswap.
+        hotswap: args.hotswap && !args.watch,
     };
     let mode = if args.watch {
         SyncMode::Watch(Box::new(WatchOptions {
@@ -258,6 +271,7 @@ fn sync(args: &SyncArgs, cwd: &Path, env: &Environment, aws: AwsOptions) -> Resu
                 .iter()
                 .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
                 .collect(),
+            hotswap: !args.no_hotswap,
             infra: infra.clone(),
         }))
     } else if args.code {
@@ -276,6 +290,11 @@ fn sync(args: &SyncArgs, cwd: &Path, env: &Environment, aws: AwsOptions) -> Resu
         mode,
         aws,
         app_dir: env.app_dir.clone(),
+        dry_run: args.dry_run.then_some(if args.output.as_deref() == Some("json") {
+            DryRun::Json
+        } else {
+            DryRun::Text
+        }),
     })
 }
 

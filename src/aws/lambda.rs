@@ -2,10 +2,14 @@
 //! publish to its alias), a layer's versions, and re-pointing functions to a
 //! new layer version.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::types::{Architecture, LastUpdateStatus, LayerVersionContentInput, Runtime, State};
+use aws_sdk_lambda::types::{
+    ApplicationLogLevel, Architecture, Environment, EphemeralStorage, LastUpdateStatus, LayerVersionContentInput,
+    LogFormat, LoggingConfig, Runtime, State, SystemLogLevel, TracingConfig, TracingMode,
+};
 use base64::Engine;
 
 use super::error::{CallError, CallResult};
@@ -33,6 +37,9 @@ pub(crate) enum LambdaError {
         /// Function name.
         function: String,
     },
+    /// A request accel could not build.
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// A concurrent re-pointing task panicked or was cancelled.
     #[error("a layer update task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -56,6 +63,99 @@ pub(crate) async fn update_code(lambda: &Client, name: &str, zip: Vec<u8>) -> Re
     when_idle(lambda, name, || {
         let update = lambda.update_function_code().function_name(name).zip_file(zip.clone());
         async { update.customize().config_override(long()).send().await.call("Lambda", "UpdateFunctionCode") }
+    })
+    .await?;
+    wait_for_update(lambda, name).await
+}
+
+/// A configuration change of one function: every field set is sent in one
+/// `UpdateFunctionConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FunctionConfig {
+    /// `Environment.Variables` (all of them: Lambda replaces the map).
+    pub(crate) environment: Option<BTreeMap<String, String>>,
+    /// `Description`.
+    pub(crate) description: Option<String>,
+    /// `MemorySize` (MB).
+    pub(crate) memory_size: Option<i32>,
+    /// `Timeout` (seconds).
+    pub(crate) timeout: Option<i32>,
+    /// `Handler`.
+    pub(crate) handler: Option<String>,
+    /// `Runtime`.
+    pub(crate) runtime: Option<String>,
+    /// `Layers`: version ARNs, in order.
+    pub(crate) layers: Option<Vec<String>>,
+    /// `EphemeralStorage.Size` (MB).
+    pub(crate) ephemeral_storage: Option<i32>,
+    /// `TracingConfig.Mode`: `Active` or `PassThrough`.
+    pub(crate) tracing: Option<String>,
+    /// `LoggingConfig`.
+    pub(crate) logging: Option<Logging>,
+}
+
+/// A function's `LoggingConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Logging {
+    /// `Text` or `JSON`.
+    pub(crate) log_format: String,
+    /// Application log level (JSON only).
+    pub(crate) application_log_level: Option<String>,
+    /// System log level (JSON only).
+    pub(crate) system_log_level: Option<String>,
+    /// The log group.
+    pub(crate) log_group: Option<String>,
+}
+
+/// Applies `config` to function `name` and waits until Lambda has. New
+/// `layers` keep the function's current version of `keep_layer` (its
+/// dependency layer, which the template does not name), last.
+pub(crate) async fn update_config(
+    lambda: &Client,
+    name: &str,
+    config: &FunctionConfig,
+    keep_layer: Option<&str>,
+) -> Result<(), LambdaError> {
+    let mut layers = config.layers.clone();
+    if let (Some(layers), Some(keep)) = (layers.as_mut(), keep_layer) {
+        let current = lambda.get_function_configuration().function_name(name).send().await;
+        let current = current.call("Lambda", "GetFunctionConfiguration")?;
+        let prefix = format!("{keep}:");
+        layers.extend(
+            current.layers().iter().filter_map(|l| l.arn()).filter(|a| a.starts_with(&prefix)).map(str::to_string),
+        );
+    }
+    let environment = config
+        .environment
+        .as_ref()
+        .map(|vars| Environment::builder().set_variables(Some(vars.clone().into_iter().collect())).build());
+    let logging = config.logging.as_ref().map(|l| {
+        LoggingConfig::builder()
+            .log_format(LogFormat::from(l.log_format.as_str()))
+            .set_application_log_level(l.application_log_level.as_deref().map(ApplicationLogLevel::from))
+            .set_system_log_level(l.system_log_level.as_deref().map(SystemLogLevel::from))
+            .set_log_group(l.log_group.clone())
+            .build()
+    });
+    let ephemeral = config.ephemeral_storage.map(|size| EphemeralStorage::builder().size(size).build()).transpose();
+    let ephemeral = ephemeral.map_err(|e| LambdaError::Invalid(e.to_string()))?;
+    when_idle(lambda, name, || {
+        let update = lambda
+            .update_function_configuration()
+            .function_name(name)
+            .set_environment(environment.clone())
+            .set_description(config.description.clone())
+            .set_memory_size(config.memory_size)
+            .set_timeout(config.timeout)
+            .set_handler(config.handler.clone())
+            .set_runtime(config.runtime.as_deref().map(Runtime::from))
+            .set_layers(layers.clone())
+            .set_ephemeral_storage(ephemeral.clone())
+            .set_tracing_config(
+                config.tracing.as_deref().map(|m| TracingConfig::builder().mode(TracingMode::from(m)).build()),
+            )
+            .set_logging_config(logging.clone());
+        async { update.send().await.call("Lambda", "UpdateFunctionConfiguration") }
     })
     .await?;
     wait_for_update(lambda, name).await

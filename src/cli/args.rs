@@ -217,6 +217,18 @@ pub(crate) struct SyncArgs {
     /// Deploy without Express mode (the default).
     #[arg(long, overrides_with = "express")]
     pub(crate) no_express: bool,
+    /// Apply configuration changes the service APIs can make (Lambda environment, memory, timeout, layers …) without a CloudFormation deploy, and deploy the rest (default with --watch).
+    #[arg(long, overrides_with = "no_hotswap")]
+    pub(crate) hotswap: bool,
+    /// Deploy every template change beyond code through CloudFormation, as sam does.
+    #[arg(long, overrides_with = "hotswap")]
+    pub(crate) no_hotswap: bool,
+    /// Print what the sync would do (per resource: code, config or CloudFormation, and why) and change nothing.
+    #[arg(long, conflicts_with = "watch")]
+    pub(crate) dry_run: bool,
+    /// With --dry-run: `text` (default) or `json`.
+    #[arg(long, value_parser = ["text", "json"], requires = "dry_run")]
+    pub(crate) output: Option<String>,
     /// Ignore changes matching `ResourceId=path-fragment` in watch mode (repeatable).
     #[arg(long, action = clap::ArgAction::Append, value_parser = parse_key_value)]
     pub(crate) watch_exclude: Vec<String>,

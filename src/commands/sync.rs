@@ -10,10 +10,10 @@ use crate::aws::Aws;
 use crate::deploy::Deployed;
 use crate::printer::Printer;
 use crate::project::{Paths, Project};
-use crate::settings::{SyncMode, SyncSettings};
-use crate::sync::infra::{self, InfraOutcome};
+use crate::settings::{DryRun, SyncMode, SyncSettings};
+use crate::sync::infra::{self, InfraOutcome, InfraPlan};
 use crate::sync::prompt::{self, Consent};
-use crate::sync::{self, SyncEnv, apply};
+use crate::sync::{self, SyncEnv, apply, preview};
 
 pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<ExitCode> {
     printer.debug(format_args!("Using SAM Template at {}", settings.source.file.display()));
@@ -26,6 +26,9 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
         anyhow::bail!(
             "accel sync deploys no Fn::ForEach (AWS::LanguageExtensions) templates yet: deploy with `sam sync --language-extensions`, then `accel sync --code --language-extensions` updates the functions' code"
         );
+    }
+    if let Some(output) = settings.dry_run {
+        return dry_run(settings, &project, output, printer).await;
     }
     let consent = prompt::confirm(
         &settings.app_dir,
@@ -54,12 +57,17 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
             }
             let deployed = sync::deployed(&aws, &settings.stack_name).await?;
             let selected = |r: &crate::template::Resource| request.selects(r);
-            let synced = sync::code_sync(env, &project.stack, deployed, selected, &[], None).await?.into_result()?;
+            let synced = sync::code_sync(env, &project.stack, deployed, selected, sync::CodeSync::default())
+                .await?
+                .into_result()?;
             printer.note(apply::summary(&synced, started.elapsed()));
         }
         SyncMode::Infra => match infra::infra_sync(env, &project.stack, &settings.infra).await? {
             InfraOutcome::Skipped(synced) => {
                 printer.note(format_args!("{} No CloudFormation deploy.", apply::summary(&synced, started.elapsed())));
+                if let Some(note) = sync::drift::behind_note(&settings.layout.drift(), &settings.stack_name) {
+                    printer.note(note);
+                }
             }
             InfraOutcome::Deployed { how, outputs, uploaded } => {
                 if !outputs.is_empty() {
@@ -83,6 +91,28 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
                 ));
             }
         },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--dry-run`: the plan, printed; every AWS call made only reads.
+async fn dry_run(settings: &SyncSettings, project: &Project, output: DryRun, printer: &Printer) -> Result<ExitCode> {
+    let aws = Aws::load(&settings.aws, printer).await?;
+    let env = SyncEnv { aws: &aws, layout: &settings.layout, stack_name: &settings.stack_name, printer };
+    let stack = &project.stack;
+    let plan = match &settings.mode {
+        SyncMode::Code(request) => {
+            let deployed = sync::deployed(&aws, &settings.stack_name).await?;
+            let plan = sync::code_plan(env, stack, &deployed, |r| request.selects(r), &[]).await?;
+            InfraPlan::Skip { deployed, plan }
+        }
+        SyncMode::Infra => infra::prepare(env, stack, &settings.infra).await?.plan,
+        SyncMode::Watch(_) => anyhow::bail!("--dry-run cannot be used with --watch"),
+    };
+    let code_only = matches!(settings.mode, SyncMode::Code(_));
+    match output {
+        DryRun::Text => printer.out(preview::text(&settings.stack_name, stack, &plan, code_only)),
+        DryRun::Json => printer.out(preview::json(&settings.stack_name, stack, &plan, code_only)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -50,6 +50,17 @@ impl Packaged {
     pub(crate) fn body(&self) -> String {
         yaml::to_yaml(&self.template)
     }
+
+    /// Every template of the tree by stack prefix (`""`, `Child/` …).
+    pub(crate) fn by_prefix(&self) -> std::collections::HashMap<String, &serde_json::Value> {
+        let mut out = std::collections::HashMap::new();
+        let mut pending = vec![(String::new(), self)];
+        while let Some((prefix, packaged)) = pending.pop() {
+            out.insert(prefix.clone(), &packaged.template);
+            pending.extend(packaged.children.iter().map(|(id, child)| (format!("{prefix}{id}/"), child)));
+        }
+        out
+    }
 }
 
 /// Where packaged artifacts live.

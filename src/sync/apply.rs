@@ -60,6 +60,9 @@ pub(crate) enum ActionError {
     /// `sync.toml` could not be written.
     #[error("cannot write sync.toml: {0}")]
     State(std::io::Error),
+    /// `accel-hotswap.json` could not be written.
+    #[error("cannot write .aws-sam/accel-hotswap.json: {0}")]
+    Drift(std::io::Error),
 }
 
 /// What happened to one resource.
@@ -78,6 +81,8 @@ pub(crate) struct Synced {
     pub(crate) resource: String,
     /// Which flow.
     pub(crate) kind: SyncFlow,
+    /// What was sent: `code`, `config (Environment, MemorySize)` …
+    pub(crate) label: String,
     /// What happened.
     pub(crate) outcome: Outcome,
     /// Time from the start of the action (or from the save, in watch mode).
@@ -87,10 +92,11 @@ pub(crate) struct Synced {
 impl std::fmt::Display for Synced {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = match self.outcome {
+            Outcome::Updated if self.kind == SyncFlow::FunctionConfig => "hotswapped",
             Outcome::Updated => "synced",
             Outcome::Unchanged => "unchanged, skipped",
         };
-        write!(f, "{:<32} {:<10} {what} in {} ms", self.resource, self.kind.label(), self.elapsed.as_millis())
+        write!(f, "{:<32} {:<10} {what} in {} ms", self.resource, self.label, self.elapsed.as_millis())
     }
 }
 
@@ -131,6 +137,8 @@ struct Executor {
     stack_name: String,
     /// The account, read once when a definition needs `${AWS::AccountId}`.
     account: tokio::sync::OnceCell<String>,
+    /// `accel-hotswap.json`; the lock keeps this run's writes in turn.
+    drift: Mutex<PathBuf>,
 }
 
 /// Runs `plan` against the stack. Every action runs, whatever the others
@@ -155,6 +163,7 @@ pub(crate) async fn apply(
         memo: Mutex::new(memo),
         stack_name: stack_name.to_string(),
         account: tokio::sync::OnceCell::new(),
+        drift: Mutex::new(layout.drift()),
     });
     let (layers, others): (Vec<_>, Vec<_>) = plan.actions.into_iter().partition(|a| a.flow.kind() == SyncFlow::Layer);
     let mut applied = Applied::default();
@@ -175,6 +184,7 @@ pub(crate) async fn apply(
                 Ok::<_, SyncError>(Synced {
                     resource: action.resource,
                     kind: action.flow.kind(),
+                    label: action.flow.label(),
                     outcome,
                     elapsed: started.elapsed(),
                 })
@@ -260,9 +270,24 @@ impl Executor {
     }
 
     async fn run(&self, action: &Action) -> Result<Outcome, ActionError> {
+        // Configuration is planned from a template change: always sent.
+        if let Flow::FunctionConfig { name, config, properties, alias, keep_layer } = &action.flow {
+            let client = self.aws.lambda();
+            lambda::update_config(&client, name, config, keep_layer.as_deref()).await?;
+            if let Some(alias) = alias {
+                lambda::publish_to_alias(&client, name, alias).await?;
+            }
+            // CloudFormation's template no longer says what runs.
+            if let Ok(file) = self.drift.lock() {
+                let record = |d: &mut super::drift::Drift| d.record(&self.stack_name, &action.resource, properties);
+                super::drift::update(&file, record).map_err(ActionError::Drift)?;
+            }
+            return Ok(Outcome::Updated);
+        }
         let key = format!("{}:{}", action.flow.kind().class(), action.resource);
         let packaged = match &action.flow {
             Flow::Function { source, .. } | Flow::Layer { source, .. } => self.package(source, &key)?,
+            Flow::FunctionConfig { .. } => None,
             // The hash is the file's, as sam's; what it resolves to is only
             // worked out when it is sent.
             Flow::RestApi { file, .. } | Flow::HttpApi { file, .. } | Flow::StateMachine { file, .. } => {
@@ -275,6 +300,7 @@ impl Executor {
             return Ok(Outcome::Unchanged);
         };
         let outcome = match &action.flow {
+            Flow::FunctionConfig { .. } => Outcome::Unchanged,
             Flow::Function { name, alias, .. } => self.sync_function(name, bytes, &hash, alias.as_deref()).await?,
             Flow::Layer { arn, runtimes, architectures, description, license, .. } => {
                 // The name rather than the ARN: Lambda takes both, emulators only the name.

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 
 use super::apply::{self, Synced};
-use super::compare::{self, RemoteTemplates};
+use super::compare::{self, RemoteTemplates, Structural};
+use super::drift::{self, Drift, StackDrift};
+use super::hotswap::{self, StackFacts};
 use super::plan::{self, SyncPlan};
 use super::state::{self, SyncState};
 use super::{SyncEnv, SyncError, build_options};
@@ -55,10 +57,12 @@ pub(crate) struct InfraRequest {
     pub(crate) overrides: Overrides,
     /// `--dependency-layer`.
     pub(crate) dependency_layer: bool,
+    /// `--hotswap`: configuration the service APIs can change skips the deploy too.
+    pub(crate) hotswap: bool,
 }
 
 /// Why a deploy is needed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum DeployReason {
     /// `--no-skip-deploy-sync`.
     Asked,
@@ -66,20 +70,26 @@ pub(crate) enum DeployReason {
     NoRecentSync,
     /// The stack (or the managed bucket) does not exist yet.
     Missing,
-    /// Parameters or a template differ beyond code.
-    Changed,
+    /// Parameters or templates differ beyond what the service APIs change.
+    Changed(Vec<Structural>),
+    /// Configuration was hotswapped since the last deploy (these resources).
+    Owed(Vec<String>),
     /// Too many resources would need a code sync.
     TooManyCodeChanges,
 }
 
 impl DeployReason {
-    /// What sam says about it, if anything.
-    fn note(self) -> Option<&'static str> {
+    /// What is said about it, if anything.
+    pub(crate) fn note(&self) -> Option<String> {
         match self {
-            DeployReason::NoRecentSync => Some("No infra sync in the last 7 days on record: deploying."),
+            DeployReason::NoRecentSync => Some("No infra sync in the last 7 days on record: deploying.".into()),
             DeployReason::TooManyCodeChanges => {
-                Some("The number of resources that needs an update exceeds 50, an infra sync will be executed.")
+                Some("The number of resources that needs an update exceeds 50, an infra sync will be executed.".into())
             }
+            DeployReason::Owed(resources) => Some(format!(
+                "Configuration of {} was hotswapped since the last deploy: deploying the template.",
+                resources.join(", ")
+            )),
             _ => None,
         }
     }
@@ -118,10 +128,8 @@ pub(crate) enum InfraOutcome {
 /// What the deployed stack looks like, as far as the skip decision needs.
 #[derive(Debug, Clone)]
 pub(crate) struct Remote {
-    /// Parameter values.
-    pub(crate) parameters: Vec<(String, String)>,
-    /// Resources by full path.
-    pub(crate) deployed: DeployedStack,
+    /// Its id, parameters and resources.
+    pub(crate) facts: StackFacts,
     /// Templates by stack path.
     pub(crate) templates: RemoteTemplates,
 }
@@ -129,7 +137,10 @@ pub(crate) struct Remote {
 /// Decides between a skip and a deploy. `recent`: the last infra sync on
 /// record is under 7 days old; `packaged`: the packaged templates (`None`
 /// while there is no bucket to package for); `remote`: the deployed stack
-/// (`None` when it does not exist); `artifacts`: this build's output.
+/// (`None` when it does not exist); `artifacts`: this build's output;
+/// `drift`: what was hotswapped since the last deploy. With
+/// `request.hotswap`, configuration changes the service APIs can apply are
+/// planned as actions instead of a deploy.
 pub(crate) fn decide(
     root: &Stack,
     request: &InfraRequest,
@@ -137,6 +148,7 @@ pub(crate) fn decide(
     packaged: Option<&Packaged>,
     remote: Option<Remote>,
     artifacts: &BuildReport,
+    drift: &StackDrift,
 ) -> Result<InfraPlan, SyncError> {
     if !request.skip_deploy_sync {
         return Ok(InfraPlan::Deploy(DeployReason::Asked));
@@ -147,20 +159,53 @@ pub(crate) fn decide(
     let (Some(packaged), Some(remote)) = (packaged, remote) else {
         return Ok(InfraPlan::Deploy(DeployReason::Missing));
     };
-    let same_parameters =
-        request.overrides.iter().all(|(key, value)| remote.parameters.contains(&(key.clone(), value.clone())));
-    let changed = same_parameters.then(|| compare::code_only_changes(packaged, &remote.templates)).flatten();
-    let Some(changed) = changed else { return Ok(InfraPlan::Deploy(DeployReason::Changed)) };
-    if changed.len() >= MAX_CODE_SYNCS_ON_SKIP {
+    let parameters = &remote.facts.parameters;
+    let changed: Vec<Structural> = request
+        .overrides
+        .iter()
+        .filter(|(key, value)| !parameters.contains(&((*key).clone(), (*value).clone())))
+        .map(|(key, _)| Structural { what: format!("Parameters.{key}"), why: "differs from the deployed value".into() })
+        .collect();
+    if !changed.is_empty() {
+        return Ok(InfraPlan::Deploy(DeployReason::Changed(changed)));
+    }
+    let mut changes = compare::packaged_changes(packaged, &remote.templates);
+    let templates = packaged.by_prefix();
+    if request.hotswap {
+        hotswap::already_hotswapped(&mut changes.config, &templates, |path, property| {
+            drift.get(path).and_then(|values| values.get(property)).cloned()
+        });
+    }
+    let mut structural = changes.structural.clone();
+    if !request.hotswap {
+        let config = changes.config.iter().map(|(path, properties)| Structural {
+            what: path.clone(),
+            why: format!("{} changed", properties.join(", ")),
+        });
+        structural.extend(config);
+    }
+    if !structural.is_empty() {
+        return Ok(InfraPlan::Deploy(DeployReason::Changed(structural)));
+    }
+    let owed: Vec<String> = drift.keys().cloned().collect();
+    if !owed.is_empty() && !request.hotswap {
+        return Ok(InfraPlan::Deploy(DeployReason::Owed(owed)));
+    }
+    if changes.code.len() >= MAX_CODE_SYNCS_ON_SKIP {
         return Ok(InfraPlan::Deploy(DeployReason::TooManyCodeChanges));
     }
     // A function is synced when its code or its dependency layer changed.
     let selected = |r: &crate::template::Resource| {
         let layer = format!("{}/{}", adl::NESTED_STACK, adl::layer_logical_id(&r.full_path));
-        changed.iter().any(|c| *c == r.full_path || c.ends_with(&layer))
+        changes.code.iter().any(|c| *c == r.full_path || c.ends_with(&layer))
     };
-    let plan = plan::plan(root, &remote.deployed, &artifacts.artifacts, selected)?;
-    Ok(InfraPlan::Skip { deployed: remote.deployed, plan })
+    let mut plan = plan::plan(root, &remote.facts.deployed, &artifacts.artifacts, selected)?;
+    let (config, refused) = hotswap::config_actions(&templates, &changes.config, &remote.facts);
+    if !refused.is_empty() {
+        return Ok(InfraPlan::Deploy(DeployReason::Changed(refused)));
+    }
+    plan.actions.extend(config);
+    Ok(InfraPlan::Skip { deployed: remote.facts.deployed, plan })
 }
 
 /// Reads what [`decide`] needs of the deployed stack; `None` when it does
@@ -173,6 +218,7 @@ async fn read_remote(aws: &Aws, stack_name: &str, packaged: &Packaged) -> Result
         .iter()
         .filter_map(|p| Some((p.parameter_key()?.to_string(), p.parameter_value()?.to_string())))
         .collect();
+    let stack_id = stack.stack_id().unwrap_or_default().to_string();
     let Some(deployed) = cloudformation::deployed_stack(&cfn, stack_name).await? else { return Ok(None) };
     let mut templates = RemoteTemplates::new();
     let mut pending = vec![(String::new(), stack_name.to_string(), packaged)];
@@ -186,15 +232,26 @@ async fn read_remote(aws: &Aws, stack_name: &str, packaged: &Packaged) -> Result
             }
         }
     }
-    Ok(Some(Remote { parameters, deployed, templates }))
+    Ok(Some(Remote { facts: StackFacts { stack_id, parameters, deployed }, templates }))
 }
 
-/// Runs an infra sync of `stack` (the root of the template tree).
-pub(crate) async fn infra_sync(
-    env: SyncEnv<'_>,
-    stack: &Stack,
-    request: &InfraRequest,
-) -> Result<InfraOutcome, SyncError> {
+/// What an infra sync decided before changing anything: the plan, and
+/// what carrying out a deploy needs.
+pub(crate) struct Prepared {
+    /// Skip (with these actions) or deploy (and why).
+    pub(crate) plan: InfraPlan,
+    bucket: Option<String>,
+    packaged: Option<Packaged>,
+    artifacts: Vec<Artifact>,
+    built_template: std::path::PathBuf,
+    url_base: String,
+    /// The templates CloudFormation holds before the deploy, when read.
+    deployed_templates: Option<RemoteTemplates>,
+}
+
+/// Builds, packages (uploading nothing) and reads the deployed stack to
+/// plan an infra sync: every call it makes to AWS only reads.
+pub(crate) async fn prepare(env: SyncEnv<'_>, stack: &Stack, request: &InfraRequest) -> Result<Prepared, SyncError> {
     let SyncEnv { aws, layout, stack_name, printer } = env;
     let adl = request.dependency_layer.then_some(stack_name);
     let options = build_options(layout, adl);
@@ -218,13 +275,31 @@ pub(crate) async fn infra_sync(
     };
     let state = SyncState::load(&layout.sync_state());
     let recent = state.latest_infra_sync_time.is_some_and(|t| (state::now() - t) / 86400.0 <= MAX_DAYS_WITHOUT_DEPLOY);
+    let drift = Drift::load(&layout.drift()).of(stack_name);
+    // The deployed templates also tell which hotswaps a deploy leaves as they are.
     let remote = match &packaged {
-        Some(packaged) if request.skip_deploy_sync && recent => read_remote(aws, stack_name, packaged).await?,
+        Some(packaged) if request.skip_deploy_sync && recent || !drift.is_empty() => {
+            read_remote(aws, stack_name, packaged).await?
+        }
         _ => None,
     };
-    let infra_plan = decide(stack, request, recent, packaged.as_ref(), remote, &report)?;
+    let deployed_templates = remote.as_ref().map(|r| r.templates.clone());
+    let plan = decide(stack, request, recent, packaged.as_ref(), remote, &report, &drift)?;
+    Ok(Prepared { plan, bucket, packaged, artifacts, built_template, url_base, deployed_templates })
+}
 
-    let reason = match infra_plan {
+/// Runs an infra sync of `stack` (the root of the template tree).
+pub(crate) async fn infra_sync(
+    env: SyncEnv<'_>,
+    stack: &Stack,
+    request: &InfraRequest,
+) -> Result<InfraOutcome, SyncError> {
+    let SyncEnv { aws, layout, stack_name, printer } = env;
+    let Prepared { plan, bucket, packaged, mut artifacts, built_template, url_base, deployed_templates } =
+        prepare(env, stack, request).await?;
+    let cfn = aws.cloudformation();
+    let target = |bucket: String| Target { bucket, prefix: request.prefix.clone(), url_base: url_base.clone() };
+    let reason = match plan {
         InfraPlan::Skip { deployed, plan } => {
             printer.debug(format_args!("infra sync skipped: {} code sync action(s)", plan.actions.len()));
             printer.note("Template hasn't been changed since last deployment, skipping infra sync...");
@@ -236,6 +311,13 @@ pub(crate) async fn infra_sync(
     printer.debug(format_args!("infra sync deploys: {reason:?}"));
     if let Some(note) = reason.note() {
         printer.note(note);
+    }
+    if let DeployReason::Changed(changes) = &reason
+        && request.hotswap
+    {
+        for change in changes {
+            printer.note(format_args!("{change}: CloudFormation"));
+        }
     }
     // Only now, with a deploy decided, may the managed bucket be created.
     let (bucket, packaged) = match (bucket, packaged) {
@@ -278,7 +360,32 @@ pub(crate) async fn infra_sync(
     // The deploy replaced the code the stored hashes describe.
     state.resources.clear();
     state.save(&layout.sync_state()).map_err(SyncError::State)?;
+    reconcile(env, &packaged, deployed_templates.as_ref()).await?;
     Ok(InfraOutcome::Deployed { how, outputs, uploaded })
+}
+
+/// After a deploy, sets the configuration hotswapped since the last one to
+/// what the template says: CloudFormation updates only what differs from
+/// its own template (`before`, when known), so a hotswapped value the
+/// template no longer changes (an edit undone) would stay. Then nothing is
+/// owed.
+async fn reconcile(env: SyncEnv<'_>, packaged: &Packaged, before: Option<&RemoteTemplates>) -> Result<(), SyncError> {
+    let SyncEnv { aws, layout, stack_name, printer } = env;
+    let mut owed = Drift::load(&layout.drift()).owed(stack_name);
+    let templates = packaged.by_prefix();
+    if let Some(before) = before {
+        hotswap::deployed_anyway(&mut owed, &templates, before);
+    }
+    if !owed.is_empty() {
+        let facts = super::stack_facts(aws, stack_name).await?;
+        let (actions, refused) = hotswap::config_actions(&templates, &owed, &facts);
+        for change in refused {
+            printer.note(format_args!("{change}: left as CloudFormation deployed it"));
+        }
+        let plan = SyncPlan { actions, skipped: Vec::new() };
+        apply::apply(env, facts.deployed, plan, None).await.into_result()?;
+    }
+    drift::update(&layout.drift(), |d| d.clear(stack_name)).map_err(SyncError::State)
 }
 
 #[cfg(test)]
@@ -308,17 +415,34 @@ Resources:
             DeployedResource { physical_id: "blog-Fn-1".into(), resource_type: "AWS::Lambda::Function".into() },
         )]);
         Remote {
-            parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            deployed,
+            facts: StackFacts {
+                stack_id: "arn:aws:cloudformation:eu-west-1:111122223333:stack/blog/1".into(),
+                parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                deployed,
+            },
             templates: RemoteTemplates::from([(String::new(), packaged(key, 128).template)]),
         }
     }
 
     fn decision(request: &InfraRequest, recent: bool, local: &Packaged, remote: Option<Remote>) -> InfraPlan {
+        decision_owing(request, recent, local, remote, Vec::new())
+    }
+
+    fn decision_owing(
+        request: &InfraRequest,
+        recent: bool,
+        local: &Packaged,
+        remote: Option<Remote>,
+        owed: Vec<String>,
+    ) -> InfraPlan {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("template.yaml"), TEMPLATE).unwrap();
         let root = Stack::load(&dir.path().join("template.yaml"), &LoadOptions::default()).unwrap();
-        decide(&root, request, recent, Some(local), remote, &BuildReport::default()).unwrap()
+        let mut drift = Drift::default();
+        for resource in owed {
+            drift.record("blog", &resource, &BTreeMap::from([("Timeout".to_string(), serde_json::Value::from(3))]));
+        }
+        decide(&root, request, recent, Some(local), remote, &BuildReport::default(), &drift.of("blog")).unwrap()
     }
 
     fn deploy_reason(plan: InfraPlan) -> Option<DeployReason> {
@@ -351,18 +475,31 @@ Resources:
         assert_eq!(deploy_reason(decision(&skip, false, &local, None)), Some(DeployReason::NoRecentSync));
         assert_eq!(deploy_reason(decision(&skip, true, &local, None)), Some(DeployReason::Missing));
         let memory = packaged("old", 256);
+        let changed = |what: &str, why: &str| Structural { what: what.into(), why: why.into() };
         assert_eq!(
             deploy_reason(decision(&skip, true, &memory, Some(remote("old", &[])))),
-            Some(DeployReason::Changed)
+            Some(DeployReason::Changed(vec![changed("Fn", "MemorySize changed")]))
         );
         let overrides = [("Stage".to_string(), "prod".to_string())].into_iter().collect();
         let with_parameter = InfraRequest { overrides, ..skip.clone() };
         let deployed_dev = remote("old", &[("Stage", "dev")]);
         assert_eq!(
             deploy_reason(decision(&with_parameter, true, &local, Some(deployed_dev))),
-            Some(DeployReason::Changed)
+            Some(DeployReason::Changed(vec![changed("Parameters.Stage", "differs from the deployed value")]))
         );
         let deployed_prod = remote("old", &[("Stage", "prod")]);
         assert_eq!(deploy_reason(decision(&with_parameter, true, &local, Some(deployed_prod))), None);
+        // Hotswapped configuration is owed a deploy, even with the template as deployed.
+        let owed = decision_owing(&skip, true, &local, Some(remote("old", &[])), vec!["Fn".into()]);
+        assert_eq!(deploy_reason(owed), Some(DeployReason::Owed(vec!["Fn".into()])));
+    }
+
+    #[test]
+    fn hotswap_plans_configuration_instead_of_a_deploy() {
+        let request = InfraRequest { skip_deploy_sync: true, hotswap: true, ..InfraRequest::default() };
+        let plan = decision_owing(&request, true, &packaged("new", 256), Some(remote("old", &[])), vec!["Fn".into()]);
+        let InfraPlan::Skip { plan, .. } = plan else { panic!("a skip expected: {plan:?}") };
+        let calls: Vec<String> = plan.actions.iter().map(|a| format!("{} {}", a.resource, a.flow.call())).collect();
+        assert_eq!(calls, ["Fn UpdateFunctionCode", "Fn UpdateFunctionConfiguration (MemorySize)"]);
     }
 }

@@ -5,8 +5,11 @@
 
 pub(crate) mod apply;
 pub(crate) mod compare;
+pub(crate) mod drift;
+pub(crate) mod hotswap;
 pub(crate) mod infra;
 pub(crate) mod plan;
+pub(crate) mod preview;
 pub(crate) mod prompt;
 pub(crate) mod state;
 
@@ -141,27 +144,70 @@ pub(crate) struct SyncEnv<'a> {
     pub(crate) printer: &'a Printer,
 }
 
-/// Builds (cached, leaving out the resources in `exclude`) and code-syncs
-/// the resources `selected` picks against the `deployed` stack (watch mode
-/// keeps it between saves). Updates are timed from `since` when given. An
-/// error means nothing was synced; failed actions are in the result.
+/// The deployed stack's id, parameters and resources, or [`SyncError::NoStack`].
+pub(crate) async fn stack_facts(aws: &Aws, stack_name: &str) -> Result<hotswap::StackFacts, SyncError> {
+    let cfn = aws.cloudformation();
+    let missing = || SyncError::NoStack(stack_name.to_string());
+    let stack = crate::aws::cloudformation::describe(&cfn, stack_name).await?.ok_or_else(missing)?;
+    let parameters = stack
+        .parameters()
+        .iter()
+        .filter_map(|p| Some((p.parameter_key()?.to_string(), p.parameter_value()?.to_string())))
+        .collect();
+    let deployed = crate::aws::cloudformation::deployed_stack(&cfn, stack_name).await?.ok_or_else(missing)?;
+    Ok(hotswap::StackFacts { stack_id: stack.stack_id().unwrap_or_default().to_string(), parameters, deployed })
+}
+
+/// How a code sync runs besides what it selects.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CodeSync<'a> {
+    /// Resources left out of the build (their builds fail).
+    pub(crate) exclude: &'a [String],
+    /// Updates are timed from here when given (watch: the save).
+    pub(crate) since: Option<Instant>,
+    /// Configuration hotswaps sent with the code.
+    pub(crate) config: Vec<plan::Action>,
+}
+
+/// Builds (cached, leaving out `request.exclude`) and code-syncs the
+/// resources `selected` picks against the `deployed` stack (watch mode
+/// keeps it between saves), with `request.config`'s hotswaps. Nothing is
+/// built when nothing is selected. An error means nothing was synced;
+/// failed actions are in the result.
 pub(crate) async fn code_sync(
     env: SyncEnv<'_>,
     stack: &Stack,
     deployed: DeployedStack,
     selected: impl Fn(&Resource) -> bool,
-    exclude: &[String],
-    since: Option<Instant>,
+    request: CodeSync<'_>,
 ) -> Result<Applied, SyncError> {
+    let CodeSync { exclude, since, config } = request;
+    let mut plan =
+        code_plan(env, stack, &deployed, |r| selected(r) && !exclude.contains(&r.full_path), exclude).await?;
+    plan.actions.extend(config);
+    Ok(apply::apply(env, deployed, plan, since).await)
+}
+
+/// Builds (cached, leaving out `exclude`) and plans the code sync of what
+/// `selected` picks; builds nothing when nothing is selected.
+pub(crate) async fn code_plan(
+    env: SyncEnv<'_>,
+    stack: &Stack,
+    deployed: &DeployedStack,
+    selected: impl Fn(&Resource) -> bool,
+    exclude: &[String],
+) -> Result<plan::SyncPlan, SyncError> {
     let SyncEnv { layout, stack_name, .. } = env;
+    if !stack.all_resources().any(|(_, r)| selected(r)) {
+        return Ok(plan::SyncPlan::default());
+    }
     // Code goes where the deployed stack expects it: apart from its
     // dependencies only when the stack has the dependency layers.
     let adl = deployed.contains_key(adl::NESTED_STACK).then_some(stack_name);
     let mut options = build_options(layout, adl);
     options.selection.exclude = exclude.to_vec();
     let report = builder::build(stack, layout.root(), &options, env.printer).await?;
-    let plan = plan::plan(stack, &deployed, &report.artifacts, |r| selected(r) && !exclude.contains(&r.full_path))?;
-    Ok(apply::apply(env, deployed, plan, since).await)
+    plan::plan(stack, deployed, &report.artifacts, selected)
 }
 
 /// sam's sync builds with the cache into `.aws-sam/auto-dependency-layer`

@@ -3,12 +3,14 @@
 //! artifact folders and a selection — with no disk or network access, so a
 //! plan can be printed and unit-tested.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
 
 use super::SyncError;
 use crate::aws::cloudformation::DeployedStack;
+use crate::aws::lambda::FunctionConfig;
 use crate::builder::{Artifacts, adl};
 use crate::template::kind::{ResourceKind, SyncFlow};
 use crate::template::resources::{Definition, HttpApi, Layer, PackageType, RestApi, StateMachine};
@@ -41,6 +43,21 @@ pub(crate) enum Flow {
         source: Source,
         /// `AutoPublishAlias`.
         alias: Option<String>,
+    },
+    /// A function's configuration (hotswap): UpdateFunctionConfiguration.
+    FunctionConfig {
+        /// Physical name.
+        name: String,
+        /// What to send.
+        config: FunctionConfig,
+        /// The template properties it comes from, with their values (Globals
+        /// merged, intrinsics as written; null when removed).
+        properties: BTreeMap<String, Value>,
+        /// `AutoPublishAlias`.
+        alias: Option<String>,
+        /// The function's dependency layer (ARN without version), kept when
+        /// `Layers` change.
+        keep_layer: Option<String>,
     },
     /// A layer: a new version, re-pointed users, the old version deleted.
     Layer {
@@ -93,8 +110,36 @@ impl Flow {
             Flow::RestApi { .. } => SyncFlow::RestApi,
             Flow::HttpApi { .. } => SyncFlow::HttpApi,
             Flow::StateMachine { .. } => SyncFlow::StateMachine,
+            Flow::FunctionConfig { .. } => SyncFlow::FunctionConfig,
         }
     }
+
+    /// The service call that applies it, as the plan shows it.
+    pub(crate) fn call(&self) -> String {
+        match self {
+            Flow::Function { .. } => "UpdateFunctionCode".into(),
+            Flow::FunctionConfig { properties, .. } => {
+                format!("UpdateFunctionConfiguration ({})", names(properties))
+            }
+            Flow::Layer { .. } => "PublishLayerVersion".into(),
+            Flow::RestApi { .. } => "PutRestApi".into(),
+            Flow::HttpApi { .. } => "ReimportApi".into(),
+            Flow::StateMachine { .. } => "UpdateStateMachine".into(),
+        }
+    }
+
+    /// The word shown next to the resource: `code`, `config (Environment)` …
+    pub(crate) fn label(&self) -> String {
+        match self {
+            Flow::FunctionConfig { properties, .. } => format!("config ({})", names(properties)),
+            other => other.kind().label().to_string(),
+        }
+    }
+}
+
+/// `A, B`: the keys of `properties`.
+fn names(properties: &BTreeMap<String, Value>) -> String {
+    properties.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// One planned action.

@@ -44,6 +44,8 @@ pub(crate) enum SyncFlow {
     HttpApi,
     /// UpdateStateMachine.
     StateMachine,
+    /// UpdateFunctionConfiguration (accel's hotswap; never in `sync.toml`).
+    FunctionConfig,
 }
 
 impl SyncFlow {
@@ -55,6 +57,7 @@ impl SyncFlow {
             SyncFlow::RestApi => "RestApiSyncFlow",
             SyncFlow::HttpApi => "HttpApiSyncFlow",
             SyncFlow::StateMachine => "StepFunctionsSyncFlow",
+            SyncFlow::FunctionConfig => "AccelFunctionConfigSyncFlow",
         }
     }
 
@@ -65,6 +68,7 @@ impl SyncFlow {
             SyncFlow::Layer => "layer",
             SyncFlow::RestApi | SyncFlow::HttpApi => "api",
             SyncFlow::StateMachine => "definition",
+            SyncFlow::FunctionConfig => "config",
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::sync::compare;
+use crate::sync::compare::{self, Changes, Structural};
 use crate::template::Stack;
 use crate::template::resources::local_paths;
 
@@ -99,33 +99,49 @@ pub(crate) fn classify(
 /// What a reloaded template asks for, compared with the templates last synced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TemplateTrigger {
-    /// Byte for byte what was synced.
+    /// Nothing that any sync sends changed.
     Unchanged,
-    /// Only code locations moved: code syncs of these resources.
-    Code(BTreeSet<String>),
-    /// Anything else: an infra sync.
-    Infra,
+    /// Only what the service APIs change: code syncs of `code`, and (with
+    /// hotswap) configuration updates of `config` (full path → properties).
+    Service {
+        /// Resources whose code location changed.
+        code: BTreeSet<String>,
+        /// Resources whose hotswappable configuration changed.
+        config: BTreeMap<String, Vec<String>>,
+    },
+    /// Anything else: an infra sync, for these reasons.
+    Infra(Vec<Structural>),
 }
 
-/// Compares the reloaded `stack` tree with `synced` (template file → template).
-pub(crate) fn template_trigger(synced: &HashMap<PathBuf, Value>, stack: &Stack) -> TemplateTrigger {
+/// Compares the reloaded `stack` tree with `synced` (template file →
+/// template). Without `hotswap`, a configuration change is structural.
+pub(crate) fn template_trigger(synced: &HashMap<PathBuf, Value>, stack: &Stack, hotswap: bool) -> TemplateTrigger {
     let stacks = stack.stacks();
     let same_files = stacks.len() == synced.len() && stacks.iter().all(|s| synced.contains_key(&s.file));
-    let code_only =
-        same_files && stacks.iter().all(|s| compare::sanitised(&s.template) == compare::sanitised(&synced[&s.file]));
-    if !code_only {
-        return TemplateTrigger::Infra;
+    if !same_files {
+        return TemplateTrigger::Infra(vec![Structural {
+            what: "stack tree".into(),
+            why: "templates added or removed".into(),
+        }]);
     }
-    let mut changed = BTreeSet::new();
+    let mut changes = Changes::default();
     for s in &stacks {
         let prefix = if s.stack_path.is_empty() { String::new() } else { format!("{}/", s.stack_path) };
-        changed
-            .extend(compare::code_changes(&s.template, &synced[&s.file]).into_iter().map(|id| format!("{prefix}{id}")));
+        changes.extend(compare::diff(&prefix, &synced[&s.file], &s.template));
     }
-    if changed.is_empty() && stacks.iter().all(|s| s.template == synced[&s.file]) {
+    let Changes { code, config, mut structural } = changes;
+    if !hotswap {
+        structural.extend(config.iter().map(|(what, properties)| Structural {
+            what: what.clone(),
+            why: format!("{} changed", properties.join(", ")),
+        }));
+    }
+    if !structural.is_empty() {
+        TemplateTrigger::Infra(structural)
+    } else if code.is_empty() && config.is_empty() {
         TemplateTrigger::Unchanged
     } else {
-        TemplateTrigger::Code(changed)
+        TemplateTrigger::Service { code, config }
     }
 }
 
@@ -198,14 +214,24 @@ mod tests {
     }
 
     #[test]
-    fn template_edits_are_code_infra_or_nothing() {
+    fn template_edits_are_code_config_infra_or_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let synced = snapshot(&project(dir.path(), 128, "a"));
-        assert_eq!(template_trigger(&synced, &project(dir.path(), 128, "a")), TemplateTrigger::Unchanged);
+        assert_eq!(template_trigger(&synced, &project(dir.path(), 128, "a"), true), TemplateTrigger::Unchanged);
         assert_eq!(
-            template_trigger(&synced, &project(dir.path(), 128, "a2")),
-            TemplateTrigger::Code(BTreeSet::from(["A".to_string()]))
+            template_trigger(&synced, &project(dir.path(), 128, "a2"), true),
+            TemplateTrigger::Service { code: BTreeSet::from(["A".to_string()]), config: BTreeMap::new() }
         );
-        assert_eq!(template_trigger(&synced, &project(dir.path(), 256, "a")), TemplateTrigger::Infra);
+        assert_eq!(
+            template_trigger(&synced, &project(dir.path(), 256, "a"), true),
+            TemplateTrigger::Service {
+                code: BTreeSet::new(),
+                config: BTreeMap::from([("A".to_string(), vec!["MemorySize".to_string()])])
+            }
+        );
+        let TemplateTrigger::Infra(reasons) = template_trigger(&synced, &project(dir.path(), 256, "a"), false) else {
+            panic!("--no-hotswap deploys configuration")
+        };
+        assert_eq!(reasons[0].to_string(), "A: MemorySize changed");
     }
 }

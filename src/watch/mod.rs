@@ -12,7 +12,7 @@
 mod burst;
 mod classify;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,10 +20,11 @@ use classify::{Change, TemplateTrigger};
 use notify::{EventKind, RecursiveMode, Watcher};
 use serde_json::Value;
 
-use crate::aws::cloudformation::DeployedStack;
 use crate::builder::{self, adl};
 use crate::project::{Paths, Project, TemplateSource};
 use crate::sync::apply::Outcome;
+use crate::sync::drift;
+use crate::sync::hotswap::{self, StackFacts};
 use crate::sync::infra::{self, InfraOutcome, InfraRequest};
 use crate::sync::{self, SyncEnv, SyncError};
 use crate::template::resources::local_paths;
@@ -48,6 +49,9 @@ pub(crate) struct WatchOptions {
     pub(crate) code_only: bool,
     /// `--watch-exclude Resource=fragment`.
     pub(crate) excludes: Vec<(String, String)>,
+    /// Hotswap configuration changes (the default; `--no-hotswap` deploys
+    /// them through CloudFormation, as sam does).
+    pub(crate) hotswap: bool,
     /// The infra sync settings (bucket, capabilities, …).
     pub(crate) infra: InfraRequest,
 }
@@ -82,11 +86,12 @@ pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &W
         env,
         project: None,
         synced: HashMap::new(),
-        deployed: None,
+        facts: None,
         paused: false,
         infra_due: false,
         infra_synced: false,
         pending: BTreeSet::new(),
+        pending_config: BTreeMap::new(),
         retry: None,
     };
     let mut watched = BTreeSet::new();
@@ -230,7 +235,7 @@ struct State<'a> {
     /// Each stack file's template as last synced (or loaded at start).
     synced: HashMap<PathBuf, Value>,
     /// The deployed stack, read once and kept until an infra sync.
-    deployed: Option<DeployedStack>,
+    facts: Option<StackFacts>,
     /// Syncs wait for a template fix (or a working infra sync).
     paused: bool,
     /// An infra sync is owed (the first one, or one that failed).
@@ -240,6 +245,8 @@ struct State<'a> {
     infra_synced: bool,
     /// Resources whose code waits for a sync: new edits and failures alike.
     pending: BTreeSet<String>,
+    /// Configuration waiting for a hotswap: full path → properties.
+    pending_config: BTreeMap<String, Vec<String>>,
     /// When to try again after a failure that may pass by itself, and the
     /// wait that led there.
     retry: Option<(Instant, Duration)>,
@@ -260,22 +267,36 @@ impl State<'_> {
             }
         };
         self.paused = false;
-        match classify::template_trigger(&self.synced, &project.stack) {
-            trigger @ (TemplateTrigger::Unchanged | TemplateTrigger::Code(_)) => {
-                if let TemplateTrigger::Code(changed) = trigger {
-                    self.pending.extend(changed);
-                }
-                if self.pending.is_empty() && !self.infra_due {
-                    printer.note("The template is as last synced: nothing to deploy.");
-                } else {
+        match classify::template_trigger(&self.synced, &project.stack, options.hotswap) {
+            TemplateTrigger::Unchanged
+                if self.pending.is_empty() && self.pending_config.is_empty() && !self.infra_due =>
+            {
+                printer.note("The template is as last synced: nothing to deploy.");
+                self.synced = classify::snapshot(&project.stack);
+            }
+            TemplateTrigger::Unchanged => self.synced = classify::snapshot(&project.stack),
+            TemplateTrigger::Service { code, config } => {
+                if config.is_empty() {
                     printer.note("Template change touches code locations only: code sync.");
+                } else {
+                    let what: Vec<String> = config.iter().map(|(r, p)| format!("{r} ({})", p.join(", "))).collect();
+                    printer.note(format_args!("Template change: hotswap of {}.", what.join(", ")));
+                }
+                self.pending.extend(code);
+                for (resource, properties) in config {
+                    merge_properties(self.pending_config.entry(resource).or_default(), properties);
                 }
                 self.synced = classify::snapshot(&project.stack);
             }
-            TemplateTrigger::Infra if options.code_only => {
+            TemplateTrigger::Infra(_) if options.code_only => {
                 printer.note("The template changed beyond code: with --code, accel does not deploy it. Run accel sync without --code.");
             }
-            TemplateTrigger::Infra => {
+            TemplateTrigger::Infra(reasons) => {
+                if options.hotswap {
+                    for reason in &reasons {
+                        printer.note(format_args!("{reason}: CloudFormation"));
+                    }
+                }
                 printer.note("Template changed: infra sync.");
                 self.infra_due = true;
             }
@@ -291,8 +312,12 @@ impl State<'_> {
         }
         if self.infra_due {
             self.infra_sync(options, since).await;
-        } else if !self.pending.is_empty() {
+        } else if !self.pending.is_empty() || !self.pending_config.is_empty() {
             self.code_sync(since).await;
+            // A hotswap the deployed stack cannot work out is deployed instead.
+            if self.infra_due {
+                self.infra_sync(options, since).await;
+            }
         }
     }
 
@@ -303,7 +328,7 @@ impl State<'_> {
         let skip_deploy_sync = options.infra.skip_deploy_sync && !self.infra_synced;
         let request = InfraRequest { skip_deploy_sync, ..options.infra.clone() };
         let outcome = infra::infra_sync(self.env, &project.stack, &request).await;
-        self.deployed = None;
+        self.facts = None;
         match outcome {
             Ok(outcome) => {
                 match outcome {
@@ -322,6 +347,7 @@ impl State<'_> {
                 self.infra_due = false;
                 self.infra_synced = true;
                 self.pending.clear();
+                self.pending_config.clear();
                 self.synced = classify::snapshot(&project.stack);
                 self.retry = None;
             }
@@ -342,16 +368,18 @@ impl State<'_> {
         let Some(project) = &self.project else { return };
         let printer = self.env.printer;
         let batch = std::mem::take(&mut self.pending);
-        let deployed = match self.deployed.clone() {
-            Some(deployed) => deployed,
-            None => match sync::deployed(self.env.aws, self.env.stack_name).await {
-                Ok(deployed) => {
-                    self.deployed = Some(deployed.clone());
-                    deployed
+        let config_batch = std::mem::take(&mut self.pending_config);
+        let facts = match self.facts.clone() {
+            Some(facts) => facts,
+            None => match sync::stack_facts(self.env.aws, self.env.stack_name).await {
+                Ok(facts) => {
+                    self.facts = Some(facts.clone());
+                    facts
                 }
                 Err(e) => {
                     printer.note(format_args!("Error: {e}"));
                     self.pending = batch;
+                    self.pending_config = config_batch;
                     if e.is_transient() {
                         self.schedule_retry("the code sync");
                     }
@@ -359,12 +387,28 @@ impl State<'_> {
                 }
             },
         };
+        let templates: HashMap<String, &Value> = project
+            .stack
+            .stacks()
+            .into_iter()
+            .map(|s| (if s.stack_path.is_empty() { String::new() } else { format!("{}/", s.stack_path) }, &s.template))
+            .collect();
+        let (config, refused) = hotswap::config_actions(&templates, &config_batch, &facts);
+        if !refused.is_empty() {
+            for change in &refused {
+                printer.note(format_args!("{change}: CloudFormation"));
+            }
+            self.pending = batch;
+            self.infra_due = true;
+            return;
+        }
+        let deployed = facts.deployed;
         // A resource whose build fails is left out, so the others still sync.
         let mut broken: Vec<String> = Vec::new();
         let result = loop {
             let selected = |r: &crate::template::Resource| batch.contains(&r.full_path);
-            let result =
-                sync::code_sync(self.env, &project.stack, deployed.clone(), selected, &broken, Some(since)).await;
+            let request = sync::CodeSync { exclude: &broken, since: Some(since), config: config.clone() };
+            let result = sync::code_sync(self.env, &project.stack, deployed.clone(), selected, request).await;
             match result.as_ref().err().and_then(SyncError::failed_build) {
                 Some(failed) if !failed.iter().all(|f| broken.contains(f)) => {
                     if let Err(e) = &result {
@@ -382,11 +426,16 @@ impl State<'_> {
                 for (resource, e) in &applied.failed {
                     printer.note(format_args!("Error: {e}"));
                     transient |= e.is_transient();
+                    if let Some(properties) = config_batch.get(resource) {
+                        merge_properties(self.pending_config.entry(resource.clone()).or_default(), properties.clone());
+                    }
                     // A layer flow stands for its function: retry the function.
                     let owner = batch.iter().find(|b| *b == resource || resource.ends_with(&adl::layer_logical_id(b)));
-                    self.pending.insert(owner.cloned().unwrap_or_else(|| resource.clone()));
+                    if owner.is_some() || !config_batch.contains_key(resource) {
+                        self.pending.insert(owner.cloned().unwrap_or_else(|| resource.clone()));
+                    }
                     if matches!(e, SyncError::NotDeployed(_)) {
-                        self.deployed = None;
+                        self.facts = None;
                     }
                 }
                 if applied.failed.is_empty()
@@ -395,21 +444,27 @@ impl State<'_> {
                 {
                     printer.note(format_args!("No code change to send ({} ms).", since.elapsed().as_millis()));
                 }
+                if !config_batch.is_empty()
+                    && let Some(note) = drift::behind_note(&self.env.layout.drift(), self.env.stack_name)
+                {
+                    printer.note(note);
+                }
             }
             Err(e) => {
                 printer.note(format_args!("Error: {e}"));
                 transient = e.is_transient();
                 // A resource missing remotely may be new: read the stack again next time.
-                self.deployed = None;
+                self.facts = None;
                 self.pending.extend(batch.iter().cloned());
+                self.pending_config.extend(config_batch);
             }
         }
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.pending_config.is_empty() {
             self.retry = None;
         } else if transient {
             self.schedule_retry("the code sync");
         } else {
-            let names: Vec<&str> = self.pending.iter().map(String::as_str).collect();
+            let names: Vec<&str> = self.pending.iter().chain(self.pending_config.keys()).map(String::as_str).collect();
             printer.note(format_args!("Still pending: {} (synced on the next save).", names.join(", ")));
         }
     }
@@ -421,5 +476,14 @@ impl State<'_> {
         let names: Vec<&str> = self.pending.iter().map(String::as_str).collect();
         let pending = if names.is_empty() { String::new() } else { format!(" Still pending: {}.", names.join(", ")) };
         self.env.printer.note(format_args!("Retrying {what} in {} s (or on the next save).{pending}", wait.as_secs()));
+    }
+}
+
+/// Adds `new` properties to `into`, each once.
+fn merge_properties(into: &mut Vec<String>, new: Vec<String>) {
+    for property in new {
+        if !into.contains(&property) {
+            into.push(property);
+        }
     }
 }

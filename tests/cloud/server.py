@@ -697,6 +697,60 @@ def _get_configuration_with_change(self, *args, **kwargs):
 lambda_models.LambdaFunction.get_configuration = _get_configuration_with_change
 
 
+# Strict: UpdateFunctionConfiguration applies every field it takes, within
+# Lambda's limits
+# (https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html,
+# https://docs.aws.amazon.com/lambda/latest/api/API_LoggingConfig.html).
+# moto drops EphemeralStorage, TracingConfig and LoggingConfig (it has no
+# LoggingConfig at all), and takes any MemorySize or Timeout, so a hotswap
+# of them would pass here and change nothing. A function's LoggingConfig is
+# `{LogFormat: Text, LogGroup: /aws/lambda/<name>}` until set.
+LAMBDA_LIMITS = {"MemorySize": (128, 10240), "Timeout": (1, 900)}
+_update_configuration = lambda_models.LambdaFunction.update_configuration
+_get_configuration_changing = lambda_models.LambdaFunction.get_configuration
+
+
+def _logging_of(fn):
+    default = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{fn.function_name}"}
+    return {**default, **(getattr(fn, "accel_logging_config", None) or {})}
+
+
+def _update_configuration_fully(self, config_updates):
+    for key, (low, high) in LAMBDA_LIMITS.items():
+        value = config_updates.get(key)
+        if value is not None and not low <= int(value) <= high:
+            raise LambdaClientError(
+                "InvalidParameterValueException",
+                f"1 validation error detected: Value '{value}' at '{key[0].lower() + key[1:]}' failed to satisfy constraint: Member must have value between {low} and {high}",
+            )
+    if "EphemeralStorage" in config_updates:
+        self.ephemeral_storage = config_updates["EphemeralStorage"]["Size"]
+    if "TracingConfig" in config_updates:
+        self.tracing_config = {"Mode": config_updates["TracingConfig"].get("Mode", "PassThrough")}
+    if "LoggingConfig" in config_updates:
+        self.accel_logging_config = {k: v for k, v in config_updates["LoggingConfig"].items() if v}
+    return _update_configuration(self, config_updates)
+
+
+def _get_configuration_with_logging(self, *args, **kwargs):
+    config = _get_configuration_changing(self, *args, **kwargs)
+    config["LoggingConfig"] = _logging_of(self)
+    return config
+
+
+_function_init = lambda_models.LambdaFunction.__init__
+
+
+def _function_init_with_logging(self, account_id, spec, *args, **kwargs):
+    _function_init(self, account_id, spec, *args, **kwargs)
+    self.accel_logging_config = {k: v for k, v in (spec.get("LoggingConfig") or {}).items() if v}
+
+
+lambda_models.LambdaFunction.__init__ = _function_init_with_logging
+lambda_models.LambdaFunction.update_configuration = _update_configuration_fully
+lambda_models.LambdaFunction.get_configuration = _get_configuration_with_logging
+
+
 def _function_of(response, path_index):
     name = unquote(response.path.rsplit("/", path_index)[-path_index])
     return response.backend.get_function(name, None)

@@ -7,6 +7,7 @@ mod cached;
 mod cli;
 mod faults;
 mod foreach;
+mod hotswap;
 mod local_cloud;
 mod logs;
 mod methods;

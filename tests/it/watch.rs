@@ -72,12 +72,15 @@ async fn watch_syncs_every_kind_of_save() {
     assert!(check.stderr.contains("0 updated"), "the final save is deployed: {check}");
 
     // A broken template is reported and the loop goes on; the fix (a memory
-    // size) goes through CloudFormation.
+    // size next to a new output, which only CloudFormation deploys) goes
+    // through CloudFormation, in one deploy.
     let template = ctx.read("template.yaml");
     ctx.write("template.yaml", &format!("{template}\n  Broken: [\n"));
     watch.wait_for_stderr("the broken template", |t| t.contains("Code sync is paused until the template is fixed."));
-    ctx.write("template.yaml", &template.replace("MemorySize: 128", "MemorySize: 1024"));
+    let fixed = template.replace("MemorySize: 128", "MemorySize: 1024");
+    ctx.write("template.yaml", &format!("{fixed}\nOutputs:\n  Memory:\n    Value: '1024'\n"));
     watch.wait_for_stderr("the infra sync", |t| t.matches("Infra sync completed").count() == 2);
+    assert!(watch.stderr().contains("Outputs: changed: CloudFormation"), "{}", watch.stderr());
     assert_eq!(ctx.function(STACK, "WorldFunction").await.memory_size(), Some(1024));
 
     // A template change to a CodeUri only: code sync, no CloudFormation call.
