@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::plan::{Action, Flow, Source, SyncPlan};
+use super::plan::{Action, Body, Flow, Source, SyncPlan};
 use super::state::SyncState;
 use super::{SyncEnv, SyncError};
 use crate::aws::cloudformation::DeployedStack;
@@ -83,6 +83,8 @@ pub(crate) struct Synced {
     pub(crate) kind: SyncFlow,
     /// What was sent: `code`, `config (Environment, MemorySize)` …
     pub(crate) label: String,
+    /// A hotswap of template properties.
+    pub(crate) hotswapped: bool,
     /// What happened.
     pub(crate) outcome: Outcome,
     /// Time from the start of the action (or from the save, in watch mode).
@@ -92,7 +94,7 @@ pub(crate) struct Synced {
 impl std::fmt::Display for Synced {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = match self.outcome {
-            Outcome::Updated if self.kind == SyncFlow::FunctionConfig => "hotswapped",
+            Outcome::Updated if self.hotswapped => "hotswapped",
             Outcome::Updated => "synced",
             Outcome::Unchanged => "unchanged, skipped",
         };
@@ -182,9 +184,10 @@ pub(crate) async fn apply(
                     source: Box::new(source),
                 })?;
                 Ok::<_, SyncError>(Synced {
+                    label: action.label(),
+                    hotswapped: action.hotswap.is_some(),
                     resource: action.resource,
                     kind: action.flow.kind(),
-                    label: action.flow.label(),
                     outcome,
                     elapsed: started.elapsed(),
                 })
@@ -270,37 +273,37 @@ impl Executor {
     }
 
     async fn run(&self, action: &Action) -> Result<Outcome, ActionError> {
-        // Configuration is planned from a template change: always sent.
-        if let Flow::FunctionConfig { name, config, properties, alias, keep_layer } = &action.flow {
-            let client = self.aws.lambda();
-            lambda::update_config(&client, name, config, keep_layer.as_deref()).await?;
-            if let Some(alias) = alias {
-                lambda::publish_to_alias(&client, name, alias).await?;
-            }
-            // CloudFormation's template no longer says what runs.
-            if let Ok(file) = self.drift.lock() {
-                let record = |d: &mut super::drift::Drift| d.record(&self.stack_name, &action.resource, properties);
-                super::drift::update(&file, record).map_err(ActionError::Drift)?;
-            }
-            return Ok(Outcome::Updated);
-        }
         let key = format!("{}:{}", action.flow.kind().class(), action.resource);
         let packaged = match &action.flow {
             Flow::Function { source, .. } | Flow::Layer { source, .. } => self.package(source, &key)?,
-            Flow::FunctionConfig { .. } => None,
+            Flow::FunctionConfig { .. } => Some((Vec::new(), String::new())),
             // The hash is the file's, as sam's; what it resolves to is only
             // worked out when it is sent.
-            Flow::RestApi { file, .. } | Flow::HttpApi { file, .. } | Flow::StateMachine { file, .. } => {
-                let bytes = std::fs::read(file).map_err(|source| ActionError::Read { path: file.clone(), source })?;
+            Flow::RestApi { body, .. } | Flow::HttpApi { body, .. } | Flow::StateMachine { body, .. } => {
+                let bytes = match body {
+                    Body::File(file) => {
+                        std::fs::read(file).map_err(|source| ActionError::Read { path: file.clone(), source })?
+                    }
+                    Body::Inline(text) => text.clone().into_bytes(),
+                };
                 let hash = sha256_hex(&bytes);
                 Some((bytes, hash))
             }
         };
-        let Some((bytes, hash)) = packaged.filter(|(_, hash)| !self.stored(&key, hash)) else {
+        // A hotswap is planned from a template change: always sent.
+        let due = |hash: &String| action.hotswap.is_some() || !self.stored(&key, hash);
+        let Some((bytes, hash)) = packaged.filter(|(_, hash)| due(hash)) else {
             return Ok(Outcome::Unchanged);
         };
         let outcome = match &action.flow {
-            Flow::FunctionConfig { .. } => Outcome::Unchanged,
+            Flow::FunctionConfig { name, config, alias, keep_layer } => {
+                let client = self.aws.lambda();
+                lambda::update_config(&client, name, config, keep_layer.as_deref()).await?;
+                if let Some(alias) = alias {
+                    lambda::publish_to_alias(&client, name, alias).await?;
+                }
+                Outcome::Updated
+            }
             Flow::Function { name, alias, .. } => self.sync_function(name, bytes, &hash, alias.as_deref()).await?,
             Flow::Layer { arn, runtimes, architectures, description, license, .. } => {
                 // The name rather than the ARN: Lambda takes both, emulators only the name.
@@ -334,9 +337,20 @@ impl Executor {
                 Outcome::Updated
             }
         };
-        if let Ok(mut state) = self.state.lock() {
-            state.record(key, hash);
-            state.save(&self.state_file).map_err(ActionError::State)?;
+        match &action.hotswap {
+            // CloudFormation's template no longer says what runs.
+            Some(values) => {
+                if let Ok(file) = self.drift.lock() {
+                    let record = |d: &mut super::drift::Drift| d.record(&self.stack_name, &action.resource, values);
+                    super::drift::update(&file, record).map_err(ActionError::Drift)?;
+                }
+            }
+            None => {
+                if let Ok(mut state) = self.state.lock() {
+                    state.record(key, hash);
+                    state.save(&self.state_file).map_err(ActionError::State)?;
+                }
+            }
         }
         Ok(outcome)
     }

@@ -53,7 +53,9 @@ impl Changes {
 }
 
 /// The properties of each resource kind that a service API changes in
-/// place, besides code. Lambda: `UpdateFunctionConfiguration`.
+/// place, besides code: Lambda's `UpdateFunctionConfiguration`, Step
+/// Functions' `UpdateStateMachine`, API Gateway's `PutRestApi`/`ReimportApi`
+/// for an inline definition.
 pub(crate) fn hotswappable(kind: ResourceKind) -> &'static [&'static str] {
     match kind {
         ResourceKind::ServerlessFunction | ResourceKind::LambdaFunction => &[
@@ -69,6 +71,10 @@ pub(crate) fn hotswappable(kind: ResourceKind) -> &'static [&'static str] {
             "TracingConfig",
             "LoggingConfig",
         ],
+        ResourceKind::ServerlessStateMachine => &["Definition", "DefinitionSubstitutions"],
+        ResourceKind::StateMachine => &["Definition", "DefinitionString", "DefinitionSubstitutions"],
+        ResourceKind::ServerlessApi | ResourceKind::ServerlessHttpApi => &["DefinitionBody"],
+        ResourceKind::HttpApi => &["Body"],
         _ => &[],
     }
 }

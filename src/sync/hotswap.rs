@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 
 use super::compare::Structural;
-use super::plan::{Action, Flow};
+use super::plan::{Action, Body, Flow};
 use crate::aws::cloudformation::DeployedStack;
 use crate::aws::lambda::{FunctionConfig, Logging};
 use crate::builder::adl;
@@ -223,9 +223,9 @@ fn scalar(value: &Value) -> Option<String> {
     }
 }
 
-/// The configuration actions for `changed` (full path → properties), read
-/// from the new templates by stack prefix; changes that cannot be worked
-/// out from the deployed stack come back as structural, with the reason.
+/// The hotswap actions for `changed` (full path → properties), read from
+/// the new templates by stack prefix; changes that cannot be worked out
+/// from the deployed stack come back as structural, with the reason.
 pub(crate) fn config_actions(
     templates: &HashMap<String, &Value>,
     changed: &BTreeMap<String, Vec<String>>,
@@ -235,12 +235,102 @@ pub(crate) fn config_actions(
     for (path, properties) in changed {
         let (prefix, id) = split_path(path);
         let Some(template) = templates.get(&prefix) else { continue };
-        match function_config(template, &prefix, id, properties, facts) {
-            Ok(flow) => actions.push(Action { resource: path.clone(), flow }),
+        let scope = Scope::new(facts, &prefix, template);
+        let action = merged_properties(template, id).map_err(Unresolved::Invalid).and_then(|props| {
+            let kind = template.pointer(&format!("/Resources/{id}/Type")).and_then(Value::as_str);
+            let flow = match kind.and_then(ResourceKind::of) {
+                Some(ResourceKind::ServerlessFunction | ResourceKind::LambdaFunction) => {
+                    function_config(&scope, id, &props, properties)?
+                }
+                Some(ResourceKind::ServerlessStateMachine | ResourceKind::StateMachine) => {
+                    state_machine(&scope, id, &props)?
+                }
+                Some(
+                    kind @ (ResourceKind::ServerlessApi | ResourceKind::ServerlessHttpApi | ResourceKind::HttpApi),
+                ) => api(&scope, id, kind, &props)?,
+                _ => return Err(Unresolved::Invalid("not hotswappable".into())),
+            };
+            let values = properties.iter().map(|p| (p.clone(), props.get(p).cloned().unwrap_or(Value::Null)));
+            Ok(Action { resource: path.clone(), flow, hotswap: Some(values.collect()) })
+        });
+        match action {
+            Ok(action) => actions.push(action),
             Err(e) => refused.push(Structural { what: path.clone(), why: e.to_string() }),
         }
     }
     (actions, refused)
+}
+
+/// `UpdateStateMachine` with the inline definition (`Definition` or
+/// `DefinitionString`) and its `DefinitionSubstitutions`, resolved.
+fn state_machine(scope: &Scope<'_>, id: &str, props: &Value) -> Result<Flow, Unresolved> {
+    let invalid = |why: &str| Unresolved::Invalid(why.to_string());
+    let arn = scope.deployed(id)?.physical_id.clone();
+    let definition = match (props.get("Definition"), props.get("DefinitionString")) {
+        (Some(definition), _) => {
+            let resolved = scope.resolve(definition)?.unwrap_or_default();
+            serde_json::to_string(&resolved).map_err(|e| invalid(&e.to_string()))?
+        }
+        (None, Some(text)) => {
+            scope.resolve(text)?.as_ref().and_then(scalar).ok_or_else(|| invalid("DefinitionString is not a string"))?
+        }
+        (None, None) => return Err(invalid("the definition is a file (DefinitionUri), which a code sync sends")),
+    };
+    let mut substitutions = Vec::new();
+    for (name, value) in props.get("DefinitionSubstitutions").and_then(Value::as_object).into_iter().flatten() {
+        let text = scope.resolve(value)?.as_ref().and_then(scalar);
+        substitutions.push((name.clone(), text.ok_or_else(|| invalid(&format!("{name} is not a string")))?));
+    }
+    Ok(Flow::StateMachine { arn, body: Body::Inline(definition), substitutions })
+}
+
+/// Properties from which the SAM translator adds to a Serverless API's
+/// definition: with any of them, the body sent would not be what runs.
+const SAM_ADDS_TO_BODY: &[&str] = &["Auth", "Cors", "CorsConfiguration", "GatewayResponses", "Models", "Domain"];
+
+/// The inline definition of an API (`DefinitionBody`, or `Body` of an
+/// `AWS::ApiGatewayV2::Api`), sent as the definition-file flows send it.
+fn api(scope: &Scope<'_>, id: &str, kind: ResourceKind, props: &Value) -> Result<Flow, Unresolved> {
+    let invalid = |why: String| Unresolved::Invalid(why);
+    let serverless = kind != ResourceKind::HttpApi;
+    if serverless {
+        if let Some(property) = SAM_ADDS_TO_BODY.iter().find(|p| props.get(**p).is_some()) {
+            return Err(invalid(format!("SAM adds {property} to its DefinitionBody")));
+        }
+        if let Some(function) = event_source(&scope.resources, id) {
+            return Err(invalid(format!("SAM adds the events of {function} to its DefinitionBody")));
+        }
+    }
+    let body = props.get(if serverless { "DefinitionBody" } else { "Body" });
+    let body = scope.resolve(body.ok_or_else(|| invalid("it has no inline definition".into()))?)?;
+    let text = serde_json::to_string(&body.unwrap_or_default()).map_err(|e| invalid(e.to_string()))?;
+    let api_id = scope.deployed(id)?.physical_id.clone();
+    Ok(match kind {
+        ResourceKind::ServerlessApi => {
+            let stage = props.get("StageName").map(|s| scope.resolve(s)).transpose()?.flatten();
+            Flow::RestApi {
+                id: api_id,
+                body: Body::Inline(text),
+                stages: stage.as_ref().and_then(scalar).into_iter().collect(),
+            }
+        }
+        _ => Flow::HttpApi { id: api_id, body: Body::Inline(text) },
+    })
+}
+
+/// A function whose events name API `id` (`RestApiId`/`ApiId: !Ref id`).
+fn event_source(resources: &Map<String, Value>, id: &str) -> Option<String> {
+    let reference = serde_json::json!({ "Ref": id });
+    resources.iter().find_map(|(name, resource)| {
+        let events = resource.pointer("/Properties/Events")?.as_object()?;
+        events
+            .values()
+            .any(|e| {
+                let props = e.get("Properties");
+                props.and_then(|p| p.get("RestApiId").or_else(|| p.get("ApiId"))) == Some(&reference)
+            })
+            .then(|| name.clone())
+    })
 }
 
 /// The properties of resource `id` of `template`, Globals merged.
@@ -292,20 +382,10 @@ fn split_path(path: &str) -> (String, &str) {
 }
 
 /// The `UpdateFunctionConfiguration` of function `id` for `properties`.
-fn function_config(
-    template: &Value,
-    prefix: &str,
-    id: &str,
-    properties: &[String],
-    facts: &StackFacts,
-) -> Result<Flow, Unresolved> {
-    let scope = Scope::new(facts, prefix, template);
-    let props = merged_properties(template, id).map_err(Unresolved::Invalid)?;
+fn function_config(scope: &Scope<'_>, id: &str, props: &Value, properties: &[String]) -> Result<Flow, Unresolved> {
     let name = scope.deployed(id)?.physical_id.clone();
     let mut config = FunctionConfig::default();
-    let mut values = BTreeMap::new();
     for property in properties {
-        values.insert(property.clone(), props.get(property).cloned().unwrap_or(Value::Null));
         let value = match props.get(property) {
             Some(v) => scope.resolve(v).map_err(|e| Unresolved::Invalid(format!("{property}: {e}")))?,
             None => None,
@@ -317,14 +397,16 @@ fn function_config(
         None => None,
     };
     // The dependency layer is not in the template: a new `Layers` keeps it.
+    let prefix = scope.prefix;
     let full_path = format!("{prefix}{id}");
     let adl_path = format!("{prefix}{}/{}", adl::NESTED_STACK, adl::layer_logical_id(&full_path));
-    let keep_layer = facts
+    let keep_layer = scope
+        .facts
         .deployed
         .iter()
         .find(|(p, d)| d.resource_type == ResourceKind::LambdaLayer.type_name() && p.starts_with(&adl_path))
         .and_then(|(_, d)| d.physical_id.rsplit_once(':').map(|(arn, _)| arn.to_string()));
-    Ok(Flow::FunctionConfig { name, config, properties: values, alias, keep_layer })
+    Ok(Flow::FunctionConfig { name, config, alias, keep_layer })
 }
 
 /// Sets the field of `property` from its new value (`None`: removed, so
@@ -469,5 +551,35 @@ Resources:
         assert_eq!(refused[0].to_string(), "Fn: Description: Table.StreamArn is not known from the deployed stack");
         let (_, refused) = plan(&["Handler"]);
         assert_eq!(refused[0].to_string(), "Fn: Handler: removed");
+    }
+
+    #[test]
+    fn an_api_body_sam_adds_to_is_structural() {
+        let template = yaml::parse(
+            "Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: dev, DefinitionBody: {openapi: '3.0'}}
+  Secured:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: dev, DefinitionBody: {openapi: '3.0'}, Auth: {DefaultAuthorizer: AWS_IAM}}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Get: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /, Method: get}}
+",
+        )
+        .unwrap();
+        let templates = HashMap::from([(String::new(), &template)]);
+        let body = vec!["DefinitionBody".to_string()];
+        let changed = BTreeMap::from([("Api".to_string(), body.clone()), ("Secured".to_string(), body)]);
+        let (actions, refused) = config_actions(&templates, &changed, &facts());
+        assert!(actions.is_empty());
+        let reasons: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            reasons,
+            ["Api: SAM adds the events of Fn to its DefinitionBody", "Secured: SAM adds Auth to its DefinitionBody"]
+        );
     }
 }

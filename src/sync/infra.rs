@@ -499,7 +499,7 @@ Resources:
         let request = InfraRequest { skip_deploy_sync: true, hotswap: true, ..InfraRequest::default() };
         let plan = decision_owing(&request, true, &packaged("new", 256), Some(remote("old", &[])), vec!["Fn".into()]);
         let InfraPlan::Skip { plan, .. } = plan else { panic!("a skip expected: {plan:?}") };
-        let calls: Vec<String> = plan.actions.iter().map(|a| format!("{} {}", a.resource, a.flow.call())).collect();
+        let calls: Vec<String> = plan.actions.iter().map(|a| format!("{} {}", a.resource, a.call())).collect();
         assert_eq!(calls, ["Fn UpdateFunctionCode", "Fn UpdateFunctionConfiguration (MemorySize)"]);
     }
 }

@@ -32,6 +32,15 @@ pub(crate) enum Source {
     },
 }
 
+/// Where a definition comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// A local file, sent as sam sends it (with `Fn::Sub` resolved).
+    File(PathBuf),
+    /// A template's inline definition, resolved from the deployed stack (hotswap).
+    Inline(String),
+}
+
 /// What one action sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Flow {
@@ -50,9 +59,6 @@ pub(crate) enum Flow {
         name: String,
         /// What to send.
         config: FunctionConfig,
-        /// The template properties it comes from, with their values (Globals
-        /// merged, intrinsics as written; null when removed).
-        properties: BTreeMap<String, Value>,
         /// `AutoPublishAlias`.
         alias: Option<String>,
         /// The function's dependency layer (ARN without version), kept when
@@ -78,8 +84,8 @@ pub(crate) enum Flow {
     RestApi {
         /// API id.
         id: String,
-        /// The definition file.
-        file: PathBuf,
+        /// The definition.
+        body: Body,
         /// Stages the template names.
         stages: Vec<String>,
     },
@@ -87,15 +93,15 @@ pub(crate) enum Flow {
     HttpApi {
         /// API id.
         id: String,
-        /// The definition file.
-        file: PathBuf,
+        /// The definition.
+        body: Body,
     },
     /// A state machine definition: UpdateStateMachine.
     StateMachine {
         /// State machine ARN.
         arn: String,
-        /// The definition file.
-        file: PathBuf,
+        /// The definition.
+        body: Body,
         /// `${Name}` → value, from `DefinitionSubstitutions`.
         substitutions: Vec<(String, String)>,
     },
@@ -114,32 +120,17 @@ impl Flow {
         }
     }
 
-    /// The service call that applies it, as the plan shows it.
-    pub(crate) fn call(&self) -> String {
+    /// The service call that applies it.
+    pub(crate) fn call(&self) -> &'static str {
         match self {
-            Flow::Function { .. } => "UpdateFunctionCode".into(),
-            Flow::FunctionConfig { properties, .. } => {
-                format!("UpdateFunctionConfiguration ({})", names(properties))
-            }
-            Flow::Layer { .. } => "PublishLayerVersion".into(),
-            Flow::RestApi { .. } => "PutRestApi".into(),
-            Flow::HttpApi { .. } => "ReimportApi".into(),
-            Flow::StateMachine { .. } => "UpdateStateMachine".into(),
+            Flow::Function { .. } => "UpdateFunctionCode",
+            Flow::FunctionConfig { .. } => "UpdateFunctionConfiguration",
+            Flow::Layer { .. } => "PublishLayerVersion",
+            Flow::RestApi { .. } => "PutRestApi",
+            Flow::HttpApi { .. } => "ReimportApi",
+            Flow::StateMachine { .. } => "UpdateStateMachine",
         }
     }
-
-    /// The word shown next to the resource: `code`, `config (Environment)` …
-    pub(crate) fn label(&self) -> String {
-        match self {
-            Flow::FunctionConfig { properties, .. } => format!("config ({})", names(properties)),
-            other => other.kind().label().to_string(),
-        }
-    }
-}
-
-/// `A, B`: the keys of `properties`.
-fn names(properties: &BTreeMap<String, Value>) -> String {
-    properties.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// One planned action.
@@ -149,6 +140,40 @@ pub(crate) struct Action {
     pub(crate) resource: String,
     /// What to send.
     pub(crate) flow: Flow,
+    /// For a hotswap, the template properties it applies and their values
+    /// (Globals merged, intrinsics as written; null when removed): what
+    /// CloudFormation is then behind on.
+    pub(crate) hotswap: Option<BTreeMap<String, Value>>,
+}
+
+impl Action {
+    /// A code sync's action.
+    pub(crate) fn code(resource: String, flow: Flow) -> Action {
+        Action { resource, flow, hotswap: None }
+    }
+
+    /// `A, B`: the properties a hotswap applies.
+    fn properties(&self) -> Option<String> {
+        let names: Vec<&str> = self.hotswap.as_ref()?.keys().map(String::as_str).collect();
+        Some(names.join(", "))
+    }
+
+    /// The word shown next to the resource: `code`, `config (Environment)` …
+    pub(crate) fn label(&self) -> String {
+        let kind = self.flow.kind().label();
+        match self.properties() {
+            Some(names) => format!("{kind} ({names})"),
+            None => kind.to_string(),
+        }
+    }
+
+    /// The call, as the plan shows it: `UpdateFunctionConfiguration (Environment)`.
+    pub(crate) fn call(&self) -> String {
+        match self.properties() {
+            Some(names) => format!("{} ({names})", self.flow.call()),
+            None => self.flow.call().to_string(),
+        }
+    }
 }
 
 /// Why a selected resource is not synced.
@@ -257,8 +282,9 @@ pub(crate) fn plan(
             if let Some(layer_folder) = artifacts.dependency_layers.get(path) {
                 let prefix = if stack.stack_path.is_empty() { String::new() } else { format!("{}/", stack.stack_path) };
                 let layer_path = format!("{prefix}{}/{}", adl::NESTED_STACK, adl::layer_logical_id(path));
-                plan.actions.push(Action {
-                    flow: Flow::Layer {
+                plan.actions.push(Action::code(
+                    layer_path.clone(),
+                    Flow::Layer {
                         arn: layer_arn(deployed, &layer_path, false)?,
                         source: Source::Folder(layer_folder.clone()),
                         runtimes: f.runtime.clone().into_iter().collect(),
@@ -266,11 +292,10 @@ pub(crate) fn plan(
                         description: Some(format!("Auto created layer for dependencies of function {path}")),
                         license: None,
                     },
-                    resource: layer_path,
-                });
+                ));
             }
             let flow = Flow::Function { name: physical(path)?, source, alias: f.auto_publish_alias.clone() };
-            plan.actions.push(Action { resource: path.clone(), flow });
+            plan.actions.push(Action::code(path.clone(), flow));
         } else if let Some(layer) = Layer::of(stack, resource) {
             let source = match &layer.content {
                 CodeLocation::Local { path: dir, .. } => folder(dir),
@@ -289,13 +314,13 @@ pub(crate) fn plan(
                 description: layer.description.clone(),
                 license: layer.license_info.clone(),
             };
-            plan.actions.push(Action { resource: path.clone(), flow });
+            plan.actions.push(Action::code(path.clone(), flow));
         } else if let Some(api) = RestApi::of(stack, resource) {
             match definition_file(&api.definition) {
                 Ok(file) => {
                     let stages = api.stage_name.into_iter().collect();
-                    let flow = Flow::RestApi { id: physical(path)?, file, stages };
-                    plan.actions.push(Action { resource: path.clone(), flow });
+                    let flow = Flow::RestApi { id: physical(path)?, body: Body::File(file), stages };
+                    plan.actions.push(Action::code(path.clone(), flow));
                 }
                 Err(reason) => plan.skipped.push(skip(reason)),
             }
@@ -303,7 +328,7 @@ pub(crate) fn plan(
             match definition_file(&api.definition) {
                 Ok(file) => plan
                     .actions
-                    .push(Action { resource: path.clone(), flow: Flow::HttpApi { id: physical(path)?, file } }),
+                    .push(Action::code(path.clone(), Flow::HttpApi { id: physical(path)?, body: Body::File(file) })),
                 Err(reason) => plan.skipped.push(skip(reason)),
             }
         } else if let Some(machine) = StateMachine::of(stack, resource) {
@@ -330,7 +355,8 @@ pub(crate) fn plan(
                 }
                 _ => Vec::new(),
             };
-            plan.actions.push(Action { resource: path.clone(), flow: Flow::StateMachine { arn, file, substitutions } });
+            let flow = Flow::StateMachine { arn, body: Body::File(file), substitutions };
+            plan.actions.push(Action::code(path.clone(), flow));
         }
     }
     Ok(plan)

@@ -27,7 +27,7 @@ fn rows(stack: &Stack, plan: &InfraPlan) -> Vec<(String, String, String)> {
     match plan {
         InfraPlan::Skip { plan, .. } => {
             for action in &plan.actions {
-                rows.push((action.resource.clone(), action.flow.label(), format!("via {}", action.flow.call())));
+                rows.push((action.resource.clone(), action.label(), format!("via {}", action.call())));
             }
             for skipped in &plan.skipped {
                 rows.push((skipped.resource.clone(), "skipped".into(), skipped.reason.to_string()));
@@ -71,14 +71,11 @@ pub(crate) fn json(stack_name: &str, stack: &Stack, plan: &InfraPlan, code_only:
     let mut actions = Vec::new();
     if let InfraPlan::Skip { plan, .. } = plan {
         for action in &plan.actions {
-            let properties = match &action.flow {
-                super::plan::Flow::FunctionConfig { properties, .. } => properties.keys().cloned().collect(),
-                _ => Vec::new(),
-            };
+            let properties: Vec<&String> = action.hotswap.iter().flat_map(|values| values.keys()).collect();
             actions.push(json!({
                 "resource": action.resource,
                 "action": action.flow.kind().label(),
-                "call": action.flow.call().split(' ').next().unwrap_or_default(),
+                "call": action.flow.call(),
                 "properties": properties,
             }));
         }

@@ -290,3 +290,68 @@ async fn watch_hotswaps_configuration_and_deploys_a_mixed_burst_once() {
     assert_eq!(config_calls(&calls), 0, "{calls:?}");
     assert_eq!(ctx.function(STACK, "A").await.timeout(), Some(20));
 }
+
+const DEFINITIONS: &str = "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: a/, Handler: app.handler, Runtime: python3.12}
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Role: arn:aws:iam::123456789012:role/machine
+      Definition:
+        StartAt: Call
+        States:
+          Call:
+            Type: Task
+            Resource: !GetAtt Fn.Arn
+            Comment: ${Note}
+            End: true
+      DefinitionSubstitutions:
+        Note: first
+  Http:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      DefinitionBody:
+        openapi: '3.0.1'
+        info: {title: http, version: '1'}
+        paths:
+          /one:
+            get:
+              x-amazon-apigateway-integration:
+                type: aws_proxy
+                httpMethod: POST
+                payloadFormatVersion: '2.0'
+                uri: !Sub 'arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations'
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inline_definitions_hotswap_through_step_functions_and_api_gateway() {
+    let ctx = TestContext::new().with_cloud();
+    ctx.write("template.yaml", DEFINITIONS);
+    ctx.write("a/app.py", "def handler(e, c):\n    return 'a'\n");
+    const STACK: &str = "hotswap-definitions";
+    sync(&ctx, &["--stack-name", STACK]);
+    let function_arn = ctx.function(STACK, "Fn").await.function_arn().unwrap().to_string();
+
+    ctx.replace("template.yaml", "Note: first", "Note: second");
+    ctx.replace("template.yaml", "          /one:", "          /two:");
+    let out = sync(&ctx, &["--stack-name", STACK, "--hotswap"]);
+    let text = out.text();
+    assert!(text.contains("definition (DefinitionSubstitutions) hotswapped in"), "{text}");
+    assert!(text.contains("api (DefinitionBody) hotswapped in"), "{text}");
+    assert_eq!(count(&out, "UpdateStack"), 0, "{:?}", out.calls);
+
+    let machine = ctx.physical_id(STACK, "Machine").await;
+    let described = ctx.sfn().describe_state_machine().state_machine_arn(&machine).send().await.unwrap();
+    let definition: serde_json::Value = serde_json::from_str(described.definition()).unwrap();
+    assert_eq!(definition["States"]["Call"]["Comment"], "second");
+    assert_eq!(definition["States"]["Call"]["Resource"], function_arn.as_str(), "GetAtt from the deployed stack");
+
+    let api = ctx.physical_id(STACK, "Http").await;
+    let routes = ctx.apigatewayv2().get_routes().api_id(&api).send().await.unwrap();
+    let keys: Vec<&str> = routes.items().iter().filter_map(|r| r.route_key()).collect();
+    assert_eq!(keys, ["GET /two"], "the reimported definition");
+    assert!(text.contains("CloudFormation is behind for Http, Machine"), "{text}");
+}
