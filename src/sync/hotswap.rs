@@ -14,7 +14,7 @@ use crate::aws::cloudformation::DeployedStack;
 use crate::aws::lambda::{FunctionConfig, Logging};
 use crate::builder::adl;
 use crate::template::globals::Globals;
-use crate::template::intrinsics::{self, single_entry};
+use crate::template::intrinsics::{self, scalar_string as scalar, single_entry};
 use crate::template::kind::ResourceKind;
 
 /// What the deployed stack tells about itself.
@@ -210,16 +210,6 @@ impl<'a> Scope<'a> {
             }
             other => other.clone(),
         }))
-    }
-}
-
-/// A scalar as CloudFormation passes it to an API: text.
-fn scalar(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

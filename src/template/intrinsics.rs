@@ -314,7 +314,9 @@ pub(crate) fn is_intrinsic(value: &Value) -> bool {
     single_entry(value).is_some_and(|(k, _)| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
 }
 
-fn scalar_string(value: &Value) -> Option<String> {
+/// A scalar as text, as CloudFormation passes it to an API; `None` for
+/// lists, maps and null.
+pub(crate) fn scalar_string(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
