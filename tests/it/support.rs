@@ -336,6 +336,14 @@ impl TestContext {
         settings
     }
 
+    /// SDK configuration signed with this context's own access key (its
+    /// quotas and faults apply), rather than the test clients' shared one.
+    pub(crate) fn own_sdk(&self) -> aws_config::SdkConfig {
+        use aws_sdk_cloudformation::config::{Credentials, SharedCredentialsProvider};
+        let credentials = Credentials::new(&self.key, "testing", None, None, "tests");
+        self.sdk().to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build()
+    }
+
     fn sdk(&self) -> &aws_config::SdkConfig {
         self.sdk.get_or_init(|| self.cloud().sdk_config())
     }
