@@ -188,3 +188,50 @@ async fn traces_come_through_transaction_search() {
         assert!(out.calls.iter().any(|c| c == call), "{call}: {:?}", out.calls);
     }
 }
+
+/// `--tail` over fifty groups (five live tail sessions of ten) under
+/// CloudWatch Logs' quotas (FilterLogEvents: 5 per second, so the window so
+/// far and each reopening's catch-up are throttled): an event written into
+/// each group after the tail started is printed, once. Prints how long the
+/// tail took to start and to show all fifty.
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_over_fifty_groups_shows_an_event_of_each() {
+    let ctx = TestContext::new().with_cloud();
+    let groups: Vec<String> = (0..50).map(|i| format!("/accel-fifty/group-{i}")).collect();
+    let logs = ctx.logs();
+    for group in &groups {
+        logs.create_log_group().log_group_name(group).send().await.expect("create_log_group");
+        logs.create_log_stream().log_group_name(group).log_stream_name("s").send().await.expect("create_log_stream");
+    }
+    let mut args = vec!["logs", "--tail"];
+    for group in &groups {
+        args.extend(["--cw-log-group", group.as_str()]);
+    }
+    let started = std::time::Instant::now();
+    let tail = ctx.accel(&args).spawn();
+    let sessions = |ctx: &TestContext| ctx.calls().iter().filter(|c| c.ends_with(":StartLiveTail")).count();
+    while sessions(&ctx) < 5 {
+        assert!(started.elapsed() < Duration::from_secs(60), "five sessions: {:?}\n{}", ctx.calls(), tail.stderr());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let live = started.elapsed();
+    for (i, group) in groups.iter().enumerate() {
+        put(&ctx, group, "s", &[(now_ms(), &format!("fifty-{i} live"))]).await;
+    }
+    let written = started.elapsed();
+    let text = tail
+        .wait_for_stdout("an event of each group", |text| (0..50).all(|i| text.contains(&format!("fifty-{i} live\n"))));
+    let shown = started.elapsed();
+    let out = tail.stop();
+    for i in 0..50 {
+        assert_eq!(text.matches(&format!("fifty-{i} live\n")).count(), 1, "fifty-{i} once:\n{out}");
+    }
+    assert!(!out.stderr.contains("Error:"), "{out}");
+    eprintln!(
+        "fifty groups: sessions open after {live:?}, events written by {written:?}, all shown after {shown:?} \
+         ({} StartLiveTail, {} FilterLogEvents, {} calls refused past a quota)",
+        sessions(&ctx),
+        ctx.calls().iter().filter(|c| c.ends_with(":FilterLogEvents")).count(),
+        ctx.throttled().len()
+    );
+}
