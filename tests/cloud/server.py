@@ -1180,7 +1180,9 @@ LOGS_QUOTAS = {
 # sets rates of its own with `POST /_accel/quotas/<access key>`
 # ({"cloudformation:DescribeStacks": 2}, any service) to meet CloudFormation's
 # answer past a quota: 400 Throttling, "Rate exceeded", in the query
-# protocol's ErrorResponse.
+# protocol's ErrorResponse (as AWS answers it:
+# https://repost.aws/knowledge-center/cloudformation-rate-exceeded-error,
+# https://github.com/aws/aws-cli/issues/2948).
 _QUOTA_OVERRIDES = {}
 
 _BUCKETS = {}
