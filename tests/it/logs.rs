@@ -195,6 +195,8 @@ async fn traces_come_through_transaction_search() {
 /// each group after the tail started is printed, once. Prints how long the
 /// tail took to start and to show all fifty.
 #[tokio::test(flavor = "multi_thread")]
+// The time is reported (issue 14 asks for it), not asserted.
+#[allow(clippy::print_stderr)]
 async fn tail_over_fifty_groups_shows_an_event_of_each() {
     let ctx = TestContext::new().with_cloud();
     let groups: Vec<String> = (0..50).map(|i| format!("/accel-fifty/group-{i}")).collect();
