@@ -1145,9 +1145,9 @@ LAMBDA_QUOTAS = {"GetFunction": 100.0, "control-plane": 15.0}
 
 # API Gateway, "API Gateway quotas for creating, deploying and managing an
 # API" (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html):
-# fixed per-account rates of some actions, and "Total operations: 10
-# requests per second with a burst quota of 40 requests per second" that
-# every management call counts against. Past them 429 TooManyRequestsException.
+# fixed per-account rates of some actions, and the row "Total operations"
+# (10 requests per second, a burst of 40) that every management call counts
+# against. Past them 429 TooManyRequestsException.
 # Action: (requests, per seconds).
 APIGATEWAY_QUOTAS = {
     "CreateDeployment": (1, 5.0),
