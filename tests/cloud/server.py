@@ -1332,7 +1332,7 @@ def _throttled(environ, start_response, key, service, action):
 # changes nothing. ACCEL_CLOUD_FAULTS=<fraction> applies to every access key
 # (ACCEL_CLOUD_FAULTS_SEED makes the draws repeatable); a test turns faults on
 # for its own key with `POST /_accel/faults/<access key>`
-# ({"fraction": 0.2, "kinds": ["500", "503", "reset"]}), and
+# ({"fraction": 0.2, "kinds": ["500", "503", "reset"], "seed": 1}), and
 # `GET /_accel/faults/<access key>` lists the faults it met. The harness'
 # `/_accel/` endpoints never fault.
 FAULT_KINDS = ("500", "503", "reset")
@@ -1348,7 +1348,10 @@ def _fault(environ, start_response, key, service, action):
     if settings["fraction"] <= 0:
         return None
     with CALLS_LOCK:
-        draws = _FAULT_DRAWS.setdefault(key, random.Random(f"{settings.get('seed', FAULTS_SEED)}:{key}"))
+        # A key's own seed gives it the same draws every run; otherwise each
+        # key draws from a sequence of its own.
+        seed = str(settings["seed"]) if "seed" in settings else f"{FAULTS_SEED}:{key}"
+        draws = _FAULT_DRAWS.setdefault(key, random.Random(seed))
         if draws.random() >= settings["fraction"]:
             return None
         kind = draws.choice(settings["kinds"])

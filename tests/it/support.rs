@@ -252,9 +252,11 @@ impl TestContext {
 
     /// From now on, `fraction` of this context's calls (its `accel` runs',
     /// not the test's own SDK clients') meet a fault of one of `kinds`
-    /// (`500`, `503`, `reset`): see "Faults" in tests/cloud/server.py.
+    /// (`500`, `503`, `reset`): see "Faults" in tests/cloud/server.py. The
+    /// draws are seeded, so a test meets the same faults every run (the
+    /// order of concurrent calls aside).
     pub(crate) fn set_faults(&self, fraction: f64, kinds: &[&str]) {
-        let settings = serde_json::json!({"fraction": fraction, "kinds": kinds});
+        let settings = serde_json::json!({"fraction": fraction, "kinds": kinds, "seed": 1});
         self.cloud().configure(&format!("/_accel/faults/{}", self.key), &settings);
     }
 
