@@ -237,7 +237,9 @@ mod tests {
 
     #[test]
     fn throttling_by_code_or_status() {
+        // CloudFormation's (query XML), CloudWatch Logs' (JSON 1.1), API Gateway's and Lambda's (REST JSON).
         assert!(answer(400, "Throttling", "Rate exceeded").is_throttling());
+        assert!(answer(400, "ThrottlingException", "Rate exceeded").is_throttling());
         assert!(answer(429, "TooManyRequestsException", "slow down").is_throttling());
         assert!(answer(429, "Whatever", "").is_throttling());
         assert!(!answer(400, "ValidationError", "Rate exceeded").is_throttling());

@@ -232,14 +232,24 @@ async fn fetch_group(
     Ok(events)
 }
 
+/// Groups fetched at once. CloudWatch Logs takes 5 FilterLogEvents per
+/// second per account: more calls in flight only earn throttling, and
+/// dozens throttled at once use up the SDK's retry quota (shared by every
+/// call of the process), so that a fetch of many groups failed.
+const FETCH_CONCURRENCY: usize = 5;
+
 /// Every event of `sources` in the window, fetched concurrently, in time order.
 pub(crate) async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) -> Result<Vec<Event>, LogsError> {
     let logs = aws.logs();
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(FETCH_CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
     for source in sources {
         let (logs, filter, start, end) = (logs.clone(), request.filter.clone(), request.start_ms, request.end_ms);
-        let source = source.clone();
-        tasks.spawn(async move { fetch_group(&logs, &source, start, end, filter.as_deref()).await });
+        let (source, limit) = (source.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _turn = limit.acquire_owned().await;
+            fetch_group(&logs, &source, start, end, filter.as_deref()).await
+        });
     }
     let mut events = Vec::new();
     while let Some(joined) = tasks.join_next().await {

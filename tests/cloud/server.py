@@ -8,7 +8,9 @@ Prints ``READY http://HOST:PORT`` on stdout once it accepts requests.
 Every call is recorded as ``service:Action`` under the access key that signed
 it; ``GET /_accel/calls/<access key>`` answers them as a JSON list, so a test
 with its own key can count the calls a command made, and
-``GET /_accel/throttled/<access key>`` lists the calls answered 429. With
+``GET /_accel/throttled/<access key>`` lists the calls refused past a rate
+quota, ``GET /_accel/faults/<access key>`` the faults injected (see "Faults"
+below; ``POST`` there turns them on for one key). With
 ``--exit-on-stdin-eof`` it stops when its stdin closes, so a test process that
 dies never leaves a server behind.
 """
@@ -20,7 +22,9 @@ import inspect
 import io
 import json
 import os
+import random
 import re
+import socket
 import sys
 import binascii
 import struct
@@ -1179,15 +1183,62 @@ def _xray_transaction_search(environ, start_response):
     return _json_answer(start_response, {"RetrievalStatus": "COMPLETE", "TraceFormat": "XRAY", "Traces": traces})
 
 
-# Strict: Lambda's API rate quotas
-# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#api-requests):
-# GetFunction 100 requests per second; every other control-plane call
-# (all but invocations, GetFunction and GetPolicy) 15 per second, shared.
-# Past them Lambda answers 429 TooManyRequestsException. The quotas are per
-# account and Region; here per access key, as each test is its own account.
-# ACCEL_CLOUD_THROTTLE=0 turns them off.
+# Strict: AWS's published API rate quotas. Past a quota AWS refuses the
+# call with the service's own throttling error, which the SDKs retry with
+# backoff. The quotas are per account and Region; here per access key, as
+# each test is its own account. Each quota is a token bucket holding one
+# second's worth of calls (or the documented burst). ACCEL_CLOUD_THROTTLE=0
+# turns them all off.
 THROTTLE = os.environ.get("ACCEL_CLOUD_THROTTLE", "1") != "0"
+
+# Lambda (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#api-requests):
+# GetFunction 100 requests per second; every other control-plane call (all
+# but invocations, GetFunction and GetPolicy) 15 per second, shared. Past
+# them 429 TooManyRequestsException.
 LAMBDA_QUOTAS = {"GetFunction": 100.0, "control-plane": 15.0}
+
+# API Gateway, "API Gateway quotas for creating, deploying and managing an
+# API" (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html):
+# fixed per-account rates of some actions, and the row "Total operations"
+# (10 requests per second, a burst of 40) that every management call counts
+# against. Past them 429 TooManyRequestsException.
+# Action: (requests, per seconds).
+APIGATEWAY_QUOTAS = {
+    "CreateDeployment": (1, 5.0),
+    "CreateRestApi": (1, 3.0),  # Regional or private API
+    "CreateResource": (5, 1.0),
+    "DeleteResource": (5, 1.0),
+    "DeleteRestApi": (1, 30.0),
+    "GetResources": (5, 2.0),
+    "PutRestApi": (1, 1.0),
+}
+APIGATEWAY_TOTAL = (10.0, 40.0)  # rate, burst
+
+# CloudWatch Logs quotas
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html,
+# the per-account transactions per second of the calls accel and the tests
+# make; PutLogEvents' 1500 is US East (N. Virginia)'s). Past them 400
+# ThrottlingException.
+LOGS_QUOTAS = {
+    "FilterLogEvents": 5.0,
+    "GetLogEvents": 10.0,
+    "DescribeLogGroups": 5.0,
+    "DescribeLogStreams": 5.0,
+    "CreateLogStream": 50.0,
+    "PutLogEvents": 1500.0,
+}
+
+# CloudFormation publishes no API rate quotas (its quotas page,
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html,
+# lists template and stack limits only), so none applies by default. A test
+# sets rates of its own with `POST /_accel/quotas/<access key>`
+# ({"cloudformation:DescribeStacks": 2}, any service) to meet CloudFormation's
+# answer past a quota: 400 Throttling, "Rate exceeded", in the query
+# protocol's ErrorResponse (as AWS answers it:
+# https://repost.aws/knowledge-center/cloudformation-rate-exceeded-error,
+# https://github.com/aws/aws-cli/issues/2948).
+_QUOTA_OVERRIDES = {}
+
 _BUCKETS = {}
 _BUCKETS_LOCK = threading.Lock()
 THROTTLED = {}
@@ -1203,38 +1254,191 @@ def _lambda_quota(method, path):
     return "control-plane"
 
 
-def _take_token(key, quota, rate):
-    """A token bucket of `rate` per second (as much burst); False when empty."""
+def _apigateway_action(method, path):
+    """The API Gateway action of a REST API management request, when it has a quota of its own."""
+    parts = [p for p in path.split("/") if p]
+    if not parts or parts[0] != "restapis":
+        return None
+    shapes = {
+        ("POST", 1): "CreateRestApi",
+        ("DELETE", 2): "DeleteRestApi",
+        ("PUT", 2): "PutRestApi",
+    }
+    if len(parts) in (1, 2):
+        return shapes.get((method, len(parts)))
+    if parts[2] == "deployments" and method == "POST" and len(parts) == 3:
+        return "CreateDeployment"
+    if parts[2] == "resources":
+        if len(parts) == 3 and method == "GET":
+            return "GetResources"
+        if len(parts) == 4:
+            return {"POST": "CreateResource", "DELETE": "DeleteResource"}.get(method)
+    return None
+
+
+def _quotas(key, service, action, environ):
+    """The buckets a call takes a token from: [(bucket, rate per second, burst)]."""
+    overrides = _QUOTA_OVERRIDES.get(key, {})
+    name = f"{service}:{action}"
+    if name in overrides:
+        rate = float(overrides[name])
+        return [(name, rate, max(1.0, rate))]
+    method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+    if service == "lambda":
+        quota = _lambda_quota(method, path)
+        return [] if quota is None else [(f"lambda:{quota}", LAMBDA_QUOTAS[quota], LAMBDA_QUOTAS[quota])]
+    if service == "apigateway":
+        buckets = [("apigateway:total", *APIGATEWAY_TOTAL)]
+        own = _apigateway_action(method, path)
+        if own:
+            requests, seconds = APIGATEWAY_QUOTAS[own]
+            buckets.append((f"apigateway:{own}", requests / seconds, float(requests)))
+        return buckets
+    if service == "logs" and action in LOGS_QUOTAS:
+        return [(name, LOGS_QUOTAS[action], LOGS_QUOTAS[action])]
+    return []
+
+
+def _take_tokens(key, buckets):
+    """One token from each of `buckets` (all or none); False when one is empty."""
     now = time.monotonic()
     with _BUCKETS_LOCK:
-        tokens, last = _BUCKETS.get((key, quota), (rate, now))
-        tokens = min(rate, tokens + (now - last) * rate)
-        if tokens < 1:
-            _BUCKETS[(key, quota)] = (tokens, now)
-            return False
-        _BUCKETS[(key, quota)] = (tokens - 1, now)
-        return True
+        levels = {}
+        for bucket, rate, burst in buckets:
+            tokens, last = _BUCKETS.get((key, bucket), (burst, now))
+            levels[bucket] = min(burst, tokens + (now - last) * rate)
+        allowed = all(tokens >= 1 for tokens in levels.values())
+        for bucket, tokens in levels.items():
+            _BUCKETS[(key, bucket)] = (tokens - 1 if allowed else tokens, now)
+        return allowed
 
 
-def _throttled(environ, start_response, key, service):
-    if not THROTTLE or service != "lambda":
-        return None
-    quota = _lambda_quota(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
-    if quota is None or _take_token(key, quota, LAMBDA_QUOTAS[quota]):
-        return None
-    with CALLS_LOCK:
-        THROTTLED.setdefault(key, []).append(f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}")
-    body = json.dumps({"__type": "TooManyRequestsException", "message": "Rate Exceeded.", "retryAfterSeconds": "1"})
+# The query protocol's services answer errors as an XML ErrorResponse.
+_QUERY_SERVICES = ("cloudformation", "sts", "iam", "sqs", "sns", "ec2")
+
+
+def _service_error(start_response, service, status, code, message, headers=()):
+    """An error in `service`'s own wire format (query XML, S3 XML or JSON)."""
+    request_id = str(uuid.uuid4())
+    if service in _QUERY_SERVICES:
+        kind = "Receiver" if status.startswith("5") else "Sender"
+        body = (
+            "<ErrorResponse><Error>"
+            f"<Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        content_type = "text/xml"
+    elif service == "s3":
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+        content_type = "application/xml"
+    else:
+        body = json.dumps({"__type": code, "message": message})
+        content_type = "application/json" if service in ("lambda", "apigateway") else "application/x-amz-json-1.1"
+    data = body.encode()
     start_response(
-        "429 Too Many Requests",
+        status,
         [
-            ("Content-Type", "application/json"),
-            ("x-amzn-ErrorType", "TooManyRequestsException"),
-            ("Retry-After", "1"),
-            ("Content-Length", str(len(body))),
+            ("Content-Type", content_type),
+            ("x-amzn-ErrorType", code),
+            ("x-amzn-RequestId", request_id),
+            ("Content-Length", str(len(data))),
+            *headers,
         ],
     )
-    return [body.encode()]
+    return [data]
+
+
+def _throttled(environ, start_response, key, service, action):
+    if not THROTTLE:
+        return None
+    buckets = _quotas(key, service, action, environ)
+    if not buckets or _take_tokens(key, buckets):
+        return None
+    with CALLS_LOCK:
+        THROTTLED.setdefault(key, []).append(f"{service}:{action}")
+    if service == "lambda":
+        body = json.dumps({"__type": "TooManyRequestsException", "message": "Rate Exceeded.", "retryAfterSeconds": "1"})
+        start_response(
+            "429 Too Many Requests",
+            [
+                ("Content-Type", "application/json"),
+                ("x-amzn-ErrorType", "TooManyRequestsException"),
+                ("Retry-After", "1"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body.encode()]
+    if service == "apigateway":
+        return _service_error(
+            start_response, service, "429 Too Many Requests", "TooManyRequestsException", "Too Many Requests",
+            [("Retry-After", "1")],
+        )
+    if service in _QUERY_SERVICES:
+        return _service_error(start_response, service, "400 Bad Request", "Throttling", "Rate exceeded")
+    return _service_error(start_response, service, "400 Bad Request", "ThrottlingException", "Rate exceeded")
+
+
+# Faults, for tests: a fraction of AWS requests answered 500 InternalFailure,
+# 503 ServiceUnavailable, or with the connection closed before any answer
+# (AWS documents all three as transient, to be retried with backoff:
+# https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
+# A fault strikes before the call reaches the cloud, so a faulted call
+# changes nothing. ACCEL_CLOUD_FAULTS=<fraction> applies to every access key
+# (ACCEL_CLOUD_FAULTS_SEED makes the draws repeatable); a test turns faults on
+# for its own key with `POST /_accel/faults/<access key>`
+# ({"fraction": 0.2, "kinds": ["500", "503", "reset"], "seed": 1}), and
+# `GET /_accel/faults/<access key>` lists the faults it met. The harness'
+# `/_accel/` endpoints never fault.
+FAULT_KINDS = ("500", "503", "reset")
+FAULTS_SEED = os.environ.get("ACCEL_CLOUD_FAULTS_SEED", "0")
+_DEFAULT_FAULTS = {"fraction": float(os.environ.get("ACCEL_CLOUD_FAULTS", "0")), "kinds": list(FAULT_KINDS)}
+_FAULT_SETTINGS = {}
+_FAULT_DRAWS = {}
+FAULTED = {}
+
+
+def _fault(environ, start_response, key, service, action):
+    settings = _FAULT_SETTINGS.get(key, _DEFAULT_FAULTS)
+    if settings["fraction"] <= 0:
+        return None
+    with CALLS_LOCK:
+        # A key's own seed gives it the same draws every run; otherwise each
+        # key draws from a sequence of its own.
+        seed = str(settings["seed"]) if "seed" in settings else f"{FAULTS_SEED}:{key}"
+        draws = _FAULT_DRAWS.setdefault(key, random.Random(seed))
+        if draws.random() >= settings["fraction"]:
+            return None
+        kind = draws.choice(settings["kinds"])
+        FAULTED.setdefault(key, []).append(f"{kind} {service}:{action}")
+    if kind == "500":
+        return _service_error(start_response, service, "500 Internal Server Error", "InternalFailure",
+                              "We encountered an internal error. Please try again.")
+    if kind == "503":
+        return _service_error(start_response, service, "503 Service Unavailable", "ServiceUnavailable",
+                              "Service is unavailable. Please try again.")
+    # The connection closes with no answer: werkzeug takes the error for a
+    # client that went away and writes nothing more.
+    connection = environ["werkzeug.socket"]
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.shutdown(socket.SHUT_RDWR)
+    raise ConnectionResetError("fault: connection dropped")
+
+
+def _harness_settings(environ, start_response, path):
+    """`POST /_accel/faults/<key>` and `POST /_accel/quotas/<key>`: a test's own settings."""
+    for prefix, table in (("/_accel/faults/", _FAULT_SETTINGS), ("/_accel/quotas/", _QUOTA_OVERRIDES)):
+        if path.startswith(prefix):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            settings = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            key = path[len(prefix):]
+            with CALLS_LOCK:
+                if table is _FAULT_SETTINGS:
+                    settings = {"kinds": list(FAULT_KINDS), **settings}
+                    _FAULT_DRAWS.pop(key, None)
+                table[key] = settings
+            start_response("204 No Content", [("Content-Length", "0")])
+            return [b""]
+    return None
 
 
 # Call log for tests: `service:Action` per access key.
@@ -1263,7 +1467,11 @@ def _action(environ, service):
 
 def _recording_dispatch(self, environ, start_response):
     path = environ.get("PATH_INFO", "")
-    for prefix, log in (("/_accel/calls/", CALLS), ("/_accel/throttled/", THROTTLED)):
+    if path.startswith("/_accel/") and environ.get("REQUEST_METHOD") == "POST":
+        answered = _harness_settings(environ, start_response, path)
+        if answered is not None:
+            return answered
+    for prefix, log in (("/_accel/calls/", CALLS), ("/_accel/throttled/", THROTTLED), ("/_accel/faults/", FAULTED)):
         if path.startswith(prefix):
             with CALLS_LOCK:
                 body = json.dumps(log.get(path[len(prefix):], [])).encode()
@@ -1272,11 +1480,12 @@ def _recording_dispatch(self, environ, start_response):
     found = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
     if found:
         key, service = found.groups()
-        call = f"{service}:{_action(environ, service)}"
+        action = _action(environ, service)
         with CALLS_LOCK:
-            CALLS.setdefault(key, []).append(call)
-    if found:
-        refused = _throttled(environ, start_response, key, service)
+            CALLS.setdefault(key, []).append(f"{service}:{action}")
+        refused = _fault(environ, start_response, key, service, action)
+        if refused is None:
+            refused = _throttled(environ, start_response, key, service, action)
         if refused is not None:
             return refused
     if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".StartLiveTail"):

@@ -487,3 +487,72 @@ async fn watch_broken_build_leaves_the_others_syncing() {
     wait_in_sync(&ctx, &watch, STACK, &[], FOREVER).await;
     finish(&ctx, watch, STACK);
 }
+
+// ---------------------------------------------------------------------------
+// The local cloud's fault mode: a fraction of this test's calls answered 500,
+// 503 or with the connection closed before any answer (tests/cloud/server.py,
+// "Faults"). The SDK's standard retries carry accel through.
+
+/// With one call in five failing, an infra sync, a code sync and a log
+/// fetch of syncapp (functions, a layer, REST and HTTP APIs, a state
+/// machine) each end well and leave what they would have without faults.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_code_sync_and_logs_ride_out_one_call_in_five_failing() {
+    const STACK: &str = "faults-twenty-percent";
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    ctx.s3().create_bucket().bucket(STACK).send().await.expect("create_bucket");
+    ctx.set_faults(0.2, &["500", "503", "reset"]);
+
+    let out = ctx.accel(&["sync", "--stack-name", STACK, "--s3-bucket", STACK]).stdin("y\n").run();
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(stack_status(&ctx, STACK).await, StackStatus::CreateComplete);
+    let after_infra = ctx.faults().len();
+    assert!(after_infra > 0, "faults were injected: {:?}", out.calls);
+
+    let before = ctx.code_sha(STACK, "HelloFunction").await;
+    ctx.write("hello/app.py", "def handler(e, c):\n    return 'after faults'\n");
+    let out = ctx.accel(&["sync", "--code", "--stack-name", STACK, "--s3-bucket", STACK]).run();
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_ne!(ctx.code_sha(STACK, "HelloFunction").await, before, "the new code reached Lambda: {out}");
+    let config = ctx.function(STACK, "HelloFunction").await;
+    assert_eq!(config.last_update_status().map(|s| s.as_str()), Some("Successful"), "{out}");
+
+    let group = format!("/aws/lambda/{}", ctx.physical_id(STACK, "HelloFunction").await);
+    let logs = ctx.logs();
+    let _ = logs.create_log_group().log_group_name(&group).send().await;
+    logs.create_log_stream().log_group_name(&group).log_stream_name("s").send().await.expect("create_log_stream");
+    let events = (0..5).map(|i| {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+            .timestamp(now_ms() - 5000 + i)
+            .message(format!("line {i} under faults"))
+            .build()
+            .unwrap()
+    });
+    let put = logs.put_log_events().log_group_name(&group).log_stream_name("s");
+    put.set_log_events(Some(events.collect())).send().await.expect("put_log_events");
+    let out = ctx.accel(&["logs", "--stack-name", STACK, "-n", "HelloFunction"]).run();
+    assert_eq!(out.code, Some(0), "{out}");
+    for i in 0..5 {
+        assert_eq!(out.stdout.matches(&format!("line {i} under faults")).count(), 1, "{out}");
+    }
+    let faults = ctx.faults();
+    for kind in ["500 ", "503 ", "reset "] {
+        assert!(faults.iter().any(|f| f.starts_with(kind)), "a {kind}fault was met: {faults:?}");
+    }
+}
+
+/// An endpoint that answers every call 503: accel, with its default retries
+/// (sam's 10 attempts with backoff), gives up in bounded time with one
+/// `Error:` line naming the call, and exit code 1.
+#[test]
+fn every_call_answered_503_ends_in_one_error_line() {
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    ctx.set_faults(1.0, &["503"]);
+    let sync = ctx.accel(&["sync", "--code", "--stack-name", "faults-unavailable"]).stdin("y\n");
+    // Nine waits of at most 1, 2, 4, 8, 16, 20, 20, 20, 20 s (each drawn at
+    // random below its ceiling); a call is cut at 90 s in any case.
+    let out = assert_one_readable_error(sync, "Error: ", Duration::from_secs(100));
+    assert!(out.stderr.contains("ListStackResources"), "the error names the call: {out}");
+    let attempts = ctx.faults().len();
+    assert!((2..=10).contains(&attempts), "retried, then gave up: {attempts} attempts");
+}

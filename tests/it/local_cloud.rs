@@ -189,3 +189,67 @@ async fn packaging_uploads_once_per_content() {
     let again = ctx.accel(&again).assert_success();
     assert!(!again.calls.iter().any(|c| c.starts_with("s3:PUT")), "same content, no upload: {:?}", again.calls);
 }
+
+/// Past a rate quota each service answers its own throttling error, and the
+/// AWS SDK takes it for throttling by its code: a 400 or 429 is retried only
+/// then, so a client allowed two attempts sends the refused call twice.
+/// API Gateway with its published CreateDeployment quota (one call every
+/// 5 s); CloudWatch Logs and CloudFormation with a test quota of one call
+/// every 5 s (CloudFormation publishes none).
+#[tokio::test(flavor = "multi_thread")]
+async fn past_a_rate_quota_each_service_answers_its_own_throttling_error() {
+    use aws_config::retry::RetryConfig;
+    use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+    let ctx = TestContext::new().with_cloud();
+    ctx.set_quotas(&serde_json::json!({"logs:DescribeLogGroups": 0.2, "cloudformation:DescribeStacks": 0.2}));
+    let config = ctx.own_sdk();
+    let retries = |attempts: u32| match attempts {
+        1 => RetryConfig::disabled(),
+        n => RetryConfig::standard().with_max_attempts(n),
+    };
+    let sent = |ctx: &TestContext, call: &str| ctx.calls().iter().filter(|c| c.as_str() == call).count();
+
+    // CloudFormation: 400, query protocol, code Throttling.
+    let cfn = |attempts| {
+        let conf = aws_sdk_cloudformation::config::Builder::from(&config).retry_config(retries(attempts));
+        aws_sdk_cloudformation::Client::from_conf(conf.build())
+    };
+    cfn(1).describe_stacks().send().await.expect("within the quota");
+    let refused = cfn(1).describe_stacks().send().await.expect_err("past the quota");
+    assert_eq!(refused.raw_response().map(|r| r.status().as_u16()), Some(400));
+    assert_eq!(refused.code(), Some("Throttling"));
+    assert_eq!(refused.message(), Some("Rate exceeded"));
+    let before = sent(&ctx, "cloudformation:DescribeStacks");
+    let _ = cfn(2).describe_stacks().send().await;
+    assert_eq!(sent(&ctx, "cloudformation:DescribeStacks") - before, 2, "the SDK retried Throttling");
+
+    // CloudWatch Logs: 400, JSON 1.1, ThrottlingException.
+    let logs = |attempts| {
+        let conf = aws_sdk_cloudwatchlogs::config::Builder::from(&config).retry_config(retries(attempts));
+        aws_sdk_cloudwatchlogs::Client::from_conf(conf.build())
+    };
+    logs(1).describe_log_groups().send().await.expect("within the quota");
+    let refused = logs(1).describe_log_groups().send().await.expect_err("past the quota");
+    assert_eq!(refused.raw_response().map(|r| r.status().as_u16()), Some(400));
+    assert_eq!(refused.code(), Some("ThrottlingException"));
+    let before = sent(&ctx, "logs:DescribeLogGroups");
+    let _ = logs(2).describe_log_groups().send().await;
+    assert_eq!(sent(&ctx, "logs:DescribeLogGroups") - before, 2, "the SDK retried ThrottlingException");
+
+    // API Gateway: 429, REST JSON, TooManyRequestsException.
+    let api = |attempts| {
+        let conf = aws_sdk_apigateway::config::Builder::from(&config).retry_config(retries(attempts));
+        aws_sdk_apigateway::Client::from_conf(conf.build())
+    };
+    let id = api(1).create_rest_api().name("quota").send().await.expect("create_rest_api").id().unwrap().to_string();
+    // The first deployment takes the quota's call (and fails: the API has no method yet).
+    let _ = api(1).create_deployment().rest_api_id(&id).stage_name("s").send().await;
+    let refused = api(1).create_deployment().rest_api_id(&id).stage_name("s").send().await.expect_err("past");
+    assert_eq!(refused.raw_response().map(|r| r.status().as_u16()), Some(429));
+    assert_eq!(refused.code(), Some("TooManyRequestsException"));
+    let deployments = format!("apigateway:POST /restapis/{id}/deployments");
+    let before = sent(&ctx, &deployments);
+    let _ = api(2).create_deployment().rest_api_id(&id).stage_name("s").send().await;
+    assert_eq!(sent(&ctx, &deployments) - before, 2, "the SDK retried TooManyRequestsException");
+    assert_eq!(ctx.throttled().len(), 9, "three refusals per service: {:?}", ctx.throttled());
+}

@@ -103,19 +103,37 @@ impl LocalCloud {
         self.log("calls", access_key)
     }
 
-    /// The calls made with `access_key` that the cloud answered 429 (AWS's rate quotas).
+    /// The calls made with `access_key` that the cloud refused past a rate quota.
     pub(crate) fn throttled(&self, access_key: &str) -> Vec<String> {
         self.log("throttled", access_key)
     }
 
+    /// The faults the cloud injected into calls made with `access_key` (`kind service:Action`).
+    pub(crate) fn faults(&self, access_key: &str) -> Vec<String> {
+        self.log("faults", access_key)
+    }
+
     fn log(&self, which: &str, access_key: &str) -> Vec<String> {
-        let address = self.endpoint.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(address).expect("local cloud reachable");
-        write!(stream, "GET /_accel/{which}/{access_key} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
+        let response = self.harness("GET", &format!("/_accel/{which}/{access_key}"), "");
         let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
         serde_json::from_str(body).unwrap_or_else(|e| panic!("call log: {e}: {response}"))
+    }
+
+    /// Sends `settings` (JSON) to a harness endpoint (`/_accel/faults/KEY`, `/_accel/quotas/KEY`).
+    fn configure(&self, path: &str, settings: &serde_json::Value) {
+        let response = self.harness("POST", path, &settings.to_string());
+        assert!(response.starts_with("HTTP/1.0 204") || response.starts_with("HTTP/1.1 204"), "{path}: {response}");
+    }
+
+    /// One request to the cloud's harness endpoints; the raw answer.
+    fn harness(&self, method: &str, path: &str, body: &str) -> String {
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).expect("local cloud reachable");
+        write!(stream, "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
     }
 
     /// SDK configuration pointed at this cloud, with dummy credentials.
@@ -227,9 +245,31 @@ impl TestContext {
         self.cloud.expect("a TestContext made with .with_cloud()")
     }
 
-    /// The calls of this context's `accel` runs that Lambda's rate quotas refused (429).
+    /// The calls of this context's `accel` runs refused past a rate quota (`service:Action`).
     pub(crate) fn throttled(&self) -> Vec<String> {
         self.cloud().throttled(&self.key)
+    }
+
+    /// From now on, `fraction` of this context's calls (its `accel` runs',
+    /// not the test's own SDK clients') meet a fault of one of `kinds`
+    /// (`500`, `503`, `reset`): see "Faults" in tests/cloud/server.py. The
+    /// draws are seeded, so a test meets the same faults every run (the
+    /// order of concurrent calls aside).
+    pub(crate) fn set_faults(&self, fraction: f64, kinds: &[&str]) {
+        let settings = serde_json::json!({"fraction": fraction, "kinds": kinds, "seed": 1});
+        self.cloud().configure(&format!("/_accel/faults/{}", self.key), &settings);
+    }
+
+    /// The faults this context's calls met so far (`kind service:Action`).
+    pub(crate) fn faults(&self) -> Vec<String> {
+        self.cloud().faults(&self.key)
+    }
+
+    /// Rate quotas of this context's own (`service:Action` → calls per
+    /// second), over the cloud's: for services that publish none
+    /// (CloudFormation).
+    pub(crate) fn set_quotas(&self, quotas: &serde_json::Value) {
+        self.cloud().configure(&format!("/_accel/quotas/{}", self.key), quotas);
     }
 
     /// Every call this context's `accel` runs made so far, in order.
@@ -296,6 +336,14 @@ impl TestContext {
         settings.add_filter(r"https://[a-z0-9]{10}\.execute-api\.", "https://[API_ID].execute-api.");
         settings.add_filter(r"-[A-Z0-9]{12}\b", "-[SUFFIX]");
         settings
+    }
+
+    /// SDK configuration signed with this context's own access key (its
+    /// quotas and faults apply), rather than the test clients' shared one.
+    pub(crate) fn own_sdk(&self) -> aws_config::SdkConfig {
+        use aws_sdk_cloudformation::config::{Credentials, SharedCredentialsProvider};
+        let credentials = Credentials::new(&self.key, "testing", None, None, "tests");
+        self.sdk().to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build()
     }
 
     fn sdk(&self) -> &aws_config::SdkConfig {

@@ -323,3 +323,22 @@ async fn a_failed_update_rolls_back_to_the_previous_template() {
     ok(&sync(&ctx, &["--stack-name", STACK], None));
     assert_eq!(ctx.function(STACK, "HelloWorldFunction").await.memory_size(), Some(512));
 }
+
+/// CloudFormation throttling its read calls (it publishes no rate quotas, so
+/// the test sets one call per second each): the deploy's waits, events and
+/// resource listings are answered 400 Throttling now and then, and the sync
+/// still ends in CREATE_COMPLETE.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_rides_out_cloudformation_throttling() {
+    const STACK: &str = "blog-cfn-throttled";
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    let reads = ["DescribeStacks", "DescribeStackEvents", "ListStackResources", "DescribeChangeSet"];
+    let quotas: serde_json::Map<String, serde_json::Value> =
+        reads.iter().map(|action| (format!("cloudformation:{action}"), serde_json::json!(1))).collect();
+    ctx.set_quotas(&serde_json::Value::Object(quotas));
+    ok(&sync(&ctx, &["--stack-name", STACK], Some("y\n")));
+    assert_eq!(stack_status(&ctx, STACK).await, "CREATE_COMPLETE");
+    let throttled = ctx.throttled();
+    assert!(!throttled.is_empty(), "CloudFormation refused some calls: {:?}", ctx.calls());
+    assert!(throttled.iter().all(|c| c.starts_with("cloudformation:")), "{throttled:?}");
+}
