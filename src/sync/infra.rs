@@ -377,7 +377,7 @@ async fn reconcile(env: SyncEnv<'_>, packaged: &Packaged, before: Option<&Remote
         hotswap::deployed_anyway(&mut owed, &templates, before);
     }
     if !owed.is_empty() {
-        let facts = super::stack_facts(aws, stack_name).await?;
+        let facts = super::stack_facts(aws, stack_name, true).await?;
         let (actions, refused) = hotswap::config_actions(&templates, &owed, &facts);
         for change in refused {
             printer.note(format_args!("{change}: left as CloudFormation deployed it"));

@@ -144,18 +144,23 @@ pub(crate) struct SyncEnv<'a> {
     pub(crate) printer: &'a Printer,
 }
 
-/// The deployed stack's id, parameters and resources, or [`SyncError::NoStack`].
-pub(crate) async fn stack_facts(aws: &Aws, stack_name: &str) -> Result<hotswap::StackFacts, SyncError> {
+/// The deployed stack's resources and, with `describe`, its id and
+/// parameters (what a hotswap resolves values from), or [`SyncError::NoStack`].
+pub(crate) async fn stack_facts(aws: &Aws, stack_name: &str, describe: bool) -> Result<hotswap::StackFacts, SyncError> {
     let cfn = aws.cloudformation();
-    let missing = || SyncError::NoStack(stack_name.to_string());
-    let stack = crate::aws::cloudformation::describe(&cfn, stack_name).await?.ok_or_else(missing)?;
-    let parameters = stack
-        .parameters()
-        .iter()
-        .filter_map(|p| Some((p.parameter_key()?.to_string(), p.parameter_value()?.to_string())))
-        .collect();
-    let deployed = crate::aws::cloudformation::deployed_stack(&cfn, stack_name).await?.ok_or_else(missing)?;
-    Ok(hotswap::StackFacts { stack_id: stack.stack_id().unwrap_or_default().to_string(), parameters, deployed })
+    let mut facts = hotswap::StackFacts::default();
+    if describe {
+        let stack = crate::aws::cloudformation::describe(&cfn, stack_name).await?;
+        let stack = stack.ok_or_else(|| SyncError::NoStack(stack_name.to_string()))?;
+        facts.stack_id = stack.stack_id().unwrap_or_default().to_string();
+        facts.parameters = stack
+            .parameters()
+            .iter()
+            .filter_map(|p| Some((p.parameter_key()?.to_string(), p.parameter_value()?.to_string())))
+            .collect();
+    }
+    facts.deployed = deployed(aws, stack_name).await?;
+    Ok(facts)
 }
 
 /// How a code sync runs besides what it selects.

@@ -54,8 +54,11 @@ fn rows(stack: &Stack, plan: &InfraPlan) -> Vec<(String, String, String)> {
 /// The plan for people.
 pub(crate) fn text(stack_name: &str, stack: &Stack, plan: &InfraPlan, code_only: bool) -> String {
     let mut out = format!("Dry run of accel sync for stack {stack_name}: nothing is changed.\n");
-    for (resource, action, detail) in rows(stack, plan) {
-        out.push_str(format!("  {resource:<32} {action:<14} {detail}").trim_end());
+    let rows = rows(stack, plan);
+    let width = |column: fn(&(String, String, String)) -> usize| rows.iter().map(column).max().unwrap_or(0);
+    let (resources, actions) = (width(|r| r.0.chars().count()), width(|r| r.1.chars().count()));
+    for (resource, action, detail) in &rows {
+        out.push_str(format!("  {resource:<resources$}  {action:<actions$}  {detail}").trim_end());
         out.push('\n');
     }
     out.push_str(&match plan {

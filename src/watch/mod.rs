@@ -369,9 +369,11 @@ impl State<'_> {
         let printer = self.env.printer;
         let batch = std::mem::take(&mut self.pending);
         let config_batch = std::mem::take(&mut self.pending_config);
-        let facts = match self.facts.clone() {
+        // The stack's id and parameters only matter to a hotswap.
+        let describe = !config_batch.is_empty();
+        let facts = match self.facts.clone().filter(|f| !describe || !f.stack_id.is_empty()) {
             Some(facts) => facts,
-            None => match sync::stack_facts(self.env.aws, self.env.stack_name).await {
+            None => match sync::stack_facts(self.env.aws, self.env.stack_name, describe).await {
                 Ok(facts) => {
                     self.facts = Some(facts.clone());
                     facts

@@ -212,15 +212,11 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.calls.iter().all(|c| reads_only(c)), "only reads: {:?}", out.calls);
     let text = out.stdout.clone();
-    assert!(
-        text.contains(
-            "A                                config (Environment) via UpdateFunctionConfiguration (Environment)"
-        ),
-        "{text}"
-    );
-    assert!(text.contains("B                                code           via UpdateFunctionCode"), "{text}");
-    assert!(text.contains("Libs                             unchanged"), "{text}");
+    assert!(text.contains("  A     config (Environment)  via UpdateFunctionConfiguration (Environment)\n"), "{text}");
+    assert!(text.contains("  B     code                  via UpdateFunctionCode\n"), "{text}");
+    assert!(text.contains("  Libs  unchanged\n"), "{text}");
     assert!(text.ends_with("CloudFormation deploy: skipped.\n"), "{text}");
+    ctx.snapshot_settings().bind(|| insta::assert_snapshot!("dry_run", text));
 
     let json =
         ctx.accel(&["sync", "--stack-name", STACK, "--no-dependency-layer", "--dry-run", "--output", "json"]).run();
