@@ -144,6 +144,11 @@ impl Details {
         self.code_is(&["ValidationError"]) && self.message.as_deref().is_some_and(|m| m.contains("_IN_PROGRESS state"))
     }
 
+    /// The service failed on its side (a 5xx answer): trying again may work.
+    pub(crate) fn is_server_error(&self) -> bool {
+        self.status.is_some_and(|status| status >= 500)
+    }
+
     /// The service asked us to slow down.
     pub(crate) fn is_throttling(&self) -> bool {
         self.code_is(THROTTLING_CODES) || self.status == Some(429)

@@ -385,12 +385,15 @@ async fn live_tail(
     printer: &Printer,
     format: &Format,
 ) -> Result<Option<i64>, LogsError> {
-    // One quick try: without an answer the tail polls (and reports the outage there).
+    // Quick tries: without an answer the tail polls (and reports the outage there).
     let quick = aws_sdk_sts::config::Builder::default()
         .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
         .timeout_config(crate::aws::long_call_timeouts());
-    let identity = aws.sts().get_caller_identity().customize().config_override(quick).send();
-    let Ok(Ok(identity)) = tokio::time::timeout(Duration::from_secs(10), identity).await else {
+    let identity = live_tail_try(|| {
+        let call = aws.sts().get_caller_identity().customize().config_override(quick.clone());
+        async { call.send().await.call("STS", "GetCallerIdentity") }
+    });
+    let Some(identity) = identity.await else {
         return Ok(Some(request.start_ms));
     };
     let account = identity.account().unwrap_or_default();
@@ -456,6 +459,29 @@ async fn live_tail(
     }
 }
 
+/// Tries a call live tail needs up to 3 times, 10 s each: again after a
+/// failure that may pass (a 5xx answer, throttling, a dropped connection),
+/// not after one that says live tail is not available here (an unknown
+/// operation, access denied) or a silent endpoint. `None`: poll instead.
+async fn live_tail_try<T, F, Fut>(call: F) -> Option<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CallError>>,
+{
+    let mut wait = Duration::from_millis(200);
+    for attempt in 1..=3 {
+        match tokio::time::timeout(Duration::from_secs(10), call()).await {
+            Ok(Ok(answer)) => return Some(answer),
+            Ok(Err(e)) if attempt < 3 && (e.is_server_error() || e.is_throttling() || e.is_unreachable()) => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// Opens live tail sessions over `groups` (at most [`LIVE_TAIL_GROUPS`] per
 /// session); their events arrive on the channel, which closes once every
 /// session has ended. `None` when live tail is not available here.
@@ -471,13 +497,13 @@ async fn start_sessions(
         .timeout_config(crate::aws::long_call_timeouts());
     let mut streams = Vec::new();
     for chunk in groups.chunks(LIVE_TAIL_GROUPS) {
-        let call = aws.logs().start_live_tail().set_log_group_identifiers(Some(chunk.to_vec()));
-        let call =
-            call.set_log_event_filter_pattern(request.filter.clone()).customize().config_override(no_retry.clone());
-        match tokio::time::timeout(Duration::from_secs(10), call.send()).await {
-            Ok(Ok(started)) => streams.push(started.response_stream),
-            _ => return None,
-        }
+        let started = live_tail_try(|| {
+            let call = aws.logs().start_live_tail().set_log_group_identifiers(Some(chunk.to_vec()));
+            let call =
+                call.set_log_event_filter_pattern(request.filter.clone()).customize().config_override(no_retry.clone());
+            async { call.send().await.call("CloudWatch Logs", "StartLiveTail") }
+        });
+        streams.push(started.await?.response_stream);
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     for mut stream in streams {

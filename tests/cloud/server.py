@@ -1386,9 +1386,10 @@ def _throttled(environ, start_response, key, service, action):
 # changes nothing. ACCEL_CLOUD_FAULTS=<fraction> applies to every access key
 # (ACCEL_CLOUD_FAULTS_SEED makes the draws repeatable); a test turns faults on
 # for its own key with `POST /_accel/faults/<access key>`
-# ({"fraction": 0.2, "kinds": ["500", "503", "reset"], "seed": 1}), and
-# `GET /_accel/faults/<access key>` lists the faults it met. The harness'
-# `/_accel/` endpoints never fault.
+# ({"fraction": 0.2, "kinds": ["500", "503", "reset"], "seed": 1}; optional
+# "actions": only calls of these actions fault, "count": at most this many
+# faults in all), and `GET /_accel/faults/<access key>` lists the faults it
+# met. The harness' `/_accel/` endpoints never fault.
 FAULT_KINDS = ("500", "503", "reset")
 FAULTS_SEED = os.environ.get("ACCEL_CLOUD_FAULTS_SEED", "0")
 _DEFAULT_FAULTS = {"fraction": float(os.environ.get("ACCEL_CLOUD_FAULTS", "0")), "kinds": list(FAULT_KINDS)}
@@ -1399,9 +1400,11 @@ FAULTED = {}
 
 def _fault(environ, start_response, key, service, action):
     settings = _FAULT_SETTINGS.get(key, _DEFAULT_FAULTS)
-    if settings["fraction"] <= 0:
+    if settings["fraction"] <= 0 or action not in settings.get("actions", [action]):
         return None
     with CALLS_LOCK:
+        if len(FAULTED.get(key, [])) >= settings.get("count", float("inf")):
+            return None
         # A key's own seed gives it the same draws every run; otherwise each
         # key draws from a sequence of its own.
         seed = str(settings["seed"]) if "seed" in settings else f"{FAULTS_SEED}:{key}"

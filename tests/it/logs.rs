@@ -248,3 +248,25 @@ async fn tail_over_fifty_groups_shows_an_event_of_each() {
         ctx.throttled().len()
     );
 }
+
+/// Live tail is the tail's way while it is available: a call that failed
+/// for a reason that passes (503, a dropped connection) is tried again, not
+/// taken for an endpoint without live tail.
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_keeps_live_tail_through_transient_faults() {
+    let ctx = TestContext::new().with_cloud();
+    put(&ctx, "/accel-live-faults/group", "s", &[(now_ms() - 60_000, "before")]).await;
+    ctx.fault_first_calls(&["GetCallerIdentity", "StartLiveTail"], 2, &["503", "reset"]);
+    let tail = ctx.accel(&["logs", "--tail", "-s", "5m ago", "--cw-log-group", "/accel-live-faults/group"]).spawn();
+    tail.wait_for_stdout("the window so far", |text| text.contains("before"));
+    put(&ctx, "/accel-live-faults/group", "s", &[(now_ms(), "streamed")]).await;
+    tail.wait_for_stdout("the streamed event", |text| text.contains("streamed"));
+    tail.stop();
+    let faults = ctx.faults();
+    assert_eq!(faults.len(), 2, "{faults:?}");
+    let calls = ctx.calls();
+    let started = calls.iter().filter(|c| c.ends_with(":StartLiveTail")).count();
+    let polls = calls.iter().filter(|c| c.ends_with(":FilterLogEvents")).count();
+    assert!(started >= 1 + faults.iter().filter(|f| f.ends_with(":StartLiveTail")).count(), "{calls:?}");
+    assert_eq!(polls, 1, "the window once, then streamed, not polled: {calls:?}");
+}

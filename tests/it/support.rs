@@ -260,6 +260,14 @@ impl TestContext {
         self.cloud().configure(&format!("/_accel/faults/{}", self.key), &settings);
     }
 
+    /// Faults (`kinds`) for the first `count` calls of `actions` made with
+    /// this context's key, and no other.
+    pub(crate) fn fault_first_calls(&self, actions: &[&str], count: usize, kinds: &[&str]) {
+        let settings =
+            serde_json::json!({"fraction": 1.0, "kinds": kinds, "actions": actions, "count": count, "seed": 1});
+        self.cloud().configure(&format!("/_accel/faults/{}", self.key), &settings);
+    }
+
     /// The faults this context's calls met so far (`kind service:Action`).
     pub(crate) fn faults(&self) -> Vec<String> {
         self.cloud().faults(&self.key)
