@@ -267,6 +267,7 @@ async fn tail_keeps_live_tail_through_transient_faults() {
     let calls = ctx.calls();
     let started = calls.iter().filter(|c| c.ends_with(":StartLiveTail")).count();
     let polls = calls.iter().filter(|c| c.ends_with(":FilterLogEvents")).count();
-    assert!(started >= 1 + faults.iter().filter(|f| f.ends_with(":StartLiveTail")).count(), "{calls:?}");
+    let refused = faults.iter().filter(|f| f.ends_with(":StartLiveTail")).count();
+    assert!(started > refused, "a session opened after the faults: {calls:?}");
     assert_eq!(polls, 1, "the window once, then streamed, not polled: {calls:?}");
 }
