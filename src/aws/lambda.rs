@@ -118,12 +118,10 @@ pub(crate) async fn update_config(
 ) -> Result<(), LambdaError> {
     let mut layers = config.layers.clone();
     if let (Some(layers), Some(keep)) = (layers.as_mut(), keep_layer) {
-        let current = lambda.get_function_configuration().function_name(name).send().await;
-        let current = current.call("Lambda", "GetFunctionConfiguration")?;
+        let current = lambda.get_function().function_name(name).send().await.call("Lambda", "GetFunction")?;
+        let current = current.configuration().map(|c| c.layers()).unwrap_or_default();
         let prefix = format!("{keep}:");
-        layers.extend(
-            current.layers().iter().filter_map(|l| l.arn()).filter(|a| a.starts_with(&prefix)).map(str::to_string),
-        );
+        layers.extend(current.iter().filter_map(|l| l.arn()).filter(|a| a.starts_with(&prefix)).map(str::to_string));
     }
     let environment = config
         .environment
@@ -275,9 +273,10 @@ pub(crate) async fn repoint_users(
     for name in functions {
         let (lambda, prefix, new_arn) = (lambda.clone(), prefix.clone(), new_arn.to_string());
         tasks.spawn(async move {
-            let config = lambda.get_function_configuration().function_name(&name).send().await;
-            let config = config.call("Lambda", "GetFunctionConfiguration")?;
-            let layers: Vec<String> = config.layers().iter().filter_map(|l| l.arn()).map(str::to_string).collect();
+            // GetFunction: a quota of its own (see `wait_for_update`).
+            let function = lambda.get_function().function_name(&name).send().await.call("Lambda", "GetFunction")?;
+            let current = function.configuration().map(|c| c.layers()).unwrap_or_default();
+            let layers: Vec<String> = current.iter().filter_map(|l| l.arn()).map(str::to_string).collect();
             if !layers.iter().any(|l| l.starts_with(&prefix)) || layers.contains(&new_arn) {
                 return Ok(());
             }
@@ -312,12 +311,16 @@ pub(crate) async fn custom_log_group(lambda: &Client, name: &str) -> Result<Opti
 
 /// Polls until the function is neither `Pending` (just created) nor
 /// `InProgress` (being updated); an update that ended `Failed` is an error.
+/// It asks GetFunction, as the SDK's waiters do: Lambda gives GetFunction a
+/// quota of its own (100 per second), while GetFunctionConfiguration shares
+/// the 15 per second of every other control-plane call with the updates
+/// being waited for.
 async fn wait_for_update(lambda: &Client, name: &str) -> Result<(), LambdaError> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(50);
     loop {
-        let config = lambda.get_function_configuration().function_name(name).send().await;
-        let config = config.call("Lambda", "GetFunctionConfiguration")?;
+        let function = lambda.get_function().function_name(name).send().await.call("Lambda", "GetFunction")?;
+        let Some(config) = function.configuration() else { return Ok(()) };
         let pending = config.state() == Some(&State::Pending);
         match config.last_update_status() {
             _ if pending => {}

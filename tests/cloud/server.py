@@ -1285,8 +1285,11 @@ def _quotas(key, service, action, environ):
         return [(name, rate, max(1.0, rate))]
     method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
     if service == "lambda":
+        # Lambda's REST paths name the function: a test lowers a whole quota
+        # (`lambda:control-plane`, `lambda:GetFunction`) instead.
         quota = _lambda_quota(method, path)
-        return [] if quota is None else [(f"lambda:{quota}", LAMBDA_QUOTAS[quota], LAMBDA_QUOTAS[quota])]
+        rate = float(overrides.get(f"lambda:{quota}", LAMBDA_QUOTAS.get(quota, 0)))
+        return [] if quota is None else [(f"lambda:{quota}", rate, max(1.0, rate))]
     if service == "apigateway":
         buckets = [("apigateway:total", *APIGATEWAY_TOTAL)]
         own = _apigateway_action(method, path)
