@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::aws::{AwsOptions, Timeouts};
 use crate::builder::graph::Selection;
+use crate::builder::remote::{Location, Mode};
 use crate::cli::args::LogsOutput;
 use crate::cli::values::{self, ValueError};
 use crate::cli::{BuildArgs, Cli, Command, GlobalArgs, LogsArgs, SyncArgs, TemplateArgs};
@@ -37,6 +38,9 @@ pub(crate) enum SettingsError {
         "Invalid --stack-name '{0}': CloudFormation takes letters, digits and hyphens, starting with a letter, at most 128 characters"
     )]
     StackName(String),
+    /// A `--remote-cache` that is not an S3 URL.
+    #[error("Invalid --remote-cache '{0}': expected s3://bucket or s3://bucket/prefix")]
+    RemoteCache(String),
 }
 
 /// Checks a stack name against CloudFormation's rule
@@ -121,6 +125,10 @@ pub(crate) struct BuildSettings {
     pub(crate) selection: Selection,
     /// `--build-in-source` / `--no-build-in-source` / unset.
     pub(crate) build_in_source: Option<bool>,
+    /// `--remote-cache` and `--remote-cache-mode`.
+    pub(crate) remote_cache: Option<(Location, Mode)>,
+    /// The account and region (for the remote cache).
+    pub(crate) aws: AwsOptions,
 }
 
 /// How `accel sync` runs.
@@ -183,11 +191,11 @@ pub(crate) struct LogsSettings {
 #[derive(Debug, Clone)]
 pub(crate) enum Settings {
     /// `accel build`.
-    Build(BuildSettings),
+    Build(Box<BuildSettings>),
     /// `accel sync`.
     Sync(Box<SyncSettings>),
     /// `accel logs`.
-    Logs(LogsSettings),
+    Logs(Box<LogsSettings>),
 }
 
 /// Resolves the parsed command line, run in `cwd`, with `env`. `now_ms`
@@ -195,9 +203,9 @@ pub(crate) enum Settings {
 pub(crate) fn resolve(cli: &Cli, cwd: &Path, env: &Environment, now_ms: i64) -> Result<Settings, SettingsError> {
     let aws = aws_options(&cli.global, env);
     Ok(match &cli.command {
-        Command::Build(args) => Settings::Build(build(args, cwd, env, &aws)?),
+        Command::Build(args) => Settings::Build(Box::new(build(args, cwd, env, &aws)?)),
         Command::Sync(args) => Settings::Sync(Box::new(sync(args, cwd, env, aws)?)),
-        Command::Logs(args) => Settings::Logs(logs(args, now_ms, aws)?),
+        Command::Logs(args) => Settings::Logs(Box::new(logs(args, now_ms, aws)?)),
     })
 }
 
@@ -241,6 +249,14 @@ fn build(args: &BuildArgs, cwd: &Path, env: &Environment, aws: &AwsOptions) -> R
             (_, true) => Some(false),
             _ => None,
         },
+        remote_cache: match &args.remote_cache {
+            Some(url) => Some((
+                Location::parse(url).ok_or_else(|| SettingsError::RemoteCache(url.clone()))?,
+                Mode::parse(&args.remote_cache_mode).unwrap_or(Mode::ReadWrite),
+            )),
+            None => None,
+        },
+        aws: aws.clone(),
     })
 }
 

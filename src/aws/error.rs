@@ -149,6 +149,12 @@ impl Details {
         self.status.is_some_and(|status| status >= 500)
     }
 
+    /// A conditional request's condition did not hold (S3's 412
+    /// `PreconditionFailed`: `If-None-Match: *` on a key that exists).
+    pub(crate) fn is_precondition_failed(&self) -> bool {
+        self.code_is(&["PreconditionFailed"]) || self.status == Some(412)
+    }
+
     /// The service asked us to slow down.
     pub(crate) fn is_throttling(&self) -> bool {
         self.code_is(THROTTLING_CODES) || self.status == Some(429)

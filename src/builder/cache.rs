@@ -46,10 +46,15 @@ impl Cache {
         self.deps_root.join(key)
     }
 
+    /// Where the inputs of the code builds of `base` are recorded.
+    pub(crate) fn inputs_file(&self, base: &str) -> PathBuf {
+        self.code_root.join(format!("{base}.inputs.json"))
+    }
+
     /// The files outside its folder that the last code build of `base`
     /// read, relative to `source_dir` (none recorded: none read).
     pub(crate) fn recorded_inputs(&self, base: &str, source_dir: &Path) -> Vec<PathBuf> {
-        let file = self.code_root.join(format!("{base}.inputs.json"));
+        let file = self.inputs_file(base);
         let relative: Vec<PathBuf> =
             std::fs::read(file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         relative.iter().map(|rel| inputs::normalize(&source_dir.join(rel))).collect()
@@ -60,7 +65,7 @@ impl Cache {
         let relative: Vec<PathBuf> =
             read.iter().map(|p| pathdiff::diff_paths(p, source_dir).unwrap_or_else(|| p.clone())).collect();
         let bytes = serde_json::to_vec(&relative).unwrap_or_default();
-        crate::files::write_atomic(&self.code_root.join(format!("{base}.inputs.json")), &bytes)
+        crate::files::write_atomic(&self.inputs_file(base), &bytes)
     }
 
     /// Where the code with `key` lives.

@@ -14,6 +14,7 @@ pub(crate) mod graph;
 mod hashes;
 pub(crate) mod inputs;
 mod output;
+pub(crate) mod remote;
 pub(crate) mod workflow;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use cache::Cache;
 use graph::{BuildUnit, Selection};
+use remote::{RemoteCache, RemoteError, Store};
 use workflow::WorkflowError;
 
 use crate::layout::ProjectLayout;
@@ -106,6 +108,8 @@ pub(crate) struct BuildOptions {
     /// `--build-in-source` (`Some(true)`), `--no-build-in-source`
     /// (`Some(false)`) or unset; each workflow takes what sam's takes.
     pub(crate) build_in_source: Option<bool>,
+    /// `--remote-cache`: entries shared through S3.
+    pub(crate) remote: Option<Arc<RemoteCache>>,
 }
 
 impl BuildOptions {
@@ -127,6 +131,7 @@ impl BuildOptions {
             progress: false,
             inputs_file: layout.build_inputs(),
             build_in_source: None,
+            remote: None,
         }
     }
 }
@@ -138,6 +143,8 @@ pub(crate) enum Step {
     None,
     /// Taken from the cache.
     Reused,
+    /// Taken from the remote cache (`--remote-cache`).
+    Downloaded,
     /// Run now.
     Built,
 }
@@ -147,6 +154,7 @@ impl std::fmt::Display for Step {
         f.write_str(match self {
             Step::None => "-",
             Step::Reused => "reused",
+            Step::Downloaded => "downloaded",
             Step::Built => "built",
         })
     }
@@ -221,6 +229,8 @@ struct Built {
     deps_step: Step,
     code_step: Step,
     elapsed: Duration,
+    /// What went wrong with the remote cache (the build went on without it).
+    remote_notes: Vec<String>,
 }
 
 /// Builds `stack` (the root of a template tree) as `options` say, showing
@@ -289,6 +299,9 @@ pub(crate) async fn build(
     let mut keep = Vec::new();
     let mut layers = Vec::new();
     for b in &built {
+        for line in &b.remote_notes {
+            printer.note(format_args!("Warning: {line}"));
+        }
         let started = Instant::now();
         let mut written = 0;
         let adl = options.dependency_layer.as_deref().filter(|_| adl::eligible(&b.unit));
@@ -471,7 +484,7 @@ fn artifact_paths(
 }
 
 /// Dependency installs of one build, by key: each runs once.
-type Installs = Arc<tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<(), Arc<WorkflowError>>>>>>>;
+type Installs = Arc<tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<Step, Arc<WorkflowError>>>>>>>;
 
 /// Runs phase one for `units` concurrently; the first error wins, after all
 /// have finished (as sam does).
@@ -486,10 +499,11 @@ async fn run_all(
     let mut tasks = tokio::task::JoinSet::new();
     for (index, unit) in units.into_iter().enumerate() {
         let (cache, limit, cached, installs) = (cache.clone(), limit.clone(), options.cached, installs.clone());
+        let remote = options.remote.clone();
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let label = unit.label();
-            (index, label, build_unit(unit, &cache, cached, &installs).await)
+            (index, label, build_unit(unit, &cache, cached, &installs, remote.as_deref()).await)
         });
     }
     let mut results = Vec::new();
@@ -504,8 +518,20 @@ async fn run_all(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Installs) -> Result<Built, BuildError> {
+async fn build_unit(
+    unit: BuildUnit,
+    cache: &Cache,
+    cached: bool,
+    installs: &Installs,
+    remote: Option<&RemoteCache>,
+) -> Result<Built, BuildError> {
     let started = Instant::now();
+    let remote_notes = std::sync::Mutex::new(Vec::new());
+    let note = |what: &str, e: RemoteError| {
+        if let Ok(mut notes) = remote_notes.lock() {
+            notes.push(format!("{}: remote cache, {what}: {e}", unit.label()));
+        }
+    };
     // Every failure names the unit's resources: watch mode syncs the others.
     let fail = |source: Arc<WorkflowError>| BuildError::Workflow { resource: unit.label(), source };
     let unit_io = |path: &Path| {
@@ -537,17 +563,35 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
                     .get_or_init(|| async {
                         ran.store(true, std::sync::atomic::Ordering::Relaxed);
                         let io = |source| Arc::new(WorkflowError::Io { path: entry.clone(), source });
+                        if cached && let Some(remote) = remote.filter(|r| r.reads()) {
+                            let staging = fsops::staging_dir(&entry).map_err(io)?;
+                            match remote.fetch(Store::Deps, key, staging.path()).await {
+                                Ok(true) => {
+                                    return publish_entry(staging, &entry, cached)
+                                        .map_err(io)
+                                        .map(|()| Step::Downloaded);
+                                }
+                                Ok(false) => {}
+                                Err(e) => note("dependencies not used", e),
+                            }
+                        }
                         let staging = fsops::staging_dir(&entry).map_err(io)?;
                         let tools = cache.tool_cache();
                         unit.workflow
                             .install_dependencies(&unit, manifest, staging.path(), &tools)
                             .await
                             .map_err(Arc::new)?;
-                        publish_entry(staging, &entry, cached).map_err(io)
+                        publish_entry(staging, &entry, cached).map_err(io)?;
+                        if let Some(remote) = remote.filter(|r| r.writes())
+                            && let Err(e) = remote.store(Store::Deps, key, &entry).await
+                        {
+                            note("dependencies not stored", e);
+                        }
+                        Ok(Step::Built)
                     })
                     .await;
-                installed.clone().map_err(fail)?;
-                deps_step = if ran.into_inner() { Step::Built } else { Step::Reused };
+                let step = installed.clone().map_err(fail)?;
+                deps_step = if ran.into_inner() { step } else { Step::Reused };
             }
             Some((key.clone(), entry))
         }
@@ -556,10 +600,35 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
     // The code's key covers what its last build read outside its folder
     // (esbuild imports), as recorded then; a new build records it afresh.
     let base = cache::code_key(&unit, deps_key.as_deref(), &cache.hashes).map_err(unit_io(&unit.source_dir))?;
+    // A fresh machine learns what the code read from the machine that built it.
+    let inputs_file = cache.inputs_file(&base);
+    if let Some(remote) = remote.filter(|r| cached && r.reads() && !inputs_file.exists()) {
+        match remote.fetch_inputs(&base).await {
+            Ok(Some(record)) => crate::files::write_atomic(&inputs_file, &record).map_err(unit_io(&inputs_file))?,
+            Ok(None) => {}
+            Err(e) => note("inputs record not used", e),
+        }
+    }
     let mut read = cache.recorded_inputs(&base, &unit.source_dir);
     let mut code_key = cache::with_inputs(&base, &unit.source_dir, &read, &cache.hashes);
     let mut entry = cache.code_entry(&code_key);
-    let code_step = if cached && entry.is_dir() {
+    let downloaded = match remote.filter(|r| cached && r.reads() && !entry.is_dir()) {
+        Some(remote) => {
+            let staging = fsops::staging_dir(&entry).map_err(unit_io(&entry))?;
+            match remote.fetch(Store::Code, &code_key, staging.path()).await {
+                Ok(true) => publish_entry(staging, &entry, cached).map_err(unit_io(&entry)).map(|()| true)?,
+                Ok(false) => false,
+                Err(e) => {
+                    note("code not used", e);
+                    false
+                }
+            }
+        }
+        None => false,
+    };
+    let code_step = if downloaded {
+        Step::Downloaded
+    } else if cached && entry.is_dir() {
         Cache::touch(&entry);
         Step::Reused
     } else {
@@ -573,9 +642,20 @@ async fn build_unit(unit: BuildUnit, cache: &Cache, cached: bool, installs: &Ins
             cache.record_inputs(&base, &unit.source_dir, &read).map_err(unit_io(&entry))?;
         }
         publish_entry(staging, &entry, cached).map_err(unit_io(&entry))?;
+        if let Some(remote) = remote.filter(|r| r.writes()) {
+            if let Err(e) = remote.store(Store::Code, &code_key, &entry).await {
+                note("code not stored", e);
+            }
+            if let Ok(record) = std::fs::read(&inputs_file)
+                && let Err(e) = remote.store_inputs(&base, record).await
+            {
+                note("inputs record not stored", e);
+            }
+        }
         Step::Built
     };
     inputs.extend(read);
     let code = (code_key, entry);
-    Ok(Built { unit, deps, code, inputs, deps_step, code_step, elapsed: started.elapsed() })
+    let remote_notes = remote_notes.into_inner().unwrap_or_default();
+    Ok(Built { unit, deps, code, inputs, deps_step, code_step, elapsed: started.elapsed(), remote_notes })
 }

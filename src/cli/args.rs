@@ -103,6 +103,12 @@ pub(crate) struct BuildArgs {
     /// Logical id to skip when building everything (repeatable).
     #[arg(short = 'x', long, action = clap::ArgAction::Append)]
     pub(crate) exclude: Vec<String>,
+    /// Share built dependencies and code through S3 (`s3://bucket/prefix`): with --cached, a fresh machine downloads what another built.
+    #[arg(long, env = "ACCEL_REMOTE_CACHE", value_name = "S3_URL")]
+    pub(crate) remote_cache: Option<String>,
+    /// What this build does with --remote-cache (use `read` for untrusted code, e.g. pull requests).
+    #[arg(long, value_parser = ["read", "write", "read-write"], default_value = "read-write")]
+    pub(crate) remote_cache_mode: String,
     /// Dependency manifest to use for every function and layer instead of the default one.
     #[arg(short = 'm', long)]
     pub(crate) manifest: Option<PathBuf>,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use crate::builder::remote::RemoteCache;
 use crate::builder::{self, BuildOptions};
 use crate::printer::Printer;
 use crate::project::{Paths, Project};
@@ -28,6 +29,10 @@ pub(super) async fn run(settings: &BuildSettings, printer: &Printer) -> Result<E
     options.selection = selection.clone();
     options.build_in_source = settings.build_in_source;
     options.progress = true;
+    if let Some((location, mode)) = &settings.remote_cache {
+        let aws = crate::aws::Aws::load(&settings.aws, printer).await?;
+        options.remote = Some(std::sync::Arc::new(RemoteCache::new(aws.s3(), location.clone(), *mode)));
+    }
     let report = match builder::build(&project.stack, layout.root(), &options, printer).await {
         Ok(report) => report,
         Err(e) => {

@@ -14,6 +14,7 @@ mod methods;
 mod node;
 mod proxy;
 mod python;
+mod remote_cache;
 mod safety;
 mod shapes;
 mod support;
