@@ -11,7 +11,7 @@ use crate::builder::graph::Selection;
 use crate::builder::remote::{Location, Mode};
 use crate::cli::args::LogsOutput;
 use crate::cli::values::{self, ValueError};
-use crate::cli::{BuildArgs, Cli, Command, GlobalArgs, LogsArgs, SyncArgs, TemplateArgs};
+use crate::cli::{BuildArgs, Cli, Command, GlobalArgs, LogsArgs, RemoteCacheArgs, SyncArgs, TemplateArgs};
 use crate::layout::ProjectLayout;
 use crate::logs::LogsRequest;
 use crate::project::TemplateSource;
@@ -161,6 +161,8 @@ pub(crate) struct SyncSettings {
     pub(crate) app_dir: PathBuf,
     /// `--dry-run`: print the plan (as JSON with `--output json`), change nothing.
     pub(crate) dry_run: Option<DryRun>,
+    /// `--remote-cache` and `--remote-cache-mode`.
+    pub(crate) remote_cache: Option<(Location, Mode)>,
 }
 
 /// How `--dry-run` prints the plan.
@@ -249,13 +251,7 @@ fn build(args: &BuildArgs, cwd: &Path, env: &Environment, aws: &AwsOptions) -> R
             (_, true) => Some(false),
             _ => None,
         },
-        remote_cache: match &args.remote_cache {
-            Some(url) => Some((
-                Location::parse(url).ok_or_else(|| SettingsError::RemoteCache(url.clone()))?,
-                Mode::parse(&args.remote_cache_mode).unwrap_or(Mode::ReadWrite),
-            )),
-            None => None,
-        },
+        remote_cache: remote_cache(&args.remote)?,
         aws: aws.clone(),
     })
 }
@@ -306,12 +302,19 @@ fn sync(args: &SyncArgs, cwd: &Path, env: &Environment, aws: AwsOptions) -> Resu
         mode,
         aws,
         app_dir: env.app_dir.clone(),
+        remote_cache: remote_cache(&args.remote)?,
         dry_run: args.dry_run.then_some(if args.output.as_deref() == Some("json") {
             DryRun::Json
         } else {
             DryRun::Text
         }),
     })
+}
+
+fn remote_cache(args: &RemoteCacheArgs) -> Result<Option<(Location, Mode)>, SettingsError> {
+    let Some(url) = &args.remote_cache else { return Ok(None) };
+    let location = Location::parse(url).ok_or_else(|| SettingsError::RemoteCache(url.to_string()))?;
+    Ok(Some((location, Mode::parse(&args.remote_cache_mode).unwrap_or(Mode::ReadWrite))))
 }
 
 fn logs(args: &LogsArgs, now_ms: i64, aws: AwsOptions) -> Result<LogsSettings, SettingsError> {

@@ -103,12 +103,8 @@ pub(crate) struct BuildArgs {
     /// Logical id to skip when building everything (repeatable).
     #[arg(short = 'x', long, action = clap::ArgAction::Append)]
     pub(crate) exclude: Vec<String>,
-    /// Share built dependencies and code through S3 (`s3://bucket/prefix`): with --cached, a fresh machine downloads what another built.
-    #[arg(long, env = "ACCEL_REMOTE_CACHE", value_name = "S3_URL")]
-    pub(crate) remote_cache: Option<String>,
-    /// What this build does with --remote-cache (use `read` for untrusted code, e.g. pull requests).
-    #[arg(long, value_parser = ["read", "write", "read-write"], default_value = "read-write")]
-    pub(crate) remote_cache_mode: String,
+    #[command(flatten)]
+    pub(crate) remote: RemoteCacheArgs,
     /// Dependency manifest to use for every function and layer instead of the default one.
     #[arg(short = 'm', long)]
     pub(crate) manifest: Option<PathBuf>,
@@ -182,6 +178,17 @@ pub(crate) struct ContainerArgs {
     pub(crate) container_env_var_file: Option<PathBuf>,
 }
 
+/// The remote build cache, shared by build and sync.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RemoteCacheArgs {
+    /// Share built dependencies and code through S3 (`s3://bucket/prefix`): a fresh machine downloads what another built (build: with --cached).
+    #[arg(long, env = "ACCEL_REMOTE_CACHE", value_name = "S3_URL")]
+    pub(crate) remote_cache: Option<String>,
+    /// What this machine does with --remote-cache (`read` for untrusted code, e.g. pull requests).
+    #[arg(long, value_parser = ["read", "write", "read-write"], default_value = "read-write")]
+    pub(crate) remote_cache_mode: String,
+}
+
 /// `accel sync` flags (spec §2.1).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SyncArgs {
@@ -235,6 +242,8 @@ pub(crate) struct SyncArgs {
     /// With --dry-run: `text` (default) or `json`.
     #[arg(long, value_parser = ["text", "json"], requires = "dry_run")]
     pub(crate) output: Option<String>,
+    #[command(flatten)]
+    pub(crate) remote: RemoteCacheArgs,
     /// Ignore changes matching `ResourceId=path-fragment` in watch mode (repeatable).
     #[arg(long, action = clap::ArgAction::Append, value_parser = parse_key_value)]
     pub(crate) watch_exclude: Vec<String>,

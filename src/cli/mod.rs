@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-pub(crate) use args::{BuildArgs, Cli, Command, GlobalArgs, LogsArgs, SyncArgs, TemplateArgs};
+pub(crate) use args::{BuildArgs, Cli, Command, GlobalArgs, LogsArgs, RemoteCacheArgs, SyncArgs, TemplateArgs};
 pub(crate) use checks::{check_usage, unsupported_feature};
 use samconfig::{OptionKind, SamConfig, SamConfigError};
 

@@ -2,11 +2,13 @@
 //! watch loop.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 
 use crate::aws::Aws;
+use crate::builder::remote::{Mode, RemoteCache};
 use crate::deploy::Deployed;
 use crate::printer::Printer;
 use crate::project::{Paths, Project};
@@ -44,7 +46,14 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
         Consent::Aborted => return Ok(ExitCode::FAILURE),
     }
     let aws = Aws::load(&settings.aws, printer).await?;
-    let env = SyncEnv { aws: &aws, layout: &settings.layout, stack_name: &settings.stack_name, printer };
+    let remote = remote_cache(settings, &aws);
+    let env = SyncEnv {
+        aws: &aws,
+        layout: &settings.layout,
+        stack_name: &settings.stack_name,
+        printer,
+        remote: remote.as_ref(),
+    };
     let started = Instant::now();
     match &settings.mode {
         SyncMode::Watch(options) => crate::watch::watch(env, &settings.source, options).await?,
@@ -98,7 +107,14 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
 /// `--dry-run`: the plan, printed; every AWS call made only reads.
 async fn dry_run(settings: &SyncSettings, project: &Project, output: DryRun, printer: &Printer) -> Result<ExitCode> {
     let aws = Aws::load(&settings.aws, printer).await?;
-    let env = SyncEnv { aws: &aws, layout: &settings.layout, stack_name: &settings.stack_name, printer };
+    let remote = remote_cache(settings, &aws);
+    let env = SyncEnv {
+        aws: &aws,
+        layout: &settings.layout,
+        stack_name: &settings.stack_name,
+        printer,
+        remote: remote.as_ref(),
+    };
     let stack = &project.stack;
     let plan = match &settings.mode {
         SyncMode::Code(request) => {
@@ -115,4 +131,12 @@ async fn dry_run(settings: &SyncSettings, project: &Project, output: DryRun, pri
         DryRun::Json => printer.out(preview::json(&settings.stack_name, stack, &plan, code_only)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `--remote-cache` of the sync's builds, if one is set; a dry run
+/// only reads it (it changes nothing anywhere).
+fn remote_cache(settings: &SyncSettings, aws: &Aws) -> Option<Arc<RemoteCache>> {
+    let (location, mode) = settings.remote_cache.clone()?;
+    let mode = if settings.dry_run.is_some() { Mode::Read } else { mode };
+    Some(Arc::new(RemoteCache::new(aws.s3(), location, mode)))
 }

@@ -152,7 +152,7 @@ pub(crate) async fn apply(
     plan: SyncPlan,
     since: Option<Instant>,
 ) -> Applied {
-    let SyncEnv { aws, layout, stack_name, printer } = env;
+    let SyncEnv { aws, layout, stack_name, printer, .. } = env;
     for skipped in &plan.skipped {
         printer.note(skipped);
     }

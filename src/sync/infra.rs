@@ -252,9 +252,9 @@ pub(crate) struct Prepared {
 /// Builds, packages (uploading nothing) and reads the deployed stack to
 /// plan an infra sync: every call it makes to AWS only reads.
 pub(crate) async fn prepare(env: SyncEnv<'_>, stack: &Stack, request: &InfraRequest) -> Result<Prepared, SyncError> {
-    let SyncEnv { aws, layout, stack_name, printer } = env;
+    let SyncEnv { aws, layout, stack_name, printer, remote } = env;
     let adl = request.dependency_layer.then_some(stack_name);
-    let options = build_options(layout, adl);
+    let options = build_options(layout, adl, remote);
     let report = builder::build(stack, layout.root(), &options, printer).await?;
 
     let cfn = aws.cloudformation();
@@ -294,7 +294,7 @@ pub(crate) async fn infra_sync(
     stack: &Stack,
     request: &InfraRequest,
 ) -> Result<InfraOutcome, SyncError> {
-    let SyncEnv { aws, layout, stack_name, printer } = env;
+    let SyncEnv { aws, layout, stack_name, printer, .. } = env;
     let Prepared { plan, bucket, packaged, mut artifacts, built_template, url_base, deployed_templates } =
         prepare(env, stack, request).await?;
     let cfn = aws.cloudformation();
@@ -370,7 +370,7 @@ pub(crate) async fn infra_sync(
 /// template no longer changes (an edit undone) would stay. Then nothing is
 /// owed.
 async fn reconcile(env: SyncEnv<'_>, packaged: &Packaged, before: Option<&RemoteTemplates>) -> Result<(), SyncError> {
-    let SyncEnv { aws, layout, stack_name, printer } = env;
+    let SyncEnv { aws, layout, stack_name, printer, .. } = env;
     let mut owed = Drift::load(&layout.drift()).owed(stack_name);
     let templates = packaged.by_prefix();
     if let Some(before) = before {

@@ -13,6 +13,7 @@ pub(crate) mod preview;
 pub(crate) mod prompt;
 pub(crate) mod state;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use apply::Applied;
@@ -20,6 +21,7 @@ use apply::Applied;
 use crate::aws::Aws;
 use crate::aws::cloudformation::DeployedStack;
 use crate::aws::error::CallError;
+use crate::builder::remote::RemoteCache;
 use crate::builder::{self, BuildError, BuildOptions, adl};
 use crate::deploy::DeployError;
 use crate::layout::ProjectLayout;
@@ -142,6 +144,8 @@ pub(crate) struct SyncEnv<'a> {
     pub(crate) stack_name: &'a str,
     /// Output.
     pub(crate) printer: &'a Printer,
+    /// `--remote-cache`: build entries shared through S3.
+    pub(crate) remote: Option<&'a Arc<RemoteCache>>,
 }
 
 /// The deployed stack's resources and, with `describe`, its id and
@@ -202,14 +206,14 @@ pub(crate) async fn code_plan(
     selected: impl Fn(&Resource) -> bool,
     exclude: &[String],
 ) -> Result<plan::SyncPlan, SyncError> {
-    let SyncEnv { layout, stack_name, .. } = env;
+    let SyncEnv { layout, stack_name, remote, .. } = env;
     if !stack.all_resources().any(|(_, r)| selected(r)) {
         return Ok(plan::SyncPlan::default());
     }
     // Code goes where the deployed stack expects it: apart from its
     // dependencies only when the stack has the dependency layers.
     let adl = deployed.contains_key(adl::NESTED_STACK).then_some(stack_name);
-    let mut options = build_options(layout, adl);
+    let mut options = build_options(layout, adl, remote);
     options.selection.exclude = exclude.to_vec();
     let report = builder::build(stack, layout.root(), &options, env.printer).await?;
     plan::plan(stack, deployed, &report.artifacts, selected)
@@ -217,11 +221,17 @@ pub(crate) async fn code_plan(
 
 /// sam's sync builds with the cache into `.aws-sam/auto-dependency-layer`
 /// with the dependency layer (for stack `dependency_layer`), else into
-/// `.aws-sam/build`.
-pub(crate) fn build_options(layout: &ProjectLayout, dependency_layer: Option<&str>) -> BuildOptions {
+/// `.aws-sam/build`; accel's also with the remote cache, when there is one.
+pub(crate) fn build_options(
+    layout: &ProjectLayout,
+    dependency_layer: Option<&str>,
+    remote: Option<&Arc<RemoteCache>>,
+) -> BuildOptions {
     let build_dir = match dependency_layer {
         Some(_) => layout.adl_build_dir(),
         None => layout.root().join(crate::layout::DEFAULT_BUILD_DIR),
     };
-    BuildOptions::new(layout, build_dir, true, dependency_layer.map(str::to_string))
+    let mut options = BuildOptions::new(layout, build_dir, true, dependency_layer.map(str::to_string));
+    options.remote = remote.cloned();
+    options
 }

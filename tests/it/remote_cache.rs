@@ -73,3 +73,32 @@ async fn a_second_clone_downloads_every_entry_and_builds_the_same_tree() {
     // Read-only: what it built is not stored.
     assert_eq!(puts(&rebuilt), 0, "{:?}", rebuilt.calls);
 }
+
+/// `accel sync` builds through the remote cache too: a clone that never
+/// built fetches what another clone's sync stored, and a dry run only reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_builds_share_the_remote_cache() {
+    let first = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    first.s3().create_bucket().bucket(BUCKET).send().await.unwrap();
+    let url = "s3://accel-remote-cache/sync";
+    let synced = first.accel(&["sync", "--stack-name", "remote-cache-sync", "--remote-cache", url]).stdin("y\n").run();
+    assert_eq!(synced.code, Some(0), "{synced}");
+    assert!(puts(&synced) > 0, "{:?}", synced.calls);
+
+    let second = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    let planned =
+        second.accel(&["sync", "--stack-name", "remote-cache-sync", "--dry-run", "--remote-cache", url]).run();
+    assert_eq!(planned.code, Some(0), "{planned}");
+    let fetched = planned.calls.iter().filter(|c| c.starts_with("s3:GET") && c.ends_with(".tar.gz")).count();
+    assert!(fetched > 0, "entries downloaded: {:?}", planned.calls);
+    assert_eq!(puts(&planned), 0, "a dry run stores nothing: {:?}", planned.calls);
+    // The artifacts are the same; the templates there name the project's own folder.
+    let tree = |ctx: &TestContext| {
+        let mut files = files_of(&ctx.join(".aws-sam/auto-dependency-layer"));
+        files.retain(|name, _| !name.ends_with(".yaml"));
+        files
+    };
+    let (a, b) = (tree(&first), tree(&second));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    assert!(a == b, "the same artifacts, byte for byte");
+}
