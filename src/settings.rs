@@ -283,7 +283,8 @@ fn sync(args: &SyncArgs, cwd: &Path, env: &Environment, aws: AwsOptions) -> Resu
                 .iter()
                 .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
                 .collect(),
-            hotswap: !args.no_hotswap,
+            // `--code` never deploys: a change it cannot hotswap must not turn into one.
+            hotswap: !args.no_hotswap && !args.code,
             infra: infra.clone(),
         }))
     } else if args.code {

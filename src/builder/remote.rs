@@ -254,18 +254,33 @@ fn pack(dir: &Path) -> std::io::Result<Vec<u8>> {
     archive.into_inner()?.finish()
 }
 
-/// Whether `rel` (a `/` path inside the entry) stays inside it.
-fn inside(rel: &Path) -> bool {
-    let mut depth = 0i32;
-    for component in rel.components() {
-        match component {
-            Component::Normal(_) => depth += 1,
-            Component::ParentDir => depth -= 1,
-            Component::CurDir => {}
-            _ => return false,
-        }
-        if depth < 0 {
-            return false;
+/// Whether `name` is a plain relative path: normal components only (no
+/// `..`, `.`, root or empty part), so writing it cannot leave the entry.
+fn plain(name: &str) -> bool {
+    !name.is_empty() && Path::new(name).components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Whether link `name` with `target` resolves inside the entry when
+/// followed as the system follows it: each step is taken from the link's
+/// folder, and no step before the last may pass through another link of
+/// the entry (a link to `.` would turn a later `..` into an escape).
+fn link_stays_inside(name: &str, target: &str, links: &BTreeMap<String, String>) -> bool {
+    let mut at: Vec<&str> = name.split('/').collect();
+    at.pop();
+    let steps: Vec<&str> = target.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    if target.starts_with('/') || steps.is_empty() {
+        return false;
+    }
+    for (i, step) in steps.iter().enumerate() {
+        if *step == ".." {
+            if at.pop().is_none() {
+                return false;
+            }
+        } else {
+            at.push(step);
+            if i + 1 < steps.len() && links.contains_key(&at.join("/")) {
+                return false;
+            }
         }
     }
     true
@@ -273,7 +288,8 @@ fn inside(rel: &Path) -> bool {
 
 /// Unpacks `bytes` into `into`, checking every member against the manifest
 /// and the manifest against what arrived: nothing missing, nothing extra,
-/// no path or link leading out of the entry.
+/// no path or link leading out of the entry. Links are made last, so no
+/// file is written through one.
 fn unpack(bytes: &[u8], into: &Path) -> Result<(), RemoteError> {
     let corrupt = |why: String| RemoteError::Corrupt(why);
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
@@ -286,17 +302,24 @@ fn unpack(bytes: &[u8], into: &Path) -> Result<(), RemoteError> {
     first.read_to_end(&mut text)?;
     let mut expected: BTreeMap<String, Item> =
         serde_json::from_slice(&text).map_err(|e| corrupt(format!("manifest: {e}")))?;
+    let links: BTreeMap<String, String> = expected
+        .iter()
+        .filter_map(|(name, item)| match item {
+            Item::Link { target } => Some((name.clone(), target.clone())),
+            Item::File { .. } => None,
+        })
+        .collect();
+    for (name, target) in &links {
+        if !plain(name) || !link_stays_inside(name, target, &links) {
+            return Err(corrupt(format!("{name} links out of the entry")));
+        }
+    }
     for entry in entries {
         let mut entry = entry?;
         let name = entry.path()?.to_string_lossy().into_owned();
-        let rel = PathBuf::from(&name);
         let item = expected.remove(&name).ok_or_else(|| corrupt(format!("{name} is not in the manifest")))?;
-        if !inside(&rel) {
+        if !plain(&name) {
             return Err(corrupt(format!("{name} leads out of the entry")));
-        }
-        let path = into.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
         }
         match item {
             Item::File { sha256, executable } => {
@@ -305,23 +328,32 @@ fn unpack(bytes: &[u8], into: &Path) -> Result<(), RemoteError> {
                 if hex::encode(Sha256::digest(&bytes)) != sha256 {
                     return Err(corrupt(format!("{name} does not have its digest")));
                 }
+                let path = into.join(&name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
                 std::fs::File::create(&path)?.write_all(&bytes)?;
                 set_executable(&path, executable)?;
             }
             Item::Link { target } => {
                 let link = entry.link_name()?.map(|l| l.to_string_lossy().replace('\\', "/"));
-                let resolved = rel.parent().unwrap_or(Path::new("")).join(&target);
-                if link.as_deref() != Some(target.as_str()) || !inside(&resolved) {
-                    return Err(corrupt(format!("{name} links out of the entry or elsewhere than its manifest says")));
+                if link.as_deref() != Some(target.as_str()) {
+                    return Err(corrupt(format!("{name} links elsewhere than its manifest says")));
                 }
-                symlink(&target, &path)?;
             }
         }
     }
-    match expected.keys().next() {
-        Some(missing) => Err(corrupt(format!("{missing} is missing"))),
-        None => Ok(()),
+    if let Some(missing) = expected.keys().next() {
+        return Err(corrupt(format!("{missing} is missing")));
     }
+    for (name, target) in &links {
+        let path = into.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        symlink(target, &path)?;
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -401,7 +433,16 @@ mod tests {
             error.to_string(),
             "the entry does not match its manifest: pkg/__init__.py does not have its digest"
         );
-        assert!(!inside(Path::new("a/../../etc")));
-        assert!(inside(Path::new("a/../b")));
+    }
+
+    #[test]
+    fn names_and_links_that_leave_the_entry_are_refused() {
+        assert!(plain("pkg/a.py") && !plain("d/../x") && !plain("./x") && !plain("/etc/passwd") && !plain(""));
+        let links = BTreeMap::from([("d".to_string(), ".".to_string()), ("bin/t".to_string(), "../pkg/t".to_string())]);
+        assert!(link_stays_inside("bin/t", "../pkg/t", &links));
+        assert!(!link_stays_inside("x", "../outside", &links));
+        assert!(!link_stays_inside("x", "/etc/passwd", &links));
+        // Through the link `d` (to `.`), `d/..` is the entry's parent.
+        assert!(!link_stays_inside("y", "d/..", &links));
     }
 }

@@ -295,6 +295,14 @@ impl Executor {
         let Some((bytes, hash)) = packaged.filter(|(_, hash)| due(hash)) else {
             return Ok(Outcome::Unchanged);
         };
+        // Recorded before sending: a change that reached the service and
+        // then failed (its wait, its alias) is owed to CloudFormation too.
+        if let Some(values) = &action.hotswap
+            && let Ok(file) = self.drift.lock()
+        {
+            let record = |d: &mut super::drift::Drift| d.record(&self.stack_name, &action.resource, values);
+            super::drift::update(&file, record).map_err(ActionError::Drift)?;
+        }
         let outcome = match &action.flow {
             Flow::FunctionConfig { name, config, alias, keep_layer } => {
                 let client = self.aws.lambda();
@@ -337,20 +345,11 @@ impl Executor {
                 Outcome::Updated
             }
         };
-        match &action.hotswap {
-            // CloudFormation's template no longer says what runs.
-            Some(values) => {
-                if let Ok(file) = self.drift.lock() {
-                    let record = |d: &mut super::drift::Drift| d.record(&self.stack_name, &action.resource, values);
-                    super::drift::update(&file, record).map_err(ActionError::Drift)?;
-                }
-            }
-            None => {
-                if let Ok(mut state) = self.state.lock() {
-                    state.record(key, hash);
-                    state.save(&self.state_file).map_err(ActionError::State)?;
-                }
-            }
+        if action.hotswap.is_none()
+            && let Ok(mut state) = self.state.lock()
+        {
+            state.record(key, hash);
+            state.save(&self.state_file).map_err(ActionError::State)?;
         }
         Ok(outcome)
     }

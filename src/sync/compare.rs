@@ -187,6 +187,10 @@ pub(crate) fn diff(prefix: &str, old: &Value, new: &Value) -> Changes {
             {
                 // A nested template's location: its own changes are compared.
             } else if config.contains(&property.as_str()) {
+                // A new runtime needs a new build (wheels, native modules) as well.
+                if property == "Runtime" {
+                    changes.code.insert(path.clone());
+                }
                 changes.config.entry(path).or_default().push(property.clone());
             } else {
                 changes.structural.push(structural(id, format!("{property} changed")));

@@ -50,6 +50,7 @@ struct Scope<'a> {
     facts: &'a StackFacts,
     prefix: &'a str,
     resources: Map<String, Value>,
+    parameters: Map<String, Value>,
     partition: String,
     region: String,
     account: String,
@@ -68,6 +69,7 @@ impl<'a> Scope<'a> {
             facts,
             prefix,
             resources: template.get("Resources").and_then(Value::as_object).cloned().unwrap_or_default(),
+            parameters: template.get("Parameters").and_then(Value::as_object).cloned().unwrap_or_default(),
             partition: part(1),
             region: part(3),
             account: part(4),
@@ -89,7 +91,9 @@ impl<'a> Scope<'a> {
                 if self.region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" }.to_string()
             }
             _ if self.resources.contains_key(name) => self.deployed(name)?.physical_id.clone(),
-            // Parameters of nested stacks are not read.
+            // DescribeStacks shows a NoEcho parameter as `****`; parameters
+            // of nested stacks are not read.
+            _ if self.no_echo(name) => return Err(Unresolved::Unknown(name.to_string())),
             _ => match self.prefix {
                 "" => self.facts.parameters.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
                 _ => None,
@@ -97,6 +101,13 @@ impl<'a> Scope<'a> {
             .ok_or_else(|| Unresolved::Unknown(name.to_string()))?,
         };
         Ok(Some(text))
+    }
+
+    /// Whether parameter `name` is declared `NoEcho`.
+    fn no_echo(&self, name: &str) -> bool {
+        let declared = self.parameters.get(name).and_then(|p| p.get("NoEcho"));
+        declared
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true")))
     }
 
     /// The deployed resource of logical id `id`. SAM's translator renames a
@@ -276,7 +287,20 @@ fn state_machine(scope: &Scope<'_>, id: &str, props: &Value) -> Result<Flow, Unr
 
 /// Properties from which the SAM translator adds to a Serverless API's
 /// definition: with any of them, the body sent would not be what runs.
-const SAM_ADDS_TO_BODY: &[&str] = &["Auth", "Cors", "CorsConfiguration", "GatewayResponses", "Models", "Domain"];
+const SAM_ADDS_TO_BODY: &[&str] = &[
+    "Auth",
+    "Cors",
+    "CorsConfiguration",
+    "GatewayResponses",
+    "Models",
+    "Domain",
+    "BinaryMediaTypes",
+    "DisableExecuteApiEndpoint",
+    "EndpointConfiguration",
+    "OpenApiVersion",
+    "ApiKeySourceType",
+    "Description",
+];
 
 /// The inline definition of an API (`DefinitionBody`, or `Body` of an
 /// `AWS::ApiGatewayV2::Api`), sent as the definition-file flows send it.
@@ -346,6 +370,28 @@ pub(crate) fn already_hotswapped(
     changed.retain(|_, properties| !properties.is_empty());
 }
 
+/// Adds to `changed` the hotswapped properties whose template value is no
+/// longer the one hotswapped (an edit undone: CloudFormation's template
+/// says the same as the file, yet the function runs the hotswapped value).
+pub(crate) fn undone(
+    changed: &mut BTreeMap<String, Vec<String>>,
+    templates: &HashMap<String, &Value>,
+    drift: &BTreeMap<String, BTreeMap<String, Value>>,
+) {
+    for (path, values) in drift {
+        let (prefix, id) = split_path(path);
+        let Some(props) = templates.get(&prefix).and_then(|t| merged_properties(t, id).ok()) else { continue };
+        for (property, value) in values {
+            let now = props.get(property).cloned().unwrap_or(Value::Null);
+            let properties = changed.entry(path.clone()).or_default();
+            if now != *value && !properties.contains(property) {
+                properties.push(property.clone());
+            }
+        }
+    }
+    changed.retain(|_, properties| !properties.is_empty());
+}
+
 /// Drops from `owed` the properties a deploy sets anyway: those whose
 /// value in the new templates differs from the deployed templates' `before`.
 pub(crate) fn deployed_anyway(
@@ -373,6 +419,11 @@ fn split_path(path: &str) -> (String, &str) {
 
 /// The `UpdateFunctionConfiguration` of function `id` for `properties`.
 fn function_config(scope: &Scope<'_>, id: &str, props: &Value, properties: &[String]) -> Result<Flow, Unresolved> {
+    let serverless = scope.resources.get(id).and_then(|r| r.get("Type")).and_then(Value::as_str)
+        == Some(ResourceKind::ServerlessFunction.type_name());
+    if serverless && props.get("Role").is_none() && properties.iter().any(|p| p == "Tracing") {
+        return Err(Unresolved::Invalid("Tracing: SAM also changes the X-Ray permissions of the role it makes".into()));
+    }
     let name = scope.deployed(id)?.physical_id.clone();
     let mut config = FunctionConfig::default();
     for property in properties {
@@ -484,6 +535,7 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: fn
+      Role: arn:aws:iam::111122223333:role/fn
       AutoPublishAlias: live
       Environment:
         Variables:
@@ -563,13 +615,42 @@ Resources:
         .unwrap();
         let templates = HashMap::from([(String::new(), &template)]);
         let body = vec!["DefinitionBody".to_string()];
-        let changed = BTreeMap::from([("Api".to_string(), body.clone()), ("Secured".to_string(), body)]);
+        let changed = BTreeMap::from([
+            ("Api".to_string(), body.clone()),
+            ("Secured".to_string(), body),
+            ("Fn".to_string(), vec!["Tracing".to_string()]),
+        ]);
         let (actions, refused) = config_actions(&templates, &changed, &facts());
         assert!(actions.is_empty());
         let reasons: Vec<String> = refused.iter().map(ToString::to_string).collect();
         assert_eq!(
             reasons,
-            ["Api: SAM adds the events of Fn to its DefinitionBody", "Secured: SAM adds Auth to its DefinitionBody"]
+            [
+                "Api: SAM adds the events of Fn to its DefinitionBody",
+                "Fn: Tracing: SAM also changes the X-Ray permissions of the role it makes",
+                "Secured: SAM adds Auth to its DefinitionBody"
+            ]
         );
+    }
+
+    #[test]
+    fn a_no_echo_parameter_is_not_read_from_the_stack() {
+        let template = yaml::parse(
+            "Parameters:
+  Secret: {Type: String, NoEcho: true}
+Resources:
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties: {Environment: {Variables: {SECRET: !Ref Secret}}}
+",
+        )
+        .unwrap();
+        let templates = HashMap::from([(String::new(), &template)]);
+        let mut stack = facts();
+        stack.parameters.push(("Secret".into(), "****".into()));
+        let changed = BTreeMap::from([("Fn".to_string(), vec!["Environment".to_string()])]);
+        let (actions, refused) = config_actions(&templates, &changed, &stack);
+        assert!(actions.is_empty());
+        assert_eq!(refused[0].to_string(), "Fn: Environment: Secret is not known from the deployed stack");
     }
 }

@@ -175,6 +175,7 @@ pub(crate) fn decide(
         hotswap::already_hotswapped(&mut changes.config, &templates, |path, property| {
             drift.get(path).and_then(|values| values.get(property)).cloned()
         });
+        hotswap::undone(&mut changes.config, &templates, drift);
     }
     let mut structural = changes.structural.clone();
     if !request.hotswap {
@@ -216,7 +217,8 @@ async fn read_remote(aws: &Aws, stack_name: &str, packaged: &Packaged) -> Result
     let parameters = stack
         .parameters()
         .iter()
-        .filter_map(|p| Some((p.parameter_key()?.to_string(), p.parameter_value()?.to_string())))
+        // An SSM parameter's value is its `ResolvedValue`, not the name.
+        .filter_map(|p| Some((p.parameter_key()?.to_string(), p.resolved_value().or(p.parameter_value())?.to_string())))
         .collect();
     let stack_id = stack.stack_id().unwrap_or_default().to_string();
     let Some(deployed) = cloudformation::deployed_stack(&cfn, stack_name).await? else { return Ok(None) };
@@ -500,6 +502,7 @@ Resources:
         let plan = decision_owing(&request, true, &packaged("new", 256), Some(remote("old", &[])), vec!["Fn".into()]);
         let InfraPlan::Skip { plan, .. } = plan else { panic!("a skip expected: {plan:?}") };
         let calls: Vec<String> = plan.actions.iter().map(|a| format!("{} {}", a.resource, a.call())).collect();
-        assert_eq!(calls, ["Fn UpdateFunctionCode", "Fn UpdateFunctionConfiguration (MemorySize)"]);
+        // Timeout, hotswapped to 3 and since removed from the template, goes back too.
+        assert_eq!(calls, ["Fn UpdateFunctionCode", "Fn UpdateFunctionConfiguration (MemorySize, Timeout)"]);
     }
 }

@@ -160,7 +160,10 @@ pub(crate) async fn stack_facts(aws: &Aws, stack_name: &str, describe: bool) -> 
         facts.parameters = stack
             .parameters()
             .iter()
-            .filter_map(|p| Some((p.parameter_key()?.to_string(), p.parameter_value()?.to_string())))
+            // An SSM parameter's value is its `ResolvedValue`, not the name.
+            .filter_map(|p| {
+                Some((p.parameter_key()?.to_string(), p.resolved_value().or(p.parameter_value())?.to_string()))
+            })
             .collect();
     }
     facts.deployed = deployed(aws, stack_name).await?;

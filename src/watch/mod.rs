@@ -428,8 +428,19 @@ impl State<'_> {
                 for (resource, e) in &applied.failed {
                     printer.note(format_args!("Error: {e}"));
                     transient |= e.is_transient();
-                    if let Some(properties) = config_batch.get(resource) {
-                        merge_properties(self.pending_config.entry(resource.clone()).or_default(), properties.clone());
+                    // A hotswap the service refuses for good is deployed instead.
+                    match config_batch.get(resource) {
+                        Some(properties) if e.is_transient() => {
+                            merge_properties(
+                                self.pending_config.entry(resource.clone()).or_default(),
+                                properties.clone(),
+                            );
+                        }
+                        Some(_) => {
+                            printer.note(format_args!("{resource}: the hotswap failed: CloudFormation"));
+                            self.infra_due = true;
+                        }
+                        None => {}
                     }
                     // A layer flow stands for its function: retry the function.
                     let owner = batch.iter().find(|b| *b == resource || resource.ends_with(&adl::layer_logical_id(b)));

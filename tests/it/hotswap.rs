@@ -22,6 +22,7 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: a/
+      Role: !GetAtt ARole.Arn
       AutoPublishAlias: live
       Description: first
       MemorySize: 128
@@ -41,6 +42,12 @@ Resources:
       ContentUri: libs/
   Table:
     Type: AWS::SNS::Topic
+  ARole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: '2012-10-17'
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: 'sts:AssumeRole'}]
 ";
 
 fn project() -> TestContext {
@@ -169,6 +176,18 @@ async fn a_globals_edit_reaches_every_function_and_an_undone_hotswap_is_reconcil
         assert_eq!(config.environment().and_then(|e| e.variables()).unwrap()["LEVEL"], "debug", "{function}");
     }
     assert!(!plain.text().contains("CloudFormation is behind"), "{plain}");
+
+    // The same undo with --hotswap: the functions go back without a deploy.
+    ctx.replace("template.yaml", "LEVEL: debug", "LEVEL: info");
+    sync(&ctx, &["--stack-name", STACK, "--hotswap"]);
+    ctx.replace("template.yaml", "LEVEL: info", "LEVEL: debug");
+    let undone = sync(&ctx, &["--stack-name", STACK, "--hotswap"]);
+    assert_eq!(config_updates(&undone), 2, "{:?}", undone.calls);
+    assert_eq!(count(&undone, "UpdateStack"), 0, "{:?}", undone.calls);
+    for function in ["A", "B"] {
+        let config = ctx.function(STACK, function).await;
+        assert_eq!(config.environment().and_then(|e| e.variables()).unwrap()["LEVEL"], "debug", "{function}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
