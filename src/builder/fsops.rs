@@ -46,14 +46,16 @@ pub(crate) fn tree_hash(root: &Path, excludes: &[&str], hashes: &FileHashes) -> 
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Whether a file's mode lets anyone run it (never, off Unix).
 #[cfg(unix)]
-fn is_executable(meta: &std::fs::Metadata) -> bool {
+pub(crate) fn is_executable(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
     meta.permissions().mode() & 0o111 != 0
 }
 
+/// Whether a file's mode lets anyone run it (never, off Unix).
 #[cfg(not(unix))]
-fn is_executable(_: &std::fs::Metadata) -> bool {
+pub(crate) fn is_executable(_: &std::fs::Metadata) -> bool {
     false
 }
 

@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::fsops::is_executable;
 use crate::aws::error::{CallError, CallResult};
 
 /// The manifest's name inside an archive.
@@ -212,17 +213,6 @@ fn manifest_of(dir: &Path) -> std::io::Result<BTreeMap<String, Item>> {
         }
     }
     Ok(items)
-}
-
-#[cfg(unix)]
-fn is_executable(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_: &std::fs::Metadata) -> bool {
-    false
 }
 
 /// The archive of `dir`: the manifest first, then each item in path order.

@@ -47,13 +47,7 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
     }
     let aws = Aws::load(&settings.aws, printer).await?;
     let remote = remote_cache(settings, &aws);
-    let env = SyncEnv {
-        aws: &aws,
-        layout: &settings.layout,
-        stack_name: &settings.stack_name,
-        printer,
-        remote: remote.as_ref(),
-    };
+    let env = sync_env(settings, &aws, remote.as_ref(), printer);
     let started = Instant::now();
     match &settings.mode {
         SyncMode::Watch(options) => crate::watch::watch(env, &settings.source, options).await?,
@@ -108,13 +102,7 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
 async fn dry_run(settings: &SyncSettings, project: &Project, output: DryRun, printer: &Printer) -> Result<ExitCode> {
     let aws = Aws::load(&settings.aws, printer).await?;
     let remote = remote_cache(settings, &aws);
-    let env = SyncEnv {
-        aws: &aws,
-        layout: &settings.layout,
-        stack_name: &settings.stack_name,
-        printer,
-        remote: remote.as_ref(),
-    };
+    let env = sync_env(settings, &aws, remote.as_ref(), printer);
     let stack = &project.stack;
     let plan = match &settings.mode {
         SyncMode::Code(request) => {
@@ -131,6 +119,16 @@ async fn dry_run(settings: &SyncSettings, project: &Project, output: DryRun, pri
         DryRun::Json => printer.out(preview::json(&settings.stack_name, stack, &plan, code_only)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What every sync works with, from the settings.
+fn sync_env<'a>(
+    settings: &'a SyncSettings,
+    aws: &'a Aws,
+    remote: Option<&'a Arc<RemoteCache>>,
+    printer: &'a Printer,
+) -> SyncEnv<'a> {
+    SyncEnv { aws, layout: &settings.layout, stack_name: &settings.stack_name, printer, remote }
 }
 
 /// The `--remote-cache` of the sync's builds, if one is set; a dry run

@@ -79,8 +79,6 @@ pub(crate) enum Outcome {
 pub(crate) struct Synced {
     /// Full path of the resource.
     pub(crate) resource: String,
-    /// Which flow.
-    pub(crate) kind: SyncFlow,
     /// What was sent: `code`, `config (Environment, MemorySize)` …
     pub(crate) label: String,
     /// A hotswap of template properties.
@@ -187,7 +185,6 @@ pub(crate) async fn apply(
                     label: action.label(),
                     hotswapped: action.hotswap.is_some(),
                     resource: action.resource,
-                    kind: action.flow.kind(),
                     outcome,
                     elapsed: started.elapsed(),
                 })
