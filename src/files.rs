@@ -100,7 +100,19 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
-    temp.persist(path).map(|_| ()).map_err(|e| e.error)
+    temp.persist(path).map(|_| ()).map_err(|e| e.error)?;
+    crate::work::written(1);
+    Ok(())
+}
+
+/// [`write_atomic`], unless `path` already holds `contents`: a build or a
+/// save that changed nothing leaves its outputs (and their times) alone.
+/// Returns whether it wrote.
+pub(crate) fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
+    if std::fs::read(path).is_ok_and(|old| old == contents) {
+        return Ok(false);
+    }
+    write_atomic(path, contents).map(|()| true)
 }
 
 #[cfg(unix)]

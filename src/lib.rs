@@ -23,6 +23,7 @@ mod sync;
 mod template;
 mod time;
 mod watch;
+mod work;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -243,6 +243,7 @@ fn build(args: &BuildArgs, cwd: &Path, env: &Environment, aws: &AwsOptions) -> R
         cached: args.cached,
         selection: Selection {
             resource: args.resource_logical_id.clone(),
+            only: None,
             exclude: args.exclude.clone(),
             manifest: args.manifest.as_ref().map(|m| cwd.join(m)),
         },

@@ -120,15 +120,16 @@ pub(crate) fn deps_key(unit: &BuildUnit, inputs: &[PathBuf], hashes: &FileHashes
     field(&mut h, &unit.runtime);
     field(&mut h, &unit.architecture);
     field(&mut h, &unit.build_properties().to_string());
-    h.update(Sha256::digest(std::fs::read(manifest)?));
+    // The digest's bytes, as keys have always been made: caches stay valid.
+    h.update(hex::decode(hashes.sha256(manifest)?).unwrap_or_default());
     let dir = manifest.parent().unwrap_or(Path::new("."));
     for tool in unit.workflow.install_tools(unit) {
         field(&mut h, &tool);
     }
     for lock in unit.workflow.lockfiles().iter().chain(unit.workflow.install_configs()) {
-        if let Ok(bytes) = std::fs::read(dir.join(lock)) {
+        if let Ok(sha256) = hashes.sha256(&dir.join(lock)) {
             field(&mut h, lock);
-            h.update(Sha256::digest(bytes));
+            h.update(hex::decode(sha256).unwrap_or_default());
         }
     }
     // `-r` includes, local packages and the like: an install reads them too.

@@ -64,7 +64,9 @@ pub(crate) fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::copy(from, to).map(|_| ())
+    std::fs::copy(from, to)?;
+    crate::work::written(1);
+    Ok(())
 }
 
 /// Copies the tree at `from` into `to` (symlinks followed), skipping
@@ -118,6 +120,7 @@ pub(crate) fn link_tree(from: &Path, to: &Path) -> io::Result<usize> {
             std::fs::copy(&src, &dst)?;
         }
     }
+    crate::work::written(files.len());
     Ok(files.len())
 }
 

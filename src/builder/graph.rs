@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::BuildError;
 use super::workflow::{Workflow, WorkflowError};
 use crate::template::resources::PackageType;
-use crate::template::{CodeLocation, Function, Layer, Stack};
+use crate::template::{CodeLocation, Function, Layer, Resource, Stack};
 
 /// What a unit builds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +112,9 @@ impl BuildUnit {
 pub(crate) struct Selection {
     /// The positional resource id: build it (and its layers) only.
     pub(crate) resource: Option<String>,
+    /// Full paths to build (and the layers they reference), the others
+    /// kept as they are: a watch save's resources.
+    pub(crate) only: Option<Vec<String>>,
     /// `--exclude` ids.
     pub(crate) exclude: Vec<String>,
     /// `--manifest`: one manifest for every unit.
@@ -153,27 +156,33 @@ pub(crate) fn plan(root: &Stack, selection: &Selection) -> Result<Vec<BuildUnit>
     Ok(layers)
 }
 
-/// Full paths to build: everything minus `--exclude`, or one resource plus
-/// the layers it references in its own template.
+impl Selection {
+    /// Whether everything (but `--exclude`) is built, so that build.toml and
+    /// the cache's clean-up may cover the whole template.
+    pub(crate) fn is_everything(&self) -> bool {
+        self.resource.is_none() && self.only.is_none()
+    }
+}
+
+/// Full paths to build: everything minus `--exclude`, or one resource (or
+/// [`Selection::only`]'s) plus the layers they reference in their template.
 fn wanted_resources(root: &Stack, selection: &Selection) -> Result<Vec<String>, BuildError> {
     let Some(id) = &selection.resource else {
-        return Ok(root
-            .all_resources()
-            .map(|(_, r)| r.full_path.clone())
-            .filter(|p| !selection.exclude.iter().any(|x| x == p || p.rsplit('/').next() == Some(x.as_str())))
-            .collect());
+        let excluded = |p: &str| selection.exclude.iter().any(|x| x == p || p.rsplit('/').next() == Some(x.as_str()));
+        let mut wanted = Vec::new();
+        for (stack, resource) in root.all_resources().filter(|(_, r)| !excluded(&r.full_path)) {
+            match &selection.only {
+                None => wanted.push(resource.full_path.clone()),
+                Some(only) if only.contains(&resource.full_path) => wanted.extend(with_layers(stack, resource)),
+                Some(_) => {}
+            }
+        }
+        return Ok(wanted);
     };
     let Some((stack, resource)) = root.find(id) else {
         return Err(BuildError::NotFound(id.clone()));
     };
-    let mut wanted = vec![resource.full_path.clone()];
-    if let Some(function) = Function::of(stack, resource) {
-        for layer in function.layer_refs() {
-            if let Some(layer) = stack.resources.iter().find(|r| r.logical_id == layer) {
-                wanted.push(layer.full_path.clone());
-            }
-        }
-    } else if let Some(layer) = Layer::of(stack, resource)
+    if let Some(layer) = Layer::of(stack, resource)
         && layer.build_method.is_none()
     {
         return Err(BuildError::Resource {
@@ -181,7 +190,20 @@ fn wanted_resources(root: &Stack, selection: &Selection) -> Result<Vec<String>, 
             message: format!("Build method missing in layer {}.", resource.logical_id),
         });
     }
-    Ok(wanted)
+    Ok(with_layers(stack, resource))
+}
+
+/// `resource`'s full path, and a function's layers from its own template.
+fn with_layers(stack: &Stack, resource: &Resource) -> Vec<String> {
+    let mut wanted = vec![resource.full_path.clone()];
+    if let Some(function) = Function::of(stack, resource) {
+        for layer in function.layer_refs() {
+            if let Some(layer) = stack.resources.iter().find(|r| r.logical_id == layer) {
+                wanted.push(layer.full_path.clone());
+            }
+        }
+    }
+    wanted
 }
 
 fn function_unit(

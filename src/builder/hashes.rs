@@ -23,6 +23,9 @@ struct Known {
     len: u64,
     modified_ns: u128,
     sha256: String,
+    /// build.toml's manifest hash, taken in the same read.
+    #[serde(default)]
+    md5: String,
 }
 
 /// The remembered hashes of one cache, shared by a build's units.
@@ -50,6 +53,16 @@ impl FileHashes {
 
     /// [`FileHashes::sha256`] with the file's metadata already at hand.
     pub(crate) fn sha256_of(&self, path: &Path, meta: &std::fs::Metadata) -> io::Result<String> {
+        Ok(self.known(path, meta, false)?.sha256)
+    }
+
+    /// The MD5 (hex) of `path`'s content (sam's manifest hash in
+    /// build.toml), remembered like [`FileHashes::sha256`].
+    pub(crate) fn md5(&self, path: &Path) -> io::Result<String> {
+        Ok(self.known(path, &std::fs::metadata(path)?, true)?.md5)
+    }
+
+    fn known(&self, path: &Path, meta: &std::fs::Metadata, with_md5: bool) -> io::Result<Known> {
         let modified = meta.modified()?;
         let modified_ns = modified.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let key = path.to_str();
@@ -57,16 +70,23 @@ impl FileHashes {
             && let Some(k) = known.get(key)
             && k.len == meta.len()
             && k.modified_ns == modified_ns
+            && (!with_md5 || !k.md5.is_empty())
         {
-            return Ok(k.sha256.clone());
+            return Ok(k.clone());
         }
-        let sha256 = hex::encode(Sha256::digest(std::fs::read(path)?));
+        let bytes = std::fs::read(path)?;
+        crate::work::hashed(1);
+        let md5 = {
+            use md5::Digest;
+            hex::encode(md5::Md5::digest(&bytes))
+        };
+        let found = Known { len: meta.len(), modified_ns, sha256: hex::encode(Sha256::digest(&bytes)), md5 };
         let settled = SystemTime::now().duration_since(modified).is_ok_and(|age| age > SETTLED);
         if settled && let (Some(key), Ok(mut known)) = (key, self.known.lock()) {
-            known.insert(key.to_string(), Known { len: meta.len(), modified_ns, sha256: sha256.clone() });
+            known.insert(key.to_string(), found.clone());
             self.changed.store(true, Ordering::Relaxed);
         }
-        Ok(sha256)
+        Ok(found)
     }
 
     /// Keeps what this build learnt for the next one (best effort: losing

@@ -243,6 +243,7 @@ pub(crate) async fn build(
     printer: &Printer,
 ) -> Result<BuildReport, BuildError> {
     let progress = options.progress.then_some(printer);
+    let work = crate::work::Tally::now();
     if options.build_dir == cwd {
         return Err(BuildError::BuildDirIsCwd);
     }
@@ -257,10 +258,10 @@ pub(crate) async fn build(
     // What this template builds now. Artifacts of earlier builds count only
     // for these: a resource that moved to S3 or inline code, or whose id
     // now names something else, never gets an old folder.
-    let buildable: HashSet<String> = match &options.selection.resource {
-        None => units.iter().flat_map(BuildUnit::resources).collect(),
-        Some(_) => {
-            let everything = Selection { resource: None, ..options.selection.clone() };
+    let buildable: HashSet<String> = match options.selection.is_everything() {
+        true => units.iter().flat_map(BuildUnit::resources).collect(),
+        false => {
+            let everything = Selection { resource: None, only: None, ..options.selection.clone() };
             graph::plan(stack, &everything)
                 .unwrap_or_else(|_| units.clone())
                 .iter()
@@ -342,10 +343,7 @@ pub(crate) async fn build(
         }
         keep.push(b.code.1.clone());
         keep.extend(b.deps.as_ref().map(|d| d.1.clone()));
-        let manifest_md5 = b.unit.manifest.as_ref().and_then(|m| std::fs::read(m).ok()).map(|bytes| {
-            use md5::Digest;
-            hex::encode(md5::Md5::digest(bytes))
-        });
+        let manifest_md5 = b.unit.manifest.as_ref().and_then(|m| cache.hashes.md5(m).ok());
         definitions.push((b.unit.clone(), manifest_md5, b.code.0.clone()));
         let unit_report = UnitReport {
             label: b.unit.label(),
@@ -373,14 +371,19 @@ pub(crate) async fn build(
     let patches = esbuild_patches(stack, &built, &artifacts);
     output::write_templates(stack, &options.build_dir, &artifacts, &patches, &layers)
         .map_err(io_error(&options.build_dir))?;
-    let full_build = options.selection.resource.is_none();
+    // A watch save that picked every buildable resource is a full build.
+    let full_build = options.selection.resource.is_none()
+        && options.selection.only.as_ref().is_none_or(|only| {
+            let only: HashSet<&String> = only.iter().collect();
+            buildable.iter().all(|b| only.contains(b))
+        });
     if full_build {
         let toml_path = ProjectLayout::build_toml(&options.build_dir);
-        crate::files::write_atomic(&toml_path, output::build_toml(&definitions).as_bytes())
+        crate::files::write_if_changed(&toml_path, output::build_toml(&definitions).as_bytes())
             .map_err(io_error(&toml_path))?;
     }
     let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
-    crate::files::write_atomic(&state_file, &state_bytes).map_err(io_error(&state_file))?;
+    crate::files::write_if_changed(&state_file, &state_bytes).map_err(io_error(&state_file))?;
     if full_build && options.cached {
         report.cleaned = cache.clean(&keep);
     }
@@ -390,6 +393,7 @@ pub(crate) async fn build(
         built.iter().flat_map(|b| b.unit.resources().into_iter().map(|r| (r, b.inputs.clone()))).collect();
     record_inputs(&options.inputs_file, &inputs);
     report.artifacts = Artifacts { folders: artifacts, dependency_layers };
+    printer.debug(format_args!("Build: {}", work.since()));
     Ok(report)
 }
 

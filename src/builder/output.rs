@@ -47,10 +47,10 @@ pub(crate) fn write_templates(
         let mine: Vec<&AdlLayer> = layers.iter().filter(|l| l.stack_path == stack.build_path).collect();
         if !mine.is_empty() {
             let nested = out_dir.join(adl::NESTED_TEMPLATE);
-            crate::files::write_atomic(&nested, yaml::to_yaml(&adl::nested_template(&mine)).as_bytes())?;
+            crate::files::write_if_changed(&nested, yaml::to_yaml(&adl::nested_template(&mine)).as_bytes())?;
             adl::wire(&mut template, &mine, &nested);
         }
-        crate::files::write_atomic(&out_dir.join("template.yaml"), yaml::to_yaml(&template).as_bytes())?;
+        crate::files::write_if_changed(&out_dir.join("template.yaml"), yaml::to_yaml(&template).as_bytes())?;
     }
     Ok(())
 }

@@ -323,6 +323,7 @@ fn unpack(bytes: &[u8], into: &Path) -> Result<(), RemoteError> {
                     std::fs::create_dir_all(parent)?;
                 }
                 std::fs::File::create(&path)?.write_all(&bytes)?;
+                crate::work::written(1);
                 set_executable(&path, executable)?;
             }
             Item::Link { target } => {

@@ -61,7 +61,9 @@ pub(crate) fn files(dir: &Path) -> io::Result<Vec<String>> {
 
 /// md5 hex of a file's bytes (sam's `file_checksum`).
 pub(crate) fn file_md5(path: &Path) -> io::Result<String> {
-    Ok(hex::encode(Md5::digest(std::fs::read(path)?)))
+    let bytes = std::fs::read(path)?;
+    crate::work::hashed(1);
+    Ok(hex::encode(Md5::digest(bytes)))
 }
 
 /// sam's `dir_checksum`: md5 over each file's relative path followed by the

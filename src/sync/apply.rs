@@ -239,7 +239,7 @@ impl Executor {
         let Ok(memo) = self.memo.lock() else { return };
         let bytes = serde_json::to_vec(&*memo).unwrap_or_default();
         // A lost memo only costs a re-zip next time.
-        let _ = crate::files::write_atomic(path, &bytes);
+        let _ = crate::files::write_if_changed(path, &bytes);
     }
 
     /// Whether `sync.toml` holds `hash` for `key`: the action has nothing to send.

@@ -28,7 +28,7 @@ impl Drift {
     /// Writes the file atomically.
     pub(crate) fn save(&self, file: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::files::write_atomic(file, &bytes)
+        crate::files::write_if_changed(file, &bytes).map(drop)
     }
 
     /// Notes that `values` (property → template value) of `resource` in

@@ -218,6 +218,12 @@ pub(crate) async fn code_plan(
     let adl = deployed.contains_key(adl::NESTED_STACK).then_some(stack_name);
     let mut options = build_options(layout, adl, remote);
     options.selection.exclude = exclude.to_vec();
+    // A save builds what it touched; the other artifacts stay as they are.
+    let picked: Vec<String> =
+        stack.all_resources().filter(|(_, r)| selected(r)).map(|(_, r)| r.full_path.clone()).collect();
+    if picked.len() < stack.all_resources().count() {
+        options.selection.only = Some(picked);
+    }
     let report = builder::build(stack, layout.root(), &options, env.printer).await?;
     plan::plan(stack, deployed, &report.artifacts, selected)
 }

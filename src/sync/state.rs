@@ -59,7 +59,7 @@ impl SyncState {
             let key = toml::Value::String(key.replace('/', "-"));
             out.push_str(&format!("\n[resource_sync_states.{key}]\nhash = \"{hash}\"\nsync_time = {time:?}\n"));
         }
-        crate::files::write_atomic(file, out.as_bytes())
+        crate::files::write_if_changed(file, out.as_bytes()).map(drop)
     }
 
     /// The stored hash of a flow, if any.

@@ -367,6 +367,7 @@ impl State<'_> {
     async fn code_sync(&mut self, since: Instant) {
         let Some(project) = &self.project else { return };
         let printer = self.env.printer;
+        let work = crate::work::Tally::now();
         let batch = std::mem::take(&mut self.pending);
         let config_batch = std::mem::take(&mut self.pending_config);
         // The stack's id and parameters only matter to a hotswap.
@@ -472,6 +473,7 @@ impl State<'_> {
                 self.pending_config.extend(config_batch);
             }
         }
+        printer.debug(format_args!("This sync: {}", work.since()));
         if self.pending.is_empty() && self.pending_config.is_empty() {
             self.retry = None;
         } else if transient {

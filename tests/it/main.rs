@@ -22,3 +22,4 @@ mod sync;
 mod sync_infra;
 mod sync_lambda;
 mod watch;
+mod work;
