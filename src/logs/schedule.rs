@@ -136,8 +136,8 @@ const MIN_RATE: f64 = 0.25;
 const RECOVERY: f64 = 0.1;
 
 /// A token bucket shared by all of a tail's calls of one kind: at most
-/// `rate` calls per second, a burst of one second's worth. Throttling halves
-/// the rate and empties the bucket; each answered call then raises the rate
+/// `rate` calls per second, a burst of one second's worth. Throttling (or a
+/// server error) halves the rate and empties the bucket; each answered call then raises the rate
 /// by [`RECOVERY`] until it is back to where it started.
 #[derive(Debug, Clone)]
 pub(super) struct Budget {
@@ -175,7 +175,7 @@ impl Budget {
         true
     }
 
-    /// The service throttled a call: slow down.
+    /// The service throttled a call, or failed on its side: slow down.
     pub(super) fn throttled(&mut self, now: Instant) {
         self.refill(now);
         self.rate = (self.rate / 2.0).max(MIN_RATE);

@@ -122,8 +122,9 @@ pub(crate) async fn tail(
                         schedule.answered(index, now, !fresh.is_empty());
                         pending.extend(fresh.into_iter().map(Item::Log));
                     }
-                    // The whole budget slows down; the group is due again first.
-                    Err(e) if e.is_throttling() => {
+                    // Throttled, or failing on its side: the whole budget slows
+                    // down, and the group is due again first.
+                    Err(e) if e.is_throttling() || e.is_server_error() => {
                         lock(&budget).throttled(now);
                         schedule.failed(index);
                     }
@@ -133,7 +134,6 @@ pub(crate) async fn tail(
                             printer.note(lost(&e));
                         }
                     }
-                    Err(e) if e.is_server_error() => schedule.failed(index),
                     Err(e) => return Err(e.into()),
                 }
             }
