@@ -439,3 +439,32 @@ async fn tail_polls_the_groups_of_a_session_refused_for_its_quota() {
          {round:?}; {polls} FilterLogEvents in {seconds:.1} s"
     );
 }
+
+/// Throttled FilterLogEvents slow the whole budget down: with live tail
+/// refused (no session allowed) and the account's FilterLogEvents quota at 2
+/// per second (half the budget), the tail goes on, shows an event of each
+/// group, and few of its calls are refused (at a steady 4 per second, half
+/// would be).
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_slows_its_polls_down_when_throttled() {
+    let ctx = TestContext::new().with_cloud();
+    ctx.set_quotas(&serde_json::json!({"logs:LiveTailSessions": 0, "logs:FilterLogEvents": 2}));
+    let groups = make_groups(&ctx, "/accel-slow/group", 20).await;
+    let mut args = vec!["logs", "--tail"];
+    for group in &groups {
+        args.extend(["--cw-log-group", group.as_str()]);
+    }
+    let tail = ctx.accel(&args).spawn();
+    put_each(&ctx, &groups, "slow").await;
+    let text = wait_for_each(&tail, "slow", groups.len(), Duration::from_secs(60));
+    let (calls, throttled) = (ctx.calls(), ctx.throttled());
+    let out = tail.stop();
+    for i in 0..groups.len() {
+        assert_eq!(text.matches(&format!("slow-{i} live\n")).count(), 1, "slow-{i} once:\n{out}");
+    }
+    assert!(!out.stderr.contains("Error:"), "{out}");
+    assert_eq!(count_of(&calls, "StartLiveTail"), 1, "refused for its quota, and not tried again: {calls:?}");
+    let (polls, refused) = (count_of(&calls, "FilterLogEvents"), count_of(&throttled, "FilterLogEvents"));
+    assert!(refused >= 1, "the quota was met ({polls} calls)");
+    assert!(refused * 5 <= polls, "{refused} of {polls} FilterLogEvents throttled: the budget did not slow down");
+}
