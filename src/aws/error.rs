@@ -160,6 +160,14 @@ impl Details {
         self.code_is(THROTTLING_CODES) || self.status == Some(429)
     }
 
+    /// A quota of the account refused the call, and trying again at once
+    /// will not help: CloudWatch Logs' `LimitExceededException` (StartLiveTail
+    /// past the account's concurrent live tail sessions) or a
+    /// `ServiceQuotaExceededException`.
+    pub(crate) fn is_quota_exceeded(&self) -> bool {
+        self.code_is(&["LimitExceededException", "ServiceQuotaExceededException"])
+    }
+
     /// Another update of the same resource is in progress (Lambda's
     /// `ResourceConflictException`, API Gateway's `ConflictException`).
     pub(crate) fn is_conflict(&self) -> bool {
@@ -254,6 +262,15 @@ mod tests {
         assert!(answer(429, "TooManyRequestsException", "slow down").is_throttling());
         assert!(answer(429, "Whatever", "").is_throttling());
         assert!(!answer(400, "ValidationError", "Rate exceeded").is_throttling());
+    }
+
+    #[test]
+    fn quotas_by_code_not_throttling() {
+        let e = answer(400, "LimitExceededException", "Rate exceeded");
+        assert!(e.is_quota_exceeded() && !e.is_throttling());
+        assert!(answer(402, "ServiceQuotaExceededException", "").is_quota_exceeded());
+        assert!(!answer(400, "ThrottlingException", "Rate exceeded").is_quota_exceeded());
+        assert!(!answer(400, "ValidationException", "limit exceeded").is_quota_exceeded());
     }
 
     #[test]

@@ -1,28 +1,24 @@
 //! `accel logs` (spec §4): the log groups of every function, API and state
 //! machine of a deployed stack (nested stacks included), fetched
 //! concurrently and merged into one stream ordered by time, with X-Ray
-//! traces interleaved; `--tail` follows all of them without ever dropping
-//! a group or printing an event twice.
+//! traces interleaved; `--tail` follows all of them ([`tail`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use aws_sdk_cloudwatchlogs::types::{FilteredLogEvent, LiveTailSessionLogEvent};
+use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
 use serde_json::{Value, json};
 
 use crate::aws::cloudformation::{self, DeployedResource};
 use crate::aws::error::{CallError, CallResult};
 use crate::aws::{Aws, apigateway, lambda, sfn};
-use crate::printer::Printer;
 use crate::template::kind::ResourceKind;
 use crate::time;
 
-/// Tail polls each group this often while it is quiet.
-const POLL: Duration = Duration::from_millis(1000);
+mod schedule;
+mod tail;
 
-/// Events can reach CloudWatch after later ones (several writers, several
-/// groups): a tail looks back this far and skips what it already printed.
-const LATE_WINDOW_MS: i64 = 10_000;
+pub(crate) use tail::tail;
 
 /// Why logs could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -257,268 +253,6 @@ pub(crate) async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) 
     }
     events.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
     Ok(events)
-}
-
-/// Per-group state of a tail.
-#[derive(Debug, Default)]
-struct Cursor {
-    /// Newest timestamp seen.
-    newest: i64,
-    /// Ids printed, with their timestamps (pruned past the late window).
-    seen: HashMap<String, i64>,
-    /// Polls to skip after throttling.
-    backoff: u32,
-    skip: u32,
-}
-
-/// Follows `sources` (and traces when `traces` is set) until Ctrl-C,
-/// printing each item as `format` says. Groups are polled together every second; none
-/// is ever dropped, and an event is printed once even when it arrives late.
-pub(crate) async fn tail(
-    aws: &Aws,
-    sources: &[Source],
-    request: &LogsRequest,
-    traces: bool,
-    printer: &Printer,
-    format: &Format,
-) -> Result<(), LogsError> {
-    let Some(from) = live_tail(aws, sources, request, traces, printer, format).await? else { return Ok(()) };
-    let logs = aws.logs();
-    let mut cursors: Vec<Cursor> = sources.iter().map(|_| Cursor { newest: from, ..Default::default() }).collect();
-    let mut seen_traces = HashSet::new();
-    // Since when the endpoint has been unreachable, and the wait before the next try.
-    let mut outage: Option<(std::time::Instant, Duration)> = None;
-    loop {
-        let mut round = Vec::new();
-        let mut lost = None;
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, (source, cursor)) in sources.iter().zip(&mut cursors).enumerate() {
-            if cursor.skip > 0 {
-                cursor.skip -= 1;
-                continue;
-            }
-            let from = (cursor.newest - LATE_WINDOW_MS).max(request.start_ms);
-            let (logs, source, filter) = (logs.clone(), source.clone(), request.filter.clone());
-            tasks.spawn(async move { (index, fetch_group(&logs, &source, from, None, filter.as_deref()).await) });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            let (index, result) = joined?;
-            let cursor = &mut cursors[index];
-            match result {
-                Ok(events) => {
-                    cursor.backoff = 0;
-                    for event in events {
-                        if cursor.seen.insert(event.event_id.clone(), event.timestamp).is_none() {
-                            cursor.newest = cursor.newest.max(event.timestamp);
-                            round.push(Item::Log(event));
-                        }
-                    }
-                    let horizon = cursor.newest - 2 * LATE_WINDOW_MS;
-                    cursor.seen.retain(|_, ts| *ts >= horizon);
-                }
-                // Throttled: this group waits longer, the others go on.
-                Err(LogsError::Call(e)) if e.is_throttling() => {
-                    cursor.backoff = (cursor.backoff * 2).clamp(1, 30);
-                    cursor.skip = cursor.backoff;
-                }
-                // The network or the endpoint is gone: the tail waits for it.
-                Err(LogsError::Call(e)) if e.is_unreachable() => lost = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        if traces && lost.is_none() {
-            match fetch_traces(aws, request.start_ms, time::now_ms(), &seen_traces).await {
-                Ok(found) => round.extend(
-                    found.into_iter().filter(|t| seen_traces.insert((t.id.clone(), t.revision))).map(Item::Trace),
-                ),
-                Err(LogsError::Call(e)) if e.is_unreachable() => lost = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        round.sort_by_key(Item::timestamp);
-        for item in round {
-            printer.out_raw(&format.render(&item));
-        }
-        let pause = match (lost, outage) {
-            (Some(e), None) => {
-                printer.note(format_args!("Lost the connection: {e}. Retrying until it is back (Ctrl-C stops)."));
-                outage = Some((std::time::Instant::now(), POLL));
-                POLL
-            }
-            (Some(_), Some((since, wait))) => {
-                let wait = (wait * 2).min(MAX_RECONNECT_WAIT);
-                outage = Some((since, wait));
-                wait
-            }
-            (None, Some((since, _))) => {
-                printer.note(format_args!("Connection restored after {} s.", since.elapsed().as_secs()));
-                outage = None;
-                POLL
-            }
-            (None, None) => POLL,
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        }
-    }
-}
-
-/// The longest wait between two tries while the endpoint is unreachable.
-const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(30);
-
-/// CloudWatch Logs takes at most this many groups per live tail session.
-const LIVE_TAIL_GROUPS: usize = 10;
-
-/// Tails through `StartLiveTail`: the window so far is fetched, then events
-/// stream in as CloudWatch receives them, no polling; groups are split over
-/// sessions of at most [`LIVE_TAIL_GROUPS`], and a session that ends (AWS
-/// ends them after 3 hours) is opened again, with what arrived in between
-/// fetched once. Returns `None` once the user stopped it, or the time from
-/// which the caller polls when live tail is not available (or stops being),
-/// having printed nothing after that time.
-async fn live_tail(
-    aws: &Aws,
-    sources: &[Source],
-    request: &LogsRequest,
-    traces: bool,
-    printer: &Printer,
-    format: &Format,
-) -> Result<Option<i64>, LogsError> {
-    // Quick tries: without an answer the tail polls (and reports the outage there).
-    let quick = aws_sdk_sts::config::Builder::default()
-        .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
-        .timeout_config(crate::aws::long_call_timeouts());
-    let identity = live_tail_try(|| {
-        let call = aws.sts().get_caller_identity().customize().config_override(quick.clone());
-        async { call.send().await.call("STS", "GetCallerIdentity") }
-    });
-    let Some(identity) = identity.await else {
-        return Ok(Some(request.start_ms));
-    };
-    let account = identity.account().unwrap_or_default();
-    let region = aws.region();
-    let partition = crate::template::intrinsics::partition_of(region);
-    let arn = |group: &str| format!("arn:{partition}:logs:{region}:{account}:log-group:{group}");
-    let resource_of: HashMap<String, String> = sources.iter().map(|s| (arn(&s.group), s.resource.clone())).collect();
-    let groups: Vec<String> = resource_of.keys().cloned().collect();
-    let Some(mut sessions) = start_sessions(aws, &groups, request).await else { return Ok(Some(request.start_ms)) };
-    let mut items: Vec<Item> = fetch(aws, sources, request).await?.into_iter().map(Item::Log).collect();
-    let mut seen_traces = HashSet::new();
-    // The newest event printed: where a new session, or polling, takes over;
-    // and the events printed in the late window before it, so that the
-    // events fetched after a session ended are printed once.
-    let mut newest = request.start_ms;
-    let mut printed: HashSet<(String, String, i64, String)> = HashSet::new();
-    loop {
-        if traces {
-            for trace in fetch_traces(aws, request.start_ms, time::now_ms(), &seen_traces).await? {
-                if seen_traces.insert((trace.id.clone(), trace.revision)) {
-                    items.push(Item::Trace(trace));
-                }
-            }
-        }
-        items.sort_by_key(Item::timestamp);
-        for item in items.drain(..) {
-            if let Item::Log(event) = &item {
-                let key = (event.resource.clone(), event.stream.clone(), event.timestamp, event.message.clone());
-                if !printed.insert(key) {
-                    continue;
-                }
-                newest = newest.max(event.timestamp);
-            }
-            printer.out_raw(&format.render(&item));
-        }
-        printed.retain(|(_, _, timestamp, _)| *timestamp >= newest - LATE_WINDOW_MS);
-        let results = tokio::select! {
-            results = sessions.recv() => match results {
-                Some(results) => results,
-                None => {
-                    let Some(again) = start_sessions(aws, &groups, request).await else { return Ok(Some(newest + 1)) };
-                    sessions = again;
-                    let from = (newest - LATE_WINDOW_MS).max(request.start_ms);
-                    let gap = LogsRequest { start_ms: from, end_ms: None, ..request.clone() };
-                    items.extend(fetch(aws, sources, &gap).await?.into_iter().map(Item::Log));
-                    continue;
-                }
-            },
-            _ = tokio::time::sleep(POLL), if traces => Vec::new(),
-            _ = tokio::signal::ctrl_c() => return Ok(None),
-        };
-        for e in results {
-            let group = e.log_group_identifier().unwrap_or_default();
-            items.push(Item::Log(Event {
-                resource: resource_of.get(group).cloned().unwrap_or_else(|| group.to_string()),
-                stream: e.log_stream_name().unwrap_or_default().to_string(),
-                timestamp: e.timestamp().unwrap_or_default(),
-                message: e.message().unwrap_or_default().to_string(),
-                ingestion_time: e.ingestion_time().unwrap_or_default(),
-                event_id: String::new(),
-            }));
-        }
-    }
-}
-
-/// Tries a call live tail needs up to 3 times, 10 s each: again after a
-/// failure that may pass (a 5xx answer, throttling, a dropped connection),
-/// not after one that says live tail is not available here (an unknown
-/// operation, access denied) or a silent endpoint. `None`: poll instead.
-async fn live_tail_try<T, F, Fut>(call: F) -> Option<T>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, CallError>>,
-{
-    let mut wait = Duration::from_millis(200);
-    for attempt in 1..=3 {
-        match tokio::time::timeout(Duration::from_secs(10), call()).await {
-            Ok(Ok(answer)) => return Some(answer),
-            Ok(Err(e)) if attempt < 3 && (e.is_server_error() || e.is_throttling() || e.is_unreachable()) => {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            _ => return None,
-        }
-    }
-    None
-}
-
-/// Opens live tail sessions over `groups` (at most [`LIVE_TAIL_GROUPS`] per
-/// session); their events arrive on the channel, which closes once every
-/// session has ended. `None` when live tail is not available here.
-async fn start_sessions(
-    aws: &Aws,
-    groups: &[String],
-    request: &LogsRequest,
-) -> Option<tokio::sync::mpsc::UnboundedReceiver<Vec<LiveTailSessionLogEvent>>> {
-    use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
-    // One try, no retries: an endpoint without live tail must not hold up the fallback.
-    let no_retry = aws_sdk_cloudwatchlogs::config::Builder::default()
-        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
-        .timeout_config(crate::aws::long_call_timeouts());
-    let mut streams = Vec::new();
-    for chunk in groups.chunks(LIVE_TAIL_GROUPS) {
-        let started = live_tail_try(|| {
-            let call = aws.logs().start_live_tail().set_log_group_identifiers(Some(chunk.to_vec()));
-            let call =
-                call.set_log_event_filter_pattern(request.filter.clone()).customize().config_override(no_retry.clone());
-            async { call.send().await.call("CloudWatch Logs", "StartLiveTail") }
-        });
-        streams.push(started.await?.response_stream);
-    }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    for mut stream in streams {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(update)) = stream.recv().await {
-                if let StartLiveTailResponseStream::SessionUpdate(update) = update
-                    && tx.send(update.session_results().to_vec()).is_err()
-                {
-                    break;
-                }
-            }
-        });
-    }
-    Some(rx)
 }
 
 /// An X-Ray trace with its segment documents.

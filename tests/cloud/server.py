@@ -8,7 +8,7 @@ Prints ``READY http://HOST:PORT`` on stdout once it accepts requests.
 Every call is recorded as ``service:Action`` under the access key that signed
 it; ``GET /_accel/calls/<access key>`` answers them as a JSON list, so a test
 with its own key can count the calls a command made, and
-``GET /_accel/throttled/<access key>`` lists the calls refused past a rate
+``GET /_accel/throttled/<access key>`` lists the calls refused past a
 quota, ``GET /_accel/faults/<access key>`` the faults injected (see "Faults"
 below; ``POST`` there turns them on for one key). With
 ``--exit-on-stdin-eof`` it stops when its stdin closes, so a test process that
@@ -1022,6 +1022,44 @@ lambda_models.LambdaFunction.update_from_cloudformation_json = classmethod(_upda
 LIVE_TAIL_SECONDS = float(os.environ.get("ACCEL_CLOUD_LIVE_TAIL_SECONDS", str(3 * 3600)))
 LIVE_TAIL_MAX_GROUPS = 10
 
+# Strict: concurrent live tail sessions. CloudWatch Logs allows 15 live tail
+# sessions at once per account and Region by default ("Live Tail concurrent
+# sessions limit" on https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html);
+# StartLiveTail's errors include LimitExceededException
+# (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_StartLiveTail.html),
+# which is how users report AWS refusing live tails past its limits: 400
+# `LimitExceededException: Rate exceeded`
+# (https://github.com/DefangLabs/defang/issues/1694). The patch above opened
+# any number of sessions, so a client opening one per ten groups over
+# hundreds of groups passed here and failed on AWS. Per access key here (each
+# test is its own account); a session counts from its start until its stream
+# ends (it times out, or the client goes away). A refused start is listed
+# with the throttled calls (`GET /_accel/throttled/<key>`). A test sets its
+# own limit and session length with `POST /_accel/quotas/<key>`
+# ({"logs:LiveTailSessions": 2, "logs:LiveTailSeconds": 600}).
+LIVE_TAIL_MAX_SESSIONS = 15
+_LIVE_SESSIONS = {}
+
+
+def _live_tail_session(key):
+    """Counts a new session of `key`; None when its sessions are all in use,
+    else a function that ends it (once)."""
+    limit = int(_QUOTA_OVERRIDES.get(key, {}).get("logs:LiveTailSessions", LIVE_TAIL_MAX_SESSIONS))
+    with CALLS_LOCK:
+        if _LIVE_SESSIONS.get(key, 0) >= limit:
+            THROTTLED.setdefault(key, []).append("logs:StartLiveTail")
+            return None
+        _LIVE_SESSIONS[key] = _LIVE_SESSIONS.get(key, 0) + 1
+    ended = []
+
+    def end():
+        with CALLS_LOCK:
+            if not ended:
+                ended.append(True)
+                _LIVE_SESSIONS[key] -= 1
+
+    return end
+
 
 def _event_stream_message(headers, payload):
     encoded = b""
@@ -1046,7 +1084,7 @@ def _json_error(start_response, status, code, message):
     return [body]
 
 
-def _live_tail(environ, start_response):
+def _live_tail(environ, start_response, key):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     request = json.loads(environ["wsgi.input"].read(length) or b"{}")
     identifiers = request.get("logGroupIdentifiers") or []
@@ -1068,8 +1106,18 @@ def _live_tail(environ, start_response):
             start_response, "400 Bad Request", "ResourceNotFoundException", f"Log group {missing[0]} does not exist"
         )
     pattern = request.get("logEventFilterPattern") or ""
+    seconds = float(_QUOTA_OVERRIDES.get(key, {}).get("logs:LiveTailSeconds", LIVE_TAIL_SECONDS))
+    end_session = _live_tail_session(key)
+    if end_session is None:
+        return _json_error(start_response, "400 Bad Request", "LimitExceededException", "Rate exceeded")
 
     def stream():
+        try:
+            yield from session()
+        finally:
+            end_session()
+
+    def session():
         started = time.time() * 1000
         seen = set()
         yield _live_tail_event(
@@ -1081,7 +1129,7 @@ def _live_tail(environ, start_response):
                 "logEventFilterPattern": pattern,
             },
         )
-        deadline = time.monotonic() + LIVE_TAIL_SECONDS
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
             results = []
@@ -1104,6 +1152,8 @@ def _live_tail(environ, start_response):
                         )
             results.sort(key=lambda r: r["timestamp"])
             yield _live_tail_event("sessionUpdate", {"sessionMetadata": {"sampled": False}, "sessionResults": results})
+        # Over before the client hears so, as on AWS: it may open the next one at once.
+        end_session()
         headers = {
             ":message-type": "exception",
             ":exception-type": "SessionTimeoutException",
@@ -1221,6 +1271,7 @@ APIGATEWAY_TOTAL = (10.0, 40.0)  # rate, burst
 # ThrottlingException.
 LOGS_QUOTAS = {
     "FilterLogEvents": 5.0,
+    "StartLiveTail": 5.0,
     "GetLogEvents": 10.0,
     "DescribeLogGroups": 5.0,
     "DescribeLogStreams": 5.0,
@@ -1495,7 +1546,7 @@ def _recording_dispatch(self, environ, start_response):
         if refused is not None:
             return refused
     if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".StartLiveTail"):
-        return _live_tail(environ, start_response)
+        return _live_tail(environ, start_response, found.group(1) if found else "")
     if found and found.group(2) == "xray":
         answered = _xray_transaction_search(environ, start_response)
         if answered is not None:
