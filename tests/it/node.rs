@@ -274,10 +274,12 @@ fn real_npm() -> PathBuf {
         .expect("npm on PATH")
 }
 
-/// `dir/npm`: records each run's arguments in `log`, then runs the real npm.
-fn npm_recorder(dir: &Path, log: &Path) {
+/// `dir/npm`: records each run's arguments in `log`, runs `prelude`, then
+/// the real npm.
+fn npm_recorder(dir: &Path, log: &Path, prelude: &str) {
     std::fs::create_dir_all(dir).unwrap();
-    let script = format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec '{}' \"$@\"\n", log.display(), real_npm().display());
+    let (log, npm) = (log.display(), real_npm());
+    let script = format!("#!/bin/sh\necho \"$@\" >> '{log}'\n{prelude}exec '{}' \"$@\"\n", npm.display());
     std::fs::write(dir.join("npm"), script).unwrap();
     std::fs::set_permissions(dir.join("npm"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
@@ -302,7 +304,7 @@ fn manifests_differing_only_in_name_share_one_install() {
     }
     ctx.write("template.yaml", &template);
     let (bin, log) = (ctx.root().join("npm-bin"), ctx.root().join("npm.log"));
-    npm_recorder(&bin, &log);
+    npm_recorder(&bin, &log, "");
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let installs = || {
         let runs = std::fs::read_to_string(&log).unwrap_or_default();
@@ -334,4 +336,26 @@ fn manifests_differing_only_in_name_share_one_install() {
     assert_eq!(installs(), 2, "{out}");
     assert!(ctx.read(".aws-sam/build/C/node_modules/is-number/package.json").contains("\"version\": \"6.0.0\""));
     assert!(ctx.read(".aws-sam/build/A/node_modules/is-number/package.json").contains("\"version\": \"7.0.0\""));
+}
+
+#[test]
+fn a_locked_install_prefers_npms_cache_and_asks_the_registry_when_it_is_stale() {
+    // A lock file pins every version: npm's cached metadata serves it, with
+    // no round trip per package. Without one, npm resolves ranges from the
+    // registry as sam's does. A locked version newer than the cached
+    // metadata (npm's ETARGET, here faked) is looked up again.
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-twins");
+    let (bin, log) = (ctx.root().join("npm-bin"), ctx.root().join("npm.log"));
+    let stale = "case \" $* \" in *\" --prefer-offline \"*) echo 'npm error code ETARGET' >&2; exit 1;; esac\n";
+    npm_recorder(&bin, &log, stale);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    ctx.accel(&["build"]).env("PATH", &path).assert_success();
+    let runs = std::fs::read_to_string(&log).unwrap();
+    let installs: Vec<&str> = runs.lines().filter(|l| l.starts_with("install ")).collect();
+    // One install for the two locked functions, tried offline first; one for the two others.
+    assert_eq!(installs.len(), 3, "{runs}");
+    assert_eq!(installs.iter().filter(|l| l.contains("--prefer-offline")).count(), 1, "{runs}");
+    for name in ["AlphaFunction", "BetaFunction", "GammaFunction", "DeltaFunction"] {
+        assert!(ctx.join(&format!(".aws-sam/build/{name}/node_modules/is-number/index.js")).is_file(), "{name}");
+    }
 }

@@ -48,19 +48,37 @@ pub(super) async fn install(
         }
     }
     let locked = workflow.lockfiles().iter().any(|l| install_dir.join(l).is_file());
-    let mut npm = Command::new("npm");
-    npm.current_dir(&install_dir);
-    if locked && uses_npm_ci(unit) {
-        npm.args(["ci", "-q", "--no-audit", "--no-fund", "--unsafe-perm"]);
-    } else {
-        npm.args(["install", "-q", "--no-audit", "--no-fund", "--no-save", "--unsafe-perm"]);
+    let npm = |prefer_offline: bool| {
+        let mut npm = Command::new("npm");
+        npm.current_dir(&install_dir);
+        if locked && uses_npm_ci(unit) {
+            npm.args(["ci", "-q", "--no-audit", "--no-fund", "--unsafe-perm"]);
+        } else {
+            npm.args(["install", "-q", "--no-audit", "--no-fund", "--no-save", "--unsafe-perm"]);
+        }
+        // Local (`file:`) packages as real copies, never links out of the artifact.
+        npm.arg("--install-links");
+        if workflow == Workflow::Npm {
+            npm.arg("--omit=dev");
+        }
+        if prefer_offline {
+            npm.arg("--prefer-offline");
+        }
+        npm
+    };
+    // A lock file pins every version, so npm's cached metadata, however
+    // old, installs what the registry would: no round trip per package.
+    // Without one, npm resolves ranges from that metadata, which
+    // `--prefer-offline` never refreshes: older versions than sam's.
+    match run(npm(locked), "NodejsNpmBuilder:NpmInstall").await {
+        // A locked version published after npm cached its package's
+        // metadata: npm does not look again (pacote's "add ETARGET
+        // revalidation" is a to-do), so the registry is asked.
+        Err(WorkflowError::Failed { output, .. }) if locked && output.contains("ETARGET") => {
+            run(npm(false), "NodejsNpmBuilder:NpmInstall").await?
+        }
+        ran => ran?,
     }
-    // Local (`file:`) packages as real copies, never links out of the artifact.
-    npm.arg("--install-links");
-    if workflow == Workflow::Npm {
-        npm.arg("--omit=dev");
-    }
-    run(npm, "NodejsNpmBuilder:NpmInstall").await?;
     keep_only_node_modules(&install_dir, out)
 }
 
