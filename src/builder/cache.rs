@@ -106,8 +106,10 @@ impl Cache {
     }
 }
 
-/// The key of a unit's dependencies: manifest and lock files, runtime,
-/// architecture, workflow and build properties. `None` without a manifest.
+/// The key of a unit's dependencies: manifest and lock files (npm's without
+/// the fields only describing the package: [`Workflow::install_key`]),
+/// runtime, architecture, workflow and build properties. `None` without a
+/// manifest.
 /// `inputs`: what the install reads besides the manifest and lock files
 /// ([`inputs::manifest_inputs`]).
 pub(crate) fn deps_key(unit: &BuildUnit, inputs: &[PathBuf], hashes: &FileHashes) -> std::io::Result<Option<String>> {
@@ -120,17 +122,29 @@ pub(crate) fn deps_key(unit: &BuildUnit, inputs: &[PathBuf], hashes: &FileHashes
     field(&mut h, &unit.runtime);
     field(&mut h, &unit.architecture);
     field(&mut h, &unit.build_properties().to_string());
-    // The digest's bytes, as keys have always been made: caches stay valid.
-    h.update(hex::decode(hashes.sha256(manifest)?).unwrap_or_default());
     let dir = manifest.parent().unwrap_or(Path::new("."));
+    let names = unit.workflow.lockfiles().iter().chain(unit.workflow.install_configs());
+    let (manifest_digest, files): (Vec<u8>, Vec<(&str, Vec<u8>)>) = if unit.workflow.keys_install_as_read() {
+        // Through the memo: unchanged files are not read again.
+        let digest = |path: &Path| hashes.sha256(path).map(|hex| hex::decode(hex).unwrap_or_default());
+        (digest(manifest)?, names.filter_map(|name| digest(&dir.join(name)).ok().map(|d| (*name, d))).collect())
+    } else {
+        let files: Vec<_> =
+            names.filter_map(|name| std::fs::read(dir.join(name)).ok().map(|bytes| (*name, bytes))).collect();
+        crate::work::hashed(1 + files.len());
+        let (keyed, files) = unit.workflow.install_key(std::fs::read(manifest)?, files);
+        (
+            Sha256::digest(keyed).to_vec(),
+            files.into_iter().map(|(name, bytes)| (name, Sha256::digest(bytes).to_vec())).collect(),
+        )
+    };
+    h.update(manifest_digest);
     for tool in unit.workflow.install_tools(unit) {
         field(&mut h, &tool);
     }
-    for lock in unit.workflow.lockfiles().iter().chain(unit.workflow.install_configs()) {
-        if let Ok(sha256) = hashes.sha256(&dir.join(lock)) {
-            field(&mut h, lock);
-            h.update(hex::decode(sha256).unwrap_or_default());
-        }
+    for (name, digest) in files {
+        field(&mut h, name);
+        h.update(digest);
     }
     // `-r` includes, local packages and the like: an install reads them too.
     inputs::hash_into(&mut h, dir, inputs, hashes);
@@ -199,4 +213,53 @@ pub(crate) fn with_inputs(base: &str, source_dir: &Path, read: &[PathBuf], hashe
 fn field(h: &mut Sha256, value: &str) {
     h.update(value.len().to_le_bytes());
     h.update(value.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npm_keys_leave_out_what_only_describes_the_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let hashes = FileHashes::load(&dir.path().join("file-hashes.json"));
+        let key = |folder: &str, manifest: &str, lock: Option<&str>| {
+            let source = dir.path().join(folder);
+            std::fs::create_dir_all(&source).unwrap();
+            std::fs::write(source.join("package.json"), manifest).unwrap();
+            if let Some(lock) = lock {
+                std::fs::write(source.join("package-lock.json"), lock).unwrap();
+            }
+            let mut unit = BuildUnit::function(Workflow::Npm, "nodejs20.x", "x86_64", &source);
+            unit.manifest = Some(source.join("package.json"));
+            deps_key(&unit, &[], &hashes).unwrap().unwrap()
+        };
+        let manifest = |name: &str, version: &str, rest: &str| {
+            format!(r#"{{"name": "{name}", "version": "{version}", {rest}"dependencies": {{"is-number": "7.0.0"}}}}"#)
+        };
+        let lock = |name: &str, version: &str, is_number: &str| {
+            let root = format!(r#""name": "{name}", "version": "{version}", "license": "MIT""#);
+            format!(
+                r#"{{{root}, "lockfileVersion": 3, "packages": {{"": {{{root}, "dependencies": {{"is-number": "7.0.0"}}}}, "node_modules/is-number": {{"version": "{is_number}"}}}}}}"#
+            )
+        };
+        let a = key("a", &manifest("a", "1.0.0", ""), None);
+        // Name, version, description, license, whitespace: one install.
+        let pretty = "{\n  \"name\": \"b\",\n  \"version\": \"2.0.0\",\n  \"description\": \"B\",\n  \"license\": \"MIT\",\n  \"dependencies\": {\n    \"is-number\": \"7.0.0\"\n  }\n}\n";
+        assert_eq!(key("b", pretty, None), a);
+        // What npm installs from: another install.
+        assert_ne!(key("c", &manifest("c", "1.0.0", "").replace("7.0.0", "7.0.1"), None), a);
+        assert_ne!(key("d", &manifest("d", "1.0.0", r#""devDependencies": {"is-odd": "3.0.1"}, "#), None), a);
+        assert_ne!(key("e", &manifest("e", "1.0.0", r#""private": true, "#), None), a, "only the listed fields");
+        // A root install script may read any field: the manifest as read.
+        let scripted = |name| manifest(name, "1.0.0", r#""scripts": {"postinstall": "node setup.js"}, "#);
+        assert_ne!(key("f", &scripted("f"), None), key("g", &scripted("g"), None));
+        let tested = |name| manifest(name, "1.0.0", r#""scripts": {"test": "node test.js"}, "#);
+        assert_eq!(key("h", &tested("h"), None), key("i", &tested("i"), None), "npm install runs no test script");
+        // Lock files: the root's name and version are left out, not what it pins.
+        let locked = key("j", &manifest("j", "1.0.0", ""), Some(&lock("j", "1.0.0", "7.0.0")));
+        assert_ne!(locked, a);
+        assert_eq!(key("k", &manifest("k", "3.0.0", ""), Some(&lock("k", "3.0.0", "7.0.0"))), locked);
+        assert_ne!(key("l", &manifest("l", "1.0.0", ""), Some(&lock("l", "1.0.0", "7.0.1"))), locked);
+    }
 }

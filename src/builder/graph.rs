@@ -107,6 +107,28 @@ impl BuildUnit {
     }
 }
 
+#[cfg(test)]
+impl BuildUnit {
+    /// The unit of one function `F` in `source_dir`, without a manifest.
+    pub(crate) fn function(workflow: Workflow, runtime: &str, architecture: &str, source_dir: &Path) -> BuildUnit {
+        BuildUnit {
+            kind: UnitKind::Functions(vec!["F".into()]),
+            stack_path: String::new(),
+            logical_ids: vec!["F".into()],
+            source_dir: source_dir.to_path_buf(),
+            workflow,
+            runtime: runtime.into(),
+            architecture: architecture.into(),
+            handler: None,
+            metadata: Value::Null,
+            compatible_runtimes: Vec::new(),
+            manifest: None,
+            make: None,
+            build_in_source: false,
+        }
+    }
+}
+
 /// What to build.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Selection {

@@ -487,8 +487,34 @@ fn artifact_paths(
         .collect()
 }
 
+/// One dependency install of a build: locked while it runs, then its result.
+type Install = Arc<tokio::sync::Mutex<Option<Result<Step, Arc<WorkflowError>>>>>;
+
 /// Dependency installs of one build, by key: each runs once.
-type Installs = Arc<tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<Step, Arc<WorkflowError>>>>>>>;
+type Installs = Arc<tokio::sync::Mutex<HashMap<String, Install>>>;
+
+/// A unit's place among the `jobs` that build at once: held while it works,
+/// given up while it waits for an install another unit runs, so that units
+/// with other work (another install, their code) can go ahead.
+struct Slot {
+    limit: Arc<tokio::sync::Semaphore>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    /// Waits for a place, unless it holds one.
+    async fn hold(&mut self) {
+        if self.permit.is_none() {
+            // The semaphore is never closed.
+            self.permit = self.limit.clone().acquire_owned().await.ok();
+        }
+    }
+
+    /// Gives its place up.
+    fn release(&mut self) {
+        self.permit = None;
+    }
+}
 
 /// Runs phase one for `units` concurrently; the first error wins, after all
 /// have finished (as sam does).
@@ -505,9 +531,10 @@ async fn run_all(
         let (cache, limit, cached, installs) = (cache.clone(), limit.clone(), options.cached, installs.clone());
         let remote = options.remote.clone();
         tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
+            let mut slot = Slot { limit, permit: None };
+            slot.hold().await;
             let label = unit.label();
-            (index, label, build_unit(unit, &cache, cached, &installs, remote.as_deref()).await)
+            (index, label, build_unit(unit, &cache, cached, &installs, remote.as_deref(), &mut slot).await)
         });
     }
     let mut results = Vec::new();
@@ -528,6 +555,7 @@ async fn build_unit(
     cached: bool,
     installs: &Installs,
     remote: Option<&RemoteCache>,
+    slot: &mut Slot,
 ) -> Result<Built, BuildError> {
     let started = Instant::now();
     let remote_notes = std::sync::Mutex::new(Vec::new());
@@ -560,42 +588,50 @@ async fn build_unit(
                 Cache::touch(&entry);
             } else {
                 // Units with the same manifest, runtime and architecture share
-                // one install per build: the first runs it, the others wait.
-                let cell = installs.lock().await.entry(key.clone()).or_default().clone();
-                let ran = std::sync::atomic::AtomicBool::new(false);
-                let installed = cell
-                    .get_or_init(|| async {
-                        ran.store(true, std::sync::atomic::Ordering::Relaxed);
-                        let io = |source| Arc::new(WorkflowError::Io { path: entry.clone(), source });
-                        if cached && let Some(remote) = remote.filter(|r| r.reads()) {
-                            let staging = fsops::staging_dir(&entry).map_err(io)?;
-                            match remote.fetch(Store::Deps, key, staging.path()).await {
-                                Ok(true) => {
-                                    return publish_entry(staging, &entry, cached)
-                                        .map_err(io)
-                                        .map(|()| Step::Downloaded);
-                                }
-                                Ok(false) => {}
-                                Err(e) => note("dependencies not used", e),
-                            }
-                        }
+                // one install per build: the first runs it, the others wait
+                // for it without a job slot (a unit that holds one never
+                // waits here, so the one running it always gets one).
+                let install = installs.lock().await.entry(key.clone()).or_default().clone();
+                let mut done = match install.try_lock() {
+                    Ok(done) => done,
+                    Err(_) => {
+                        slot.release();
+                        let done = install.lock().await;
+                        slot.hold().await;
+                        done
+                    }
+                };
+                let run = || async {
+                    let io = |source| Arc::new(WorkflowError::Io { path: entry.clone(), source });
+                    if cached && let Some(remote) = remote.filter(|r| r.reads()) {
                         let staging = fsops::staging_dir(&entry).map_err(io)?;
-                        let tools = cache.tool_cache();
-                        unit.workflow
-                            .install_dependencies(&unit, manifest, staging.path(), &tools)
-                            .await
-                            .map_err(Arc::new)?;
-                        publish_entry(staging, &entry, cached).map_err(io)?;
-                        if let Some(remote) = remote.filter(|r| r.writes())
-                            && let Err(e) = remote.store(Store::Deps, key, &entry).await
-                        {
-                            note("dependencies not stored", e);
+                        match remote.fetch(Store::Deps, key, staging.path()).await {
+                            Ok(true) => {
+                                return publish_entry(staging, &entry, cached).map_err(io).map(|()| Step::Downloaded);
+                            }
+                            Ok(false) => {}
+                            Err(e) => note("dependencies not used", e),
                         }
-                        Ok(Step::Built)
-                    })
-                    .await;
-                let step = installed.clone().map_err(fail)?;
-                deps_step = if ran.into_inner() { step } else { Step::Reused };
+                    }
+                    let staging = fsops::staging_dir(&entry).map_err(io)?;
+                    let tools = cache.tool_cache();
+                    unit.workflow
+                        .install_dependencies(&unit, manifest, staging.path(), &tools)
+                        .await
+                        .map_err(Arc::new)?;
+                    publish_entry(staging, &entry, cached).map_err(io)?;
+                    if let Some(remote) = remote.filter(|r| r.writes())
+                        && let Err(e) = remote.store(Store::Deps, key, &entry).await
+                    {
+                        note("dependencies not stored", e);
+                    }
+                    Ok(Step::Built)
+                };
+                deps_step = match &*done {
+                    Some(installed) => installed.clone().map(|_| Step::Reused),
+                    None => done.insert(run().await).clone(),
+                }
+                .map_err(fail)?;
             }
             Some((key.clone(), entry))
         }

@@ -5,6 +5,7 @@
 //! builds the same fixtures with sam and compares them byte for byte.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use crate::support::{RunOutput, TestContext, files_of, step};
 
@@ -94,9 +95,11 @@ fn unminified_bundles_do_not_depend_on_the_cache() {
     assert!(bundle.contains("// lib/label.ts\n"), "{bundle}");
     assert!(!bundle.contains(".aws-sam"), "no cache path in the bundle:\n{bundle}");
 
-    // Another dependency key (same packages): the same bytes.
-    ctx.replace("src/package.json", r#""version": "1.0.0","#, r#""version": "1.0.0", "description": "x","#);
+    // Another dependency key (same packages; a description would not
+    // change it): the same bytes.
+    ctx.replace("src/package.json", r#""version": "1.0.0","#, r#""version": "1.0.0", "private": true,"#);
     let out = ctx.accel(&["build", "--cached"]).assert_success();
+    assert_eq!(step(&out, "BundleFunction", "deps"), "built", "{}", out.stderr);
     assert_eq!(code_step(&out, "BundleFunction"), "built", "{}", out.stderr);
     assert_eq!(ctx.read(".aws-sam/build/BundleFunction/app.js"), bundle);
     // A clean build elsewhere: the same bytes too.
@@ -182,12 +185,8 @@ fn missing_node_tools_are_named_in_one_line() {
     assert!(errors[0].contains("of binary: npm was not successful; install Node.js with npm"), "{}", errors[0]);
 
     // npm without the Node.js it runs on.
-    let npm = std::env::split_paths(&std::env::var_os("PATH").unwrap())
-        .map(|dir| dir.join("npm"))
-        .find(|p| p.is_file())
-        .expect("npm on PATH");
     let only_npm = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(&npm, only_npm.path().join("npm")).unwrap();
+    std::os::unix::fs::symlink(real_npm(), only_npm.path().join("npm")).unwrap();
     let out = ctx.accel(&["build"]).env("PATH", only_npm.path().to_str().unwrap()).assert_code(1);
     let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
     assert_eq!(errors.len(), 1, "{}", out.stderr);
@@ -265,4 +264,98 @@ fn npmrc_is_in_the_dependencies_key() {
     assert_eq!(step(&out, "Fn", "deps"), "built", "{out}");
     let out = ctx.accel(&["build", "--cached"]).assert_success();
     assert_eq!(step(&out, "Fn", "deps"), "reused", "{out}");
+}
+
+/// The npm on PATH.
+fn real_npm() -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join("npm"))
+        .find(|p| p.is_file())
+        .expect("npm on PATH")
+}
+
+/// `dir/npm`: records each run's arguments in `log`, runs `prelude`, then
+/// the real npm.
+fn npm_recorder(dir: &Path, log: &Path, prelude: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (log, npm) = (log.display(), real_npm());
+    let script = format!("#!/bin/sh\necho \"$@\" >> '{log}'\n{prelude}exec '{}' \"$@\"\n", npm.display());
+    std::fs::write(dir.join("npm"), script).unwrap();
+    std::fs::set_permissions(dir.join("npm"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn manifests_differing_only_in_name_share_one_install() {
+    // Three functions, one set of dependencies: npm runs once (issue 16),
+    // and each artifact is what sam writes for it (`scripts/parity` builds
+    // tests/fixtures/apps/node-twins with both).
+    let ctx = TestContext::new();
+    let mut template = String::from("Transform: AWS::Serverless-2016-10-31\nResources:\n");
+    for (name, version) in [("A", "1.0.0"), ("B", "2.0.0"), ("C", "0.1.0")] {
+        let code = name.to_lowercase();
+        ctx.write(
+            &format!("{code}/package.json"),
+            &format!(r#"{{"name": "fn-{code}", "version": "{version}", "dependencies": {{"is-number": "7.0.0"}}}}"#),
+        );
+        ctx.write(&format!("{code}/index.js"), &format!("exports.handler = async () => '{name}';\n"));
+        template.push_str(&format!(
+            "  {name}:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: {code}/\n      Handler: index.handler\n      Runtime: nodejs20.x\n"
+        ));
+    }
+    ctx.write("template.yaml", &template);
+    let (bin, log) = (ctx.root().join("npm-bin"), ctx.root().join("npm.log"));
+    npm_recorder(&bin, &log, "");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let installs = || {
+        let runs = std::fs::read_to_string(&log).unwrap_or_default();
+        runs.lines().filter(|l| l.starts_with("install ") || l.starts_with("ci ")).count()
+    };
+    let out = ctx.accel(&["build", "--cached"]).env("PATH", &path).assert_success();
+    assert_eq!(installs(), 1, "one npm install for three functions\n{out}");
+    let steps: Vec<String> = ["A", "B", "C"].iter().map(|name| step(&out, name, "deps")).collect();
+    assert_eq!(steps.iter().filter(|s| *s == "built").count(), 1, "{out}");
+    for name in ["A", "B", "C"] {
+        let code = name.to_lowercase();
+        let artifact = format!(".aws-sam/build/{name}");
+        assert_eq!(code_files(&ctx, name), ["index.js", "package.json"]);
+        assert_eq!(ctx.read(&format!("{artifact}/package.json")), ctx.read(&format!("{code}/package.json")));
+        assert!(ctx.join(&format!("{artifact}/node_modules/is-number/index.js")).is_file(), "{name}");
+        // npm's hidden lock file names the package that ran the install: sam deletes it.
+        assert!(!ctx.join(&format!("{artifact}/node_modules/.package-lock.json")).exists(), "{name}");
+    }
+
+    // Another name: the code is built again, the dependencies are reused.
+    ctx.replace("b/package.json", "fn-b", "fn-renamed");
+    let out = ctx.accel(&["build", "--cached"]).env("PATH", &path).assert_success();
+    assert_eq!(installs(), 1, "{out}");
+    assert_eq!((step(&out, "B", "deps"), code_step(&out, "B")), ("reused".into(), "built".into()), "{out}");
+    assert!(ctx.read(".aws-sam/build/B/package.json").contains("fn-renamed"));
+    // Another dependency: another install.
+    ctx.replace("c/package.json", "7.0.0", "6.0.0");
+    let out = ctx.accel(&["build", "--cached"]).env("PATH", &path).assert_success();
+    assert_eq!(installs(), 2, "{out}");
+    assert!(ctx.read(".aws-sam/build/C/node_modules/is-number/package.json").contains("\"version\": \"6.0.0\""));
+    assert!(ctx.read(".aws-sam/build/A/node_modules/is-number/package.json").contains("\"version\": \"7.0.0\""));
+}
+
+#[test]
+fn a_locked_install_prefers_npms_cache_and_asks_the_registry_when_it_is_stale() {
+    // A lock file pins every version: npm's cached metadata serves it, with
+    // no round trip per package. Without one, npm resolves ranges from the
+    // registry as sam's does. A locked version newer than the cached
+    // metadata (npm's ETARGET, here faked) is looked up again.
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/node-twins");
+    let (bin, log) = (ctx.root().join("npm-bin"), ctx.root().join("npm.log"));
+    let stale = "case \" $* \" in *\" --prefer-offline \"*) echo 'npm error code ETARGET' >&2; exit 1;; esac\n";
+    npm_recorder(&bin, &log, stale);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    ctx.accel(&["build"]).env("PATH", &path).assert_success();
+    let runs = std::fs::read_to_string(&log).unwrap();
+    let installs: Vec<&str> = runs.lines().filter(|l| l.starts_with("install ")).collect();
+    // One install for the two locked functions, tried offline first; one for the two others.
+    assert_eq!(installs.len(), 3, "{runs}");
+    assert_eq!(installs.iter().filter(|l| l.contains("--prefer-offline")).count(), 1, "{runs}");
+    for name in ["AlphaFunction", "BetaFunction", "GammaFunction", "DeltaFunction"] {
+        assert!(ctx.join(&format!(".aws-sam/build/{name}/node_modules/is-number/index.js")).is_file(), "{name}");
+    }
 }

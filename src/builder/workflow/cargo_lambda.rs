@@ -184,21 +184,7 @@ mod tests {
 
     /// A function unit of `runtime` and `architecture`.
     fn unit(runtime: &str, architecture: &str) -> BuildUnit {
-        BuildUnit {
-            kind: crate::builder::graph::UnitKind::Functions(vec!["F".into()]),
-            stack_path: String::new(),
-            logical_ids: vec!["F".into()],
-            source_dir: PathBuf::from("/src"),
-            workflow: super::super::Workflow::CargoLambda,
-            runtime: runtime.into(),
-            architecture: architecture.into(),
-            handler: Some("bootstrap".into()),
-            metadata: Value::Null,
-            compatible_runtimes: Vec::new(),
-            manifest: None,
-            make: None,
-            build_in_source: false,
-        }
+        BuildUnit::function(super::super::Workflow::CargoLambda, runtime, architecture, Path::new("/src"))
     }
 
     #[test]

@@ -207,6 +207,9 @@ pub(crate) enum Workflow {
     Maven,
 }
 
+/// A lock or config file beside a manifest: its name and its bytes.
+pub(crate) type KeyFile = (&'static str, Vec<u8>);
+
 /// Runtimes sam no longer builds.
 const DEPRECATED: [&str; 14] = [
     "nodejs4.3",
@@ -328,6 +331,22 @@ impl Workflow {
             Workflow::Npm | Workflow::Esbuild => &[".npmrc"],
             _ => &[],
         }
+    }
+
+    /// What of the manifest's bytes and of the lock and config files beside
+    /// it keys the install: npm's without what only describes the package
+    /// ([`npm::install_key`]), the others' as read.
+    pub(crate) fn install_key(self, manifest: Vec<u8>, files: Vec<KeyFile>) -> (Vec<u8>, Vec<KeyFile>) {
+        match self {
+            Workflow::Npm | Workflow::Esbuild => npm::install_key(manifest, files),
+            _ => (manifest, files),
+        }
+    }
+
+    /// Whether [`Workflow::install_key`] keeps the files as read, so that
+    /// their digests may come from the hash memo without reading them.
+    pub(crate) fn keys_install_as_read(self) -> bool {
+        !matches!(self, Workflow::Npm | Workflow::Esbuild)
     }
 
     /// What outside the project decides an install's result, as found now

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tokio::process::Command;
 
-use super::{Workflow, WorkflowError, io_error, on_path, output, run};
+use super::{KeyFile, Workflow, WorkflowError, io_error, on_path, output, run};
 use crate::builder::graph::BuildUnit;
 use crate::builder::{fsops, inputs};
 
@@ -48,20 +48,105 @@ pub(super) async fn install(
         }
     }
     let locked = workflow.lockfiles().iter().any(|l| install_dir.join(l).is_file());
-    let mut npm = Command::new("npm");
-    npm.current_dir(&install_dir);
-    if locked && uses_npm_ci(unit) {
-        npm.args(["ci", "-q", "--no-audit", "--no-fund", "--unsafe-perm"]);
-    } else {
-        npm.args(["install", "-q", "--no-audit", "--no-fund", "--no-save", "--unsafe-perm"]);
+    let npm = |prefer_offline: bool| {
+        let mut npm = Command::new("npm");
+        npm.current_dir(&install_dir);
+        if locked && uses_npm_ci(unit) {
+            npm.args(["ci", "-q", "--no-audit", "--no-fund", "--unsafe-perm"]);
+        } else {
+            npm.args(["install", "-q", "--no-audit", "--no-fund", "--no-save", "--unsafe-perm"]);
+        }
+        // Local (`file:`) packages as real copies, never links out of the artifact.
+        npm.arg("--install-links");
+        if workflow == Workflow::Npm {
+            npm.arg("--omit=dev");
+        }
+        if prefer_offline {
+            npm.arg("--prefer-offline");
+        }
+        npm
+    };
+    // A lock file pins every version, so npm's cached metadata, however
+    // old, installs what the registry would: no round trip per package.
+    // Without one, npm resolves ranges from that metadata, which
+    // `--prefer-offline` never refreshes: older versions than sam's.
+    match run(npm(locked), "NodejsNpmBuilder:NpmInstall").await {
+        // A locked version published after npm cached its package's
+        // metadata: npm does not look again (pacote's "add ETARGET
+        // revalidation" is a to-do), so the registry is asked.
+        Err(WorkflowError::Failed { output, .. }) if locked && output.contains("ETARGET") => {
+            run(npm(false), "NodejsNpmBuilder:NpmInstall").await?
+        }
+        ran => ran?,
     }
-    // Local (`file:`) packages as real copies, never links out of the artifact.
-    npm.arg("--install-links");
-    if workflow == Workflow::Npm {
-        npm.arg("--omit=dev");
-    }
-    run(npm, "NodejsNpmBuilder:NpmInstall").await?;
     keep_only_node_modules(&install_dir, out)
+}
+
+/// package.json fields npm only describes or publishes the package with,
+/// never reads to install its dependencies: functions whose manifests
+/// differ only in them share one install. The root's `name` and `version`
+/// reach nothing that ships: npm writes them into
+/// `node_modules/.package-lock.json`, which sam deletes (and so does
+/// [`keep_only_node_modules`]), and gives them to the root's own scripts,
+/// which [`INSTALL_SCRIPTS`] rules out. Lock files repeat them at their top
+/// and in their root entry (`packages[""]`), where npm ignores them too.
+const DESCRIPTIVE: [&str; 11] = [
+    "name",
+    "version",
+    "description",
+    "keywords",
+    "homepage",
+    "bugs",
+    "license",
+    "author",
+    "contributors",
+    "funding",
+    "repository",
+];
+
+/// The root package's scripts that `npm install` and `npm ci` run: a
+/// script may read any field of package.json, so a manifest with one keys
+/// its install as read.
+const INSTALL_SCRIPTS: [&str; 8] =
+    ["preinstall", "install", "postinstall", "prepublish", "preprepare", "prepare", "postprepare", "dependencies"];
+
+/// What of package.json (`manifest`) and of the lock and config files
+/// beside it (`files`, by name) keys an install: both without the
+/// [`DESCRIPTIVE`] fields, as compact JSON in the files' own key order
+/// (npm reads dependencies in that order; whitespace it ignores). As read
+/// when the manifest has an install script or a file is not JSON (npm then
+/// fails on it, per function).
+pub(super) fn install_key(manifest: Vec<u8>, files: Vec<KeyFile>) -> (Vec<u8>, Vec<KeyFile>) {
+    let Ok(mut package) = serde_json::from_slice::<Value>(&manifest) else {
+        return (manifest, files);
+    };
+    if INSTALL_SCRIPTS.iter().any(|script| package.pointer(&format!("/scripts/{script}")).is_some()) {
+        return (manifest, files);
+    }
+    strip_descriptive(&mut package);
+    let files = files
+        .into_iter()
+        .map(|(name, bytes)| match serde_json::from_slice::<Value>(&bytes) {
+            Ok(mut lock) if Workflow::Npm.lockfiles().contains(&name) => {
+                strip_descriptive(&mut lock);
+                if let Some(root) = lock.pointer_mut("/packages/") {
+                    strip_descriptive(root);
+                }
+                (name, lock.to_string().into_bytes())
+            }
+            _ => (name, bytes),
+        })
+        .collect();
+    (package.to_string().into_bytes(), files)
+}
+
+/// Takes the [`DESCRIPTIVE`] fields out of a package (or lock) object.
+fn strip_descriptive(package: &mut Value) {
+    if let Some(fields) = package.as_object_mut() {
+        for field in DESCRIPTIVE {
+            fields.shift_remove(field);
+        }
+    }
 }
 
 /// `BuildProperties.UseNpmCi: true`.
