@@ -51,38 +51,58 @@ pub(crate) async fn describe(
     }
 }
 
+/// Nested stacks listed at once: a project split into many nested stacks
+/// reads them side by side, not one after another.
+const LISTS_AT_ONCE: usize = 8;
+
 /// Reads the deployed resources of `stack_name` and its nested stacks;
 /// `None` when the stack does not exist.
 pub(crate) async fn deployed_stack(cfn: &Client, stack_name: &str) -> Result<Option<DeployedStack>, CallError> {
     let mut found = HashMap::new();
     let mut pending = vec![(String::new(), stack_name.to_string())];
-    while let Some((prefix, stack)) = pending.pop() {
-        let pages: Result<Vec<StackResourceSummary>, _> = cfn
-            .list_stack_resources()
-            .stack_name(&stack)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect();
-        let resources = match pages.call("CloudFormation", "ListStackResources") {
-            Ok(resources) => resources,
-            Err(e) if e.is_stack_missing() && prefix.is_empty() => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        for r in resources {
-            let (Some(logical), Some(physical)) = (r.logical_resource_id(), r.physical_resource_id()) else { continue };
-            let path = if prefix.is_empty() { logical.to_string() } else { format!("{prefix}/{logical}") };
-            let resource_type = r.resource_type().unwrap_or_default().to_string();
-            if ResourceKind::of(&resource_type).is_some_and(ResourceKind::is_nested_stack) {
-                pending.push((path.clone(), physical.to_string()));
+    while !pending.is_empty() {
+        let mut lists = tokio::task::JoinSet::new();
+        for (prefix, stack) in pending.drain(..pending.len().min(LISTS_AT_ONCE)) {
+            let cfn = cfn.clone();
+            lists.spawn(async move { (prefix, list_resources(&cfn, &stack).await) });
+        }
+        while let Some(joined) = lists.join_next().await {
+            // A listing task only panics if listing inline would have.
+            let (prefix, listed) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            let resources = match listed {
+                Ok(resources) => resources,
+                Err(e) if e.is_stack_missing() && prefix.is_empty() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            for r in resources {
+                let (Some(logical), Some(physical)) = (r.logical_resource_id(), r.physical_resource_id()) else {
+                    continue;
+                };
+                let path = if prefix.is_empty() { logical.to_string() } else { format!("{prefix}/{logical}") };
+                let resource_type = r.resource_type().unwrap_or_default().to_string();
+                if ResourceKind::of(&resource_type).is_some_and(ResourceKind::is_nested_stack) {
+                    pending.push((path.clone(), physical.to_string()));
+                }
+                found.insert(path, DeployedResource { physical_id: physical.to_string(), resource_type });
             }
-            found.insert(path, DeployedResource { physical_id: physical.to_string(), resource_type });
         }
     }
     Ok(Some(found))
+}
+
+/// Every resource of one stack (all pages).
+async fn list_resources(cfn: &Client, stack: &str) -> Result<Vec<StackResourceSummary>, CallError> {
+    let pages: Result<Vec<StackResourceSummary>, _> = cfn
+        .list_stack_resources()
+        .stack_name(stack)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect();
+    pages.call("CloudFormation", "ListStackResources")
 }
 
 /// The stack's original template text (as uploaded, before transforms).

@@ -516,6 +516,15 @@ impl Slot {
     }
 }
 
+/// Awaits a remote cache call without a job slot: it waits on the network,
+/// and the remote cache bounds its own calls.
+async fn off_slot<T>(slot: &mut Slot, call: impl std::future::Future<Output = T>) -> T {
+    slot.release();
+    let out = call.await;
+    slot.hold().await;
+    out
+}
+
 /// Runs phase one for `units` concurrently; the first error wins, after all
 /// have finished (as sam does).
 async fn run_all(
@@ -601,11 +610,12 @@ async fn build_unit(
                         done
                     }
                 };
-                let run = || async {
+                // Run only when no other unit has installed this key yet.
+                let run = async {
                     let io = |source| Arc::new(WorkflowError::Io { path: entry.clone(), source });
                     if cached && let Some(remote) = remote.filter(|r| r.reads()) {
                         let staging = fsops::staging_dir(&entry).map_err(io)?;
-                        match remote.fetch(Store::Deps, key, staging.path()).await {
+                        match off_slot(slot, remote.fetch(Store::Deps, key, staging.path())).await {
                             Ok(true) => {
                                 return publish_entry(staging, &entry, cached).map_err(io).map(|()| Step::Downloaded);
                             }
@@ -621,7 +631,7 @@ async fn build_unit(
                         .map_err(Arc::new)?;
                     publish_entry(staging, &entry, cached).map_err(io)?;
                     if let Some(remote) = remote.filter(|r| r.writes())
-                        && let Err(e) = remote.store(Store::Deps, key, &entry).await
+                        && let Err(e) = off_slot(slot, remote.store(Store::Deps, key, &entry)).await
                     {
                         note("dependencies not stored", e);
                     }
@@ -629,7 +639,7 @@ async fn build_unit(
                 };
                 deps_step = match &*done {
                     Some(installed) => installed.clone().map(|_| Step::Reused),
-                    None => done.insert(run().await).clone(),
+                    None => done.insert(run.await).clone(),
                 }
                 .map_err(fail)?;
             }
@@ -642,8 +652,9 @@ async fn build_unit(
     let base = cache::code_key(&unit, deps_key.as_deref(), &cache.hashes).map_err(unit_io(&unit.source_dir))?;
     // A fresh machine learns what the code read from the machine that built it.
     let inputs_file = cache.inputs_file(&base);
-    if let Some(remote) = remote.filter(|r| cached && r.reads() && !inputs_file.exists()) {
-        match remote.fetch_inputs(&base).await {
+    let fetch_inputs = cached && unit.workflow.records_inputs() && !inputs_file.exists();
+    if let Some(remote) = remote.filter(|r| fetch_inputs && r.reads()) {
+        match off_slot(slot, remote.fetch_inputs(&base)).await {
             Ok(Some(record)) => crate::files::write_atomic(&inputs_file, &record).map_err(unit_io(&inputs_file))?,
             Ok(None) => {}
             Err(e) => note("inputs record not used", e),
@@ -655,7 +666,7 @@ async fn build_unit(
     let downloaded = match remote.filter(|r| cached && r.reads() && !entry.is_dir()) {
         Some(remote) => {
             let staging = fsops::staging_dir(&entry).map_err(unit_io(&entry))?;
-            match remote.fetch(Store::Code, &code_key, staging.path()).await {
+            match off_slot(slot, remote.fetch(Store::Code, &code_key, staging.path())).await {
                 Ok(true) => publish_entry(staging, &entry, cached).map_err(unit_io(&entry)).map(|()| true)?,
                 Ok(false) => false,
                 Err(e) => {
@@ -683,11 +694,11 @@ async fn build_unit(
         }
         publish_entry(staging, &entry, cached).map_err(unit_io(&entry))?;
         if let Some(remote) = remote.filter(|r| r.writes()) {
-            if let Err(e) = remote.store(Store::Code, &code_key, &entry).await {
+            if let Err(e) = off_slot(slot, remote.store(Store::Code, &code_key, &entry)).await {
                 note("code not stored", e);
             }
             if let Ok(record) = std::fs::read(&inputs_file)
-                && let Err(e) = remote.store_inputs(&base, record).await
+                && let Err(e) = off_slot(slot, remote.store_inputs(&base, record)).await
             {
                 note("inputs record not stored", e);
             }

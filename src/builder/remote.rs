@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -22,8 +23,13 @@ use crate::aws::error::{CallError, CallResult};
 /// The manifest's name inside an archive.
 const MANIFEST: &str = ".accel-manifest.json";
 
-/// Version of the archive layout (the local bucket's name, for one scheme).
-const BUCKET: &str = "accel-v2";
+/// Version of the archive layout. v3: empty folders are part of an entry
+/// (v2 entries lack them, so they are not read).
+const BUCKET: &str = "accel-v3";
+
+/// S3 calls in flight at once: downloads wait on the network, not on the
+/// machine's cores, so many go together, but not hundreds.
+const REQUESTS_AT_ONCE: usize = 16;
 
 /// What this machine does with the remote cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +84,8 @@ enum Item {
     File { sha256: String, executable: bool },
     /// A symbolic link (relative, inside the entry).
     Link { target: String },
+    /// An empty folder (a wheel's `pkg.libs/`): the entry is the tree as built.
+    Folder,
 }
 
 /// Where the remote cache lives: `s3://bucket/prefix`.
@@ -106,12 +114,14 @@ pub(crate) struct RemoteCache {
     bucket: String,
     prefix: String,
     mode: Mode,
+    requests: Arc<tokio::sync::Semaphore>,
 }
 
 impl RemoteCache {
     /// The cache at `location`, used as `mode` says.
     pub(crate) fn new(s3: aws_sdk_s3::Client, location: Location, mode: Mode) -> RemoteCache {
-        RemoteCache { s3, bucket: location.bucket, prefix: location.prefix, mode }
+        let requests = Arc::new(tokio::sync::Semaphore::new(REQUESTS_AT_ONCE));
+        RemoteCache { s3, bucket: location.bucket, prefix: location.prefix, mode, requests }
     }
 
     /// Whether entries are downloaded.
@@ -138,6 +148,7 @@ impl RemoteCache {
     /// part of the code's key.
     pub(crate) async fn fetch_inputs(&self, base: &str) -> Result<Option<Vec<u8>>, RemoteError> {
         let key = self.object_key(Store::Code, &format!("{base}.inputs"));
+        let _turn = self.requests.acquire().await;
         match self.s3.get_object().bucket(&self.bucket).key(key).send().await.call("S3", "GetObject") {
             Ok(object) => {
                 let bytes = object.body.collect().await.map_err(|e| RemoteError::Io(std::io::Error::other(e)));
@@ -151,6 +162,7 @@ impl RemoteCache {
     /// Stores the inputs record of `base` (see [`RemoteCache::fetch_inputs`]).
     pub(crate) async fn store_inputs(&self, base: &str, record: Vec<u8>) -> Result<(), RemoteError> {
         let key = self.object_key(Store::Code, &format!("{base}.inputs"));
+        let _turn = self.requests.acquire().await;
         let put = self.s3.put_object().bucket(&self.bucket).key(key).body(record.into()).send().await;
         put.call("S3", "PutObject").map(|_| ()).map_err(RemoteError::from)
     }
@@ -159,6 +171,7 @@ impl RemoteCache {
     /// checks it; `Ok(false)` when the cache does not have it.
     pub(crate) async fn fetch(&self, store: Store, key: &str, into: &Path) -> Result<bool, RemoteError> {
         let object_key = self.object_key(store, key);
+        let turn = self.requests.acquire().await;
         let got = self.s3.get_object().bucket(&self.bucket).key(&object_key).send().await.call("S3", "GetObject");
         let body = match got {
             Ok(object) => object.body,
@@ -166,6 +179,7 @@ impl RemoteCache {
             Err(e) => return Err(e.into()),
         };
         let bytes = body.collect().await.map_err(|e| RemoteError::Io(std::io::Error::other(e)))?.into_bytes();
+        drop(turn);
         unpack(&bytes, into)?;
         Ok(true)
     }
@@ -173,6 +187,7 @@ impl RemoteCache {
     /// Uploads the local entry `entry` as `key`, unless the cache has it.
     pub(crate) async fn store(&self, store: Store, key: &str, entry: &Path) -> Result<(), RemoteError> {
         let bytes = pack(entry)?;
+        let _turn = self.requests.acquire().await;
         let put = self
             .s3
             .put_object()
@@ -205,6 +220,9 @@ fn manifest_of(dir: &Path) -> std::io::Result<BTreeMap<String, Item>> {
                 let target = std::fs::read_link(dir.join(&rel))?.to_string_lossy().replace('\\', "/");
                 items.insert(name, Item::Link { target });
             } else if meta.is_dir() {
+                if std::fs::read_dir(dir.join(&rel))?.next().is_none() {
+                    items.insert(name, Item::Folder);
+                }
                 pending.push(rel);
             } else {
                 let sha256 = hex::encode(Sha256::digest(std::fs::read(dir.join(&rel))?));
@@ -238,6 +256,12 @@ fn pack(dir: &Path) -> std::io::Result<Vec<u8>> {
                 header.set_entry_type(tar::EntryType::Symlink);
                 header.set_size(0);
                 archive.append_link(&mut header, name, target)?;
+            }
+            Item::Folder => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                header.set_mode(0o755);
+                archive.append_data(&mut header, name, std::io::empty())?;
             }
         }
     }
@@ -296,7 +320,7 @@ fn unpack(bytes: &[u8], into: &Path) -> Result<(), RemoteError> {
         .iter()
         .filter_map(|(name, item)| match item {
             Item::Link { target } => Some((name.clone(), target.clone())),
-            Item::File { .. } => None,
+            Item::File { .. } | Item::Folder => None,
         })
         .collect();
     for (name, target) in &links {
@@ -306,7 +330,7 @@ fn unpack(bytes: &[u8], into: &Path) -> Result<(), RemoteError> {
     }
     for entry in entries {
         let mut entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
+        let name = entry.path()?.to_string_lossy().trim_end_matches('/').to_string();
         let item = expected.remove(&name).ok_or_else(|| corrupt(format!("{name} is not in the manifest")))?;
         if !plain(&name) {
             return Err(corrupt(format!("{name} leads out of the entry")));
@@ -332,6 +356,7 @@ fn unpack(bytes: &[u8], into: &Path) -> Result<(), RemoteError> {
                     return Err(corrupt(format!("{name} links elsewhere than its manifest says")));
                 }
             }
+            Item::Folder => std::fs::create_dir_all(into.join(&name))?,
         }
     }
     if let Some(missing) = expected.keys().next() {
@@ -390,6 +415,7 @@ mod tests {
         set_executable(&dir.join("pkg/bin/tool"), true).unwrap();
         std::fs::create_dir_all(dir.join(".bin")).unwrap();
         symlink("../pkg/bin/tool", &dir.join(".bin/tool")).unwrap();
+        std::fs::create_dir_all(dir.join("pkg.libs")).unwrap();
     }
 
     #[test]
@@ -400,6 +426,7 @@ mod tests {
         unpack(&archive, to.path()).unwrap();
         assert_eq!(manifest_of(from.path()).unwrap(), manifest_of(to.path()).unwrap());
         assert_eq!(std::fs::read_link(to.path().join(".bin/tool")).unwrap(), Path::new("../pkg/bin/tool"));
+        assert!(to.path().join("pkg.libs").is_dir(), "an empty folder is part of the entry");
     }
 
     #[test]

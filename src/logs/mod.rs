@@ -4,10 +4,13 @@
 //! traces interleaved; `--tail` follows all of them ([`tail`]).
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
 use serde_json::{Value, json};
+
+use schedule::{Budget, POLL_RATE, lock, spend};
 
 use crate::aws::cloudformation::{self, DeployedResource};
 use crate::aws::error::{CallError, CallResult};
@@ -201,50 +204,87 @@ impl Event {
     }
 }
 
-/// All events of one group in the window (a missing group has none yet).
+/// The events of `source` from `from` (to `end_ms`, if given), each page
+/// after the first (whose call the caller spent) out of `budget`. The SDK
+/// does not retry: throttling is the budget's to answer, and any other
+/// failure the caller's to judge. A group that does not exist yet has no
+/// events yet.
 async fn fetch_group(
     logs: &aws_sdk_cloudwatchlogs::Client,
     source: &Source,
-    start_ms: i64,
+    from: i64,
     end_ms: Option<i64>,
     filter: Option<&str>,
-) -> Result<Vec<Event>, LogsError> {
-    let mut pages = logs
-        .filter_log_events()
-        .log_group_name(&source.group)
-        .start_time(start_ms)
-        .set_end_time(end_ms)
-        .set_filter_pattern(filter.map(str::to_string))
-        .into_paginator()
-        .send();
+    budget: &Mutex<Budget>,
+) -> Result<Vec<Event>, CallError> {
+    let no_retry = aws_sdk_cloudwatchlogs::config::Builder::default()
+        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled());
     let mut events = Vec::new();
-    while let Some(page) = pages.next().await {
-        match page.call("CloudWatch Logs", "FilterLogEvents") {
-            Ok(page) => events.extend(page.events().iter().map(|e| Event::of(&source.resource, e))),
-            Err(e) if e.is_not_found() => break,
-            Err(e) => return Err(e.into()),
+    let mut token: Option<String> = None;
+    loop {
+        let call = logs
+            .filter_log_events()
+            .log_group_name(&source.group)
+            .start_time(from)
+            .set_end_time(end_ms)
+            .set_filter_pattern(filter.map(str::to_string))
+            .set_next_token(token.clone())
+            .customize()
+            .config_override(no_retry.clone());
+        let page = match call.send().await.call("CloudWatch Logs", "FilterLogEvents") {
+            Ok(page) => page,
+            Err(e) if e.is_not_found() => return Ok(events),
+            Err(e) => return Err(e),
+        };
+        events.extend(page.events().iter().map(|e| Event::of(&source.resource, e)));
+        // The same token again ends the pages too, as in the SDK's paginators.
+        match page.next_token() {
+            Some(next) if token.as_deref() != Some(next) => token = Some(next.to_string()),
+            _ => return Ok(events),
         }
+        spend(budget).await;
     }
-    Ok(events)
 }
 
-/// Groups fetched at once. CloudWatch Logs takes 5 FilterLogEvents per
-/// second per account: more calls in flight only earn throttling, and
-/// dozens throttled at once use up the SDK's retry quota (shared by every
-/// call of the process), so that a fetch of many groups failed.
-const FETCH_CONCURRENCY: usize = 5;
+/// Groups fetched at once: the budget paces them, more would only wait.
+const FETCH_CONCURRENCY: usize = 4;
 
-/// Every event of `sources` in the window, fetched concurrently, in time order.
+/// Tries per group before a fetch gives up on a failure that may pass.
+const FETCH_TRIES: u32 = 8;
+
+/// Every event of `sources` in the window, in time order: the groups are
+/// fetched concurrently through one [`Budget`] under FilterLogEvents' quota
+/// (5 per second in some Regions), so that hundreds of groups are read at
+/// the quota's pace instead of being throttled into failure. A throttled
+/// group slows the budget down and is read again.
 pub(crate) async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) -> Result<Vec<Event>, LogsError> {
     let logs = aws.logs();
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(FETCH_CONCURRENCY));
+    let budget = Arc::new(Mutex::new(Budget::new(POLL_RATE, Instant::now())));
+    let limit = Arc::new(tokio::sync::Semaphore::new(FETCH_CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
     for source in sources {
         let (logs, filter, start, end) = (logs.clone(), request.filter.clone(), request.start_ms, request.end_ms);
-        let (source, limit) = (source.clone(), limit.clone());
+        let (source, limit, budget) = (source.clone(), limit.clone(), budget.clone());
         tasks.spawn(async move {
             let _turn = limit.acquire_owned().await;
-            fetch_group(&logs, &source, start, end, filter.as_deref()).await
+            let mut tries = 0;
+            loop {
+                spend(&budget).await;
+                tries += 1;
+                match fetch_group(&logs, &source, start, end, filter.as_deref(), &budget).await {
+                    Ok(events) => {
+                        lock(&budget).answered();
+                        return Ok(events);
+                    }
+                    // The SDK's own retries are off: these are the ones it would retry.
+                    Err(e)
+                        if tries < FETCH_TRIES && (e.is_throttling() || e.is_server_error() || e.is_unreachable()) =>
+                    {
+                        lock(&budget).throttled(Instant::now())
+                    }
+                    Err(e) => return Err(LogsError::from(e)),
+                }
+            }
         });
     }
     let mut events = Vec::new();

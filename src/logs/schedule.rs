@@ -1,6 +1,7 @@
 //! How a tail polls, pure (time comes in as values): which group polls next
 //! ([`Schedule`]) and how fast the tail may call FilterLogEvents ([`Budget`]).
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A group is polled at most this often.
@@ -185,6 +186,26 @@ impl Budget {
     /// A call was answered: recover some of the rate.
     pub(super) fn answered(&mut self) {
         self.rate = (self.rate + RECOVERY).min(self.ceiling);
+    }
+}
+
+/// The budget, even if a task panicked holding it (it is only numbers).
+pub(super) fn lock(budget: &Mutex<Budget>) -> MutexGuard<'_, Budget> {
+    budget.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits until `budget` allows a call, and spends it.
+pub(super) async fn spend(budget: &Mutex<Budget>) {
+    loop {
+        let wait = {
+            let mut budget = lock(budget);
+            let now = Instant::now();
+            if budget.take(now) {
+                return;
+            }
+            budget.wait(now)
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 

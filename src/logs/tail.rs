@@ -6,7 +6,7 @@
 //! once even when it arrives late.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs::primitives::event_stream::EventReceiver;
@@ -14,8 +14,8 @@ use aws_sdk_cloudwatchlogs::types::error::StartLiveTailResponseStreamError;
 use aws_sdk_cloudwatchlogs::types::{LiveTailSessionLogEvent, StartLiveTailResponseStream};
 use tokio::sync::mpsc;
 
-use super::schedule::{Budget, POLL, POLL_RATE, Schedule};
-use super::{Event, Format, Item, LogsError, LogsRequest, Source, fetch_traces};
+use super::schedule::{Budget, POLL, POLL_RATE, Schedule, lock, spend};
+use super::{Event, Format, Item, LogsError, LogsRequest, Source, fetch_group, fetch_traces};
 use crate::aws::Aws;
 use crate::aws::error::{CallError, CallResult};
 use crate::printer::Printer;
@@ -105,7 +105,9 @@ pub(crate) async fn tail(
             let from = (cursors[index].newest - LATE_WINDOW_MS).max(request.start_ms);
             let (logs, source, filter, budget) =
                 (logs.clone(), sources[index].clone(), request.filter.clone(), budget.clone());
-            polls.spawn(async move { (index, now, poll(&logs, &source, from, filter.as_deref(), &budget).await) });
+            polls.spawn(async move {
+                (index, now, fetch_group(&logs, &source, from, None, filter.as_deref(), &budget).await)
+            });
         }
         let wake_at = tokio::time::Instant::from_std(wake.unwrap_or(now));
         tokio::select! {
@@ -167,25 +169,6 @@ pub(crate) async fn tail(
     }
 }
 
-fn lock(budget: &Mutex<Budget>) -> MutexGuard<'_, Budget> {
-    budget.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Waits until `budget` allows a call, and spends it.
-async fn spend(budget: &Mutex<Budget>) {
-    loop {
-        let wait = {
-            let mut budget = lock(budget);
-            let now = Instant::now();
-            if budget.take(now) {
-                return;
-            }
-            budget.wait(now)
-        };
-        tokio::time::sleep(wait).await;
-    }
-}
-
 fn lost(e: &CallError) -> String {
     format!("Lost the connection: {e}. Retrying until it is back (Ctrl-C stops).")
 }
@@ -195,46 +178,6 @@ fn print(pending: &mut Vec<Item>, printer: &Printer, format: &Format) {
     pending.sort_by_key(Item::timestamp);
     for item in pending.drain(..) {
         printer.out_raw(&format.render(&item));
-    }
-}
-
-/// One poll of `source`: its events since `from`, each page after the
-/// first (whose call the caller spent) out of `budget`. The SDK does not
-/// retry: throttling is the budget's to answer, and a failure the tail's
-/// to judge.
-async fn poll(
-    logs: &aws_sdk_cloudwatchlogs::Client,
-    source: &Source,
-    from: i64,
-    filter: Option<&str>,
-    budget: &Mutex<Budget>,
-) -> Result<Vec<Event>, CallError> {
-    let no_retry = aws_sdk_cloudwatchlogs::config::Builder::default()
-        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled());
-    let mut events = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let call = logs
-            .filter_log_events()
-            .log_group_name(&source.group)
-            .start_time(from)
-            .set_filter_pattern(filter.map(str::to_string))
-            .set_next_token(token.clone())
-            .customize()
-            .config_override(no_retry.clone());
-        let page = match call.send().await.call("CloudWatch Logs", "FilterLogEvents") {
-            Ok(page) => page,
-            // A group that does not exist yet has no events yet.
-            Err(e) if e.is_not_found() => return Ok(events),
-            Err(e) => return Err(e),
-        };
-        events.extend(page.events().iter().map(|e| Event::of(&source.resource, e)));
-        // The same token again ends the pages too, as in the SDK's paginators.
-        match page.next_token() {
-            Some(next) if token.as_deref() != Some(next) => token = Some(next.to_string()),
-            _ => return Ok(events),
-        }
-        spend(budget).await;
     }
 }
 

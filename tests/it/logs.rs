@@ -468,3 +468,24 @@ async fn tail_slows_its_polls_down_when_throttled() {
     assert!(refused >= 1, "the quota was met ({polls} calls)");
     assert!(refused * 5 <= polls, "{refused} of {polls} FilterLogEvents throttled: the budget did not slow down");
 }
+
+/// A fetch over many groups reads them at FilterLogEvents' pace instead of
+/// failing on its quota (it did, over 500 groups): every event printed, no
+/// call refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_over_many_groups_stays_under_the_quota() {
+    let ctx = TestContext::new().with_cloud();
+    let groups: Vec<String> = (0..30).map(|i| format!("/accel-many/group-{i}")).collect();
+    for (i, group) in groups.iter().enumerate() {
+        put(&ctx, group, "s", &[(now_ms() - 60_000, &format!("many-{i} event"))]).await;
+    }
+    let mut args = vec!["logs", "-s", "5m ago"];
+    for group in &groups {
+        args.extend(["--cw-log-group", group.as_str()]);
+    }
+    let out = ctx.accel(&args).assert_success();
+    for i in 0..30 {
+        assert_eq!(out.stdout.matches(&format!("many-{i} event\n")).count(), 1, "many-{i} once:\n{out}");
+    }
+    assert_eq!(ctx.throttled(), Vec::<String>::new(), "no call past a quota");
+}

@@ -59,7 +59,7 @@ async fn a_second_clone_downloads_every_entry_and_builds_the_same_tree() {
 
     // A damaged entry is reported, not used: the unit is built locally.
     let s3 = second.s3();
-    let listed = s3.list_objects_v2().bucket(BUCKET).prefix("team/app/accel-v2/code/").send().await.unwrap();
+    let listed = s3.list_objects_v2().bucket(BUCKET).prefix("team/app/accel-v3/code/").send().await.unwrap();
     let entries: Vec<String> =
         listed.contents().iter().filter_map(|o| o.key()).filter(|k| k.ends_with(".tar.gz")).map(String::from).collect();
     for key in &entries {

@@ -435,6 +435,12 @@ impl Workflow {
         }
     }
 
+    /// Whether [`Workflow::build_code`] may read files outside the unit's
+    /// folder (and so record them): the others only copy or compile it.
+    pub(crate) fn records_inputs(self) -> bool {
+        matches!(self, Workflow::Npm | Workflow::Esbuild | Workflow::Makefile | Workflow::CargoLambda)
+    }
+
     /// Whether this workflow builds in the source folder for sam's
     /// `--build-in-source`/`--no-build-in-source` value (`None`: unset), and
     /// sam's warning when the workflow does not take that value (sam's
