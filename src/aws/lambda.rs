@@ -3,6 +3,7 @@
 //! new layer version.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::Client;
@@ -259,6 +260,10 @@ pub(crate) async fn delete_layer_version(lambda: &Client, name: &str, version: i
     Ok(())
 }
 
+/// Functions asked for their layers at once: hundreds asked together pass
+/// GetFunction's quota of 100 per second and are throttled into failure.
+const ASKED_AT_ONCE: usize = 4;
+
 /// Every function in `functions` that uses a version of `layer_arn` moves to
 /// `new_arn`, keeping its layer order. The deployed configuration is the
 /// truth here: it covers Globals, parameters and nested stacks alike.
@@ -269,12 +274,15 @@ pub(crate) async fn repoint_users(
     new_arn: &str,
 ) -> Result<(), LambdaError> {
     let prefix = format!("{layer_arn}:");
+    let asking = Arc::new(tokio::sync::Semaphore::new(ASKED_AT_ONCE));
     let mut tasks = tokio::task::JoinSet::new();
     for name in functions {
-        let (lambda, prefix, new_arn) = (lambda.clone(), prefix.clone(), new_arn.to_string());
+        let (lambda, prefix, new_arn, asking) = (lambda.clone(), prefix.clone(), new_arn.to_string(), asking.clone());
         tasks.spawn(async move {
             // GetFunction: a quota of its own (see `wait_for_update`).
+            let turn = asking.acquire_owned().await;
             let function = lambda.get_function().function_name(&name).send().await.call("Lambda", "GetFunction")?;
+            drop(turn);
             let current = function.configuration().map(|c| c.layers()).unwrap_or_default();
             let layers: Vec<String> = current.iter().filter_map(|l| l.arn()).map(str::to_string).collect();
             if !layers.iter().any(|l| l.starts_with(&prefix)) || layers.contains(&new_arn) {

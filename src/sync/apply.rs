@@ -310,7 +310,7 @@ impl Executor {
                 Outcome::Updated
             }
             Flow::Function { name, alias, .. } => self.sync_function(name, bytes, &hash, alias.as_deref()).await?,
-            Flow::Layer { arn, runtimes, architectures, description, license, .. } => {
+            Flow::Layer { arn, runtimes, architectures, description, license, users, .. } => {
                 // The name rather than the ARN: Lambda takes both, emulators only the name.
                 let name = arn.rsplit(':').next().unwrap_or(arn);
                 let layer = NewLayerVersion {
@@ -320,7 +320,7 @@ impl Executor {
                     description: description.as_deref(),
                     license: license.as_deref(),
                 };
-                self.sync_layer(arn, layer, bytes, &hash).await?
+                self.sync_layer(arn, layer, users.as_deref(), bytes, &hash).await?
             }
             Flow::RestApi { id, stages, .. } => {
                 let body = self.resolve_subs(bytes, &action.resource).await?;
@@ -373,11 +373,13 @@ impl Executor {
     }
 
     /// A new layer version (unless the latest has this content), every
-    /// deployed function using the layer moved to it, the old version deleted.
+    /// deployed function using the layer (of `users`, when they are known)
+    /// moved to it, the old version deleted.
     async fn sync_layer(
         &self,
         arn: &str,
         layer: NewLayerVersion<'_>,
+        users: Option<&[String]>,
         zip: Vec<u8>,
         hash: &str,
     ) -> Result<Outcome, ActionError> {
@@ -387,12 +389,15 @@ impl Executor {
             return Ok(Outcome::Unchanged);
         }
         let new_arn = lambda::publish_layer_version(&client, layer, zip).await?;
-        let functions = self
-            .deployed
-            .values()
-            .filter(|d| d.resource_type == ResourceKind::LambdaFunction.type_name())
-            .map(|d| d.physical_id.clone())
-            .collect();
+        let functions = match users {
+            Some(users) => users.to_vec(),
+            None => self
+                .deployed
+                .values()
+                .filter(|d| d.resource_type == ResourceKind::LambdaFunction.type_name())
+                .map(|d| d.physical_id.clone())
+                .collect(),
+        };
         lambda::repoint_users(&client, functions, arn, &new_arn).await?;
         if let Some((old, _)) = latest {
             lambda::delete_layer_version(&client, layer.name, old).await?;

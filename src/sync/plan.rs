@@ -79,6 +79,9 @@ pub(crate) enum Flow {
         description: Option<String>,
         /// Licence.
         license: Option<String>,
+        /// The functions known to be its only users (an auto dependency
+        /// layer's function); `None`: every deployed function is asked.
+        users: Option<Vec<String>>,
     },
     /// A REST API definition: PutRestApi, then a deployment on its stages.
     RestApi {
@@ -291,6 +294,7 @@ pub(crate) fn plan(
                         architectures: Vec::new(),
                         description: Some(format!("Auto created layer for dependencies of function {path}")),
                         license: None,
+                        users: Some(vec![physical(path)?]),
                     },
                 ));
             }
@@ -313,6 +317,7 @@ pub(crate) fn plan(
                 architectures: layer.compatible_architectures.clone(),
                 description: layer.description.clone(),
                 license: layer.license_info.clone(),
+                users: None,
             };
             plan.actions.push(Action::code(path.clone(), flow));
         } else if let Some(api) = RestApi::of(stack, resource) {
