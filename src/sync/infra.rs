@@ -134,11 +134,20 @@ pub(crate) struct Remote {
     pub(crate) templates: RemoteTemplates,
 }
 
+/// What changed outside CloudFormation since the stack's last deploy.
+pub(crate) struct SinceDeploy<'a> {
+    /// Hotswapped properties.
+    pub(crate) drift: &'a StackDrift,
+    /// Resources whose code was synced through the service APIs: their
+    /// deployed code may differ from both templates.
+    pub(crate) code_synced: &'a [String],
+}
+
 /// Decides between a skip and a deploy. `recent`: the last infra sync on
 /// record is under 7 days old; `packaged`: the packaged templates (`None`
 /// while there is no bucket to package for); `remote`: the deployed stack
 /// (`None` when it does not exist); `artifacts`: this build's output;
-/// `drift`: what was hotswapped since the last deploy. With
+/// `since`: what went through the service APIs since the last deploy. With
 /// `request.hotswap`, configuration changes the service APIs can apply are
 /// planned as actions instead of a deploy.
 pub(crate) fn decide(
@@ -148,8 +157,9 @@ pub(crate) fn decide(
     packaged: Option<&Packaged>,
     remote: Option<Remote>,
     artifacts: &BuildReport,
-    drift: &StackDrift,
+    since: &SinceDeploy<'_>,
 ) -> Result<InfraPlan, SyncError> {
+    let &SinceDeploy { drift, code_synced } = since;
     if !request.skip_deploy_sync {
         return Ok(InfraPlan::Deploy(DeployReason::Asked));
     }
@@ -195,10 +205,14 @@ pub(crate) fn decide(
     if changes.code.len() >= MAX_CODE_SYNCS_ON_SKIP {
         return Ok(InfraPlan::Deploy(DeployReason::TooManyCodeChanges));
     }
-    // A function is synced when its code or its dependency layer changed.
+    // A function is synced when its code or its dependency layer changed
+    // since the deploy, or was code-synced since: a code sync that an edit
+    // undid leaves CloudFormation's template equal to the source while
+    // Lambda runs the synced code. (Unchanged ones cost no call: their
+    // recorded hash is the one they would send.)
     let selected = |r: &crate::template::Resource| {
         let layer = format!("{}/{}", adl::NESTED_STACK, adl::layer_logical_id(&r.full_path));
-        changes.code.iter().any(|c| *c == r.full_path || c.ends_with(&layer))
+        changes.code.iter().chain(code_synced).any(|c| *c == r.full_path || c.ends_with(&layer))
     };
     let mut plan = plan::plan(root, &remote.facts.deployed, &artifacts.artifacts, selected)?;
     let (config, refused) = hotswap::config_actions(&templates, &changes.config, &remote.facts);
@@ -278,6 +292,8 @@ pub(crate) async fn prepare(env: SyncEnv<'_>, stack: &Stack, request: &InfraRequ
     let state = SyncState::load(&layout.sync_state());
     let recent = state.latest_infra_sync_time.is_some_and(|t| (state::now() - t) / 86400.0 <= MAX_DAYS_WITHOUT_DEPLOY);
     let drift = Drift::load(&layout.drift()).of(stack_name);
+    let code_synced: Vec<String> =
+        state.resources.keys().filter_map(|key| key.split_once(':').map(|(_, path)| path.to_string())).collect();
     // The deployed templates also tell which hotswaps a deploy leaves as they are.
     let remote = match &packaged {
         Some(packaged) if request.skip_deploy_sync && recent || !drift.is_empty() => {
@@ -286,7 +302,8 @@ pub(crate) async fn prepare(env: SyncEnv<'_>, stack: &Stack, request: &InfraRequ
         _ => None,
     };
     let deployed_templates = remote.as_ref().map(|r| r.templates.clone());
-    let plan = decide(stack, request, recent, packaged.as_ref(), remote, &report, &drift)?;
+    let since = SinceDeploy { drift: &drift, code_synced: &code_synced };
+    let plan = decide(stack, request, recent, packaged.as_ref(), remote, &report, &since)?;
     Ok(Prepared { plan, bucket, packaged, artifacts, built_template, url_base, deployed_templates })
 }
 
@@ -444,7 +461,8 @@ Resources:
         for resource in owed {
             drift.record("blog", &resource, &BTreeMap::from([("Timeout".to_string(), serde_json::Value::from(3))]));
         }
-        decide(&root, request, recent, Some(local), remote, &BuildReport::default(), &drift.of("blog")).unwrap()
+        let since = SinceDeploy { drift: &drift.of("blog"), code_synced: &[] };
+        decide(&root, request, recent, Some(local), remote, &BuildReport::default(), &since).unwrap()
     }
 
     fn deploy_reason(plan: InfraPlan) -> Option<DeployReason> {

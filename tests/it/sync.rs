@@ -127,3 +127,29 @@ async fn sync_output_snapshots() {
         insta::assert_snapshot!("sync_code_one_edit", snapshot_of(&code));
     });
 }
+
+/// A code sync that a later edit undid: CloudFormation's template equals the
+/// source again, but Lambda runs the synced code. The next plain `sync`
+/// skips the deploy and must still send the source's code.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_sync_after_an_undone_code_sync_sends_the_code() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    let sync = |args: &[&str]| {
+        let mut all = vec!["sync", "--stack-name", "blog-undone"];
+        all.extend(args);
+        let out = ctx.accel(&all).stdin("y\n").run();
+        assert_eq!(out.code, Some(0), "{out}");
+        out
+    };
+    sync(&[]);
+    let deployed = ctx.code_sha("blog-undone", "HelloWorldFunction").await;
+    let original = ctx.read("hello_world/app.py");
+    ctx.write("hello_world/app.py", "def lambda_handler(e, c):\n    return 'synced, then undone'\n");
+    sync(&["--code"]);
+    assert_ne!(ctx.code_sha("blog-undone", "HelloWorldFunction").await, deployed);
+
+    ctx.write("hello_world/app.py", &original);
+    let out = sync(&[]);
+    assert!(out.stdout.contains("skipping infra sync") || out.stderr.contains("skipping infra sync"), "{out}");
+    assert_eq!(ctx.code_sha("blog-undone", "HelloWorldFunction").await, deployed, "the source's code runs again:\n{out}");
+}
