@@ -215,7 +215,9 @@ pub(crate) async fn code_plan(
     }
     // Code goes where the deployed stack expects it: apart from its
     // dependencies only when the stack has the dependency layers.
-    let adl = deployed.contains_key(adl::NESTED_STACK).then_some(stack_name);
+    // Nested stacks have their own dependency layer stacks: any of them counts.
+    let nested = format!("/{}", adl::NESTED_STACK);
+    let adl = deployed.keys().any(|k| k == adl::NESTED_STACK || k.ends_with(&nested)).then_some(stack_name);
     let mut options = build_options(layout, adl, remote);
     options.selection.exclude = exclude.to_vec();
     // A save builds what it touched; the other artifacts stay as they are.

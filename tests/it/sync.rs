@@ -151,5 +151,48 @@ async fn a_plain_sync_after_an_undone_code_sync_sends_the_code() {
     ctx.write("hello_world/app.py", &original);
     let out = sync(&[]);
     assert!(out.stdout.contains("skipping infra sync") || out.stderr.contains("skipping infra sync"), "{out}");
-    assert_eq!(ctx.code_sha("blog-undone", "HelloWorldFunction").await, deployed, "the source's code runs again:\n{out}");
+    assert_eq!(
+        ctx.code_sha("blog-undone", "HelloWorldFunction").await,
+        deployed,
+        "the source's code runs again:\n{out}"
+    );
+}
+
+/// Dependency layers live in each nested stack that has dependencies, not
+/// only in the root: `sync --code` of a nested function sends its code
+/// without the dependencies (they are in its layer), as the deploy did.
+#[tokio::test(flavor = "multi_thread")]
+async fn code_sync_of_a_nested_function_keeps_its_dependencies_in_the_layer() {
+    let ctx = TestContext::new().with_cloud();
+    ctx.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Child:\n    Type: AWS::Serverless::Application\n    Properties:\n      Location: child/template.yaml\n",
+    );
+    ctx.write(
+        "child/template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn/\n      Handler: app.handler\n      Runtime: python3.12\n",
+    );
+    ctx.write("child/fn/app.py", "import six\n\ndef handler(event, context):\n    return 1\n");
+    ctx.write("child/fn/requirements.txt", "six==1.16.0\n");
+    let sync = |args: &[&str]| {
+        let mut all = vec!["sync", "--stack-name", "nested-adl"];
+        all.extend(args);
+        let out = ctx.accel(&all).stdin("y\n").run();
+        assert_eq!(out.code, Some(0), "{out}");
+        out
+    };
+    sync(&[]);
+    let deployed = ctx.function("nested-adl", "Child/Fn").await;
+    assert_eq!(deployed.layers().len(), 1, "the dependency layer: {deployed:?}");
+    ctx.write("child/fn/app.py", "import six\n\ndef handler(event, context):\n    return 2\n");
+    let out = sync(&["--code"]);
+    let synced = ctx.function("nested-adl", "Child/Fn").await;
+    assert_ne!(synced.code_sha256(), deployed.code_sha256(), "{out}");
+    // six.py alone is ~34 KB; the handler is a few hundred bytes.
+    assert!(
+        synced.code_size() < 4_000,
+        "{} bytes sent: the dependencies went with the code\n{out}",
+        synced.code_size()
+    );
+    assert_eq!(synced.layers().len(), 1, "{out}");
 }
