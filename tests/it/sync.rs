@@ -37,6 +37,15 @@ pub(crate) fn sync_code(ctx: &TestContext, args: &[&str], input: Option<&str>) -
     }
 }
 
+/// `accel sync --stack-name stack args…`, answering the prompt; it must succeed.
+fn sync_ok(ctx: &TestContext, stack: &str, args: &[&str]) -> RunOutput {
+    let mut all = vec!["sync", "--stack-name", stack];
+    all.extend(args);
+    let out = ctx.accel(&all).stdin("y\n").run();
+    assert_eq!(out.code, Some(0), "{out}");
+    out
+}
+
 /// The resources a sync reports as updated with `kind` (`code`, `layer` …).
 fn synced_lines(out: &RunOutput, kind: &str) -> Vec<String> {
     out.stderr
@@ -134,13 +143,7 @@ async fn sync_output_snapshots() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_sync_after_an_undone_code_sync_sends_the_code() {
     let ctx = TestContext::from_fixture("templates/blog").with_cloud();
-    let sync = |args: &[&str]| {
-        let mut all = vec!["sync", "--stack-name", "blog-undone"];
-        all.extend(args);
-        let out = ctx.accel(&all).stdin("y\n").run();
-        assert_eq!(out.code, Some(0), "{out}");
-        out
-    };
+    let sync = |args: &[&str]| sync_ok(&ctx, "blog-undone", args);
     sync(&[]);
     let deployed = ctx.code_sha("blog-undone", "HelloWorldFunction").await;
     let original = ctx.read("hello_world/app.py");
@@ -174,13 +177,7 @@ async fn code_sync_of_a_nested_function_keeps_its_dependencies_in_the_layer() {
     );
     ctx.write("child/fn/app.py", "import six\n\ndef handler(event, context):\n    return 1\n");
     ctx.write("child/fn/requirements.txt", "six==1.16.0\n");
-    let sync = |args: &[&str]| {
-        let mut all = vec!["sync", "--stack-name", "nested-adl"];
-        all.extend(args);
-        let out = ctx.accel(&all).stdin("y\n").run();
-        assert_eq!(out.code, Some(0), "{out}");
-        out
-    };
+    let sync = |args: &[&str]| sync_ok(&ctx, "nested-adl", args);
     sync(&[]);
     let deployed = ctx.function("nested-adl", "Child/Fn").await;
     assert_eq!(deployed.layers().len(), 1, "the dependency layer: {deployed:?}");
