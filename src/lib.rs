@@ -18,6 +18,7 @@ mod logs;
 mod package;
 mod printer;
 mod project;
+mod report;
 mod settings;
 mod sync;
 mod template;

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::report::{Event, Human};
+
 /// Where a command's output goes. Clones share the terminal's state.
 #[derive(Debug, Clone)]
 pub(crate) struct Printer {
@@ -21,7 +23,9 @@ pub(crate) struct Printer {
     interactive: bool,
     /// `--debug`: [`Printer::debug`] lines are shown.
     debug: Arc<AtomicBool>,
-    /// The build's progress bar while one runs; lines go above it.
+    /// `--output json`: events as JSON lines on stdout.
+    json: Arc<AtomicBool>,
+    /// The live line of the [`Task`] under way; lines go above it.
     bar: Arc<Mutex<Option<ProgressBar>>>,
 }
 
@@ -32,6 +36,7 @@ impl Printer {
             color: std::io::stdout().is_terminal() && !no_color,
             interactive: std::io::stderr().is_terminal() && !ci,
             debug: Arc::new(AtomicBool::new(false)),
+            json: Arc::new(AtomicBool::new(false)),
             bar: Arc::new(Mutex::new(None)),
         }
     }
@@ -66,7 +71,14 @@ impl Printer {
     pub(crate) fn out(&self, text: impl Display) {
         // One write per line: stdout may be unbuffered, a formatted write is
         // then a system call per piece.
-        let _ = std::io::stdout().lock().write_all(format!("{text}\n").as_bytes());
+        let write = || {
+            let _ = std::io::stdout().lock().write_all(format!("{text}\n").as_bytes());
+        };
+        // The live line is on stderr, the same terminal: clear it first.
+        match self.bar.lock().ok().as_deref().and_then(Option::as_ref) {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
     }
 
     /// Text on stdout as is (already ending in a newline), flushed at once
@@ -98,6 +110,9 @@ impl Printer {
                 text = format!("{text}: {cause}");
             }
         }
+        if self.json() {
+            self.event(&Event::Error { message: text.clone() });
+        }
         self.note(format_args!("Error: {text}"));
     }
 
@@ -113,33 +128,106 @@ impl Printer {
         std::process::ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
     }
 
-    /// A build of `total` units starts: a bar on a terminal, nothing elsewhere.
-    pub(crate) fn progress_start(&self, total: usize) {
-        if !self.interactive {
+    /// A wait that may last: a live line on a terminal (spinner, what is
+    /// under way, elapsed time, the latest step), one line per finished step
+    /// elsewhere. `total` counts the steps when they are known. While a task
+    /// lives, [`Printer::note`] and [`Printer::out`] print above its line.
+    pub(crate) fn task(&self, what: impl Display, total: Option<usize>) -> Task {
+        let mut slot = self.bar.lock().ok();
+        // One live line at a time: a task inside another prints its steps.
+        let free = slot.as_deref().is_some_and(Option::is_none);
+        let bar = (self.interactive && free).then(|| {
+            let (bar, template) = match total {
+                Some(total) => {
+                    (ProgressBar::new(total as u64), "{spinner} {prefix} {pos}/{len} [{elapsed}] {wide_msg}")
+                }
+                None => (ProgressBar::new_spinner(), "{spinner} {prefix} [{elapsed}] {wide_msg}"),
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.set_prefix(what.to_string());
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        if let (Some(bar), Some(slot)) = (&bar, slot.as_deref_mut()) {
+            *slot = Some(bar.clone());
+        }
+        Task { printer: self.clone(), bar }
+    }
+
+    /// `--output json`: [`Printer::event`] writes JSON lines on stdout, and
+    /// nothing else goes there.
+    pub(crate) fn enable_json(&self) {
+        self.json.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether `--output json` is on.
+    pub(crate) fn json(&self) -> bool {
+        self.json.load(Ordering::Relaxed)
+    }
+
+    /// One event of a command: its JSON object on a line of stdout with
+    /// `--output json`, its human form (if it has one) otherwise.
+    pub(crate) fn event(&self, event: &Event) {
+        if self.json() {
+            self.out(serde_json::to_string(event).unwrap_or_default());
             return;
         }
-        let bar = ProgressBar::new(total as u64);
-        if let Ok(style) = ProgressStyle::with_template("{spinner} building {pos}/{len} {wide_msg}") {
-            bar.set_style(style);
+        match event.human() {
+            Some(Human::Out(text)) => self.out(text),
+            Some(Human::Note(text)) => self.note(text),
+            None => {}
         }
-        bar.enable_steady_tick(Duration::from_millis(100));
-        if let Ok(mut slot) = self.bar.lock() {
-            *slot = Some(bar);
+    }
+}
+
+/// A wait under way (see [`Printer::task`]); its live line goes away when
+/// it is dropped.
+#[derive(Debug)]
+pub(crate) struct Task {
+    printer: Printer,
+    /// The live line, on a terminal only.
+    bar: Option<ProgressBar>,
+}
+
+impl Task {
+    /// What is happening now: shown on the live line only.
+    pub(crate) fn status(&self, text: impl Display) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(text.to_string());
         }
     }
 
-    /// One unit of the build is ready.
-    pub(crate) fn progress_step(&self, label: &str) {
-        if let Some(bar) = self.bar.lock().ok().as_deref().and_then(Option::as_ref) {
+    /// A step is done, reported by `event`: on a terminal it is counted on
+    /// the live line; elsewhere it is printed as [`Printer::event`] does.
+    pub(crate) fn step(&self, event: &Event) {
+        match (&self.bar, event.human()) {
+            (Some(bar), Some(Human::Note(line) | Human::Out(line))) if !self.printer.json() => {
+                bar.inc(1);
+                bar.set_message(line);
+            }
+            _ => self.printer.event(event),
+        }
+    }
+
+    /// A step is done, shown on the live line only (its line, if any, is
+    /// printed later by the caller).
+    pub(crate) fn tick(&self, text: impl Display) {
+        if let Some(bar) = &self.bar {
             bar.inc(1);
-            bar.set_message(label.to_string());
+            bar.set_message(text.to_string());
         }
     }
+}
 
-    /// The build is over: the bar goes away.
-    pub(crate) fn progress_finish(&self) {
-        if let Some(bar) = self.bar.lock().ok().and_then(|mut slot| slot.take()) {
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+            if let Ok(mut slot) = self.printer.bar.lock() {
+                *slot = None;
+            }
         }
     }
 }

@@ -163,6 +163,8 @@ pub(crate) struct SyncSettings {
     pub(crate) dry_run: Option<DryRun>,
     /// `--remote-cache` and `--remote-cache-mode`.
     pub(crate) remote_cache: Option<(Location, Mode)>,
+    /// `--output json` (without `--dry-run`): events as JSON lines.
+    pub(crate) json: bool,
 }
 
 /// How `--dry-run` prints the plan.
@@ -310,6 +312,7 @@ fn sync(args: &SyncArgs, cwd: &Path, env: &Environment, aws: AwsOptions) -> Resu
         } else {
             DryRun::Text
         }),
+        json: !args.dry_run && args.output.as_deref() == Some("json"),
     })
 }
 

@@ -272,8 +272,10 @@ pub(crate) async fn repoint_users(
     functions: Vec<String>,
     layer_arn: &str,
     new_arn: &str,
+    progress: impl Fn(usize, usize),
 ) -> Result<(), LambdaError> {
     let prefix = format!("{layer_arn}:");
+    let total = functions.len();
     let asking = Arc::new(tokio::sync::Semaphore::new(ASKED_AT_ONCE));
     let mut tasks = tokio::task::JoinSet::new();
     for name in functions {
@@ -300,8 +302,11 @@ pub(crate) async fn repoint_users(
             wait_for_update(&lambda, &name).await
         });
     }
+    let mut done = 0;
     while let Some(joined) = tasks.join_next().await {
         joined??;
+        done += 1;
+        progress(done, total);
     }
     Ok(())
 }

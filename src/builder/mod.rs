@@ -28,7 +28,8 @@ use remote::{RemoteCache, RemoteError, Store};
 use workflow::WorkflowError;
 
 use crate::layout::ProjectLayout;
-use crate::printer::Printer;
+use crate::printer::{Printer, Task};
+use crate::report::Event;
 use crate::template::Stack;
 
 /// Why a build failed.
@@ -100,9 +101,8 @@ pub(crate) struct BuildOptions {
     /// The stack name when Python and Node dependencies go into auto
     /// dependency layers (`accel sync`'s default) instead of each function.
     pub(crate) dependency_layer: Option<String>,
-    /// Show a line per unit (and a bar on a terminal): `accel build` does,
-    /// sync reports per resource instead.
-    pub(crate) progress: bool,
+    /// Which units get a line (and whether a terminal shows a live line).
+    pub(crate) progress: Progress,
     /// Where the inputs each resource's build read are recorded.
     pub(crate) inputs_file: PathBuf,
     /// `--build-in-source` (`Some(true)`), `--no-build-in-source`
@@ -128,12 +128,24 @@ impl BuildOptions {
             selection: Selection::default(),
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             dependency_layer,
-            progress: false,
+            progress: Progress::Quiet,
             inputs_file: layout.build_inputs(),
             build_in_source: None,
             remote: None,
         }
     }
+}
+
+/// Which build units are reported as they finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// None, and no live line.
+    Quiet,
+    /// Every unit: `accel build`.
+    Every,
+    /// Units that installed, built or wrote something: sync, which reports
+    /// per resource and would otherwise list every cached unit on each run.
+    Work,
 }
 
 /// What happened to one step of a unit.
@@ -197,6 +209,21 @@ impl std::fmt::Display for UnitReport {
     }
 }
 
+impl UnitReport {
+    /// The event that reports it.
+    fn event(&self) -> Event {
+        let ran = [self.deps, self.code].contains(&Step::Built) || self.artifacts_written > 0;
+        Event::Build {
+            resource: self.label.clone(),
+            action: "build",
+            runtime: self.runtime.clone(),
+            duration_ms: self.elapsed.as_millis(),
+            result: if ran { "built" } else { "cached" },
+            line: self.to_string(),
+        }
+    }
+}
+
 /// The outcome of a build.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BuildReport {
@@ -234,15 +261,15 @@ struct Built {
 }
 
 /// Builds `stack` (the root of a template tree) as `options` say, showing
-/// its progress on `printer` when `options.progress` asks (sync reports per
-/// resource instead) and its cache decisions as debug lines.
+/// its progress on `printer` as `options.progress` asks, and its cache
+/// decisions as debug lines.
 pub(crate) async fn build(
     stack: &Stack,
     cwd: &Path,
     options: &BuildOptions,
     printer: &Printer,
 ) -> Result<BuildReport, BuildError> {
-    let progress = options.progress.then_some(printer);
+    let progress = (options.progress != Progress::Quiet).then_some(printer);
     let work = crate::work::Tally::now();
     if options.build_dir == cwd {
         return Err(BuildError::BuildDirIsCwd);
@@ -270,24 +297,20 @@ pub(crate) async fn build(
         }
     };
     let cache = Cache::new(&options.deps_dir, &options.cache_dir);
-    if let Some(printer) = progress {
-        printer.progress_start(units.len());
-    }
+    let task = progress.map(|printer| printer.task("Building", Some(units.len())));
 
     // Phase one: dependencies and code into the cache; layers first.
     let (layers, functions): (Vec<_>, Vec<_>) = units.into_iter().partition(BuildUnit::is_layer);
     let installs = Installs::default();
-    let built = run_all(layers, &cache, options, &installs, progress).await;
+    let built = run_all(layers, &cache, options, &installs, task.as_ref()).await;
     let built = match built {
-        Ok(mut built) => run_all(functions, &cache, options, &installs, progress).await.map(|more| {
+        Ok(mut built) => run_all(functions, &cache, options, &installs, task.as_ref()).await.map(|more| {
             built.extend(more);
             built
         }),
         Err(e) => Err(e),
     };
-    if let Some(printer) = progress {
-        printer.progress_finish();
-    }
+    drop(task);
     let built = built?;
 
     // Phase two: artifacts, templates, build.toml, state.
@@ -361,8 +384,10 @@ pub(crate) async fn build(
             b.code_step,
             b.code.0
         ));
-        if let Some(printer) = progress {
-            printer.note(&unit_report);
+        let event = unit_report.event();
+        let shown = options.progress == Progress::Every || matches!(event, Event::Build { result: "built", .. });
+        if let Some(printer) = progress.filter(|_| shown) {
+            printer.event(&event);
         }
         report.units.push(unit_report);
     }
@@ -532,7 +557,7 @@ async fn run_all(
     cache: &Cache,
     options: &BuildOptions,
     installs: &Installs,
-    printer: Option<&Printer>,
+    task: Option<&Task>,
 ) -> Result<Vec<Built>, BuildError> {
     let limit = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -549,8 +574,8 @@ async fn run_all(
     let mut results = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (index, label, result) = joined?;
-        if let Some(printer) = printer {
-            printer.progress_step(&label);
+        if let Some(task) = task {
+            task.tick(&label);
         }
         results.push((index, result));
     }

@@ -239,8 +239,8 @@ pub(crate) struct SyncArgs {
     /// Print what the sync would do (per resource: code, config or CloudFormation, and why) and change nothing.
     #[arg(long, conflicts_with = "watch")]
     pub(crate) dry_run: bool,
-    /// With --dry-run: `text` (default) or `json`.
-    #[arg(long, value_parser = ["text", "json"], requires = "dry_run")]
+    /// `text` (default) or `json`: one JSON object per line on stdout for each event (resource, action, api, duration_ms, result); with --dry-run, the plan as one JSON document.
+    #[arg(long, value_parser = ["text", "json"])]
     pub(crate) output: Option<String>,
     #[command(flatten)]
     pub(crate) remote: RemoteCacheArgs,

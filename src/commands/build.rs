@@ -28,7 +28,7 @@ pub(super) async fn run(settings: &BuildSettings, printer: &Printer) -> Result<E
     let mut options = BuildOptions::new(layout, layout.build_dir().to_path_buf(), settings.cached, None);
     options.selection = selection.clone();
     options.build_in_source = settings.build_in_source;
-    options.progress = true;
+    options.progress = builder::Progress::Every;
     if let Some((location, mode)) = &settings.remote_cache {
         let aws = crate::aws::Aws::load(&settings.aws, printer).await?;
         options.remote = Some(std::sync::Arc::new(RemoteCache::new(aws.s3(), location.clone(), *mode)));

@@ -21,7 +21,8 @@ pub(super) async fn run(settings: &LogsSettings, printer: &Printer) -> Result<Ex
         logs::tail(&aws, &sources, request, settings.include_traces, printer, &format).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut items: Vec<Item> = logs::fetch(&aws, &sources, request).await?.into_iter().map(Item::Log).collect();
+    let mut items: Vec<Item> =
+        logs::fetch(&aws, &sources, request, printer).await?.into_iter().map(Item::Log).collect();
     if settings.include_traces {
         let end = request.end_ms.unwrap_or_else(crate::time::now_ms);
         items.extend(

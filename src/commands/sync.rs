@@ -9,9 +9,10 @@ use anyhow::Result;
 
 use crate::aws::Aws;
 use crate::builder::remote::{Mode, RemoteCache};
-use crate::deploy::Deployed;
+use crate::deploy::{Deployed, StackOutput};
 use crate::printer::Printer;
 use crate::project::{Paths, Project};
+use crate::report::Event;
 use crate::settings::{DryRun, SyncMode, SyncSettings};
 use crate::sync::infra::{self, InfraOutcome, InfraPlan};
 use crate::sync::prompt::{self, Consent};
@@ -32,12 +33,18 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
     if let Some(output) = settings.dry_run {
         return dry_run(settings, &project, output, printer).await;
     }
+    if settings.json {
+        printer.enable_json();
+    }
+    // sam asks on stdout; with `--output json` stdout carries only events.
+    let mut prompt_output: Box<dyn std::io::Write> =
+        if settings.json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
     let consent = prompt::confirm(
         &settings.app_dir,
         &project.template_file,
         &settings.stack_name,
         &mut std::io::stdin().lock(),
-        &mut std::io::stdout(),
+        &mut prompt_output,
     )?;
     match consent {
         Consent::Proceed => {}
@@ -64,6 +71,7 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
                 .await?
                 .into_result()?;
             printer.note(apply::summary(&synced, started.elapsed()));
+            printer.event(&done(&synced, started));
         }
         SyncMode::Infra => match infra::infra_sync(env, &project.stack, &settings.infra).await? {
             InfraOutcome::Skipped(synced) => {
@@ -71,17 +79,15 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
                 if let Some(note) = sync::drift::behind_note(&settings.layout.drift(), &settings.stack_name) {
                     printer.note(note);
                 }
+                printer.event(&done(&synced, started));
             }
             InfraOutcome::Deployed { how, outputs, uploaded } => {
-                if !outputs.is_empty() {
+                if !outputs.is_empty() && !printer.json() {
                     printer.out("\nCloudFormation outputs from deployed stack");
-                    for output in &outputs {
-                        let description = output.description.as_deref().unwrap_or("-");
-                        printer.out(format_args!(
-                            "Key         {}\nDescription {description}\nValue       {}\n",
-                            output.key, output.value
-                        ));
-                    }
+                }
+                for output in outputs {
+                    let StackOutput { key, description, value } = output;
+                    printer.event(&Event::Output { key, description, value });
                 }
                 let what = match how {
                     Deployed::Created => "Stack creation succeeded.",
@@ -92,10 +98,22 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
                     "\n{what} Sync infra completed in {} ms ({uploaded} object(s) uploaded).",
                     started.elapsed().as_millis()
                 ));
+                printer.event(&done(&[], started));
             }
         },
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last event of a sync that succeeded.
+fn done(synced: &[apply::Synced], started: Instant) -> Event {
+    let updated = synced.iter().filter(|s| s.outcome == apply::Outcome::Updated).count();
+    Event::Done {
+        result: "succeeded",
+        duration_ms: started.elapsed().as_millis(),
+        updated,
+        unchanged: synced.len() - updated,
+    }
 }
 
 /// `--dry-run`: the plan, printed; every AWS call made only reads.

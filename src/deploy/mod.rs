@@ -12,6 +12,7 @@ use aws_sdk_cloudformation::types::{
 use crate::aws::cloudformation::describe;
 use crate::aws::error::{CallError, CallResult};
 use crate::printer::Printer;
+use crate::report::{EVENTS_HEADER, Event};
 
 /// The stack sam creates for its artifact bucket; accel finds and makes the same one.
 pub(crate) const MANAGED_STACK: &str = "aws-sam-cli-managed-default";
@@ -292,6 +293,12 @@ pub(crate) async fn deploy(
         None => None,
     };
     let verb = if existing.is_some() { "update" } else { "create" };
+    let began = std::time::Instant::now();
+    let report = |result| {
+        let api = if existing.is_some() { "UpdateStack" } else { "CreateStack" };
+        let (resource, duration_ms) = (request.stack_name.clone(), began.elapsed().as_millis());
+        printer.event(&Event::Deploy { resource, action: verb, api, duration_ms, result });
+    };
     // The SDK retries a call whose answer was lost; the token lets
     // CloudFormation, and us, recognise the retry as the same request.
     let token = request_token(&request.stack_name);
@@ -331,6 +338,7 @@ pub(crate) async fn deploy(
         Err(e)
             if (e.is_already_exists() || e.is_in_progress()) && started_by(cfn, &request.stack_name, &token).await => {}
         Err(e) if e.is_no_updates() => {
+            report("no changes");
             let outputs = existing.as_ref().map(outputs_of).unwrap_or_default();
             return Ok((Deployed::NoChanges, outputs));
         }
@@ -345,6 +353,7 @@ pub(crate) async fn deploy(
         Err(e) => return Err(e),
     };
     let how = if existing.is_some() { Deployed::Updated } else { Deployed::Created };
+    report(if existing.is_some() { "updated" } else { "created" });
     Ok((how, outputs_of(&stack)))
 }
 
@@ -386,9 +395,6 @@ async fn latest_event_id(cfn: &Client, stack_name: &str) -> Result<Option<String
     Ok(out.stack_events().first().and_then(|e| e.event_id()).map(str::to_string))
 }
 
-/// The header of the events table.
-const EVENTS_HEADER: &str = "ResourceStatus                  ResourceType                               LogicalResourceId                        ResourceStatusReason";
-
 /// Prints the stack's new events oldest first until the root stack reaches
 /// a final status. Returns the failed resources with their reasons.
 async fn stream_events(
@@ -401,7 +407,10 @@ async fn stream_events(
     let mut failures = Vec::new();
     let mut delay = Duration::from_millis(100);
     let started = std::time::Instant::now();
-    printer.out(EVENTS_HEADER);
+    if !printer.json() {
+        printer.out(EVENTS_HEADER);
+    }
+    let task = printer.task(format_args!("Deploying {stack_name}"), None);
     loop {
         let mut fresh: Vec<StackEvent> = Vec::new();
         let mut pages = cfn.describe_stack_events().stack_name(stack_name).into_paginator().send();
@@ -423,7 +432,13 @@ async fn stream_events(
             let reason = e.resource_status_reason().unwrap_or("-");
             let logical = e.logical_resource_id().unwrap_or_default();
             let kind = e.resource_type().unwrap_or_default();
-            printer.out(format_args!("{status:<31} {kind:<42} {logical:<40} {reason}"));
+            task.status(format_args!("{status} {logical}"));
+            printer.event(&Event::Stack {
+                resource: logical.to_string(),
+                resource_type: kind.to_string(),
+                status: status.to_string(),
+                reason: e.resource_status_reason().map(str::to_string),
+            });
             if status.ends_with("FAILED") {
                 failures.push(format!("{logical} ({kind}): {reason}"));
             }

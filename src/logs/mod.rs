@@ -15,6 +15,8 @@ use schedule::{Budget, POLL_RATE, lock, spend};
 use crate::aws::cloudformation::{self, DeployedResource};
 use crate::aws::error::{CallError, CallResult};
 use crate::aws::{Aws, apigateway, lambda, sfn};
+use crate::printer::Printer;
+use crate::report;
 use crate::template::kind::ResourceKind;
 use crate::time;
 
@@ -257,8 +259,15 @@ const FETCH_TRIES: u32 = 8;
 /// (5 per second in some Regions), so that hundreds of groups are read at
 /// the quota's pace instead of being throttled into failure. A throttled
 /// group slows the budget down and is read again.
-pub(crate) async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) -> Result<Vec<Event>, LogsError> {
+pub(crate) async fn fetch(
+    aws: &Aws,
+    sources: &[Source],
+    request: &LogsRequest,
+    printer: &Printer,
+) -> Result<Vec<Event>, LogsError> {
     let logs = aws.logs();
+    // One group is one quick call or a few: only many groups take long.
+    let task = (sources.len() > 1).then(|| printer.task("Fetching logs", Some(sources.len())));
     let budget = Arc::new(Mutex::new(Budget::new(POLL_RATE, Instant::now())));
     let limit = Arc::new(tokio::sync::Semaphore::new(FETCH_CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
@@ -267,14 +276,14 @@ pub(crate) async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) 
         let (source, limit, budget) = (source.clone(), limit.clone(), budget.clone());
         tasks.spawn(async move {
             let _turn = limit.acquire_owned().await;
-            let mut tries = 0;
+            let (mut tries, started) = (0, Instant::now());
             loop {
                 spend(&budget).await;
                 tries += 1;
                 match fetch_group(&logs, &source, start, end, filter.as_deref(), &budget).await {
                     Ok(events) => {
                         lock(&budget).answered();
-                        return Ok(events);
+                        return Ok((source.group, started.elapsed(), events));
                     }
                     // The SDK's own retries are off: these are the ones it would retry.
                     Err(e)
@@ -289,7 +298,18 @@ pub(crate) async fn fetch(aws: &Aws, sources: &[Source], request: &LogsRequest) 
     }
     let mut events = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        events.extend(joined??);
+        let (group, elapsed, fetched) = joined??;
+        if let Some(task) = &task {
+            task.step(&report::Event::Fetch {
+                resource: group,
+                action: "fetch",
+                api: "FilterLogEvents",
+                events: fetched.len(),
+                duration_ms: elapsed.as_millis(),
+                result: "fetched",
+            });
+        }
+        events.extend(fetched);
     }
     events.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
     Ok(events)

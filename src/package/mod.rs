@@ -150,8 +150,8 @@ pub(crate) struct Uploader {
 pub(crate) enum Upload {
     /// The object was already there: nothing sent.
     Skipped,
-    /// The object was written.
-    Uploaded,
+    /// The object was written: this many bytes.
+    Uploaded(u64),
 }
 
 impl Uploader {
@@ -182,7 +182,9 @@ impl Uploader {
         if exists {
             return Ok(Upload::Skipped);
         }
-        let mut put = self.s3.put_object().bucket(&self.bucket).key(key).body(body()?.into());
+        let body = body()?;
+        let bytes = body.len() as u64;
+        let mut put = self.s3.put_object().bucket(&self.bucket).key(key).body(body.into());
         put = match &self.kms_key_id {
             Some(kms) => put.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms).ssekms_key_id(kms),
             None => put.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256),
@@ -192,7 +194,7 @@ impl Uploader {
         }
         let long = aws_sdk_s3::config::Builder::default().timeout_config(crate::aws::long_call_timeouts());
         put.customize().config_override(long).send().await.call("S3", "PutObject").map_err(fail)?;
-        Ok(Upload::Uploaded)
+        Ok(Upload::Uploaded(bytes))
     }
 }
 

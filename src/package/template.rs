@@ -13,6 +13,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{PackageError, Upload, Uploader, dir_checksum, file_md5, zip_dir};
+use crate::printer::Printer;
+use crate::report::Event;
 use crate::template::kind::PATH_PROPERTIES;
 use crate::template::yaml;
 
@@ -182,6 +184,7 @@ pub(crate) async fn upload_all(
     target: &Target,
     artifacts: Vec<Artifact>,
     jobs: usize,
+    printer: &Printer,
 ) -> Result<usize, PackageError> {
     let mut seen = std::collections::HashSet::new();
     let artifacts: Vec<Artifact> = artifacts.into_iter().filter(|a| seen.insert(a.key.clone())).collect();
@@ -190,6 +193,7 @@ pub(crate) async fn upload_all(
     } else {
         None
     };
+    let task = printer.task("Uploading", Some(artifacts.len()));
     let limit = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for artifact in artifacts {
@@ -197,6 +201,7 @@ pub(crate) async fn upload_all(
         let exists = listed.as_ref().map(|keys| keys.contains(&artifact.key));
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
+            let started = std::time::Instant::now();
             let key = artifact.key.clone();
             let body = move || match artifact.content {
                 Content::Folder(path) => zip_dir(&path),
@@ -205,16 +210,27 @@ pub(crate) async fn upload_all(
                 }
                 Content::Template(bytes) => Ok(bytes),
             };
-            uploader.upload_with(&key, exists, body).await
+            let upload = uploader.upload_with(&key, exists, body).await;
+            (key, started.elapsed(), upload)
         });
     }
     let mut uploaded = 0;
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(Ok(Upload::Uploaded)) => uploaded += 1,
-            Ok(Ok(Upload::Skipped)) => {}
-            Ok(Err(e)) => {
+            Ok((key, elapsed, Ok(Upload::Uploaded(bytes)))) => {
+                uploaded += 1;
+                task.step(&Event::Upload {
+                    resource: key,
+                    action: "upload",
+                    api: "PutObject",
+                    bytes,
+                    duration_ms: elapsed.as_millis(),
+                    result: "uploaded",
+                });
+            }
+            Ok((key, _, Ok(Upload::Skipped))) => task.tick(key),
+            Ok((_, _, Err(e))) => {
                 first_error.get_or_insert(e);
             }
             Err(e) => {

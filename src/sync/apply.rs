@@ -20,6 +20,8 @@ use crate::aws::error::{CallError, CallResult};
 use crate::aws::lambda::{self, LambdaError, NewLayerVersion};
 use crate::aws::{Aws, apigateway, sfn};
 use crate::package::{self, PackageError};
+use crate::printer::Task;
+use crate::report::Event;
 use crate::template::kind::{ResourceKind, SyncFlow};
 
 /// Lambda takes a zip inline up to this size; sam switches to S3 above it.
@@ -81,6 +83,8 @@ pub(crate) struct Synced {
     pub(crate) resource: String,
     /// What was sent: `code`, `config (Environment, MemorySize)` …
     pub(crate) label: String,
+    /// The service call that sends it.
+    pub(crate) api: &'static str,
     /// A hotswap of template properties.
     pub(crate) hotswapped: bool,
     /// What happened.
@@ -89,14 +93,22 @@ pub(crate) struct Synced {
     pub(crate) elapsed: Duration,
 }
 
-impl std::fmt::Display for Synced {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = match self.outcome {
+impl Synced {
+    /// The event that reports it.
+    pub(crate) fn event(&self) -> Event {
+        let result = match self.outcome {
             Outcome::Updated if self.hotswapped => "hotswapped",
-            Outcome::Updated => "synced",
-            Outcome::Unchanged => "unchanged, skipped",
+            Outcome::Updated => "updated",
+            Outcome::Unchanged => "unchanged",
         };
-        write!(f, "{:<32} {:<10} {what} in {} ms", self.resource, self.label, self.elapsed.as_millis())
+        Event::Sync {
+            resource: self.resource.clone(),
+            action: self.label.clone(),
+            api: self.api,
+            duration_ms: self.elapsed.as_millis(),
+            result,
+            error: None,
+        }
     }
 }
 
@@ -139,6 +151,8 @@ struct Executor {
     account: tokio::sync::OnceCell<String>,
     /// `accel-hotswap.json`; the lock keeps this run's writes in turn.
     drift: Mutex<PathBuf>,
+    /// The live line of the run.
+    task: Task,
 }
 
 /// Runs `plan` against the stack. Every action runs, whatever the others
@@ -164,6 +178,7 @@ pub(crate) async fn apply(
         stack_name: stack_name.to_string(),
         account: tokio::sync::OnceCell::new(),
         drift: Mutex::new(layout.drift()),
+        task: printer.task("Syncing", Some(plan.actions.len())),
     });
     let (layers, others): (Vec<_>, Vec<_>) = plan.actions.into_iter().partition(|a| a.flow.kind() == SyncFlow::Layer);
     let mut applied = Applied::default();
@@ -173,7 +188,7 @@ pub(crate) async fn apply(
         let mut names = HashMap::new();
         for action in batch {
             let (executor, limit) = (executor.clone(), limit.clone());
-            let resource = action.resource.clone();
+            let resource = (action.resource.clone(), action.label(), action.flow.call());
             let task = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 let started = since.unwrap_or_else(Instant::now);
@@ -183,6 +198,7 @@ pub(crate) async fn apply(
                 })?;
                 Ok::<_, SyncError>(Synced {
                     label: action.label(),
+                    api: action.flow.call(),
                     hotswapped: action.hotswap.is_some(),
                     resource: action.resource,
                     outcome,
@@ -192,15 +208,25 @@ pub(crate) async fn apply(
             names.insert(task.id(), resource);
         }
         while let Some(joined) = tasks.join_next_with_id().await {
-            match joined {
-                Ok((_, Ok(s))) => {
-                    if s.outcome == Outcome::Updated {
-                        printer.note(&s);
-                    }
+            let (id, result) = match joined {
+                Ok((id, result)) => (id, result),
+                Err(e) => (e.id(), Err(SyncError::Task(e))),
+            };
+            let (resource, action, api) = names.remove(&id).unwrap_or_default();
+            executor.task.tick(&resource);
+            match result {
+                Ok(s) => {
+                    printer.event(&s.event());
                     applied.synced.push(s);
                 }
-                Ok((id, Err(e))) => applied.failed.push((names.remove(&id).unwrap_or_default(), e)),
-                Err(e) => applied.failed.push((names.remove(&e.id()).unwrap_or_default(), SyncError::Task(e))),
+                Err(e) => {
+                    let duration_ms = since.map_or(0, |s| s.elapsed().as_millis());
+                    let error = Some(e.to_string());
+                    let failed =
+                        Event::Sync { resource: resource.clone(), action, api, duration_ms, result: "failed", error };
+                    printer.event(&failed);
+                    applied.failed.push((resource, e));
+                }
             }
         }
     }
@@ -388,7 +414,7 @@ impl Executor {
         if latest.as_ref().is_some_and(|(_, sha)| sha == hash) {
             return Ok(Outcome::Unchanged);
         }
-        let new_arn = lambda::publish_layer_version(&client, layer, zip).await?;
+        let name = layer.name;
         let functions = match users {
             Some(users) => users.to_vec(),
             None => self
@@ -398,9 +424,13 @@ impl Executor {
                 .map(|d| d.physical_id.clone())
                 .collect(),
         };
-        lambda::repoint_users(&client, functions, arn, &new_arn).await?;
+        self.task.status(format_args!("publishing layer {name}"));
+        let new_arn = lambda::publish_layer_version(&client, layer, zip).await?;
+        let moved =
+            |done, total| self.task.status(format_args!("{name}: {done}/{total} functions moved to the new version"));
+        lambda::repoint_users(&client, functions, arn, &new_arn, moved).await?;
         if let Some((old, _)) = latest {
-            lambda::delete_layer_version(&client, layer.name, old).await?;
+            lambda::delete_layer_version(&client, name, old).await?;
         }
         Ok(Outcome::Updated)
     }

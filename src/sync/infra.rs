@@ -354,7 +354,7 @@ pub(crate) async fn infra_sync(
     let mut uploader = Uploader::new(aws.s3(), bucket);
     uploader.kms_key_id = request.kms_key_id.clone();
     uploader.metadata = request.metadata.clone();
-    let uploaded = packaging::upload_all(&uploader, &target, artifacts, UPLOADS).await?;
+    let uploaded = packaging::upload_all(&uploader, &target, artifacts, UPLOADS, printer).await?;
 
     let parameters = stack
         .template

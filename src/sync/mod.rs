@@ -244,5 +244,6 @@ pub(crate) fn build_options(
     };
     let mut options = BuildOptions::new(layout, build_dir, true, dependency_layer.map(str::to_string));
     options.remote = remote.cloned();
+    options.progress = builder::Progress::Work;
     options
 }

@@ -8,7 +8,8 @@ use std::path::Path;
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-pub(crate) const WARNING: &str = "The SAM CLI will use the AWS Lambda, Amazon API Gateway, and AWS StepFunctions APIs to upload your code without performing a CloudFormation deployment. This will cause drift in your CloudFormation stack. **The sync command should only be used against a development stack**.";
+/// sam's warning, naming the tool that acts: accel.
+pub(crate) const WARNING: &str = "accel will use the AWS Lambda, Amazon API Gateway, and AWS StepFunctions APIs to upload your code without performing a CloudFormation deployment. This will cause drift in your CloudFormation stack. **The sync command should only be used against a development stack**.";
 
 /// The answer to the prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

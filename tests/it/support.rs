@@ -478,6 +478,29 @@ impl TestCommand<'_> {
         self
     }
 
+    /// Runs on a pseudo-terminal (through util-linux's `script`), as at a
+    /// person's terminal outside CI: stdout and stderr both come back as
+    /// stdout, with the terminal's control sequences.
+    pub(crate) fn on_terminal(mut self) -> Self {
+        let program = self.command.get_program().to_string_lossy().into_owned();
+        let args = self.command.get_args().map(|a| a.to_string_lossy().into_owned());
+        let line = shell_words::join(std::iter::once(program).chain(args));
+        let mut pty = Command::new("script");
+        pty.args(["--quiet", "--return", "--command", &line, "/dev/null"]);
+        for (name, value) in self.command.get_envs() {
+            match value {
+                Some(value) => pty.env(name, value),
+                None => pty.env_remove(name),
+            };
+        }
+        if let Some(dir) = self.command.get_current_dir() {
+            pty.current_dir(dir);
+        }
+        pty.env_remove("CI").env("TERM", "xterm");
+        self.command = pty;
+        self
+    }
+
     /// Runs somewhere other than the project folder.
     pub(crate) fn current_dir(mut self, dir: &Path) -> Self {
         self.command.current_dir(dir);

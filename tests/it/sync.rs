@@ -115,7 +115,20 @@ async fn prompt_and_errors() {
 }
 
 fn snapshot_of(out: &RunOutput) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", out.stdout, out.stderr)
+    // Uploads finish in any order, and an object's size and key depend on
+    // the dependency versions installed: one sorted line per kind of object.
+    let kind = |line: &str| line.split(" (").next().is_some_and(|key| key.ends_with(".template"));
+    let mut uploads: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("Uploaded "))
+        .map(|l| if kind(l) { "Uploaded [template]" } else { "Uploaded [artifact]" })
+        .collect();
+    uploads.sort();
+    let mut stderr: Vec<&str> = out.stderr.lines().filter(|l| !l.starts_with("Uploaded ")).collect();
+    let at = stderr.iter().position(|l| l.is_empty()).unwrap_or(stderr.len());
+    stderr.splice(at..at, uploads);
+    format!("--- stdout\n{}\n--- stderr\n{}\n", out.stdout, stderr.join("\n"))
 }
 
 /// What a first sync, a no-change sync and a code sync print. The artifacts
@@ -192,4 +205,89 @@ async fn code_sync_of_a_nested_function_keeps_its_dependencies_in_the_layer() {
         synced.code_size()
     );
     assert_eq!(synced.layers().len(), 1, "{out}");
+}
+
+/// Each line of a `--output json` run's stdout, as JSON: every one must be
+/// an object naming its event.
+fn events_of(out: &RunOutput) -> Vec<serde_json::Value> {
+    out.stdout
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}\n{out}"));
+            assert!(event["event"].is_string(), "no event kind: {line}");
+            event
+        })
+        .collect()
+}
+
+/// The events of kind `kind`.
+fn of_kind<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// `--output json`: stdout carries one JSON object per event and nothing
+/// else (the prompt goes to stderr), from the build to the deploy, the code
+/// sync and a failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn output_json_is_one_event_per_line() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    ctx.s3().create_bucket().bucket("accel-json").send().await.expect("create bucket");
+    let first = ctx
+        .accel(&["sync", "--stack-name", "json-blog", "--s3-bucket", "accel-json", "--output", "json"])
+        .stdin("y\n")
+        .assert_success();
+    assert!(first.stderr.contains("accel will use the AWS Lambda"), "the prompt is on stderr: {first}");
+    let events = events_of(&first);
+    let built: Vec<&str> = of_kind(&events, "build").iter().filter_map(|e| e["resource"].as_str()).collect();
+    assert!(built.contains(&"HelloWorldFunction"), "{built:?}");
+    let uploads = of_kind(&events, "upload");
+    assert!(!uploads.is_empty() && uploads.iter().all(|u| u["api"] == "PutObject" && u["bytes"].as_u64() > Some(0)));
+    let stack = of_kind(&events, "stack");
+    assert!(stack.iter().any(|e| e["resource"] == "json-blog" && e["status"] == "CREATE_COMPLETE"), "{stack:?}");
+    let deploy = of_kind(&events, "deploy");
+    assert_eq!(deploy.len(), 1, "{deploy:?}");
+    assert_eq!((&deploy[0]["api"], &deploy[0]["result"]), (&"CreateStack".into(), &"created".into()));
+    assert!(of_kind(&events, "output").iter().any(|o| o["key"] == "BlogApi"));
+    assert_eq!(events.last().map(|e| &e["event"]), Some(&"done".into()), "the last event: {events:?}");
+
+    ctx.write("hello_world/app.py", "def lambda_handler(e, c):\n    return 'json'\n");
+    let code = ctx.accel(&["sync", "--code", "--stack-name", "json-blog", "--output", "json"]).assert_success();
+    let events = events_of(&code);
+    let synced = of_kind(&events, "sync");
+    let hello = synced.iter().find(|e| e["resource"] == "HelloWorldFunction").expect("HelloWorldFunction reported");
+    assert_eq!((&hello["api"], &hello["result"]), (&"UpdateFunctionCode".into(), &"updated".into()));
+    assert!(hello["duration_ms"].is_u64() && hello["action"] == "code");
+    assert!(synced.iter().any(|e| e["result"] == "unchanged"), "unchanged resources are reported too: {synced:?}");
+    let done = events.last().expect("events");
+    assert_eq!((&done["event"], &done["updated"]), (&"done".into(), &1.into()), "{done}");
+
+    let failed =
+        ctx.accel(&["sync", "--code", "--stack-name", "no-such-stack", "--output", "json"]).stdin("y\n").assert_code(1);
+    let events = events_of(&failed);
+    let error = events.last().expect("an error event");
+    assert_eq!(error["event"], "error", "{failed}");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("no-such-stack")), "{error}");
+    assert!(failed.stderr.contains("Error: "), "stderr still ends with the error line: {failed}");
+}
+
+/// On a terminal, the deploy shows a live line (what, elapsed time, the
+/// latest stack event) and the uploads theirs; elsewhere neither appears,
+/// only one line per step.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_shows_live_progress_and_a_pipe_one_line_per_step() {
+    let ctx = TestContext::from_fixture("templates/blog").with_cloud();
+    ctx.s3().create_bucket().bucket("accel-pty").send().await.expect("create bucket");
+    let sync = ["sync", "--stack-name", "pty-blog", "--s3-bucket", "accel-pty"];
+    let piped = ctx.accel(&sync).stdin("y\n").assert_success();
+    assert!(!piped.stderr.contains("Deploying pty-blog") && !piped.stdout.contains("Deploying"), "{piped}");
+    assert!(piped.stderr.lines().any(|l| l.starts_with("Uploaded ")), "one line per upload: {piped}");
+
+    ctx.write("template.yaml", &ctx.read("template.yaml").replace("Timeout: 10", "Timeout: 11"));
+    let terminal = ctx.accel(&sync).on_terminal().assert_success();
+    let live =
+        terminal.stdout.lines().find(|l| l.contains("Deploying pty-blog")).unwrap_or_else(|| panic!("{terminal}"));
+    assert!(live.contains("s]"), "elapsed time on the live line: {live:?}");
+    assert!(terminal.stdout.contains("ResourceStatus"), "the events table still follows: {terminal}");
+    assert!(!terminal.stdout.lines().any(|l| l.starts_with("Uploaded ")), "uploads are counted on the live line");
 }
