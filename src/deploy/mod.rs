@@ -135,7 +135,10 @@ pub(crate) async fn create_managed_bucket(cfn: &Client, printer: &Printer) -> Re
         Err(e) if e.is_already_exists() => {}
         Err(e) => return Err(e.into()),
     }
-    let stack = wait_for_stack(cfn, MANAGED_STACK, "create").await?;
+    let stack = {
+        let _task = printer.task(format_args!("Creating {MANAGED_STACK}"), None);
+        wait_for_stack(cfn, MANAGED_STACK, "create").await?
+    };
     printer.note("\tSuccessfully created!");
     let bucket = stack.outputs().iter().find(|o| o.output_key() == Some("SourceBucket"));
     bucket.and_then(|o| o.output_value()).map(str::to_string).ok_or(DeployError::NotManaged)
@@ -196,6 +199,7 @@ async fn delete_rolled_back(cfn: &Client, stack_name: &str, printer: &Printer) -
         "Stack {stack_name} is in ROLLBACK_COMPLETE (its creation failed): deleting it to create it again."
     ));
     cfn.delete_stack().stack_name(stack_name).send().await.call("CloudFormation", "DeleteStack")?;
+    let _task = printer.task(format_args!("Deleting {stack_name}"), None);
     poll_stack(cfn, stack_name, |stack| {
         let status = stack.as_ref().map(status_of).unwrap_or_default();
         match status.as_str() {
