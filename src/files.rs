@@ -100,7 +100,11 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
-    temp.persist(path).map(|_| ()).map_err(|e| e.error)?;
+    // Replacing a file another process has open is refused for a moment on
+    // Windows (an editor, a scanner): wait that out.
+    let temp = temp.into_temp_path();
+    crate::held::retry(crate::held::is_held, || std::fs::rename(&temp, path))?;
+    temp.keep().map_err(|e| e.error)?;
     crate::work::written(1);
     Ok(())
 }

@@ -86,10 +86,14 @@ impl Cache {
         let keep: std::collections::HashSet<&std::ffi::OsStr> = keep.iter().map(|p| p.as_os_str()).collect();
         let mut removed = 0;
         for root in [&self.deps_root, &self.code_root] {
+            fsops::sweep(root);
             let Ok(entries) = std::fs::read_dir(root) else {
                 continue;
             };
-            for entry in entries.flatten() {
+            // Entries are folders (the hash memo and input records are
+            // files); folders moved aside are the sweep's.
+            let entries = entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+            for entry in entries.filter(|e| !fsops::is_aside(&e.path())) {
                 let path = entry.path();
                 let stale = entry
                     .metadata()
@@ -97,7 +101,7 @@ impl Cache {
                     .ok()
                     .and_then(|t| t.elapsed().ok())
                     .is_some_and(|age| age > STALE_AFTER);
-                if !keep.contains(path.as_os_str()) && stale && std::fs::remove_dir_all(&path).is_ok() {
+                if !keep.contains(path.as_os_str()) && stale && fsops::discard_entry(&path) {
                     removed += 1;
                 }
             }

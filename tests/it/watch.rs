@@ -116,3 +116,30 @@ async fn a_failed_infra_sync_runs_again_on_the_next_save() {
     let check = ctx.accel(&["sync", "--stack-name", BROKEN, "--code", "--resource-id", "HelloFunction"]).run();
     assert!(check.stderr.contains("0 updated"), "the edit made while broken is deployed: {check}");
 }
+
+/// A file that cannot be read for a moment while it is saved (Windows: an
+/// editor or a scanner holds it; anywhere: missing between delete and
+/// create) does not lose the edit: the sync is tried again until the file
+/// reads. Here the file is a dangling link whose target appears outside the
+/// project, so no file event announces that it became readable.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_unreadable_for_a_moment_is_deployed_once_readable() {
+    const HELD: &str = "held-save";
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    let watch = ctx.accel(&["sync", "--stack-name", HELD, "--watch"]).stdin("y\n").spawn();
+    watch.wait_for_stderr("the first sync", |t| t.contains("Sync watch started."));
+    let hello = ctx.code_sha(HELD, "HelloFunction").await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("app.py");
+    std::fs::remove_file(ctx.join("hello/app.py")).unwrap();
+    std::os::unix::fs::symlink(&target, ctx.join("hello/app.py")).unwrap();
+    watch.wait_for_stderr("a planned retry", |t| t.contains("Retrying the code sync in"));
+    assert_eq!(ctx.code_sha(HELD, "HelloFunction").await, hello, "nothing half-read was deployed");
+    std::fs::write(&target, "def handler(e, c):\n    return 'readable'\n").unwrap();
+    watch.wait_for_stderr("the retried sync", |t| t.lines().any(|l| synced(l, "HelloFunction", Some("code"))));
+    assert_ne!(ctx.code_sha(HELD, "HelloFunction").await, hello);
+    watch.stop();
+    let check = ctx.accel(&["sync", "--stack-name", HELD, "--code", "--resource-id", "HelloFunction"]).run();
+    assert!(check.stderr.contains("0 updated"), "the readable content is what was deployed: {check}");
+}
