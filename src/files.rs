@@ -88,6 +88,13 @@ fn visit(
     Ok(())
 }
 
+/// A relative path as a zip entry name, an S3 key part or key text: its
+/// components joined with `/` whatever the system's separator, so that
+/// Windows gives the names and keys Unix does.
+pub(crate) fn slash_path(rel: &Path) -> String {
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
 /// Writes a file atomically (temp file + rename), readable by all (0644)
 /// as sam writes its files: CI and shared setups read them as other users.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {

@@ -41,7 +41,8 @@ pub(crate) fn tree_hash(root: &Path, excludes: &[&str], hashes: &FileHashes) -> 
     let mut hasher = Sha256::new();
     for (rel, meta) in files {
         let path = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
-        hasher.update(rel.to_string_lossy().as_bytes());
+        // `/` on every system: a Windows machine shares keys with Unix ones.
+        hasher.update(crate::files::slash_path(&rel).as_bytes());
         hasher.update([0]);
         hasher.update(hex::decode(hashes.sha256_of(&path, &meta)?).unwrap_or_default());
         hasher.update([u8::from(is_executable(&meta))]);
