@@ -5,6 +5,7 @@
 mod build;
 mod cached;
 mod cli;
+mod crlf;
 mod faults;
 mod foreach;
 mod hotswap;

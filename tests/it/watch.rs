@@ -143,3 +143,23 @@ async fn an_edit_unreadable_for_a_moment_is_deployed_once_readable() {
     let check = ctx.accel(&["sync", "--stack-name", HELD, "--code", "--resource-id", "HelloFunction"]).run();
     assert!(check.stderr.contains("0 updated"), "the readable content is what was deployed: {check}");
 }
+
+/// A template rewritten with Windows line endings only (an editor's or
+/// git's `autocrlf`) is the same template: nothing is deployed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crlf_only_rewrite_of_the_template_deploys_nothing() {
+    const CRLF: &str = "crlf-rewrite";
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    let watch = ctx.accel(&["sync", "--stack-name", CRLF, "--watch"]).stdin("y\n").spawn();
+    watch.wait_for_stderr("the first sync", |t| t.contains("Sync watch started."));
+    let calls_before = ctx.calls().len();
+    let template = ctx.read("template.yaml");
+    ctx.write("template.yaml", &template.replace('\n', "\r\n"));
+    watch.wait_for_stderr("the CRLF rewrite", |t| t.contains("The template is as last synced: nothing to deploy."));
+    std::thread::sleep(Duration::from_millis(500));
+    let calls = ctx.calls();
+    let new_calls = &calls[calls_before..];
+    let writes = ["cloudformation:Update", "cloudformation:Create", "cloudformation:Execute", "lambda:PUT", "s3:PUT"];
+    assert!(!new_calls.iter().any(|c| writes.iter().any(|w| c.starts_with(w))), "{new_calls:?}");
+    assert_eq!(watch.stderr().matches("Infra sync completed").count(), 1, "{}", watch.stderr());
+}
