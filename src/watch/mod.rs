@@ -10,12 +10,14 @@
 //! channel and make one follow-up.
 
 mod burst;
+mod case;
 mod classify;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use case::PathCase;
 use classify::{Change, TemplateTrigger};
 use notify::{EventKind, RecursiveMode, Watcher};
 use serde_json::Value;
@@ -144,6 +146,8 @@ pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &W
     }
     let template_dir = state.project.as_ref().and_then(|p| p.template_file.parent().map(Path::to_path_buf));
     let root = template_dir.unwrap_or(cwd);
+    // Before watching starts: the probe's file makes no event.
+    let case = PathCase::probe(&root);
     rewatch(&mut watcher, &mut watched, &root, state.project.as_ref(), env);
     printer.note("Sync watch started.");
 
@@ -159,7 +163,7 @@ pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &W
                 let (started, paths) = burst::collect(first, &mut rx).await;
                 let inputs = builder::recorded_inputs(&env.layout.build_inputs());
                 let stack = state.project.as_ref().map(|p| &p.stack);
-                let changes = classify::classify(stack, &paths, &options.excludes, &inputs);
+                let changes = classify::classify(stack, &paths, &options.excludes, &inputs, case);
                 if changes.is_empty() {
                     continue;
                 }
