@@ -8,6 +8,7 @@ mod cli;
 mod crlf;
 mod faults;
 mod foreach;
+mod held;
 mod hotswap;
 mod local_cloud;
 mod logs;
