@@ -22,8 +22,9 @@ fn count(text: &str, resource: &str) -> usize {
     text.lines().filter(|l| synced(l, resource, None)).count()
 }
 
-fn start(ctx: &TestContext) -> Running {
-    ctx.accel(&["sync", "--stack-name", STACK, "--watch"]).stdin("y\n").spawn()
+/// `accel sync --watch` of `stack`, its deploy confirmed.
+fn start(ctx: &TestContext, stack: &str) -> Running {
+    ctx.accel(&["sync", "--stack-name", stack, "--watch"]).stdin("y\n").spawn()
 }
 
 /// Polls an async lookup from the synchronous wait loop.
@@ -34,7 +35,7 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_syncs_every_kind_of_save() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
-    let watch = start(&ctx);
+    let watch = start(&ctx, STACK);
     watch.wait_for_stderr("the first sync", |t| t.contains("Sync watch started."));
     assert!(watch.stderr().contains("Infra sync completed"), "the first pass deploys: {}", watch.stderr());
 
@@ -104,7 +105,7 @@ async fn a_failed_infra_sync_runs_again_on_the_next_save() {
     const BROKEN: &str = "broken-start";
     let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
     ctx.write("hello/requirements.txt", "-r missing.txt\n");
-    let watch = ctx.accel(&["sync", "--stack-name", BROKEN, "--watch"]).stdin("y\n").spawn();
+    let watch = start(&ctx, BROKEN);
     watch.wait_for_stderr("the failed first sync", |t| {
         t.contains("Failed to sync infra: it runs again on the next save.")
     });
@@ -127,7 +128,7 @@ async fn a_failed_infra_sync_runs_again_on_the_next_save() {
 async fn an_edit_unreadable_for_a_moment_is_deployed_once_readable() {
     const HELD: &str = "held-save";
     let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
-    let watch = ctx.accel(&["sync", "--stack-name", HELD, "--watch"]).stdin("y\n").spawn();
+    let watch = start(&ctx, HELD);
     watch.wait_for_stderr("the first sync", |t| t.contains("Sync watch started."));
     let hello = ctx.code_sha(HELD, "HelloFunction").await;
     let elsewhere = tempfile::tempdir().unwrap();
@@ -150,7 +151,7 @@ async fn an_edit_unreadable_for_a_moment_is_deployed_once_readable() {
 async fn a_crlf_only_rewrite_of_the_template_deploys_nothing() {
     const CRLF: &str = "crlf-rewrite";
     let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
-    let watch = ctx.accel(&["sync", "--stack-name", CRLF, "--watch"]).stdin("y\n").spawn();
+    let watch = start(&ctx, CRLF);
     watch.wait_for_stderr("the first sync", |t| t.contains("Sync watch started."));
     let calls_before = ctx.calls().len();
     let template = ctx.read("template.yaml");
