@@ -88,6 +88,13 @@ fn visit(
     Ok(())
 }
 
+/// A relative path as a zip entry name, an S3 key part or key text: its
+/// components joined with `/` whatever the system's separator, so that
+/// Windows gives the names and keys Unix does.
+pub(crate) fn slash_path(rel: &Path) -> String {
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
 /// Writes a file atomically (temp file + rename), readable by all (0644)
 /// as sam writes its files: CI and shared setups read them as other users.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
@@ -100,7 +107,11 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
-    temp.persist(path).map(|_| ()).map_err(|e| e.error)?;
+    // Replacing a file another process has open is refused for a moment on
+    // Windows (an editor, a scanner): wait that out.
+    let temp = temp.into_temp_path();
+    crate::held::retry(crate::held::is_held, || std::fs::rename(&temp, path))?;
+    temp.keep().map_err(|e| e.error)?;
     crate::work::written(1);
     Ok(())
 }

@@ -13,6 +13,7 @@ mod cli;
 mod commands;
 mod deploy;
 mod files;
+mod held;
 mod layout;
 mod logs;
 mod package;

@@ -86,10 +86,14 @@ impl Cache {
         let keep: std::collections::HashSet<&std::ffi::OsStr> = keep.iter().map(|p| p.as_os_str()).collect();
         let mut removed = 0;
         for root in [&self.deps_root, &self.code_root] {
+            fsops::sweep(root);
             let Ok(entries) = std::fs::read_dir(root) else {
                 continue;
             };
-            for entry in entries.flatten() {
+            // Entries are folders (the hash memo and input records are
+            // files); folders moved aside are the sweep's.
+            let entries = entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+            for entry in entries.filter(|e| !fsops::is_aside(&e.path())) {
                 let path = entry.path();
                 let stale = entry
                     .metadata()
@@ -97,7 +101,7 @@ impl Cache {
                     .ok()
                     .and_then(|t| t.elapsed().ok())
                     .is_some_and(|age| age > STALE_AFTER);
-                if !keep.contains(path.as_os_str()) && stale && std::fs::remove_dir_all(&path).is_ok() {
+                if !keep.contains(path.as_os_str()) && stale && fsops::discard_entry(&path) {
                     removed += 1;
                 }
             }
@@ -118,6 +122,7 @@ pub(crate) fn deps_key(unit: &BuildUnit, inputs: &[PathBuf], hashes: &FileHashes
     };
     let mut h = Sha256::new();
     field(&mut h, "deps");
+    exec_bits(&mut h);
     field(&mut h, unit.workflow.key_name());
     field(&mut h, &unit.runtime);
     field(&mut h, &unit.architecture);
@@ -162,6 +167,7 @@ pub(crate) fn deps_key(unit: &BuildUnit, inputs: &[PathBuf], hashes: &FileHashes
 pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>, hashes: &FileHashes) -> std::io::Result<String> {
     let mut h = Sha256::new();
     field(&mut h, "code");
+    exec_bits(&mut h);
     field(&mut h, unit.workflow.key_name());
     field(&mut h, &unit.runtime);
     field(&mut h, &unit.architecture);
@@ -175,9 +181,9 @@ pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>, hashes: &FileHa
         // Which Makefile (`-m`) and where make runs: the source's contents
         // alone do not say. One outside the source is a recorded input.
         let place = pathdiff::diff_paths(&make.makefile, &unit.source_dir).unwrap_or_else(|| make.makefile.clone());
-        field(&mut h, &place.to_string_lossy());
+        field(&mut h, &crate::files::slash_path(&place));
         if let WorkingDir::Scratch(inside) = &make.working_dir {
-            field(&mut h, &inside.to_string_lossy());
+            field(&mut h, &crate::files::slash_path(inside));
         }
     }
     field(&mut h, &fsops::tree_hash(&unit.source_dir, unit.workflow.excludes(), hashes)?);
@@ -193,7 +199,7 @@ pub(crate) fn code_key(unit: &BuildUnit, deps_key: Option<&str>, hashes: &FileHa
     if let Some(manifest) = manifest.filter(|m| unit.workflow == Workflow::Npm && m.parent() != Some(&source)) {
         // `-m`: npm packs the manifest's folder into the artifact.
         let place = pathdiff::diff_paths(&manifest, &source).unwrap_or(manifest);
-        field(&mut h, &place.to_string_lossy());
+        field(&mut h, &crate::files::slash_path(&place));
     }
     Ok(hex::encode(h.finalize()))
 }
@@ -208,6 +214,15 @@ pub(crate) fn with_inputs(base: &str, source_dir: &Path, read: &[PathBuf], hashe
     field(&mut h, base);
     inputs::hash_into(&mut h, source_dir, read, hashes);
     hex::encode(h.finalize())
+}
+
+/// Entries made where files have no exec bits (Windows) carry none: they
+/// are keyed apart, so that a Unix machine sharing the remote cache never
+/// takes a `bootstrap` that cannot run. Unix keys are unchanged.
+fn exec_bits(h: &mut Sha256) {
+    if cfg!(not(unix)) {
+        field(h, "no-exec-bits");
+    }
 }
 
 fn field(h: &mut Sha256, value: &str) {

@@ -269,7 +269,7 @@ fn uv_local_packages(manifest: &Path) -> io::Result<Vec<PathBuf>> {
 pub(crate) fn hash_into(hasher: &mut Sha256, base: &Path, inputs: &[PathBuf], hashes: &FileHashes) {
     for input in inputs {
         let rel = pathdiff::diff_paths(input, base).unwrap_or_else(|| input.clone());
-        hasher.update(rel.to_string_lossy().as_bytes());
+        hasher.update(crate::files::slash_path(&rel).as_bytes());
         hasher.update([0]);
         let content = if input.is_dir() {
             fsops::tree_hash(input, PACKAGE_EXCLUDES, hashes).ok()

@@ -344,7 +344,7 @@ pub(crate) async fn build(
                 if b.unit.is_layer() { b.unit.workflow.layer_subfolder(&b.unit.runtime).unwrap_or("") } else { "" };
             let key = format!("{}+{}+{subfolder}", b.code.0, b.deps.as_ref().map(|d| d.0.as_str()).unwrap_or("-"));
             // Relative to the build folder: a moved project keeps its state.
-            let state_key = Path::new(&b.unit.stack_path).join(logical_id).to_string_lossy().into_owned();
+            let state_key = crate::files::slash_path(&Path::new(&b.unit.stack_path).join(logical_id));
             // In-source dependencies are npm's to change under the same key.
             let fresh_deps =
                 b.unit.build_in_source && b.deps_step == Step::Built && b.unit.workflow.ships_dependencies();
@@ -451,7 +451,7 @@ fn write_adl_layer(
 ) -> Result<usize, BuildError> {
     let (build_dir, cached) = (&options.build_dir, options.cached);
     let key = format!("adl+{}", deps.map_or("-", |d| d.0.as_str()));
-    let state_key = Path::new(&unit.stack_path).join(&layer.layer_logical_id).to_string_lossy().into_owned();
+    let state_key = crate::files::slash_path(&Path::new(&unit.stack_path).join(&layer.layer_logical_id));
     if cached && layer.folder.is_dir() && state.get(&state_key) == Some(&key) {
         return Ok(0);
     }
@@ -507,7 +507,7 @@ fn artifact_paths(
         .filter_map(|(s, r)| {
             let key = Path::new(&s.build_path).join(&r.logical_id);
             let dir = build_dir.join(&key);
-            (state.contains_key(key.to_string_lossy().as_ref()) && dir.is_dir()).then(|| (r.full_path.clone(), dir))
+            (state.contains_key(&crate::files::slash_path(&key)) && dir.is_dir()).then(|| (r.full_path.clone(), dir))
         })
         .collect()
 }

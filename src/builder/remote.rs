@@ -214,7 +214,7 @@ fn manifest_of(dir: &Path) -> std::io::Result<BTreeMap<String, Item>> {
         for found in std::fs::read_dir(dir.join(&rel))? {
             let found = found?;
             let rel = rel.join(found.file_name());
-            let name = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            let name = crate::files::slash_path(&rel);
             let meta = std::fs::symlink_metadata(dir.join(&rel))?;
             if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(dir.join(&rel))?.to_string_lossy().replace('\\', "/");

@@ -51,10 +51,8 @@ pub(crate) enum PackageError {
 /// Files below `dir` (symlinks followed) as `/`-separated relative paths,
 /// sorted as strings, which is the order sam's checksum uses.
 pub(crate) fn files(dir: &Path) -> io::Result<Vec<String>> {
-    let mut out: Vec<String> = crate::files::walk(dir, &|_| false)?
-        .iter()
-        .map(|rel| rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
-        .collect();
+    let mut out: Vec<String> =
+        crate::files::walk(dir, &|_| false)?.iter().map(|rel| crate::files::slash_path(rel)).collect();
     out.sort();
     Ok(out)
 }
@@ -79,8 +77,8 @@ pub(crate) fn dir_checksum(dir: &Path) -> io::Result<String> {
 }
 
 /// Zips `dir` deterministically: entries sorted, every timestamp 1980-01-01,
-/// DEFLATE, and Lambda's permission rule (read bits added to files, exec bits
-/// to folders) so that the same tree always gives the same bytes.
+/// DEFLATE, and Lambda's permission rule ([`entry_mode`]) so that the same
+/// tree always gives the same bytes.
 pub(crate) fn zip_dir(dir: &Path) -> Result<Vec<u8>, PackageError> {
     let zip_err = |source| PackageError::Zip { path: dir.to_path_buf(), source };
     let io_err = |path: &Path| {
@@ -98,12 +96,12 @@ pub(crate) fn zip_dir(dir: &Path) -> Result<Vec<u8>, PackageError> {
         for part in rel.split('/').collect::<Vec<_>>().split_last().map(|(_, dirs)| dirs.to_vec()).unwrap_or_default() {
             prefix = if prefix.is_empty() { part.to_string() } else { format!("{prefix}/{part}") };
             if folders_done.insert(prefix.clone()) {
-                let mode = mode_of(&dir.join(&prefix)) | 0o111;
+                let mode = entry_mode(Entry::Folder, mode_of(&dir.join(&prefix)));
                 writer.add_directory(format!("{prefix}/"), base.unix_permissions(mode)).map_err(zip_err)?;
             }
         }
         let path = dir.join(&rel);
-        let mode = mode_of(&path) | 0o444;
+        let mode = entry_mode(Entry::File, mode_of(&path));
         writer.start_file(rel.as_str(), base.unix_permissions(mode)).map_err(zip_err)?;
         let bytes = std::fs::read(&path).map_err(io_err(&path))?;
         writer.write_all(&bytes).map_err(io_err(&path))?;
@@ -122,15 +120,39 @@ pub(crate) fn zip_file(name: &str, bytes: &[u8]) -> Result<Vec<u8>, PackageError
     Ok(zip.finish().map_err(zip_err)?.into_inner())
 }
 
-#[cfg(unix)]
-fn mode_of(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644)
+/// What a zip entry is.
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    /// A file.
+    File,
+    /// A folder.
+    Folder,
 }
 
+/// The Unix mode of a zip entry, as sam's `make_zip_with_lambda_permissions`
+/// sets it: the file's own `mode` with the read bits added (files) or the
+/// exec bits added (folders). Without a mode (Windows has no exec bits), sam
+/// gives every entry 0755, so that a `bootstrap` or another executable built
+/// there runs on Lambda; so does accel.
+fn entry_mode(entry: Entry, mode: Option<u32>) -> u32 {
+    match (mode, entry) {
+        (None, _) => 0o755,
+        (Some(mode), Entry::File) => mode & 0o7777 | 0o444,
+        (Some(mode), Entry::Folder) => mode & 0o7777 | 0o111,
+    }
+}
+
+/// A file's Unix mode, `None` where the system has none.
+#[cfg(unix)]
+fn mode_of(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).ok().map(|m| m.permissions().mode())
+}
+
+/// A file's Unix mode, `None` where the system has none.
 #[cfg(not(unix))]
-fn mode_of(_: &Path) -> u32 {
-    0o755
+fn mode_of(_: &Path) -> Option<u32> {
+    None
 }
 
 /// Where artifacts go and how they are stored.
@@ -267,6 +289,34 @@ mod tests {
         drop(app);
         let folder = archive.by_name("pkg/").unwrap();
         assert_eq!(folder.unix_mode().map(|m| m & 0o111), Some(0o111), "exec bits on folders");
+    }
+
+    #[test]
+    fn windows_entries_are_executable_as_sams_and_unix_modes_gain_read_or_exec_bits() {
+        // sam on Windows: 0o100755 for every file, whatever it is.
+        assert_eq!(entry_mode(Entry::File, None), 0o755);
+        assert_eq!(entry_mode(Entry::Folder, None), 0o755);
+        // Elsewhere: the file's own mode, read bits added; exec bits kept.
+        assert_eq!(entry_mode(Entry::File, Some(0o100600)), 0o644);
+        assert_eq!(entry_mode(Entry::File, Some(0o100700)), 0o744);
+        assert_eq!(entry_mode(Entry::File, Some(0o100755)), 0o755);
+        assert_eq!(entry_mode(Entry::Folder, Some(0o40700)), 0o711);
+    }
+
+    #[test]
+    fn names_join_components_with_slashes_on_every_system() {
+        // Built from components, this is `pkg\sub\data.txt` on Windows.
+        let rel: PathBuf = ["pkg", "sub", "data.txt"].iter().collect();
+        assert_eq!(crate::files::slash_path(&rel), "pkg/sub/data.txt");
+        let up: PathBuf = ["..", "shared", "util.js"].iter().collect();
+        assert_eq!(crate::files::slash_path(&up), "../shared/util.js");
+        #[cfg(windows)]
+        assert_eq!(crate::files::slash_path(Path::new(r"pkg\sub\data.txt")), "pkg/sub/data.txt");
+        let dir = tempfile::tempdir().unwrap();
+        tree(dir.path());
+        let names = files(dir.path()).unwrap();
+        assert!(names.iter().all(|n| !n.contains('\\')), "{names:?}");
+        assert!(names.contains(&"pkg/sub/data.txt".to_string()), "{names:?}");
     }
 
     #[test]

@@ -114,7 +114,8 @@ fn read_template(file: &Path) -> Result<String, TemplateError> {
         }
         Ok(_) => {}
     }
-    let bytes = match std::fs::read(file) {
+    // An editor or a scanner holding the file refuses reads for a moment (Windows).
+    let bytes = match crate::held::retry(crate::held::is_held, || std::fs::read(file)) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(TemplateError::NotFound(file.to_path_buf())),
         Err(e) => return Err(unreadable(format!("cannot read the template: {e}"))),

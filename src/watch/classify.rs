@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::case::PathCase;
 use crate::sync::compare::{self, Changes, Structural};
 use crate::template::Stack;
 use crate::template::resources::local_paths;
@@ -47,11 +48,13 @@ pub(crate) fn ignored(path: &Path) -> bool {
 /// pairs: a resource id and a path fragment. `inputs` are the files each
 /// resource's last build read outside its folder (shared code, `-r`
 /// includes, local packages): a change there is a change of that resource.
+/// Paths match as the project's file system compares names (`case`).
 pub(crate) fn classify(
     stack: Option<&Stack>,
     paths: &[PathBuf],
     excludes: &[(String, String)],
     inputs: &BTreeMap<String, Vec<PathBuf>>,
+    case: PathCase,
 ) -> Vec<(PathBuf, Change)> {
     let Some(root) = stack else {
         return paths
@@ -65,24 +68,26 @@ pub(crate) fn classify(
     let mut out: Vec<(PathBuf, Change)> = Vec::new();
     for path in paths.iter().filter(|p| !ignored(p)) {
         let mut found = Vec::new();
-        if stacks.iter().any(|s| s.file == *path) {
+        if stacks.iter().any(|s| case.same(&s.file, path)) {
             found.push(Change::Template);
         }
         for stack in &stacks {
             for resource in &stack.resources {
                 let excluded = excludes.iter().any(|(id, fragment)| {
                     (*id == resource.logical_id || *id == resource.full_path)
-                        && path.to_string_lossy().contains(fragment.as_str())
+                        && case.contains(&path.to_string_lossy(), fragment)
                 });
                 if excluded {
                     continue;
                 }
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                let in_folder = local_paths(stack, resource).iter().any(|(_, folder)| path.starts_with(folder));
-                let read = inputs.get(&resource.full_path).is_some_and(|read| read.iter().any(|i| path.starts_with(i)));
+                let in_folder = local_paths(stack, resource).iter().any(|(_, folder)| case.starts_with(path, folder));
+                let read =
+                    inputs.get(&resource.full_path).is_some_and(|read| read.iter().any(|i| case.starts_with(path, i)));
                 if in_folder || read {
                     // A file a manifest pulls in (`-r base.txt`) is a dependency change too.
-                    let manifest = MANIFESTS.contains(&name) || (read && name.ends_with(".txt"));
+                    let manifest =
+                        MANIFESTS.iter().any(|m| case.same_name(m, name)) || (read && case.ends_with(name, ".txt"));
                     found.push(Change::Resource { path: resource.full_path.clone(), manifest });
                 }
             }
@@ -187,7 +192,7 @@ mod tests {
         let stack = project(d, 128, "a");
         let paths =
             [d.join("a/app.py"), d.join("b/requirements.txt"), d.join("template.yaml"), d.join("a/.app.py.swp")];
-        let changes = classify(Some(&stack), &paths, &[], &BTreeMap::new());
+        let changes = classify(Some(&stack), &paths, &[], &BTreeMap::new(), PathCase::Sensitive);
         assert_eq!(
             changes,
             [
@@ -196,20 +201,53 @@ mod tests {
                 (d.join("template.yaml"), Change::Template),
             ]
         );
-        let excluded = classify(Some(&stack), &paths[..1], &[("A".into(), "app.py".into())], &BTreeMap::new());
+        let excluded = classify(
+            Some(&stack),
+            &paths[..1],
+            &[("A".into(), "app.py".into())],
+            &BTreeMap::new(),
+            PathCase::Sensitive,
+        );
         assert!(excluded.is_empty());
         // Without a valid template only a template file can matter.
-        let none = classify(None, &paths, &[], &BTreeMap::new());
+        let none = classify(None, &paths, &[], &BTreeMap::new(), PathCase::Sensitive);
         assert_eq!(none, [(d.join("template.yaml"), Change::Template)]);
         // A shared file read by B's build (an import, a `-r` include) is B's change.
         let read = BTreeMap::from([("B".to_string(), vec![d.join("shared/util.js"), d.join("base.txt")])]);
         let shared = [d.join("shared/util.js"), d.join("base.txt"), d.join("other.js")];
         assert_eq!(
-            classify(Some(&stack), &shared, &[], &read),
+            classify(Some(&stack), &shared, &[], &read, PathCase::Sensitive),
             [
                 (d.join("shared/util.js"), Change::Resource { path: "B".into(), manifest: false }),
                 (d.join("base.txt"), Change::Resource { path: "B".into(), manifest: true }),
             ]
+        );
+    }
+
+    #[test]
+    fn case_differences_match_only_where_the_file_system_ignores_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let stack = project(d, 128, "Src");
+        // Windows and macOS report the name as it is on disk, which may
+        // differ in case from the template's.
+        let paths = [d.join("src/App.py"), d.join("B/Requirements.TXT"), d.join("Template.yaml")];
+        let insensitive = classify(Some(&stack), &paths, &[], &BTreeMap::new(), PathCase::Insensitive);
+        assert_eq!(
+            insensitive,
+            [
+                (d.join("src/App.py"), Change::Resource { path: "A".into(), manifest: false }),
+                (d.join("B/Requirements.TXT"), Change::Resource { path: "B".into(), manifest: true }),
+                (d.join("Template.yaml"), Change::Template),
+            ]
+        );
+        assert!(classify(Some(&stack), &paths, &[], &BTreeMap::new(), PathCase::Sensitive).is_empty());
+        let excludes = [("A".to_string(), "APP.PY".to_string())];
+        assert!(classify(Some(&stack), &paths[..1], &excludes, &BTreeMap::new(), PathCase::Insensitive).is_empty());
+        let read = BTreeMap::from([("B".to_string(), vec![d.join("Shared/Base.txt")])]);
+        assert_eq!(
+            classify(Some(&stack), &[d.join("shared/base.TXT")], &[], &read, PathCase::Insensitive),
+            [(d.join("shared/base.TXT"), Change::Resource { path: "B".into(), manifest: true })]
         );
     }
 

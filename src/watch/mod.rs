@@ -10,17 +10,20 @@
 //! channel and make one follow-up.
 
 mod burst;
+mod case;
 mod classify;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use case::PathCase;
 use classify::{Change, TemplateTrigger};
 use notify::{EventKind, RecursiveMode, Watcher};
 use serde_json::Value;
 
 use crate::builder::{self, adl};
+use crate::held;
 use crate::project::{Paths, Project, TemplateSource};
 use crate::sync::apply::Outcome;
 use crate::sync::drift;
@@ -62,6 +65,34 @@ const FIRST_RETRY_WAIT: Duration = Duration::from_secs(1);
 
 /// The longest wait between two tries.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
+/// The longest wait after a failure caused by a file being saved or held
+/// (Windows): past it, only the next save tries again, as a file that
+/// stays missing needs a save anyway.
+const MAX_FILE_RETRY_WAIT: Duration = Duration::from_secs(8);
+
+/// How a failure that may pass by itself is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Retry {
+    /// A file was held by another process or missing for a moment: a few
+    /// tries, up to [`MAX_FILE_RETRY_WAIT`].
+    Briefly,
+    /// The network or throttling: tries until it works.
+    Forever,
+}
+
+/// How `e` is tried again without a save; `None`: only a save helps. A
+/// file read refused or missing while it is saved must not drop the edit:
+/// the sync runs again once the file is readable.
+fn retry_for(e: &SyncError) -> Option<Retry> {
+    if e.is_transient() {
+        Some(Retry::Forever)
+    } else if held::caused_by_passing(e) {
+        Some(Retry::Briefly)
+    } else {
+        None
+    }
+}
 
 /// Runs the watch loop until Ctrl-C, reading the project from `source`
 /// afresh on every template change. It never stops on its own: a failed
@@ -115,6 +146,8 @@ pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &W
     }
     let template_dir = state.project.as_ref().and_then(|p| p.template_file.parent().map(Path::to_path_buf));
     let root = template_dir.unwrap_or(cwd);
+    // Before watching starts: the probe's file makes no event.
+    let case = PathCase::probe(&root);
     rewatch(&mut watcher, &mut watched, &root, state.project.as_ref(), env);
     printer.note("Sync watch started.");
 
@@ -130,7 +163,7 @@ pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &W
                 let (started, paths) = burst::collect(first, &mut rx).await;
                 let inputs = builder::recorded_inputs(&env.layout.build_inputs());
                 let stack = state.project.as_ref().map(|p| &p.stack);
-                let changes = classify::classify(stack, &paths, &options.excludes, &inputs);
+                let changes = classify::classify(stack, &paths, &options.excludes, &inputs, case);
                 if changes.is_empty() {
                     continue;
                 }
@@ -351,15 +384,15 @@ impl State<'_> {
                 self.synced = classify::snapshot(&project.stack);
                 self.retry = None;
             }
-            Err(e) if e.is_transient() => {
-                printer.note(format_args!("Error: {e}"));
-                self.schedule_retry("the infra sync");
-            }
             // Still due: the next save (a fixed build, a fixed template)
             // tries again, and carries every edit made meanwhile.
             Err(e) => {
                 printer.note(format_args!("Error: {e}"));
-                printer.note("Failed to sync infra: it runs again on the next save.");
+                if !retry_for(&e).is_some_and(|retry| self.schedule_retry("the infra sync", retry)) {
+                    // A try planned before must not fire again and again.
+                    self.retry = None;
+                    printer.note("Failed to sync infra: it runs again on the next save.");
+                }
             }
         }
     }
@@ -384,7 +417,7 @@ impl State<'_> {
                     self.pending = batch;
                     self.pending_config = config_batch;
                     if e.is_transient() {
-                        self.schedule_retry("the code sync");
+                        self.schedule_retry("the code sync", Retry::Forever);
                     }
                     return;
                 }
@@ -408,6 +441,7 @@ impl State<'_> {
         let deployed = facts.deployed;
         // A resource whose build fails is left out, so the others still sync.
         let mut broken: Vec<String> = Vec::new();
+        let mut retry = None;
         let result = loop {
             let selected = |r: &crate::template::Resource| batch.contains(&r.full_path);
             let request = sync::CodeSync { exclude: &broken, since: Some(since), config: config.clone() };
@@ -416,6 +450,7 @@ impl State<'_> {
                 Some(failed) if !failed.iter().all(|f| broken.contains(f)) => {
                     if let Err(e) = &result {
                         printer.note(format_args!("Error: {e}"));
+                        retry = retry.max(retry_for(e));
                     }
                     broken.extend(failed);
                 }
@@ -423,12 +458,11 @@ impl State<'_> {
             }
         };
         self.pending.extend(broken.into_iter().filter(|b| batch.contains(b)));
-        let mut transient = false;
         match result {
             Ok(applied) => {
                 for (resource, e) in &applied.failed {
                     printer.note(format_args!("Error: {e}"));
-                    transient |= e.is_transient();
+                    retry = retry.max(retry_for(e));
                     // A hotswap the service refuses for good is deployed instead.
                     match config_batch.get(resource) {
                         Some(properties) if e.is_transient() => {
@@ -466,7 +500,7 @@ impl State<'_> {
             }
             Err(e) => {
                 printer.note(format_args!("Error: {e}"));
-                transient = e.is_transient();
+                retry = retry.max(retry_for(&e));
                 // A resource missing remotely may be new: read the stack again next time.
                 self.facts = None;
                 self.pending.extend(batch.iter().cloned());
@@ -476,21 +510,30 @@ impl State<'_> {
         printer.debug(format_args!("This sync: {}", work.since()));
         if self.pending.is_empty() && self.pending_config.is_empty() {
             self.retry = None;
-        } else if transient {
-            self.schedule_retry("the code sync");
-        } else {
+        } else if !retry.is_some_and(|retry| self.schedule_retry("the code sync", retry)) {
+            self.retry = None;
             let names: Vec<&str> = self.pending.iter().chain(self.pending_config.keys()).map(String::as_str).collect();
             printer.note(format_args!("Still pending: {} (synced on the next save).", names.join(", ")));
         }
     }
 
-    /// Plans another try after a failure that may pass by itself.
-    fn schedule_retry(&mut self, what: &str) {
-        let wait = self.retry.map_or(FIRST_RETRY_WAIT, |(_, last)| (last * 2).min(MAX_RETRY_WAIT));
+    /// Plans another try after a failure that may pass by itself; `false`
+    /// (and none planned) when a [`Retry::Briefly`] failure has lasted.
+    fn schedule_retry(&mut self, what: &str, retry: Retry) -> bool {
+        let wait = self.retry.map_or(FIRST_RETRY_WAIT, |(_, last)| last * 2);
+        let wait = match retry {
+            Retry::Forever => wait.min(MAX_RETRY_WAIT),
+            Retry::Briefly if wait > MAX_FILE_RETRY_WAIT => {
+                self.retry = None;
+                return false;
+            }
+            Retry::Briefly => wait,
+        };
         self.retry = Some((Instant::now() + wait, wait));
         let names: Vec<&str> = self.pending.iter().map(String::as_str).collect();
         let pending = if names.is_empty() { String::new() } else { format!(" Still pending: {}.", names.join(", ")) };
         self.env.printer.note(format_args!("Retrying {what} in {} s (or on the next save).{pending}", wait.as_secs()));
+        true
     }
 }
 

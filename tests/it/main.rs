@@ -5,8 +5,10 @@
 mod build;
 mod cached;
 mod cli;
+mod crlf;
 mod faults;
 mod foreach;
+mod held;
 mod hotswap;
 mod local_cloud;
 mod logs;

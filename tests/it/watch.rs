@@ -22,8 +22,9 @@ fn count(text: &str, resource: &str) -> usize {
     text.lines().filter(|l| synced(l, resource, None)).count()
 }
 
-fn start(ctx: &TestContext) -> Running {
-    ctx.accel(&["sync", "--stack-name", STACK, "--watch"]).stdin("y\n").spawn()
+/// `accel sync --watch` of `stack`, its deploy confirmed.
+fn start(ctx: &TestContext, stack: &str) -> Running {
+    ctx.accel(&["sync", "--stack-name", stack, "--watch"]).stdin("y\n").spawn()
 }
 
 /// Polls an async lookup from the synchronous wait loop.
@@ -34,7 +35,7 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_syncs_every_kind_of_save() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
-    let watch = start(&ctx);
+    let watch = start(&ctx, STACK);
     watch.wait_for_stderr("the first sync", |t| t.contains("Sync watch started."));
     assert!(watch.stderr().contains("Infra sync completed"), "the first pass deploys: {}", watch.stderr());
 
@@ -104,7 +105,7 @@ async fn a_failed_infra_sync_runs_again_on_the_next_save() {
     const BROKEN: &str = "broken-start";
     let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
     ctx.write("hello/requirements.txt", "-r missing.txt\n");
-    let watch = ctx.accel(&["sync", "--stack-name", BROKEN, "--watch"]).stdin("y\n").spawn();
+    let watch = start(&ctx, BROKEN);
     watch.wait_for_stderr("the failed first sync", |t| {
         t.contains("Failed to sync infra: it runs again on the next save.")
     });
@@ -115,4 +116,51 @@ async fn a_failed_infra_sync_runs_again_on_the_next_save() {
     watch.stop();
     let check = ctx.accel(&["sync", "--stack-name", BROKEN, "--code", "--resource-id", "HelloFunction"]).run();
     assert!(check.stderr.contains("0 updated"), "the edit made while broken is deployed: {check}");
+}
+
+/// A file that cannot be read for a moment while it is saved (Windows: an
+/// editor or a scanner holds it; anywhere: missing between delete and
+/// create) does not lose the edit: the sync is tried again until the file
+/// reads. Here the file is a dangling link whose target appears outside the
+/// project, so no file event announces that it became readable.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_unreadable_for_a_moment_is_deployed_once_readable() {
+    const HELD: &str = "held-save";
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    let watch = start(&ctx, HELD);
+    watch.wait_for_stderr("the first sync", |t| t.contains("Sync watch started."));
+    let hello = ctx.code_sha(HELD, "HelloFunction").await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("app.py");
+    std::fs::remove_file(ctx.join("hello/app.py")).unwrap();
+    std::os::unix::fs::symlink(&target, ctx.join("hello/app.py")).unwrap();
+    watch.wait_for_stderr("a planned retry", |t| t.contains("Retrying the code sync in"));
+    assert_eq!(ctx.code_sha(HELD, "HelloFunction").await, hello, "nothing half-read was deployed");
+    std::fs::write(&target, "def handler(e, c):\n    return 'readable'\n").unwrap();
+    watch.wait_for_stderr("the retried sync", |t| t.lines().any(|l| synced(l, "HelloFunction", Some("code"))));
+    assert_ne!(ctx.code_sha(HELD, "HelloFunction").await, hello);
+    watch.stop();
+    let check = ctx.accel(&["sync", "--stack-name", HELD, "--code", "--resource-id", "HelloFunction"]).run();
+    assert!(check.stderr.contains("0 updated"), "the readable content is what was deployed: {check}");
+}
+
+/// A template rewritten with Windows line endings only (an editor's or
+/// git's `autocrlf`) is the same template: nothing is deployed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crlf_only_rewrite_of_the_template_deploys_nothing() {
+    const CRLF: &str = "crlf-rewrite";
+    let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp").with_cloud();
+    let watch = start(&ctx, CRLF);
+    watch.wait_for_stderr("the first sync", |t| t.contains("Sync watch started."));
+    let calls_before = ctx.calls().len();
+    let template = ctx.read("template.yaml");
+    ctx.write("template.yaml", &template.replace('\n', "\r\n"));
+    watch.wait_for_stderr("the CRLF rewrite", |t| t.contains("The template is as last synced: nothing to deploy."));
+    std::thread::sleep(Duration::from_millis(500));
+    let calls = ctx.calls();
+    let new_calls = &calls[calls_before..];
+    let writes = ["cloudformation:Update", "cloudformation:Create", "cloudformation:Execute", "lambda:PUT", "s3:PUT"];
+    assert!(!new_calls.iter().any(|c| writes.iter().any(|w| c.starts_with(w))), "{new_calls:?}");
+    assert_eq!(watch.stderr().matches("Infra sync completed").count(), 1, "{}", watch.stderr());
 }

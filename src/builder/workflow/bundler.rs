@@ -101,7 +101,7 @@ pub(super) fn build(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result
             for rel in fsops::list_files(deps, &[]).map_err(io_error(deps))? {
                 let copied = out.join(&rel);
                 if copied.is_file() {
-                    std::fs::remove_file(&copied).map_err(io_error(&copied))?;
+                    fsops::remove_file(&copied).map_err(io_error(&copied))?;
                 }
             }
         }
@@ -110,7 +110,7 @@ pub(super) fn build(unit: &BuildUnit, deps: Option<&Path>, out: &Path) -> Result
         None => {
             let bundle = out.join(".bundle");
             if bundle.is_dir() {
-                std::fs::remove_dir_all(&bundle).map_err(io_error(&bundle))?;
+                fsops::remove_tree(&bundle).map_err(io_error(&bundle))?;
             }
         }
     }

@@ -384,25 +384,25 @@ fn stage_local_packages(manifest: &Path, out: &Path) -> Result<PathBuf, Workflow
 fn keep_only_node_modules(install_dir: &Path, out: &Path) -> Result<(), WorkflowError> {
     let modules = install_dir.join("node_modules");
     let kept = out.join(".accel-node_modules");
+    // All in the build's own staging folder, freshly written: a scanner
+    // may hold a file for a moment (Windows), so each step waits it out.
     if modules.is_dir() {
-        std::fs::rename(&modules, &kept).map_err(io_error(&modules))?;
+        fsops::rename(&modules, &kept).map_err(io_error(&modules))?;
     }
     for entry in std::fs::read_dir(out).map_err(io_error(out))?.flatten() {
         let path = entry.path();
         if path == kept {
             continue;
         }
-        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        let removed = if path.is_dir() { fsops::remove_tree(&path) } else { fsops::remove_file(&path) };
         removed.map_err(io_error(&path))?;
     }
     if kept.is_dir() {
-        std::fs::rename(&kept, out.join("node_modules")).map_err(io_error(&kept))?;
+        fsops::rename(&kept, &out.join("node_modules")).map_err(io_error(&kept))?;
     }
     // npm's hidden lock file: sam's artifacts do not have it.
     let hidden = out.join("node_modules/.package-lock.json");
-    if hidden.exists() {
-        std::fs::remove_file(&hidden).map_err(io_error(&hidden))?;
-    }
+    fsops::remove_file(&hidden).map_err(io_error(&hidden))?;
     Ok(())
 }
 

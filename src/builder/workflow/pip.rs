@@ -361,7 +361,7 @@ fn unpack_wheels(dir: &Path, wheels: &[Dist], out: &Path) -> Result<(), Workflow
                 let from = out.join(&data).join(lib);
                 if from.is_dir() {
                     fsops::copy_tree(&from, out, &[]).map_err(io_error(&from))?;
-                    std::fs::remove_dir_all(&from).map_err(io_error(&from))?;
+                    fsops::remove_tree(&from).map_err(io_error(&from))?;
                 }
             }
         }

@@ -12,6 +12,7 @@ use tokio::process::Command;
 
 use super::pip::{INSTALL_PYTHON, Target};
 use super::{WorkflowError, find_tool, io_error, run};
+use crate::builder::fsops;
 use crate::builder::graph::BuildUnit;
 
 /// How to install uv, for the missing-tool message.
@@ -69,7 +70,7 @@ pub(super) async fn install(
     // different on every machine (the pip workflow never writes them).
     let scripts = out.join("bin");
     if scripts.is_dir() {
-        std::fs::remove_dir_all(&scripts).map_err(io_error(&scripts))?;
+        fsops::remove_tree(&scripts).map_err(io_error(&scripts))?;
     }
     Ok(())
 }
