@@ -110,8 +110,15 @@ impl Printer {
                 text = format!("{text}: {cause}");
             }
         }
+        self.failed(text);
+    }
+
+    /// An `Error: …` line on stderr, and with `--output json` its `error`
+    /// event: for the end of a command, and for each failed sync of the
+    /// watch loop, which goes on.
+    pub(crate) fn failed(&self, text: impl Display) {
         if self.json() {
-            self.event(&Event::Error { message: text.clone() });
+            self.event(&Event::Error { message: text.to_string() });
         }
         self.note(format_args!("Error: {text}"));
     }

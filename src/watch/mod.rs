@@ -132,7 +132,7 @@ pub(crate) async fn watch(env: SyncEnv<'_>, source: &TemplateSource, options: &W
             state.project = Some(project);
         }
         Err(e) => {
-            printer.note(format_args!("Error: {e}"));
+            printer.failed(&e);
             state.paused = true;
         }
     }
@@ -293,7 +293,7 @@ impl State<'_> {
         let project = match Project::load(source, Paths::Required) {
             Ok(project) => project,
             Err(e) => {
-                printer.note(format_args!("Error: {e}"));
+                printer.failed(&e);
                 printer.note("Code sync is paused until the template is fixed.");
                 self.paused = true;
                 return;
@@ -387,7 +387,7 @@ impl State<'_> {
             // Still due: the next save (a fixed build, a fixed template)
             // tries again, and carries every edit made meanwhile.
             Err(e) => {
-                printer.note(format_args!("Error: {e}"));
+                printer.failed(&e);
                 if !retry_for(&e).is_some_and(|retry| self.schedule_retry("the infra sync", retry)) {
                     // A try planned before must not fire again and again.
                     self.retry = None;
@@ -413,7 +413,7 @@ impl State<'_> {
                     facts
                 }
                 Err(e) => {
-                    printer.note(format_args!("Error: {e}"));
+                    printer.failed(&e);
                     self.pending = batch;
                     self.pending_config = config_batch;
                     if e.is_transient() {
@@ -449,7 +449,7 @@ impl State<'_> {
             match result.as_ref().err().and_then(SyncError::failed_build) {
                 Some(failed) if !failed.iter().all(|f| broken.contains(f)) => {
                     if let Err(e) = &result {
-                        printer.note(format_args!("Error: {e}"));
+                        printer.failed(e);
                         retry = retry.max(retry_for(e));
                     }
                     broken.extend(failed);
@@ -461,7 +461,7 @@ impl State<'_> {
         match result {
             Ok(applied) => {
                 for (resource, e) in &applied.failed {
-                    printer.note(format_args!("Error: {e}"));
+                    printer.failed(e);
                     retry = retry.max(retry_for(e));
                     // A hotswap the service refuses for good is deployed instead.
                     match config_batch.get(resource) {
@@ -499,7 +499,7 @@ impl State<'_> {
                 }
             }
             Err(e) => {
-                printer.note(format_args!("Error: {e}"));
+                printer.failed(&e);
                 retry = retry.max(retry_for(&e));
                 // A resource missing remotely may be new: read the stack again next time.
                 self.facts = None;
