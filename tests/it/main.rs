@@ -8,6 +8,7 @@ mod cli;
 mod faults;
 mod foreach;
 mod hotswap;
+mod install;
 mod local_cloud;
 mod logs;
 mod methods;
