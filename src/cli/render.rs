@@ -18,30 +18,33 @@ pub(crate) struct ManPage {
 /// The completion script of `shell` for every command and flag.
 pub(crate) fn completion(shell: Shell) -> Vec<u8> {
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut definition(), "accel", &mut script);
+    // The parser's own definition, so `accel help <TAB>` completes too.
+    clap_complete::generate(shell, &mut Cli::command(), "accel", &mut script);
     script
 }
 
 /// `accel.1`, the tool's page, which lists the commands.
 pub(crate) fn man_page() -> ManPage {
-    man_page_of(definition())
+    man_page_of(man_definition())
 }
 
 /// `accel.1`, then one page per visible command in help order.
 pub(crate) fn man_pages() -> Vec<ManPage> {
-    let root = definition();
+    let root = man_definition();
     let commands: Vec<clap::Command> = root.get_subcommands().filter(|c| !c.is_hide_set()).cloned().collect();
     std::iter::once(root).chain(commands).map(man_page_of).collect()
 }
 
-/// The parser's definition, built (so subcommands know their `accel NAME`
-/// display names) and without clap's `help` subcommand, which has no page.
-fn definition() -> clap::Command {
+/// The parser's definition for man pages: built (so subcommands know their
+/// `accel-NAME` page names) and without clap's `help` subcommand, which
+/// has no page.
+fn man_definition() -> clap::Command {
     let mut cli = Cli::command().disable_help_subcommand(true);
     cli.build();
     cli
 }
 
+/// The page of `command` (the tool or one of its commands).
 fn man_page_of(command: clap::Command) -> ManPage {
     // Every page's footer names the tool, not the subcommand.
     let source = format!("accel {}", command.get_version().unwrap_or_default());
