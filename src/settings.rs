@@ -200,6 +200,10 @@ pub(crate) enum Settings {
     Sync(Box<SyncSettings>),
     /// `accel logs`.
     Logs(Box<LogsSettings>),
+    /// `accel completion`: the shell to print the script for.
+    Completion(clap_complete::Shell),
+    /// `accel man`: the folder to write every page into, or `None` to print `accel.1`.
+    Man(Option<PathBuf>),
 }
 
 /// Resolves the parsed command line, run in `cwd`, with `env`. `now_ms`
@@ -210,6 +214,8 @@ pub(crate) fn resolve(cli: &Cli, cwd: &Path, env: &Environment, now_ms: i64) -> 
         Command::Build(args) => Settings::Build(Box::new(build(args, cwd, env, &aws)?)),
         Command::Sync(args) => Settings::Sync(Box::new(sync(args, cwd, env, aws)?)),
         Command::Logs(args) => Settings::Logs(Box::new(logs(args, now_ms, aws)?)),
+        Command::Completion(args) => Settings::Completion(args.shell),
+        Command::Man(args) => Settings::Man(args.out_dir.as_ref().map(|dir| cwd.join(dir))),
     })
 }
 

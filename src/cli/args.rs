@@ -1,7 +1,8 @@
 //! Every flag of `accel build`, `accel sync` and `accel logs`, defined and
 //! documented in one place. Names, short forms and defaults follow `sam`
 //! (spec §0, §1.1, §2.1, §4.1) so existing scripts and `samconfig.toml` files
-//! work unchanged.
+//! work unchanged. `accel completion` and `accel man` are accel's own: they
+//! render this definition as shell completions and man pages.
 
 use std::path::PathBuf;
 
@@ -31,6 +32,18 @@ pub(crate) enum Command {
     Sync(SyncArgs),
     /// Fetch or tail the logs (and traces) of a deployed stack.
     Logs(LogsArgs),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
+    Completion(CompletionArgs),
+    /// Print the man page, or write one page per command into a folder.
+    Man(ManArgs),
+}
+
+impl Command {
+    /// Whether the command is one of sam's, and so reads samconfig files;
+    /// accel's own commands (completion, man) read none.
+    pub(crate) fn reads_samconfig(name: &str) -> bool {
+        matches!(name, "build" | "sync" | "logs")
+    }
 }
 
 /// Options that every command accepts.
@@ -311,6 +324,31 @@ pub(crate) struct LogsArgs {
     /// Output format.
     #[arg(long, value_enum, ignore_case = true, default_value = "text")]
     pub(crate) output: LogsOutput,
+}
+
+/// Where each shell reads completions from (also in the man page and README).
+const COMPLETION_SETUP: &str = "Install the script where the shell looks for it:
+  bash:       accel completion bash > ~/.local/share/bash-completion/completions/accel
+  zsh:        accel completion zsh > ~/.zfunc/_accel   (fpath+=~/.zfunc before compinit)
+  fish:       accel completion fish > ~/.config/fish/completions/accel.fish
+  powershell: accel completion powershell | Out-String | Invoke-Expression   (in $PROFILE)";
+
+/// `accel completion` flags.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = COMPLETION_SETUP)]
+pub(crate) struct CompletionArgs {
+    /// The shell to print the script for.
+    #[arg(value_enum, ignore_case = true)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+/// `accel man` flags.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ManArgs {
+    /// Write `accel.1` and one page per command (`accel-build.1`, `accel-sync.1`, …) into this folder,
+    /// created if missing, instead of printing `accel.1`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out_dir: Option<PathBuf>,
 }
 
 /// Mount mode of the source in build containers.

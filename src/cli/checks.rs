@@ -73,6 +73,7 @@ pub(crate) fn check_usage(cli: &Cli) -> Result<(), clap::Error> {
                 ));
             }
         }
+        Command::Completion(_) | Command::Man(_) => {}
     }
     Ok(())
 }
@@ -106,7 +107,7 @@ pub(crate) fn unsupported_feature(cli: &Cli) -> Option<String> {
             }
             &s.container
         }
-        Command::Logs(_) => return None,
+        Command::Logs(_) | Command::Completion(_) | Command::Man(_) => return None,
     };
     if container.use_container {
         return docker("--use-container");

@@ -1,9 +1,11 @@
 //! The command line: flag definitions ([`args`]), samconfig files
 //! ([`samconfig`]) and the parse that combines them with sam's precedence:
-//! command line > environment variable > samconfig > built-in default.
+//! command line > environment variable > samconfig > built-in default; and
+//! the same definitions rendered as completions and man pages ([`render`]).
 
 pub(crate) mod args;
 mod checks;
+pub(crate) mod render;
 pub(crate) mod samconfig;
 pub(crate) mod values;
 
@@ -54,6 +56,7 @@ where
     let probe = Cli::command().ignore_errors(true).try_get_matches_from(&argv);
     if let Ok(matches) = probe
         && let Some((name, sub)) = matches.subcommand()
+        && Command::reads_samconfig(name)
     {
         let template = sub.try_get_one::<PathBuf>("template_file").ok().flatten();
         let dir = project_dir(cwd, template.map(PathBuf::as_path));

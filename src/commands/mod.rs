@@ -3,7 +3,9 @@
 //! its own typed errors.
 
 mod build;
+mod completion;
 mod logs;
+mod man;
 mod sync;
 
 use std::ffi::OsString;
@@ -43,6 +45,8 @@ pub(crate) fn run(argv: Vec<OsString>, env: &Environment, printer: &Printer) -> 
             Settings::Build(settings) => build::run(&settings, printer).await,
             Settings::Sync(settings) => sync::run(&settings, printer).await,
             Settings::Logs(settings) => logs::run(&settings, printer).await,
+            Settings::Completion(shell) => Ok(completion::run(shell, printer)),
+            Settings::Man(out_dir) => man::run(out_dir.as_deref(), printer),
         }
     })
 }

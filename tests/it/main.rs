@@ -10,6 +10,7 @@ mod faults;
 mod foreach;
 mod held;
 mod hotswap;
+mod install;
 mod local_cloud;
 mod logs;
 mod methods;

@@ -497,10 +497,22 @@ pub(super) fn find_tool(program: &Path, install: &'static str) -> Result<PathBuf
 /// The executable `program` in a folder of `PATH`, if there is one.
 pub(super) fn on_path(program: &Path) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| {
-        use std::os::unix::fs::PermissionsExt;
-        candidate.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.metadata().is_ok_and(|m| m.is_file() && is_executable(&m)))
+}
+
+/// Whether a file's mode lets anyone run it.
+#[cfg(unix)]
+fn is_executable(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o111 != 0
+}
+
+/// Windows has no execute bit: any file may be run.
+#[cfg(not(unix))]
+fn is_executable(_: &std::fs::Metadata) -> bool {
+    true
 }
 
 impl WorkflowError {
