@@ -11,8 +11,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use tokio::process::Command;
-
 use super::{Workflow, WorkflowError, io_error, run};
 use crate::builder::graph::BuildUnit;
 use crate::builder::{fsops, inputs};
@@ -55,7 +53,7 @@ pub(super) async fn install(manifest: &Path, out: &Path) -> Result<(), WorkflowE
     }
     let before = snapshot(work)?;
     for (args, action) in STEPS {
-        let mut bundle = Command::new("bundle");
+        let mut bundle = super::tool("bundle");
         bundle.current_dir(work).args(args);
         run(bundle, action).await?;
     }

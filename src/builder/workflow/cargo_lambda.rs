@@ -54,7 +54,7 @@ pub(super) async fn build(unit: &BuildUnit, out: &Path) -> Result<Vec<PathBuf>, 
 /// `cargo` in the unit's folder with the target folder the build uses (an
 /// empty `CARGO_TARGET_DIR` would make cargo fail).
 fn cargo(unit: &BuildUnit, target_dir: &Path) -> Command {
-    let mut cargo = Command::new("cargo");
+    let mut cargo = super::tool("cargo");
     cargo.current_dir(&unit.source_dir).env("CARGO_TARGET_DIR", target_dir);
     cargo
 }

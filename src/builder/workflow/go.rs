@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use tokio::process::Command;
-
 use super::{WorkflowError, run};
 use crate::builder::graph::BuildUnit;
 
@@ -20,7 +18,7 @@ pub(super) async fn build(unit: &BuildUnit, out: &Path) -> Result<(), WorkflowEr
     // environment (CGO_ENABLED included) is the user's.
     let trim = unit.build_properties().get("TrimGoPath") == Some(&serde_json::Value::Bool(true));
     let command = |package: &Path| {
-        let mut go = Command::new("go");
+        let mut go = super::tool("go");
         go.current_dir(&unit.source_dir).arg("build");
         if trim {
             go.arg("-trimpath");

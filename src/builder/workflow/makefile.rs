@@ -5,8 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::process::Command;
-
 use super::{Workflow, WorkflowError, io_error, run};
 use crate::builder::fsops;
 use crate::builder::graph::{BuildUnit, MakeLayout, WorkingDir};
@@ -50,7 +48,7 @@ pub(super) async fn build(unit: &BuildUnit, out: &Path) -> Result<Vec<PathBuf>, 
         );
         return Err(io_error(&cwd)(missing));
     }
-    let mut make = Command::new("make");
+    let mut make = super::tool("make");
     make.current_dir(&cwd)
         .arg("--makefile")
         .arg(&layout.makefile)

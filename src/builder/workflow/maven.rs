@@ -5,8 +5,6 @@
 
 use std::path::Path;
 
-use tokio::process::Command;
-
 use super::{Workflow, WorkflowError, io_error, run};
 use crate::builder::fsops;
 use crate::builder::graph::BuildUnit;
@@ -32,7 +30,7 @@ pub(super) async fn build(unit: &BuildUnit, out: &Path) -> Result<(), WorkflowEr
     fsops::copy_tree(&unit.source_dir, dir, Workflow::Maven.excludes()).map_err(io_error(&unit.source_dir))?;
     // sam's two Maven runs (`clean install`, then `dependency:copy-dependencies`)
     // in one: the same goals in the same order, one JVM start less.
-    let mut mvn = Command::new("mvn");
+    let mut mvn = super::tool("mvn");
     mvn.current_dir(dir).args([
         "clean",
         "install",

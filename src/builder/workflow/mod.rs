@@ -494,12 +494,46 @@ pub(super) fn find_tool(program: &Path, install: &'static str) -> Result<PathBuf
     found.ok_or_else(|| WorkflowError::missing_tool(&program.display().to_string(), install))
 }
 
-/// The executable `program` in a folder of `PATH`, if there is one.
+/// The executable `program` in a folder of `PATH`, if there is one. On
+/// Windows a bare name is also tried with each extension of `PATHEXT`, as
+/// the shell does: npm, for one, is `npm.cmd` there.
 pub(super) fn on_path(program: &Path) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.metadata().is_ok_and(|m| m.is_file() && is_executable(&m)))
+    let extensions = match cfg!(windows) {
+        true => std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".to_string()),
+        false => String::new(),
+    };
+    let runnable = |candidate: &Path| candidate.metadata().is_ok_and(|m| m.is_file() && is_executable(&m));
+    find_in(program, std::env::split_paths(&path), &extensions, runnable)
+}
+
+/// The first of `program` in `dirs` that is `runnable`. With `extensions`
+/// (`;`-separated, Windows' `PATHEXT`), a name without one is tried with
+/// each instead, never bare: Node's folder holds `npm` (a shell script
+/// Windows cannot run) beside `npm.cmd`.
+fn find_in(
+    program: &Path,
+    dirs: impl Iterator<Item = PathBuf>,
+    extensions: &str,
+    runnable: impl Fn(&Path) -> bool,
+) -> Option<PathBuf> {
+    let with = |extension: &str| {
+        let mut name = program.as_os_str().to_owned();
+        name.push(extension.to_ascii_lowercase());
+        name
+    };
+    let names: Vec<_> = match program.extension() {
+        None if !extensions.is_empty() => extensions.split(';').filter(|e| !e.is_empty()).map(with).collect(),
+        _ => vec![program.as_os_str().to_owned()],
+    };
+    dirs.flat_map(|dir| names.iter().map(move |name| dir.join(name))).find(|candidate| runnable(candidate))
+}
+
+/// A command for the build tool `program`, found on `PATH` (with `PATHEXT`
+/// on Windows, where spawning `npm` alone would not find `npm.cmd`); left
+/// bare when it is not there, so that running it reports the missing tool.
+pub(super) fn tool(program: &str) -> Command {
+    Command::new(on_path(Path::new(program)).unwrap_or_else(|| PathBuf::from(program)))
 }
 
 /// Whether a file's mode lets anyone run it.
@@ -550,10 +584,13 @@ pub(super) async fn run(command: Command, action: &'static str) -> Result<(), Wo
 
 /// [`run`], returning what the tool printed on stdout.
 pub(super) async fn output(mut command: Command, action: &'static str) -> Result<Vec<u8>, WorkflowError> {
-    let program = command.as_std().get_program().to_string_lossy().into_owned();
+    // Named as typed (`npm`), not as found on PATH (`/usr/bin/npm`, `npm.cmd`).
+    let program = Path::new(command.as_std().get_program());
+    let name = if cfg!(windows) { program.file_stem() } else { program.file_name() };
+    let program = name.unwrap_or(program.as_os_str()).to_string_lossy().into_owned();
     let output = match command.stdin(std::process::Stdio::null()).output().await {
         Ok(output) => output,
-        Err(source) if source.kind() == std::io::ErrorKind::NotFound && !program.contains('/') => {
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
             return Err(WorkflowError::missing_tool(&program, install_hint(&program)));
         }
         Err(source) => return Err(WorkflowError::Spawn { action, program, source }),
@@ -571,6 +608,23 @@ pub(super) async fn output(mut command: Command, action: &'static str) -> Result
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tools_are_found_by_pathext_on_windows_and_by_name_elsewhere() {
+        let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for file in ["npm", "npm.cmd"] {
+            std::fs::write(second.path().join(file), "").unwrap();
+        }
+        std::fs::write(first.path().join("npm.ps1"), "").unwrap();
+        let dirs = || [first.path().to_path_buf(), second.path().to_path_buf()].into_iter();
+        let exists = |p: &Path| p.is_file();
+        let npm = Path::new("npm");
+        assert_eq!(find_in(npm, dirs(), ".COM;.EXE;.BAT;.CMD", exists), Some(second.path().join("npm.cmd")));
+        assert_eq!(find_in(npm, dirs(), "", exists), Some(second.path().join("npm")));
+        let named = Path::new("npm.ps1");
+        assert_eq!(find_in(named, dirs(), ".COM;.EXE", exists), Some(first.path().join("npm.ps1")));
+        assert_eq!(find_in(Path::new("node"), dirs(), ".EXE", exists), None);
+    }
+
     use super::*;
 
     #[test]

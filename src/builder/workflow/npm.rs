@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tokio::process::Command;
 
 use super::{KeyFile, Workflow, WorkflowError, io_error, on_path, output, run};
 use crate::builder::graph::BuildUnit;
@@ -49,7 +48,7 @@ pub(super) async fn install(
     }
     let locked = workflow.lockfiles().iter().any(|l| install_dir.join(l).is_file());
     let npm = |prefer_offline: bool| {
-        let mut npm = Command::new("npm");
+        let mut npm = super::tool("npm");
         npm.current_dir(&install_dir);
         if locked && uses_npm_ci(unit) {
             npm.args(["ci", "-q", "--no-audit", "--no-fund", "--unsafe-perm"]);
@@ -170,7 +169,7 @@ async fn install_in_source(
     // in an external manifest's (aws-lambda-builders' `get_install_action`;
     // checked against sam 1.170): same choice of `ci` or `update` as sam.
     let locked = Workflow::Npm.lockfiles().iter().any(|l| unit.source_dir.join(l).is_file());
-    let mut npm = Command::new("npm");
+    let mut npm = super::tool("npm");
     npm.current_dir(dir);
     if locked && uses_npm_ci(unit) {
         npm.args(["ci", "--install-links"]);
@@ -277,7 +276,7 @@ async fn pack_list(dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
         files.sort();
         return Ok(files);
     }
-    let mut npm = Command::new("npm");
+    let mut npm = super::tool("npm");
     npm.args(["pack", "--dry-run", "--json"]).arg(format!("file:{}", dir.display()));
     npm.current_dir(dir);
     let stdout = output(npm, "NodejsNpmBuilder:NpmPack").await?;
