@@ -369,9 +369,12 @@ fn unpack_wheels(dir: &Path, wheels: &[Dist], out: &Path) -> Result<(), Workflow
     Ok(())
 }
 
-/// The Python that runs pip: `ACCEL_PYTHON`, else `python3` on PATH.
+/// The Python that runs pip: `ACCEL_PYTHON`, else `python3` on PATH
+/// (`python` on Windows, where python.org's installer names it so and
+/// `python3` is at most the Store's placeholder).
 pub(super) fn python_command() -> PathBuf {
-    std::env::var_os("ACCEL_PYTHON").map(PathBuf::from).unwrap_or_else(|| "python3".into())
+    let usual = if cfg!(windows) { "python" } else { "python3" };
+    std::env::var_os("ACCEL_PYTHON").map_or_else(|| usual.into(), PathBuf::from)
 }
 
 /// The Pythons an install of `unit` would run, as found now (a link's
