@@ -5,7 +5,6 @@
 //! an error, rather than a walk that never ends. And the one way accel
 //! writes a file: atomically.
 
-use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +27,7 @@ pub(crate) fn walk_with_metadata(
 /// what it takes to copy a tree with its empty folders.
 pub(crate) fn walk_tree(root: &Path, skip: &dyn Fn(&Path) -> bool) -> io::Result<(Files, Vec<PathBuf>)> {
     let mut out = Walk::default();
-    let mut folders = HashSet::new();
+    let mut folders = Vec::new();
     visit(root, Path::new(""), skip, &mut folders, &mut out)?;
     Ok((out.files, out.folders))
 }
@@ -46,7 +45,7 @@ fn visit(
     root: &Path,
     rel: &Path,
     skip: &dyn Fn(&Path) -> bool,
-    folders: &mut HashSet<(u64, u64)>,
+    folders: &mut Vec<FolderId>,
     out: &mut Walk,
 ) -> io::Result<()> {
     let path = root.join(rel);
@@ -67,12 +66,14 @@ fn visit(
     if !rel.as_os_str().is_empty() {
         out.folders.push(rel.to_path_buf());
     }
-    if !folders.insert(identity(&meta)) {
+    let id = identity(&path, &meta)?;
+    if folders.contains(&id) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{}: a symlink cycle (this folder is already part of the tree)", path.display()),
         ));
     }
+    folders.push(id);
     let mut entries: Vec<_> = std::fs::read_dir(&path).map_err(|e| with_path(&path, e))?.collect::<Result<_, _>>()?;
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
@@ -82,9 +83,9 @@ fn visit(
         }
         visit(root, &entry_rel, skip, folders, out)?;
     }
-    // A folder reached twice through different links is fine; only one
-    // inside itself is a cycle.
-    folders.remove(&identity(&meta));
+    // `folders` holds the folders above: one reached twice through
+    // different links is fine; only one inside itself is a cycle.
+    folders.pop();
     Ok(())
 }
 
@@ -107,11 +108,14 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
+    // Kept before the rename: on Windows keeping resets the file's
+    // attributes by its path, which the rename took away.
+    let temp = temp.into_temp_path().keep().map_err(|e| e.error)?;
     // Replacing a file another process has open is refused for a moment on
     // Windows (an editor, a scanner): wait that out.
-    let temp = temp.into_temp_path();
-    crate::held::retry(crate::held::is_held, || std::fs::rename(&temp, path))?;
-    temp.keep().map_err(|e| e.error)?;
+    crate::held::retry(crate::held::is_held, || std::fs::rename(&temp, path)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })?;
     crate::work::written(1);
     Ok(())
 }
@@ -126,16 +130,24 @@ pub(crate) fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool>
     write_atomic(path, contents).map(|()| true)
 }
 
+/// What tells a folder from every other one, however it is reached.
 #[cfg(unix)]
-fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+type FolderId = (u64, u64);
+
+/// What tells a folder from every other one, however it is reached: its
+/// path with every link resolved (std has no stable file index on Windows).
+#[cfg(not(unix))]
+type FolderId = PathBuf;
+
+#[cfg(unix)]
+fn identity(_: &Path, meta: &std::fs::Metadata) -> io::Result<FolderId> {
     use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
+    Ok((meta.dev(), meta.ino()))
 }
 
 #[cfg(not(unix))]
-fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
-    // Without inode numbers a cycle shows up as a path too long to open.
-    (meta.len(), 0)
+fn identity(path: &Path, _: &std::fs::Metadata) -> io::Result<FolderId> {
+    std::fs::canonicalize(path).map_err(|e| with_path(path, e))
 }
 
 fn with_path(path: &Path, error: io::Error) -> io::Error {

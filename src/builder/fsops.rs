@@ -87,12 +87,13 @@ pub(crate) fn copy_tree(from: &Path, to: &Path, excludes: &[&str]) -> io::Result
     Ok(())
 }
 
-/// A symbolic link at `link` to the file or folder `target`.
+/// A symbolic link at `link` to the file or folder `target` (a relative
+/// `target` is from `link`'s folder, as the link reads it).
 pub(crate) fn symlink(target: &Path, link: &Path) -> io::Result<()> {
     #[cfg(unix)]
     return std::os::unix::fs::symlink(target, link);
     #[cfg(not(unix))]
-    return match target.is_dir() {
+    return match link.parent().unwrap_or(Path::new("")).join(target).is_dir() {
         true => std::os::windows::fs::symlink_dir(target, link),
         false => std::os::windows::fs::symlink_file(target, link),
     };

@@ -363,24 +363,28 @@ mod tests {
     fn gemfile_local_paths_in_every_spelling_and_the_whole_folder_for_gemspec() {
         let dir = tempfile::tempdir().unwrap();
         let gemfile = dir.path().join("Gemfile");
+        // An absolute path on this system.
+        let opt = if cfg!(windows) { "C:/opt/gems" } else { "/opt/gems" };
         std::fs::write(
             &gemfile,
-            r#"
+            format!(
+                r#"
 source "https://rubygems.org"
 gem "greeter", path: "gems/greeter"
 gem 'shared', :path => 'vendor/../shared' # a comment with path: "nope"
-path "/opt/gems" do
+path "{opt}" do
   gem "other"
 end
 gem "pathname"
 gem "rack", git: "https://example.com/rack.git"
-"#,
+"#
+            ),
         )
         .unwrap();
         let d = dir.path();
         assert_eq!(
             manifest_inputs(Workflow::Bundler, &gemfile).unwrap(),
-            [PathBuf::from("/opt/gems"), d.join(".bundle/config"), d.join("gems/greeter"), d.join("shared")]
+            [PathBuf::from(opt), d.join(".bundle/config"), d.join("gems/greeter"), d.join("shared")]
         );
         std::fs::write(&gemfile, "source \"https://rubygems.org\"\n  gemspec # the gem's own\n").unwrap();
         assert_eq!(manifest_inputs(Workflow::Bundler, &gemfile).unwrap(), [d.to_path_buf()]);

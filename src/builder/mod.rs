@@ -9,7 +9,7 @@
 
 pub(crate) mod adl;
 pub(crate) mod cache;
-mod fsops;
+pub(crate) mod fsops;
 pub(crate) mod graph;
 mod hashes;
 pub(crate) mod inputs;

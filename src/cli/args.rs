@@ -15,7 +15,7 @@ pub(crate) const TWO_LETTER_SHORTS: [(&str, &str); 4] =
 
 /// accel: the fast inner loop for AWS SAM projects.
 #[derive(Debug, Parser)]
-#[command(name = "accel", version, about, propagate_version = true)]
+#[command(name = "accel", bin_name = "accel", version, about, propagate_version = true)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

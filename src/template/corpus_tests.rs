@@ -13,8 +13,10 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Absolute, as loading makes the paths it gives: a cross-built test run
+/// under Wine has the build machine's `CARGO_MANIFEST_DIR`, with no drive.
 fn fixture(name: &str) -> PathBuf {
-    repo().join("tests/fixtures/templates").join(name)
+    std::path::absolute(repo().join("tests/fixtures/templates").join(name)).unwrap()
 }
 
 fn load(name: &str, file: &str) -> Stack {

@@ -86,7 +86,7 @@ fn copy_dir(from: &Path, to: &Path) {
         let kind = entry.file_type().unwrap();
         if kind.is_symlink() {
             // Fixtures with symlinks (shape-nested-symlink) keep them.
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), target).unwrap();
+            crate::builder::fsops::symlink(&std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
         } else if kind.is_dir() {
             copy_dir(&entry.path(), &target);
         } else {

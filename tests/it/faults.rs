@@ -200,8 +200,14 @@ fn sorted_files(dir: &Path) -> Vec<String> {
 /// folders.
 fn lambda_zip(dir: &Path) -> Vec<u8> {
     use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    #[cfg(unix)]
+    let mode = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    };
+    // No modes on Windows: accel (as sam) gives every entry 0755.
+    #[cfg(not(unix))]
+    let mode = |_: &Path| 0o755;
     let base = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(zip::DateTime::default());

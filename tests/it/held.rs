@@ -4,7 +4,6 @@
 
 use crate::support::{TestContext, listing};
 
-#[cfg(unix)]
 #[test]
 fn a_rebuild_replaces_a_held_folder_and_sweeps_what_an_earlier_run_left() {
     let ctx = TestContext::from_fixture("tests/fixtures/apps/syncapp");

@@ -8,6 +8,7 @@ mod cli;
 mod crlf;
 mod faults;
 mod foreach;
+#[cfg(unix)] // its one test holds a folder with `tail`
 mod held;
 mod hotswap;
 mod install;

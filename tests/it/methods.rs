@@ -4,10 +4,9 @@
 //! the tool when it is missing. Byte parity with sam for the same apps is
 //! checked by `scripts/parity` (they are listed in `scripts/parity-apps`).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::support::{RunOutput, TestContext, files_of, step};
+use crate::support::{RunOutput, TestContext, files_of, step, symlink};
 
 /// What the unit labelled `label` did with its code (`built`, `reused`).
 fn code_step(out: &RunOutput, label: &str) -> String {
@@ -26,13 +25,14 @@ fn code_uri(ctx: &TestContext, function: &str) -> String {
 /// one installed beside it (`cargo install cargo-lambda`).
 fn path_with_only(ctx: &TestContext, tool: &str) -> String {
     let path = std::env::var_os("PATH").unwrap_or_default();
+    let file = format!("{tool}{}", std::env::consts::EXE_SUFFIX);
     let found = std::env::split_paths(&path)
-        .map(|dir| dir.join(tool))
+        .map(|dir| dir.join(&file))
         .find(|file| file.is_file())
         .unwrap_or_else(|| panic!("{tool} is not on PATH"));
     let bin = ctx.root().join("only-bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
+    symlink(found, bin.join(&file));
     bin.display().to_string()
 }
 
@@ -55,7 +55,12 @@ fn cargo_lambda_builds_each_binary_as_bootstrap_and_keys_on_path_dependencies() 
         let elf = std::fs::read(&bootstrap).unwrap();
         assert_eq!(&elf[..4], b"\x7fELF", "a Linux executable");
         assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 62, "for x86_64 (EM_X86_64)");
-        assert_ne!(std::fs::metadata(&bootstrap).unwrap().permissions().mode() & 0o111, 0, "executable");
+        #[cfg(unix)] // Windows has no exec bits (the zip gives the bootstrap 0755)
+        assert_ne!(
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&bootstrap).unwrap().permissions()) & 0o111,
+            0,
+            "executable"
+        );
     }
     let binary = |f: &str| std::fs::read(ctx.join(&format!(".aws-sam/build/{f}/bootstrap"))).unwrap();
     assert_ne!(binary("HelloFunction"), binary("GoodbyeFunction"), "Binary chose each function's own");

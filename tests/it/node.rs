@@ -5,7 +5,9 @@
 //! builds the same fixtures with sam and compares them byte for byte.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
 
 use crate::support::{RunOutput, TestContext, files_of, step};
 
@@ -186,7 +188,7 @@ fn missing_node_tools_are_named_in_one_line() {
 
     // npm without the Node.js it runs on.
     let only_npm = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(real_npm(), only_npm.path().join("npm")).unwrap();
+    crate::support::symlink(real_npm(), only_npm.path().join("npm"));
     let out = ctx.accel(&["build"]).env("PATH", only_npm.path().to_str().unwrap()).assert_code(1);
     let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("Error:")).collect();
     assert_eq!(errors.len(), 1, "{}", out.stderr);
@@ -275,7 +277,8 @@ fn real_npm() -> PathBuf {
 }
 
 /// `dir/npm`: records each run's arguments in `log`, runs `prelude`, then
-/// the real npm.
+/// the real npm. A `sh` script: the tests using it are Unix-only.
+#[cfg(unix)]
 fn npm_recorder(dir: &Path, log: &Path, prelude: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let (log, npm) = (log.display(), real_npm());
@@ -284,6 +287,7 @@ fn npm_recorder(dir: &Path, log: &Path, prelude: &str) {
     std::fs::set_permissions(dir.join("npm"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
+#[cfg(unix)] // npm_recorder
 #[test]
 fn manifests_differing_only_in_name_share_one_install() {
     // Three functions, one set of dependencies: npm runs once (issue 16),
@@ -338,6 +342,7 @@ fn manifests_differing_only_in_name_share_one_install() {
     assert!(ctx.read(".aws-sam/build/A/node_modules/is-number/package.json").contains("\"version\": \"7.0.0\""));
 }
 
+#[cfg(unix)] // npm_recorder
 #[test]
 fn a_locked_install_prefers_npms_cache_and_asks_the_registry_when_it_is_stale() {
     // A lock file pins every version: npm's cached metadata serves it, with

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use crate::support::{RunOutput, TestContext, listing, step};
+#[cfg(unix)]
+use crate::support::step;
+use crate::support::{RunOutput, TestContext, listing};
 
 /// The names at the top of an artifact folder.
 fn entries(ctx: &TestContext, artifact: &str) -> Vec<String> {
@@ -20,7 +22,9 @@ fn wheel_tags(ctx: &TestContext, dist_info: &str) -> Vec<String> {
 
 /// A script `runtime-bin/<name>` that runs `prelude`, then the host's
 /// `python3` with its arguments: another Python, as PATH or
-/// `ACCEL_PYTHON` would find it.
+/// `ACCEL_PYTHON` would find it. A `sh` script: the tests using it are
+/// Unix-only.
+#[cfg(unix)]
 fn python_wrapper(ctx: &TestContext, name: &str, prelude: &str) -> std::path::PathBuf {
     let real = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output();
     let real = String::from_utf8(real.unwrap().stdout).unwrap().trim().to_string();
@@ -67,6 +71,7 @@ fn markers_and_requires_python_follow_the_functions_runtime() {
     assert!(!has("Py313Function", "attr") && !has("Py39Function", "attr"));
 }
 
+#[cfg(unix)] // python_wrapper
 #[test]
 fn a_pure_python_sdist_is_built_into_a_wheel_and_unpacked() {
     // accel-pure-demo exists only as an sdist (a --find-links folder): as
@@ -333,6 +338,7 @@ fn local_wheel_app() -> TestContext {
     ctx
 }
 
+#[cfg(unix)] // python_wrapper
 #[test]
 fn the_pythons_pip_runs_are_in_the_dependencies_key() {
     // Another Python builds other wheels from the same requirements.

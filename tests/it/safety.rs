@@ -1,11 +1,14 @@
 //! Safety on disk and honest errors: what accel refuses, and that it never writes outside its folders.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+#[cfg(unix)]
+use std::time::Instant;
+use std::time::{Duration, SystemTime};
 
-use crate::support::{RunOutput, TestCommand, TestContext, files_of, yaml};
+use crate::support::{RunOutput, TestContext, yaml};
+#[cfg(unix)]
+use crate::support::{TestCommand, files_of};
 
 /// A Python function built from `src/`, with its code written.
 const FUNCTION: &str = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: app.handler\n      Runtime: python3.12\n";
@@ -113,6 +116,7 @@ fn path_like_logical_ids_are_refused_and_nothing_is_written() {
 /// Runs `command` in the background until its stderr shows an `Error:`
 /// line (then lets it end), failing (and killing it) when none comes within
 /// 10 s; returns the run and how long it took.
+#[cfg(unix)]
 fn run_bounded(command: TestCommand<'_>) -> (RunOutput, Duration) {
     const LIMIT: Duration = Duration::from_secs(10);
     let started = Instant::now();
@@ -127,12 +131,14 @@ fn run_bounded(command: TestCommand<'_>) -> (RunOutput, Duration) {
     (out, started.elapsed())
 }
 
+#[cfg(unix)]
 fn build_that_fails(ctx: &TestContext) -> (RunOutput, Duration) {
     let (out, took) = run_bounded(ctx.accel(&["build"]));
     assert!(out.stdout.contains("Build Failed"), "{out}");
     (out, took)
 }
 
+#[cfg(unix)] // devices and symlinks
 #[test]
 fn a_symlink_to_a_device_fails_fast_naming_it() {
     let ctx = project(FUNCTION);
@@ -144,6 +150,7 @@ fn a_symlink_to_a_device_fails_fast_naming_it() {
     assert!(took < Duration::from_secs(10), "took {took:?}: /dev/zero was read?");
 }
 
+#[cfg(unix)] // mkfifo
 #[test]
 fn a_fifo_fails_fast_naming_it() {
     let ctx = project(FUNCTION);
@@ -157,6 +164,7 @@ fn a_fifo_fails_fast_naming_it() {
     assert!(took < Duration::from_secs(10), "took {took:?}: the FIFO was opened?");
 }
 
+#[cfg(unix)] // symlinks
 #[test]
 fn a_symlink_cycle_is_named() {
     let ctx = project(FUNCTION);
@@ -171,6 +179,7 @@ fn a_symlink_cycle_is_named() {
 
 /// The template itself must not be a FIFO (or a device): accel would wait
 /// for a writer forever (`-t /dev/zero` would read until memory runs out).
+#[cfg(unix)] // mkfifo and symlinks
 #[test]
 fn a_template_that_is_a_fifo_fails_fast() {
     let ctx = project(FUNCTION);
@@ -191,6 +200,7 @@ fn a_template_that_is_a_fifo_fails_fast() {
 
 /// As sam (which copies with symlinks followed): a link to a file or a
 /// folder outside CodeUri puts the linked content in the artifact.
+#[cfg(unix)] // symlinks
 #[test]
 fn symlinks_to_files_and_folders_outside_code_uri_are_followed() {
     let ctx = project(FUNCTION);
@@ -400,10 +410,21 @@ fn is_debug_line(line: &str) -> bool {
             .all(|(s, c)| if s == b'd' { c.is_ascii_digit() } else { s == *c })
 }
 
+#[cfg(unix)]
 fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o7777
 }
 
+/// That `path` is 0644 (on Windows, which has no modes, nothing to check).
+fn assert_0644(path: &Path) {
+    #[cfg(unix)]
+    assert_eq!(mode(path), 0o644, "{} is {:o}", path.display(), mode(path));
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[cfg(unix)] // modes
 #[test]
 fn build_state_files_are_0644() {
     let ctx = project(FUNCTION);
@@ -451,10 +472,10 @@ fn sync_debug_times_each_call_and_never_prints_the_secret() {
     assert!(debug_lines >= 3, "{out}");
     assert!(!out.calls.is_empty(), "the sync reached the local cloud");
     assert!(!text.contains(SECRET), "the secret key was printed:\n{out}");
-    assert_eq!(mode(&ctx.join(".aws-sam/sync.toml")), 0o644);
+    assert_0644(&ctx.join(".aws-sam/sync.toml"));
     for file in [".aws-sam/build.toml", ".aws-sam/build/template.yaml"] {
         if ctx.join(file).exists() {
-            assert_eq!(mode(&ctx.join(file)), 0o644, "{file}");
+            assert_0644(&ctx.join(file));
         }
     }
 
@@ -466,7 +487,7 @@ fn sync_debug_times_each_call_and_never_prints_the_secret() {
         .assert_success();
     assert!(out.text().lines().any(|l| is_call_line(l, "Lambda UpdateFunctionCode")), "{out}");
     assert!(!out.text().contains(SECRET), "{out}");
-    assert_eq!(mode(&ctx.join(".aws-sam/sync.toml")), 0o644);
+    assert_0644(&ctx.join(".aws-sam/sync.toml"));
 }
 
 /// As sam: a `--resource-id` that names nothing is skipped with sam's words.

@@ -675,13 +675,28 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
         let kind = entry.file_type().unwrap();
         if kind.is_symlink() {
             // Fixtures with symlinks (shape-nested-symlink) keep them.
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), target).unwrap();
+            symlink(std::fs::read_link(entry.path()).unwrap(), target);
         } else if kind.is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// A symbolic link at `link` to the file or folder `target` (a relative
+/// `target` is from `link`'s folder). Windows tells the two kinds apart, and
+/// makes links only with the privilege to (an admin, or developer mode).
+pub(crate) fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
+    let (target, link) = (target.as_ref(), link.as_ref());
+    #[cfg(unix)]
+    let made = std::os::unix::fs::symlink(target, link);
+    #[cfg(windows)]
+    let made = match link.parent().unwrap_or(Path::new("")).join(target).is_dir() {
+        true => std::os::windows::fs::symlink_dir(target, link),
+        false => std::os::windows::fs::symlink_file(target, link),
+    };
+    made.unwrap_or_else(|e| panic!("link {} -> {}: {e}", link.display(), target.display()));
 }
 
 /// A zip holding `files` (name, contents).
