@@ -661,7 +661,8 @@ mod tests {
             require("mvn-but-not-installed").unwrap_err().to_string(),
             "mvn-but-not-installed is not installed or not on PATH; install it and put it on PATH"
         );
-        assert!(require("sh").is_ok());
+        // On Windows found through PATHEXT: `cmd` is `cmd.exe`.
+        assert!(require(if cfg!(windows) { "cmd" } else { "sh" }).is_ok());
         let error = WorkflowError::missing_tool("mvn", install_hint("mvn"));
         assert_eq!(
             error.to_string(),
