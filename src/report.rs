@@ -112,9 +112,11 @@ pub(crate) enum Event {
         result: &'static str,
         /// Wall time of the command (of the sync, in watch mode).
         duration_ms: u128,
-        /// Resources changed.
+        /// Resources a code or config sync changed through the service
+        /// APIs (0 after a CloudFormation deploy, whose `stack` events say
+        /// what changed).
         updated: usize,
-        /// Resources already up to date.
+        /// Resources the sync found already up to date.
         unchanged: usize,
     },
     /// The command failed; the same text ends stderr as `Error: …`.

@@ -19,6 +19,10 @@ use crate::sync::prompt::{self, Consent};
 use crate::sync::{self, SyncEnv, apply, preview};
 
 pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<ExitCode> {
+    // First: a template that does not load ends in an `error` event too.
+    if settings.json {
+        printer.enable_json();
+    }
     printer.debug(format_args!("Using SAM Template at {}", settings.source.file.display()));
     let project = Project::load(&settings.source, Paths::Required)?;
     // The loops' artifacts (one per item, behind generated mappings) are not
@@ -32,9 +36,6 @@ pub(super) async fn run(settings: &SyncSettings, printer: &Printer) -> Result<Ex
     }
     if let Some(output) = settings.dry_run {
         return dry_run(settings, &project, output, printer).await;
-    }
-    if settings.json {
-        printer.enable_json();
     }
     // sam asks on stdout; with `--output json` stdout carries only events.
     let mut prompt_output: Box<dyn std::io::Write> =

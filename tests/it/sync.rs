@@ -269,6 +269,15 @@ async fn output_json_is_one_event_per_line() {
     assert_eq!(error["event"], "error", "{failed}");
     assert!(error["message"].as_str().is_some_and(|m| m.contains("no-such-stack")), "{error}");
     assert!(failed.stderr.contains("Error: "), "stderr still ends with the error line: {failed}");
+    let unloadable = ctx
+        .accel(&["sync", "--code", "--stack-name", "json-blog", "--output", "json", "--template-file", "gone.yaml"])
+        .assert_code(1);
+    let events = events_of(&unloadable);
+    assert_eq!(
+        events.iter().map(|e| e["event"].as_str().unwrap_or_default()).collect::<Vec<_>>(),
+        ["error"],
+        "{unloadable}"
+    );
 }
 
 /// On a terminal, the deploy shows a live line (what, elapsed time, the
