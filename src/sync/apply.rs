@@ -188,42 +188,42 @@ pub(crate) async fn apply(
         let mut names = HashMap::new();
         for action in batch {
             let (executor, limit) = (executor.clone(), limit.clone());
-            let resource = (action.resource.clone(), action.label(), action.flow.call());
+            let reported = (action.resource.clone(), action.label(), action.flow.call(), action.hotswap.is_some());
             let task = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 let started = since.unwrap_or_else(Instant::now);
-                let outcome = executor.run(&action).await.map_err(|source| SyncError::Action {
-                    resource: action.resource.clone(),
-                    source: Box::new(source),
-                })?;
-                Ok::<_, SyncError>(Synced {
-                    label: action.label(),
-                    api: action.flow.call(),
-                    hotswapped: action.hotswap.is_some(),
-                    resource: action.resource,
-                    outcome,
-                    elapsed: started.elapsed(),
-                })
+                (executor.run(&action).await, started.elapsed())
             });
-            names.insert(task.id(), resource);
+            names.insert(task.id(), reported);
         }
         while let Some(joined) = tasks.join_next_with_id().await {
-            let (id, result) = match joined {
-                Ok((id, result)) => (id, result),
-                Err(e) => (e.id(), Err(SyncError::Task(e))),
-            };
-            let (resource, action, api) = names.remove(&id).unwrap_or_default();
+            let id = joined.as_ref().map_or_else(tokio::task::JoinError::id, |(id, _)| *id);
+            let (resource, label, api, hotswapped) = names.remove(&id).unwrap_or_default();
             executor.task.tick(&resource);
+            let (result, elapsed) = match joined {
+                Ok((_, (result, elapsed))) => {
+                    let action_error =
+                        |source| SyncError::Action { resource: resource.clone(), source: Box::new(source) };
+                    (result.map_err(action_error), elapsed)
+                }
+                Err(e) => (Err(SyncError::Task(e)), Duration::ZERO),
+            };
             match result {
-                Ok(s) => {
-                    printer.event(&s.event());
-                    applied.synced.push(s);
+                Ok(outcome) => {
+                    let synced = Synced { resource, label, api, hotswapped, outcome, elapsed };
+                    printer.event(&synced.event());
+                    applied.synced.push(synced);
                 }
                 Err(e) => {
-                    let duration_ms = since.map_or(0, |s| s.elapsed().as_millis());
-                    let error = Some(e.to_string());
-                    let failed =
-                        Event::Sync { resource: resource.clone(), action, api, duration_ms, result: "failed", error };
+                    let (duration_ms, error) = (elapsed.as_millis(), Some(e.to_string()));
+                    let failed = Event::Sync {
+                        resource: resource.clone(),
+                        action: label,
+                        api,
+                        duration_ms,
+                        result: "failed",
+                        error,
+                    };
                     printer.event(&failed);
                     applied.failed.push((resource, e));
                 }
